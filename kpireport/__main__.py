@@ -1,0 +1,5 @@
+"""`python -m kpireport` is the `kpireport` command."""
+
+from .cli import cli
+
+cli()

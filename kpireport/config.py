@@ -1,0 +1,401 @@
+"""The KPI config: its YAML schema, `use:` resolved from the catalog, and every check with its key path."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from .catalog import Benchmark, load_catalog
+from .errors import ConfigError, FormulaError, did_you_mean
+from .formula import Formula, Name, lookback, parse, walk
+from .months import Month
+from .vocabulary import Aggregate, Direction, Format, Frequency, KpiType, Locale, Strict
+from .yamlfile import KeyPath, line_of, load_yaml, schema_errors
+
+IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# The documents advise 5 to 10 KPIs in all and at most 3 per objective, owner or domain.
+MAX_KPIS = 10
+MAX_KPIS_PER_GROUP = 3
+
+# --- the file's schema ------------------------------------------------------------------------
+
+
+class OwnerSpec(Strict):
+    name: str
+    email: str | None = None
+    role: str | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is not None and not _EMAIL.match(value):
+            raise ValueError(f"'{value}' is not an e-mail address")
+        return value
+
+
+class InputSpec(Strict):
+    label: str | None = None
+    aggregate: Aggregate = "sum"
+    format: Format = "number"
+    description: str | None = None
+
+
+TargetSpec = float | dict[str, float]
+
+
+class KpiSpec(Strict):
+    use: str | None = None
+    label: str | None = None
+    formula: str | None = None
+    format: Format | None = None
+    direction: Direction | None = None
+    target: TargetSpec | None = None
+    tolerance: Annotated[float, Field(ge=0, le=1)] | None = None
+    owner: str | None = None
+    domain: str | None = None
+    type: KpiType | None = None
+    definition: str | None = None
+    frequency: Frequency | None = None
+    unit: str | None = None
+
+    @field_validator("target", mode="before")
+    @classmethod
+    def _month_keys_as_text(cls, value: Any) -> Any:
+        # YAML reads `2026-01-01:` as a date and `202601:` as a number: compare them as text
+        if isinstance(value, dict):
+            return {(k.strftime("%Y-%m") if isinstance(k, dt.date) else str(k)): v for k, v in value.items()}
+        return value
+
+
+class SourceSpec(Strict):
+    path: str
+    layout: Literal["wide", "long"] = "wide"
+    date: str = "date"
+    name: str | None = None
+    value: str | None = None
+    columns: dict[str, str] = {}
+    filter: dict[str, str | float | list[str | float]] = {}
+    sheet: str | None = None
+
+    @model_validator(mode="after")
+    def _long_needs_columns(self) -> SourceSpec:
+        if self.layout == "long" and not (self.name and self.value):
+            raise ValueError("a long layout needs 'name' (the column naming the input) and 'value'")
+        return self
+
+
+class ConfigSpec(Strict):
+    title: str
+    company: str | None = None
+    locale: Locale = "fr"
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "EUR"
+    owners: dict[str, OwnerSpec] = {}
+    inputs: dict[str, InputSpec] = {}
+    kpis: Annotated[dict[str, KpiSpec], Field(min_length=1)]
+    funnel: list[str] = []
+    sources: list[SourceSpec] = []
+
+
+# --- the resolved config that the rest of the product reads ----------------------------------------
+
+
+@dataclass(frozen=True)
+class Owner:
+    id: str
+    name: str
+    email: str | None
+    role: str | None
+
+
+@dataclass(frozen=True)
+class Input:
+    id: str
+    label: str
+    aggregate: Aggregate
+    format: Format
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class Target:
+    """A constant target, or one per month (a month not listed has no target unless `default`)."""
+
+    default: float | None = None
+    by_month: dict[Month, float] = field(default_factory=dict)
+
+    def for_month(self, month: Month) -> float | None:
+        return self.by_month.get(month, self.default)
+
+
+@dataclass(frozen=True)
+class Kpi:
+    id: str
+    label: str
+    formula: Formula
+    format: Format
+    direction: Direction
+    target: Target
+    tolerance: float
+    owner: str | None
+    domain: str
+    type: KpiType | None
+    definition: str | None
+    frequency: Frequency
+    unit: str | None
+    benchmark: Benchmark | None
+    catalog_id: str | None
+
+
+@dataclass(frozen=True)
+class Source:
+    path: Path
+    layout: Literal["wide", "long"]
+    date: str
+    name: str | None
+    value: str | None
+    columns: dict[str, str]
+    filter: dict[str, Any]
+    sheet: str | None
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    title: str
+    company: str | None
+    locale: Locale
+    currency: str
+    owners: dict[str, Owner]
+    inputs: dict[str, Input]
+    kpis: dict[str, Kpi]  # in the config's order
+    funnel: list[str]
+    sources: list[Source]
+    warnings: list[str]
+
+    def kpi_order(self) -> list[str]:
+        """KPIs ordered so that each comes after the KPIs its formula uses."""
+        done: list[str] = []
+        seen: set[str] = set()
+
+        def visit(kpi_id: str) -> None:
+            if kpi_id in seen:
+                return
+            seen.add(kpi_id)
+            for name in sorted(self.kpis[kpi_id].formula.names()):
+                if name in self.kpis:
+                    visit(name)
+            done.append(kpi_id)
+
+        for kpi_id in self.kpis:
+            visit(kpi_id)
+        return done
+
+    def lookback(self) -> int:
+        """How many months before the first reported month the formulas read."""
+        months: dict[str, int] = {}
+        for kpi_id in self.kpi_order():
+            months[kpi_id] = lookback(self.kpis[kpi_id].formula.tree, lambda name: months.get(name, 0))
+        return max(months.values(), default=0)
+
+
+# --- loading and resolving ----------------------------------------------------------------------
+
+
+def load_config(path: str | Path) -> Config:
+    """Read, validate and resolve a config file; raises ConfigError naming the key and line."""
+    path = Path(path)
+    data, lines = load_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError("the config must be a mapping of keys (title, kpis, …)", file=str(path),
+                          hint="start from 'kpireport init DIR' for a working example")
+    try:
+        spec = ConfigSpec.model_validate(data)
+    except ValidationError as exc:
+        raise schema_errors(exc, ConfigSpec, str(path), lines) from None
+    return _Resolver(path, spec, lines).resolve()
+
+
+class _Resolver:
+    def __init__(self, path: Path, spec: ConfigSpec, lines: dict[KeyPath, int]) -> None:
+        self.path = path
+        self.spec = spec
+        self.lines = lines
+        self.catalog = load_catalog()
+
+    def error(self, key: KeyPath, message: str, hint: str | None = None,
+              error_type: type[ConfigError] = ConfigError) -> ConfigError:
+        return error_type(message, file=str(self.path), line=line_of(self.lines, key),
+                          key=".".join(key), hint=hint)
+
+    def resolve(self) -> Config:
+        spec = self.spec
+        locale = spec.locale
+        for section, ids in (("inputs", spec.inputs), ("kpis", spec.kpis)):
+            for item_id in ids:
+                if not IDENTIFIER.match(item_id):
+                    raise self.error((section, item_id), f"'{item_id}' is not a valid id",
+                                     "ids are lowercase letters, digits and '_', starting with a letter")
+        owners = {oid: Owner(oid, o.name, o.email, o.role) for oid, o in spec.owners.items()}
+        inputs = {iid: Input(iid, i.label or _pretty(iid), i.aggregate, i.format, i.description)
+                  for iid, i in spec.inputs.items()}
+        kpis = {kid: self.kpi(kid, k, owners) for kid, k in spec.kpis.items()}
+        for kid in kpis:
+            if kid in inputs:
+                raise self.error(("kpis", kid), f"'{kid}' is both an input and a KPI",
+                                 "rename one of them: formulas could not tell which one they mean")
+        for kid, kpi in kpis.items():
+            self.check_names(kid, kpi.formula, inputs, kpis)
+        self.check_cycles(kpis)
+        funnel = list(spec.funnel)
+        for index, stage in enumerate(funnel):
+            if stage not in inputs and stage not in kpis:
+                raise self.error(("funnel", str(index)), f"unknown stage '{stage}'",
+                                 did_you_mean(stage, [*inputs, *kpis]) or "a stage is an input or a KPI id")
+        sources = [self.source(s) for s in spec.sources]
+        return Config(
+            path=self.path, title=spec.title, company=spec.company, locale=locale,
+            currency=spec.currency, owners=owners, inputs=inputs, kpis=kpis, funnel=funnel,
+            sources=sources, warnings=_advice(kpis),
+        )
+
+    def kpi(self, kid: str, spec: KpiSpec, owners: dict[str, Owner]) -> Kpi:
+        locale = self.spec.locale
+        base = None
+        if spec.use is not None:
+            base = self.catalog.kpis.get(spec.use)
+            if base is None:
+                raise self.error(("kpis", kid, "use"), f"'{spec.use}' is not in the catalog",
+                                 did_you_mean(spec.use, self.catalog.kpis)
+                                 or "list the catalog with 'kpireport catalog'")
+        formula_text = spec.formula or (base.formula if base else None)
+        if formula_text is None:
+            raise self.error(("kpis", kid), "this KPI has no formula",
+                             "add 'formula: …' or take one from the catalog with 'use: domain.kpi'")
+        try:
+            formula = parse(formula_text)
+        except FormulaError as exc:
+            raise self.error(("kpis", kid, "formula" if spec.formula else "use"), exc.message,
+                             exc.hint, FormulaError) from None
+        if spec.owner is not None and spec.owner not in owners:
+            raise self.error(("kpis", kid, "owner"), f"unknown owner '{spec.owner}'",
+                             did_you_mean(spec.owner, owners) or "declare the owner under 'owners:'")
+        target = self.target(kid, spec.target)
+        catalog_domain = self.catalog.domains[self.catalog.domain_of(spec.use)](locale) if base else None
+        return Kpi(
+            id=kid,
+            label=spec.label or (base.label(locale) if base else _pretty(kid)),
+            formula=formula,
+            format=spec.format or (base.format if base else "number"),
+            direction=spec.direction or (base.direction if base else "up"),
+            target=target,
+            tolerance=spec.tolerance if spec.tolerance is not None else 0.10,
+            owner=spec.owner,
+            domain=spec.domain or catalog_domain or (owners[spec.owner].role if spec.owner and
+                                                     owners[spec.owner].role else _OTHER[locale]),
+            type=spec.type or (base.type if base else None),
+            definition=spec.definition or (base.definition(locale) if base else None),
+            frequency=spec.frequency or (base.frequency if base else "monthly"),
+            unit=spec.unit or (base.unit(locale) if base and base.unit else None),
+            benchmark=base.benchmark if base else None,
+            catalog_id=spec.use,
+        )
+
+    def target(self, kid: str, spec: TargetSpec | None) -> Target:
+        if spec is None:
+            return Target()
+        if not isinstance(spec, dict):
+            return Target(default=spec)
+        by_month: dict[Month, float] = {}
+        default = None
+        for key, value in spec.items():
+            if key == "default":
+                default = value
+                continue
+            try:
+                by_month[Month.parse(key)] = value
+            except ValueError:
+                raise self.error(("kpis", kid, "target", key), f"'{key}' is not a month",
+                                 "write months as YYYY-MM (e.g. 2026-03), or 'default'") from None
+        return Target(default, by_month)
+
+    def check_names(self, kid: str, formula: Formula, inputs: dict[str, Input],
+                    kpis: dict[str, Kpi]) -> None:
+        """Every name is a KPI or an input; inputs that only the catalog defines are added."""
+        for node in walk(formula.tree):
+            if not isinstance(node, Name) or node.name in inputs or node.name in kpis:
+                continue
+            known = self.catalog.inputs.get(node.name)
+            if known is not None:
+                inputs[node.name] = Input(node.name, known.label(self.spec.locale), known.aggregate,
+                                          known.format, known.description(self.spec.locale)
+                                          if known.description else None)
+                continue
+            key = "formula" if self.spec.kpis[kid].formula else "use"
+            caret = " " * node.position + "^" * len(node.name)
+            raise self.error(
+                ("kpis", kid, key),
+                f"unknown name '{node.name}' (position {node.position + 1})\n    {formula.text}\n    {caret}",
+                did_you_mean(node.name, [*inputs, *kpis, *self.catalog.inputs])
+                or "declare it under 'inputs:' or as a KPI",
+                FormulaError,
+            )
+
+    def check_cycles(self, kpis: dict[str, Kpi]) -> None:
+        state: dict[str, str] = {}  # visiting | done
+
+        def visit(kid: str, trail: list[str]) -> None:
+            if state.get(kid) == "done":
+                return
+            if state.get(kid) == "visiting":
+                cycle = [*trail[trail.index(kid):], kid]
+                raise self.error(("kpis", cycle[0], "formula"),
+                                 "the formulas refer to each other in a cycle: " + " → ".join(cycle),
+                                 "a KPI cannot depend on itself; use prev(x) to read an earlier month",
+                                 FormulaError)
+            state[kid] = "visiting"
+            for name in sorted(kpis[kid].formula.names()):
+                if name in kpis:  # even under prev(): a KPI defined by its own past never ends
+                    visit(name, [*trail, kid])
+            state[kid] = "done"
+
+        for kid in kpis:
+            visit(kid, [])
+
+    def source(self, spec: SourceSpec) -> Source:
+        path = Path(spec.path)
+        if not path.is_absolute():
+            path = self.path.parent / path
+        return Source(path, spec.layout, spec.date, spec.name, spec.value, dict(spec.columns),
+                      dict(spec.filter), spec.sheet)
+
+
+_OTHER = {"fr": "Autres indicateurs", "en": "Other indicators"}
+
+
+def _pretty(identifier: str) -> str:
+    return identifier.replace("_", " ").capitalize()
+
+
+def _advice(kpis: dict[str, Kpi]) -> list[str]:
+    """The documents' advice on focus: at most 10 KPIs, at most 3 per owner or domain."""
+    warnings = []
+    if len(kpis) > MAX_KPIS:
+        warnings.append(f"{len(kpis)} KPIs: the documents advise tracking 5 to 10 at most, "
+                        "so that attention is not diluted")
+    for attribute, word in (("owner", "owner"), ("domain", "domain")):
+        groups: dict[str, list[str]] = {}
+        for kpi in kpis.values():
+            group = getattr(kpi, attribute)
+            if group:
+                groups.setdefault(group, []).append(kpi.id)
+        for group, members in groups.items():
+            if len(members) > MAX_KPIS_PER_GROUP:
+                warnings.append(f"{word} '{group}' has {len(members)} KPIs ({', '.join(members)}): "
+                                f"the documents advise at most {MAX_KPIS_PER_GROUP} each")
+    return warnings

@@ -1,0 +1,63 @@
+"""The one exception family: every user-facing failure carries where it happened and how to fix it."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class KpiReportError(Exception):
+    """A problem with the user's input: the CLI prints it (no traceback) and exits with code 2.
+
+    `file`, `line`, `column` and `key` say where; `hint` says how to fix it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        column: str | int | None = None,
+        key: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.file = file
+        self.line = line
+        self.column = column
+        self.key = key
+        self.hint = hint
+
+    def where(self) -> str:
+        parts = [str(p) for p in (self.file, self.line, self.column) if p is not None]
+        place = ":".join(parts)
+        if self.key:
+            place = f"{place}: {self.key}" if place else self.key
+        return place
+
+    def __str__(self) -> str:
+        place = self.where()
+        text = f"{place}: {self.message}" if place else self.message
+        if self.hint:
+            text += f"\n  hint: {self.hint}"
+        return text
+
+
+class ConfigError(KpiReportError):
+    """The config file is not valid YAML or does not follow the schema."""
+
+
+class FormulaError(KpiReportError):
+    """A KPI formula cannot be parsed or refers to something that does not exist."""
+
+
+class DataError(KpiReportError):
+    """A data file is missing, unreadable, or holds a value that cannot be understood."""
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+    """A 'did you mean …?' hint for a misspelt name, or None when nothing is close."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else None

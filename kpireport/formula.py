@@ -1,0 +1,440 @@
+"""KPI formulas: parsed once into a small tree, evaluated in Python, printed as Excel formula text.
+
+Both back-ends share one rule: a missing value anywhere, a division by zero or an overflow gives
+"no value" (None in Python, an empty string in the workbook), never an error and never a fake 0.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from .errors import FormulaError, did_you_mean
+from .months import Month, month_range
+
+# --- the tree -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Number:
+    value: float
+
+
+@dataclass(frozen=True)
+class Name:
+    name: str
+    position: int = 0  # 0-based offset in the formula text, for error messages
+
+
+@dataclass(frozen=True)
+class Negate:
+    operand: Node
+
+
+@dataclass(frozen=True)
+class Binary:
+    op: str  # one of + - * /
+    left: Node
+    right: Node
+
+
+@dataclass(frozen=True)
+class Call:
+    function: str  # one of FUNCTIONS
+    args: tuple[Node, ...]
+    position: int = 0
+
+
+Node = Number | Name | Negate | Binary | Call
+
+# name -> (fewest arguments, most arguments or None, what it does)
+FUNCTIONS: dict[str, tuple[int, int | None, str]] = {
+    "prev": (1, 2, "prev(x) or prev(x, n): the value n months earlier (n = 1 by default)"),
+    "ytd": (1, 1, "ytd(x): the sum from January of the same year to this month"),
+    "avg": (2, 2, "avg(x, n): the mean of the last n months, this one included"),
+    "min": (1, None, "min(a, b, …): the smallest value"),
+    "max": (1, None, "max(a, b, …): the largest value"),
+}
+# functions whose second argument is a whole number of months written as a literal
+_MONTH_COUNT_ARG = {"prev", "avg"}
+
+
+@dataclass(frozen=True)
+class Formula:
+    """A parsed formula: its source text and its tree."""
+
+    text: str
+    tree: Node
+
+    def names(self) -> set[str]:
+        return {node.name for node in walk(self.tree) if isinstance(node, Name)}
+
+
+def walk(node: Node) -> Iterator[Node]:
+    """Every node of the tree, parents before children."""
+    yield node
+    if isinstance(node, Negate):
+        yield from walk(node.operand)
+    elif isinstance(node, Binary):
+        yield from walk(node.left)
+        yield from walk(node.right)
+    elif isinstance(node, Call):
+        for arg in node.args:
+            yield from walk(arg)
+
+
+# --- parsing ----------------------------------------------------------------------------------
+
+_TOKEN = re.compile(
+    r"\s*(?:(?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)"
+    r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
+    r"|(?P<op>[-+*/(),]))"
+)
+
+
+@dataclass(frozen=True)
+class _Token:
+    kind: str  # number | name | op | end
+    text: str
+    position: int
+
+
+def _tokenize(text: str) -> list[_Token]:
+    tokens: list[_Token] = []
+    position = 0
+    while True:
+        while position < len(text) and text[position].isspace():
+            position += 1
+        if position >= len(text):
+            break
+        match = _TOKEN.match(text, position)
+        if not match or match.lastgroup is None:
+            raise _error(text, position, f"unexpected character '{text[position]}'",
+                         "formulas use numbers, names, + - * / and parentheses")
+        start = match.start(match.lastgroup)
+        tokens.append(_Token(match.lastgroup, match.group(match.lastgroup), start))
+        position = match.end()
+    tokens.append(_Token("end", "", len(text)))
+    return tokens
+
+
+def _error(text: str, position: int, message: str, hint: str | None = None,
+           width: int = 1) -> FormulaError:
+    caret = " " * position + "^" * max(1, width)
+    return FormulaError(f"{message} (position {position + 1})\n    {text}\n    {caret}", hint=hint)
+
+
+class _Parser:
+    """Recursive descent: expr := term (('+'|'-') term)*; term := unary (('*'|'/') unary)*;
+    unary := '-' unary | '+' unary | atom; atom := number | name | name '(' args ')' | '(' expr ')'."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = _tokenize(text)
+        self.index = 0
+
+    @property
+    def token(self) -> _Token:
+        return self.tokens[self.index]
+
+    def take(self) -> _Token:
+        token = self.tokens[self.index]
+        self.index += 1
+        return token
+
+    def expect(self, op: str) -> None:
+        if self.token.text != op:
+            found = f"'{self.token.text}'" if self.token.kind != "end" else "the end of the formula"
+            raise _error(self.text, self.token.position, f"expected '{op}' but found {found}")
+        self.take()
+
+    def parse(self) -> Node:
+        if self.token.kind == "end":
+            raise FormulaError("the formula is empty", hint="write e.g. 'emails_opened / emails_delivered'")
+        tree = self.expression()
+        if self.token.kind != "end":
+            raise _error(self.text, self.token.position, f"unexpected '{self.token.text}'",
+                         "an operator (+ - * /) is probably missing before it")
+        return tree
+
+    def expression(self) -> Node:
+        node = self.term()
+        while self.token.text in ("+", "-"):
+            op = self.take().text
+            node = Binary(op, node, self.term())
+        return node
+
+    def term(self) -> Node:
+        node = self.unary()
+        while self.token.text in ("*", "/"):
+            op = self.take().text
+            node = Binary(op, node, self.unary())
+        return node
+
+    def unary(self) -> Node:
+        if self.token.text == "-":
+            self.take()
+            return Negate(self.unary())
+        if self.token.text == "+":
+            self.take()
+            return self.unary()
+        return self.atom()
+
+    def atom(self) -> Node:
+        token = self.take()
+        if token.kind == "number":
+            value = float(token.text)
+            if not math.isfinite(value):
+                raise _error(self.text, token.position, f"the number {token.text} is too large",
+                             width=len(token.text))
+            return Number(value)
+        if token.kind == "name":
+            if self.token.text == "(":
+                return self.call(token)
+            return Name(token.text, token.position)
+        if token.text == "(":
+            node = self.expression()
+            self.expect(")")
+            return node
+        found = f"'{token.text}'" if token.kind != "end" else "the end of the formula"
+        raise _error(self.text, token.position, f"expected a number, a name or '(' but found {found}")
+
+    def call(self, name: _Token) -> Node:
+        function = name.text.lower()
+        if function not in FUNCTIONS:
+            raise _error(self.text, name.position, f"unknown function '{name.text}'",
+                         did_you_mean(function, FUNCTIONS) or "functions: " + ", ".join(FUNCTIONS),
+                         width=len(name.text))
+        self.expect("(")
+        args: list[Node] = []
+        if self.token.text != ")":
+            args.append(self.expression())
+            while self.token.text == ",":
+                self.take()
+                args.append(self.expression())
+        self.expect(")")
+        fewest, most, usage = FUNCTIONS[function]
+        if len(args) < fewest or (most is not None and len(args) > most):
+            raise _error(self.text, name.position,
+                         f"{function}() takes {_count_words(fewest, most)}, not {len(args)}",
+                         usage, width=len(name.text))
+        if function in _MONTH_COUNT_ARG and len(args) == 2:
+            months = args[1]
+            if not (isinstance(months, Number) and months.value.is_integer() and months.value >= 1):
+                message = f"the second argument of {function}() must be a whole number of months (1 or more)"
+                raise _error(self.text, name.position, message, usage, width=len(name.text))
+        return Call(function, tuple(args), name.position)
+
+
+def _count_words(fewest: int, most: int | None) -> str:
+    if most is None:
+        return f"at least {fewest} argument{'s' * (fewest > 1)}"
+    if fewest == most:
+        return f"{fewest} argument{'s' * (fewest > 1)}"
+    return f"{fewest} to {most} arguments"
+
+
+def parse(text: str) -> Formula:
+    """Parse a formula; raises FormulaError saying what is wrong and at which position."""
+    return Formula(text, _Parser(str(text)).parse())
+
+
+def months_arg(call: Call) -> int:
+    """The month count of prev()/avg() (1 when prev() has none)."""
+    return int(call.args[1].value) if len(call.args) == 2 else 1  # type: ignore[union-attr]
+
+
+def lookback(node: Node, name_lookback: Callable[[str], int] = lambda name: 0) -> int:
+    """How many months before the current one the formula reads (e.g. prev(x, 12) reads 12)."""
+    if isinstance(node, Number):
+        return 0
+    if isinstance(node, Name):
+        return name_lookback(node.name)
+    if isinstance(node, Negate):
+        return lookback(node.operand, name_lookback)
+    if isinstance(node, Binary):
+        return max(lookback(node.left, name_lookback), lookback(node.right, name_lookback))
+    inner = max(lookback(arg, name_lookback) for arg in node.args)
+    if node.function == "prev":
+        return inner + months_arg(node)
+    if node.function == "avg":
+        return inner + months_arg(node) - 1
+    if node.function == "ytd":
+        return inner + 11
+    return inner
+
+
+def transform(node: Node, on_name: Callable[[Name], Node | None]) -> Node | None:
+    """A copy of the tree with each name replaced by `on_name(name)`; None if any replacement is None."""
+    if isinstance(node, Number):
+        return node
+    if isinstance(node, Name):
+        return on_name(node)
+    if isinstance(node, Negate):
+        operand = transform(node.operand, on_name)
+        return None if operand is None else Negate(operand)
+    if isinstance(node, Binary):
+        left, right = transform(node.left, on_name), transform(node.right, on_name)
+        return None if left is None or right is None else Binary(node.op, left, right)
+    args = [transform(arg, on_name) for arg in node.args]
+    if any(arg is None for arg in args):
+        return None
+    return Call(node.function, tuple(args), node.position)  # type: ignore[arg-type]
+
+
+# --- back-end 1: evaluation in Python ----------------------------------------------------------
+
+Lookup = Callable[[str, Month], "float | None"]
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def evaluate(node: Node, month: Month, lookup: Lookup) -> float | None:
+    """The formula's value for `month`; `lookup(name, month)` gives a name's value or None."""
+    if isinstance(node, Number):
+        return node.value
+    if isinstance(node, Name):
+        return lookup(node.name, month)
+    if isinstance(node, Negate):
+        value = evaluate(node.operand, month, lookup)
+        return None if value is None else -value
+    if isinstance(node, Binary):
+        left = evaluate(node.left, month, lookup)
+        if left is None:
+            return None
+        right = evaluate(node.right, month, lookup)
+        if right is None:
+            return None
+        if node.op == "+":
+            return _finite(left + right)
+        if node.op == "-":
+            return _finite(left - right)
+        if node.op == "*":
+            return _finite(left * right)
+        return _finite(left / right) if right != 0 else None
+    return _evaluate_call(node, month, lookup)
+
+
+def _evaluate_call(node: Call, month: Month, lookup: Lookup) -> float | None:
+    function, first = node.function, node.args[0]
+    if function == "prev":
+        return evaluate(first, month - months_arg(node), lookup)
+    if function in ("ytd", "avg"):
+        start = month.january if function == "ytd" else month - (months_arg(node) - 1)
+        values = [evaluate(first, m, lookup) for m in month_range(start, month)]
+        if any(v is None for v in values):
+            return None
+        total = _finite(math.fsum(values))  # type: ignore[arg-type]
+        if total is None or function == "ytd":
+            return total
+        return total / len(values)
+    values = [evaluate(arg, month, lookup) for arg in node.args]
+    if any(v is None for v in values):
+        return None
+    return min(values) if function == "min" else max(values)  # type: ignore[type-var]
+
+
+# --- back-end 2: Excel formula text ------------------------------------------------------------
+
+
+class ExcelRefs(Protocol):
+    """Where a name's monthly values live in the workbook (None when the month is not in it)."""
+
+    def cell(self, name: str, month: Month) -> str | None: ...
+
+    def span(self, name: str, first: Month, last: Month) -> str | None: ...
+
+
+class _NotInSheetError(Exception):
+    """A month the formula needs is not in the workbook: the cell has no value."""
+
+
+_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2}
+
+
+def excel_number(value: float) -> str:
+    if value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return repr(value).upper()
+
+
+class _ExcelPrinter:
+    def __init__(self, refs: ExcelRefs) -> None:
+        self.refs = refs
+        self.guards: dict[str, int] = {}  # reference -> how many cells it covers
+
+    def cell(self, name: str, month: Month) -> str:
+        ref = self.refs.cell(name, month)
+        if ref is None:
+            raise _NotInSheetError
+        self.guards[ref] = 1
+        return ref
+
+    def print(self, node: Node, month: Month) -> str:
+        if isinstance(node, Number):
+            return excel_number(node.value)
+        if isinstance(node, Name):
+            return self.cell(node.name, month)
+        if isinstance(node, Negate):
+            inner = self.print(node.operand, month)
+            return f"-({inner})" if isinstance(node.operand, Binary) else f"-{inner}"
+        if isinstance(node, Binary):
+            left = self.print(node.left, month)
+            right = self.print(node.right, month)
+            mine = _PRECEDENCE[node.op]
+            if isinstance(node.left, Binary) and _PRECEDENCE[node.left.op] < mine:
+                left = f"({left})"
+            if isinstance(node.right, Binary) and (
+                _PRECEDENCE[node.right.op] < mine
+                or (_PRECEDENCE[node.right.op] == mine and node.op in "-/")
+            ):
+                right = f"({right})"
+            return f"{left}{node.op}{right}"
+        return self.print_call(node, month)
+
+    def print_call(self, node: Call, month: Month) -> str:
+        function, first = node.function, node.args[0]
+        if function == "prev":
+            return self.print(first, month - months_arg(node))
+        if function in ("ytd", "avg"):
+            start = month.january if function == "ytd" else month - (months_arg(node) - 1)
+            excel = "SUM" if function == "ytd" else "AVERAGE"
+            if isinstance(first, Name):  # a contiguous row: one range, guarded by its size
+                span = self.refs.span(first.name, start, month)
+                if span is None:
+                    raise _NotInSheetError
+                self.guards[span] = month.minus(start) + 1
+                return f"{excel}({span})"
+            parts = [self.print(first, m) for m in month_range(start, month)]
+            return f"{excel}({','.join(parts)})"
+        parts = [self.print(arg, month) for arg in node.args]
+        return f"{function.upper()}({','.join(parts)})"
+
+
+def to_excel(node: Node, month: Month, refs: ExcelRefs) -> str:
+    """Excel formula text (with its '=') computing the formula for `month`.
+
+    Blank inputs are not zeros in our semantics, but Excel reads them as 0; so the expression
+    is guarded: `IF(COUNT(every cell it reads) < cells, "", …)`, and IFERROR turns #DIV/0! and
+    overflows into "". Only functions that Excel, LibreOffice and Google Sheets share are used.
+    """
+    printer = _ExcelPrinter(refs)
+    try:
+        expression = printer.print(node, month)
+    except _NotInSheetError:
+        return '=""'
+    guards = printer.guards
+    if not guards:
+        return f'=IFERROR({expression},"")'
+    if list(guards) == [expression]:  # the formula is one cell
+        return f'=IF(ISNUMBER({expression}),{expression},"")'
+    refs_list = list(guards)
+    counts = "+".join(
+        f"COUNT({','.join(refs_list[i:i + 255])})" for i in range(0, len(refs_list), 255)
+    )
+    return f'=IF({counts}<{sum(guards.values())},"",IFERROR({expression},""))'

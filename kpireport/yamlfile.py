@@ -1,0 +1,136 @@
+"""Read YAML with line numbers for every key, and turn schema errors into located, hinted messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from .errors import ConfigError, did_you_mean
+
+KeyPath = tuple[str, ...]
+
+
+def load_yaml(path: Path) -> tuple[Any, dict[KeyPath, int]]:
+    """The document and the line of each key path; duplicate keys are errors, not silent overwrites."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ConfigError("file not found", file=str(path),
+                          hint="check the path, or create a project with 'kpireport init DIR'") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text (byte {exc.start})", file=str(path),
+                          hint="save the config as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read it: {exc.strerror}", file=str(path)) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(
+            f"invalid YAML: {problem}",
+            file=str(path),
+            line=mark.line + 1 if mark else None,
+            column=mark.column + 1 if mark else None,
+            hint="check indentation and quoting; text holding ':' or '#' needs quotes",
+        ) from None
+    lines: dict[KeyPath, int] = {}
+    if node is not None:
+        _collect_lines(node, (), lines, path)
+    return data, lines
+
+
+def _collect_lines(node: yaml.Node, at: KeyPath, lines: dict[KeyPath, int], path: Path) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if key in seen:
+                raise ConfigError(
+                    f"the key '{key}' appears twice", file=str(path),
+                    line=key_node.start_mark.line + 1, key=".".join((*at, key)),
+                    hint="YAML keeps only the last one: remove or rename the other")
+            seen.add(key)
+            lines[(*at, key)] = key_node.start_mark.line + 1
+            _collect_lines(value_node, (*at, key), lines, path)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            lines[(*at, str(index))] = item.start_mark.line + 1
+            _collect_lines(item, (*at, str(index)), lines, path)
+
+
+def line_of(lines: dict[KeyPath, int], key: KeyPath) -> int | None:
+    """The line of the deepest known prefix of `key`."""
+    for end in range(len(key), 0, -1):
+        if key[:end] in lines:
+            return lines[key[:end]]
+    return None
+
+
+def schema_errors(exc: ValidationError, model: type[BaseModel], file: str,
+                  lines: dict[KeyPath, int]) -> ConfigError:
+    """One ConfigError listing every schema problem, each with its key path, line and hint."""
+    problems = []
+    for error in exc.errors():
+        loc = tuple(str(part) for part in error["loc"])
+        # pydantic adds the union member's type name to the path: drop those parts
+        loc = tuple(part for part in loc if not _is_type_tag(part))
+        message, hint = _explain(error, model, loc)
+        problems.append(ConfigError(message, file=file, line=line_of(lines, loc),
+                                    key=".".join(loc) or None, hint=hint))
+    first = problems[0]
+    if len(problems) > 1:
+        first.message += "".join(f"\n{p}" for p in problems[1:])
+    return first
+
+
+def _is_type_tag(part: str) -> bool:
+    return part in {"float", "int", "str", "dict[str,float]", "constrained-float"} or part.startswith(
+        ("dict[", "function-", "list["))
+
+
+def _explain(error: dict[str, Any], model: type[BaseModel], loc: KeyPath) -> tuple[str, str | None]:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        if any(c in loc[-1] for c in "()"):  # `{formula: prev(x, 12)}` splits at the comma
+            return f"unknown key '{loc[-1]}'", ('inside { } a comma ends the value: quote the formula, '
+                                                'e.g. formula: "prev(x, 12)"')
+        allowed = _fields_at(model, loc[:-1])
+        hint = did_you_mean(loc[-1], allowed) if allowed else None
+        if allowed and not hint:
+            hint = "allowed keys: " + ", ".join(sorted(allowed))
+        return f"unknown key '{loc[-1]}'", hint
+    if kind == "missing":
+        return "this key is required", None
+    if kind == "literal_error":
+        expected = error.get("ctx", {}).get("expected", "")
+        return f"'{error['input']}' is not allowed", f"use one of {expected}"
+    return error["msg"][0].lower() + error["msg"][1:], None
+
+
+def _fields_at(model: type[BaseModel], loc: KeyPath) -> set[str]:
+    """The field names of the schema node at `loc` (dict keys and list indexes skipped)."""
+    current: Any = model
+    for part in loc:
+        fields = getattr(current, "model_fields", None)
+        if fields is None:
+            continue
+        if part in fields:
+            current = _model_in(fields[part].annotation)
+        # a free-form key (a KPI id, an owner id…): stay on the value type of the dict
+    return set(getattr(current, "model_fields", {}) or ())
+
+
+def _model_in(annotation: Any) -> Any:
+    """The BaseModel inside `X`, `X | None`, `dict[str, X]` or `list[X]`, if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None

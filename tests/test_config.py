@@ -1,0 +1,262 @@
+"""The config: what a valid file resolves to, and every mistake reported with its key, line and fix."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from kpireport.config import load_config
+from kpireport.errors import ConfigError, FormulaError
+from kpireport.months import Month
+
+VALID = """\
+title: Revue mensuelle
+locale: fr
+currency: EUR
+owners:
+  claire: {name: Claire Martin, email: claire@example.com, role: E-mail marketing}
+inputs:
+  emails_delivered: {label: E-mails délivrés, aggregate: sum}
+  emails_opened: {label: E-mails ouverts, aggregate: sum}
+kpis:
+  open_rate:
+    label: Taux d'ouverture
+    formula: emails_opened / emails_delivered
+    format: percent
+    direction: up
+    target: 0.25
+    tolerance: 0.1
+    owner: claire
+    domain: E-mail marketing
+    type: efficiency
+  ctr: {use: email.click_rate, target: {default: 0.03, 2026-01: 0.02}, owner: claire}
+sources:
+  - {path: data/emails.csv, layout: wide, date: date}
+  - {path: data/crm.csv, layout: long, date: day, name: metric, value: amount}
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "kpireport.yaml"
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def error_of(tmp_path: Path, text: str, kind: type[Exception] = ConfigError) -> ConfigError:
+    with pytest.raises(kind) as caught:
+        load_config(write(tmp_path, text))
+    return caught.value  # type: ignore[return-value]
+
+
+def test_valid_config_resolves_labels_inputs_targets_and_sources(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, VALID))
+    assert list(config.kpis) == ["open_rate", "ctr"]
+    ctr = config.kpis["ctr"]
+    assert ctr.label == "Taux de clics (CTR)"  # from the catalog, in the config's locale
+    assert ctr.formula.text == "emails_clicked / emails_delivered"
+    assert ctr.direction == "up" and ctr.format == "percent"
+    assert ctr.domain == "E-mail marketing"
+    assert ctr.catalog_id == "email.click_rate"
+    assert ctr.target.for_month(Month(2026, 1)) == 0.02
+    assert ctr.target.for_month(Month(2026, 2)) == 0.03
+    # an input only the catalog defines is added with its catalog label and aggregate
+    assert config.inputs["emails_clicked"].label == "E-mails cliqués"
+    assert config.inputs["emails_clicked"].aggregate == "sum"
+    assert config.sources[0].path == tmp_path / "data/emails.csv"
+    assert config.sources[1].layout == "long" and config.sources[1].value == "amount"
+    assert config.warnings == []
+
+
+def test_english_locale_takes_english_catalog_labels(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, VALID.replace("locale: fr", "locale: en")))
+    assert config.kpis["ctr"].label == "Click-through rate (CTR)"
+    assert config.kpis["ctr"].domain == "Email marketing"
+
+
+def test_per_month_target_without_default_has_no_target_elsewhere(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, VALID.replace("target: 0.25", "target: {2026-01: 0.22, 2026-02: 0.23}")))
+    target = config.kpis["open_rate"].target
+    assert target.for_month(Month(2026, 2)) == 0.23
+    assert target.for_month(Month(2026, 3)) is None
+
+
+def test_too_many_kpis_per_owner_and_in_all_are_warned(tmp_path: Path) -> None:
+    kpis = "".join(f"  k{i}: {{formula: emails_opened + {i}, owner: claire}}\n" for i in range(11))
+    config = load_config(write(tmp_path, VALID.split("kpis:")[0] + "kpis:\n" + kpis))
+    assert config.warnings[0].startswith("11 KPIs: the documents advise tracking 5 to 10 at most")
+    assert any(w.startswith("owner 'claire' has 11 KPIs") for w in config.warnings)
+
+
+def test_kpi_order_puts_dependencies_first(tmp_path: Path) -> None:
+    text = VALID.replace("  ctr:", "  both: {formula: open_rate + ctr}\n  ctr:")
+    config = load_config(write(tmp_path, text))
+    order = config.kpi_order()
+    assert order.index("both") > order.index("open_rate")
+    assert order.index("both") > order.index("ctr")
+
+
+def test_lookback_follows_kpis_used_by_other_kpis(tmp_path: Path) -> None:
+    text = VALID.replace("  ctr:", "  growth: {formula: 'open_rate / prev(open_rate, 12)'}\n"
+                                   "  trend: {formula: 'avg(growth, 3)'}\n  ctr:")
+    assert load_config(write(tmp_path, text)).lookback() == 14
+
+
+# --- every mistake: message, where, and how to fix ------------------------------------------------
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path / "nope.yaml")
+    assert str(caught.value) == (f"{tmp_path / 'nope.yaml'}: file not found\n"
+                                 "  hint: check the path, or create a project with 'kpireport init DIR'")
+
+
+def test_invalid_yaml_gives_line_and_column(tmp_path: Path) -> None:
+    error = error_of(tmp_path, "title: x\nkpis:\n  a: {formula: b\n")
+    assert error.line == 4 and error.message.startswith("invalid YAML: expected ',' or '}'")
+
+
+def test_not_a_mapping(tmp_path: Path) -> None:
+    assert error_of(tmp_path, "- a\n- b\n").message == "the config must be a mapping of keys (title, kpis, …)"
+
+
+def test_duplicate_key_is_an_error_not_a_silent_overwrite(tmp_path: Path) -> None:
+    error = error_of(tmp_path, "title: x\nkpis:\n  a: {formula: '1'}\n  a: {formula: '2'}\n")
+    assert (error.message, error.key, error.line) == ("the key 'a' appears twice", "kpis.a", 4)
+
+
+def test_unknown_key_suggests_the_right_one(tmp_path: Path) -> None:
+    error = error_of(tmp_path, VALID.replace("    direction: up", "    directon: up"))
+    assert error.message == "unknown key 'directon'"
+    assert error.key == "kpis.open_rate.directon"
+    assert error.line == 14
+    assert error.hint == "did you mean 'direction'?"
+
+
+def test_unknown_top_level_key_lists_allowed_keys_when_nothing_is_close(tmp_path: Path) -> None:
+    error = error_of(tmp_path, VALID + "zzz: 1\n")
+    assert error.message == "unknown key 'zzz'" and error.hint.startswith("allowed keys: company, currency")
+
+
+def test_wrong_choice_lists_the_allowed_values(tmp_path: Path) -> None:
+    error = error_of(tmp_path, VALID.replace("direction: up", "direction: sideways"))
+    assert error.key == "kpis.open_rate.direction"
+    assert error.message == "'sideways' is not allowed"
+    assert error.hint == "use one of 'up' or 'down'"
+
+
+def test_missing_title(tmp_path: Path) -> None:
+    error = error_of(tmp_path, VALID.replace("title: Revue mensuelle\n", ""))
+    assert (error.key, error.message) == ("title", "this key is required")
+
+
+def test_no_kpis(tmp_path: Path) -> None:
+    error = error_of(tmp_path, "title: x\nkpis: {}\n")
+    assert error.key == "kpis" and "at least 1 item" in error.message
+
+
+def test_several_problems_are_reported_together(tmp_path: Path) -> None:
+    error = error_of(tmp_path, VALID.replace("direction: up", "direction: sideways").replace("format: percent",
+                                                                                            "format: ratio"))
+    assert "kpis.open_rate.format" in str(error) and "kpis.open_rate.direction" in str(error)
+
+
+def test_wrong_type(tmp_path: Path) -> None:
+    error = error_of(tmp_path, VALID.replace("tolerance: 0.1", "tolerance: beaucoup"))
+    assert error.key == "kpis.open_rate.tolerance" and "valid number" in error.message
+
+
+def test_tolerance_out_of_range(tmp_path: Path) -> None:
+    error = error_of(tmp_path, VALID.replace("tolerance: 0.1", "tolerance: 10"))
+    assert error.key == "kpis.open_rate.tolerance" and "less than or equal to 1" in error.message
+
+
+def test_bad_currency_and_email(tmp_path: Path) -> None:
+    error = error_of(tmp_path, VALID.replace("currency: EUR", "currency: euro"))
+    assert error.key == "currency" and "pattern" in error.message
+    error = error_of(tmp_path, VALID.replace("claire@example.com", "claire-at-example"))
+    assert error.key == "owners.claire.email" and "'claire-at-example' is not an e-mail address" in error.message
+
+
+def test_invalid_id(tmp_path: Path) -> None:
+    error = error_of(tmp_path, VALID.replace("  open_rate:", "  Open Rate:"))
+    assert error.key == "kpis.Open Rate" and error.message == "'Open Rate' is not a valid id"
+
+
+def test_unknown_catalog_kpi_suggests_one(tmp_path: Path) -> None:
+    error = error_of(tmp_path, VALID.replace("email.click_rate", "email.clik_rate"))
+    assert (error.key, error.message) == ("kpis.ctr.use", "'email.clik_rate' is not in the catalog")
+    assert error.hint == "did you mean 'email.click_rate'?"
+
+
+def test_kpi_without_formula(tmp_path: Path) -> None:
+    error = error_of(tmp_path, VALID.replace("    formula: emails_opened / emails_delivered\n", ""))
+    assert (error.key, error.message) == ("kpis.open_rate", "this KPI has no formula")
+
+
+def test_formula_syntax_error_names_the_key_and_position(tmp_path: Path) -> None:
+    error = error_of(tmp_path, VALID.replace("emails_opened / emails_delivered", "emails_opened / / x"),
+                     FormulaError)
+    assert error.key == "kpis.open_rate.formula" and error.line == 12
+    assert error.message.startswith("expected a number, a name or '(' but found '/' (position 17)")
+
+
+def test_unknown_name_in_formula_suggests_the_input(tmp_path: Path) -> None:
+    error = error_of(tmp_path, VALID.replace("emails_opened / emails_delivered", "emails_opend / emails_delivered"),
+                     FormulaError)
+    assert error.key == "kpis.open_rate.formula"
+    assert error.message.splitlines() == ["unknown name 'emails_opend' (position 1)",
+                                          "    emails_opend / emails_delivered", "    ^^^^^^^^^^^^"]
+    assert error.hint == "did you mean 'emails_opened'?"
+
+
+def test_unknown_owner(tmp_path: Path) -> None:
+    error = error_of(tmp_path, VALID.replace("owner: claire}", "owner: clare}"))
+    assert (error.key, error.message, error.hint) == ("kpis.ctr.owner", "unknown owner 'clare'",
+                                                      "did you mean 'claire'?")
+
+
+def test_bad_target_month(tmp_path: Path) -> None:
+    error = error_of(tmp_path, VALID.replace("2026-01: 0.02", "janvier: 0.02"))
+    assert (error.key, error.message) == ("kpis.ctr.target.janvier", "'janvier' is not a month")
+
+
+def test_cycle_between_kpis(tmp_path: Path) -> None:
+    text = VALID.replace("  ctr:", "  a: {formula: b + 1}\n  b: {formula: prev(a) * 2}\n  ctr:")
+    error = error_of(tmp_path, text, FormulaError)
+    assert error.message == "the formulas refer to each other in a cycle: a → b → a"
+    assert error.key == "kpis.a.formula"
+
+
+def test_self_reference_is_a_cycle(tmp_path: Path) -> None:
+    error = error_of(tmp_path, VALID.replace("  ctr:", "  a: {formula: a + 1}\n  ctr:"), FormulaError)
+    assert error.message == "the formulas refer to each other in a cycle: a → a"
+
+
+def test_same_id_as_input_and_kpi(tmp_path: Path) -> None:
+    error = error_of(tmp_path, VALID.replace("  ctr:", "  emails_opened: {formula: '1'}\n  ctr:"))
+    assert error.message == "'emails_opened' is both an input and a KPI"
+
+
+def test_unknown_funnel_stage(tmp_path: Path) -> None:
+    error = error_of(tmp_path, VALID + "funnel: [emails_delivered, emails_opend]\n")
+    assert (error.key, error.message, error.hint) == ("funnel.1", "unknown stage 'emails_opend'",
+                                                      "did you mean 'emails_opened'?")
+
+
+def test_long_source_needs_name_and_value(tmp_path: Path) -> None:
+    error = error_of(tmp_path, VALID.replace(", name: metric, value: amount", ""))
+    assert error.key == "sources.1" and "a long layout needs 'name'" in error.message
+
+
+def test_messages_name_the_file_and_line(tmp_path: Path) -> None:
+    error = error_of(tmp_path, VALID.replace("direction: up", "direction: sideways"))
+    assert str(error).startswith(f"{tmp_path / 'kpireport.yaml'}:14: kpis.open_rate.direction: ")
+
+
+def test_unquoted_comma_in_a_flow_formula_gets_a_quoting_hint(tmp_path: Path) -> None:
+    error = error_of(tmp_path, VALID.replace("  ctr:", "  g: {formula: prev(open_rate, 12)}\n  ctr:"))
+    assert error.message == "unknown key '12)'"
+    assert error.hint == 'inside { } a comma ends the value: quote the formula, e.g. formula: "prev(x, 12)"'

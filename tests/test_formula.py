@@ -1,0 +1,295 @@
+"""The formula language: one table of cases for both back-ends, error messages, and random expressions
+checked against a reference evaluation (Python) and an independent Excel evaluator (`formulas`)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import formulas as excel_engine
+import numpy as np
+import pytest
+import schedula
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kpireport.errors import FormulaError
+from kpireport.formula import evaluate, lookback, parse, to_excel
+from kpireport.months import Month, month_range
+
+MONTHS = month_range(Month(2025, 1), Month(2026, 6))
+NAMES = ("a", "b", "c")
+
+
+class Grid:
+    """A sheet: one row per name (a=1, b=2, c=3), one column per month from B (2025-01)."""
+
+    def __init__(self, months: list[Month]) -> None:
+        self.months = months
+
+    def column(self, month: Month) -> str | None:
+        if month not in self.months:
+            return None
+        index = self.months.index(month) + 2  # column B is the first month
+        letters = ""
+        while index:
+            index, rest = divmod(index - 1, 26)
+            letters = chr(65 + rest) + letters
+        return letters
+
+    def cell(self, name: str, month: Month) -> str | None:
+        column = self.column(month)
+        return None if column is None else f"{column}{NAMES.index(name) + 1}"
+
+    def span(self, name: str, first: Month, last: Month) -> str | None:
+        start, end = self.cell(name, first), self.cell(name, last)
+        return None if start is None or end is None else f"{start}:{end}"
+
+
+GRID = Grid(MONTHS)
+
+
+def excel_value(formula_text: str, data: dict[str, dict[Month, float | None]]) -> float | None:
+    """Evaluate Excel formula text with the `formulas` library, cells filled from `data`."""
+    if formula_text == '=""':
+        return None
+    compiled = excel_engine.Parser().ast(formula_text)[1].compile()
+    by_cell = {}
+    for name in NAMES:
+        for month in MONTHS:
+            by_cell[GRID.cell(name, month)] = data[name].get(month)
+
+    def cells(ref: str) -> np.ndarray:
+        start, _, end = ref.partition(":")
+        end = end or start
+        row = start.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+        columns = [GRID.column(m) for m in MONTHS]
+        first = columns.index(start[: -len(row)])
+        last = columns.index(end[: -len(row)])
+        values = [by_cell[f"{c}{row}"] for c in columns[first:last + 1]]
+        return np.array([[schedula.EMPTY if v is None else v for v in values]], dtype=object)
+
+    result = compiled(*(cells(ref) for ref in compiled.inputs)).ravel()[0]
+    if isinstance(result, str) and result == "":
+        return None
+    assert isinstance(result, float | int), f"{formula_text} gave {result!r}"
+    return float(result)
+
+
+def python_value(text: str, data: dict[str, dict[Month, float | None]], month: Month) -> float | None:
+    return evaluate(parse(text).tree, month, lambda name, m: data[name].get(m))
+
+
+# --- one table of cases for both back-ends ------------------------------------------------------
+
+M = Month(2026, 3)
+SERIES = {
+    "a": {m: float(i + 1) for i, m in enumerate(MONTHS)},  # 2025-01 = 1 … 2026-03 = 15
+    "b": {m: 2.0 for m in MONTHS} | {Month(2026, 2): 0.0, Month(2026, 1): None},
+    "c": {m: 10.0 for m in MONTHS},
+}
+
+CASES = [
+    # formula, expected value at 2026-03, expected Excel text at 2026-03
+    ("a / b", 7.5, '=IF(COUNT(P1,P2)<2,"",IFERROR(P1/P2,""))'),
+    ("a + b * c", 35.0, '=IF(COUNT(P1,P2,P3)<3,"",IFERROR(P1+P2*P3,""))'),
+    ("(a + b) * c", 170.0, '=IF(COUNT(P1,P2,P3)<3,"",IFERROR((P1+P2)*P3,""))'),
+    ("a - (b - c)", 23.0, '=IF(COUNT(P1,P2,P3)<3,"",IFERROR(P1-(P2-P3),""))'),
+    ("a / (b / c)", 75.0, '=IF(COUNT(P1,P2,P3)<3,"",IFERROR(P1/(P2/P3),""))'),
+    ("-a + 2", -13.0, '=IF(COUNT(P1)<1,"",IFERROR(-P1+2,""))'),
+    ("a", 15.0, '=IF(ISNUMBER(P1),P1,"")'),
+    ("a / prev(b)", None, '=IF(COUNT(P1,O2)<2,"",IFERROR(P1/O2,""))'),  # 2026-02: b = 0
+    ("prev(a, 12)", 3.0, '=IF(ISNUMBER(D1),D1,"")'),
+    ("(a - prev(a, 12)) / prev(a, 12)", 4.0, '=IF(COUNT(P1,D1)<2,"",IFERROR((P1-D1)/D1,""))'),
+    ("ytd(a)", 13.0 + 14.0 + 15.0, '=IF(COUNT(N1:P1)<3,"",IFERROR(SUM(N1:P1),""))'),
+    ("ytd(b)", None, '=IF(COUNT(N2:P2)<3,"",IFERROR(SUM(N2:P2),""))'),  # January is missing
+    ("avg(a, 3)", 14.0, '=IF(COUNT(N1:P1)<3,"",IFERROR(AVERAGE(N1:P1),""))'),
+    ("avg(a / c, 2)", 1.45, '=IF(COUNT(O1,O3,P1,P3)<4,"",IFERROR(AVERAGE(O1/O3,P1/P3),""))'),
+    ("min(a, c)", 10.0, '=IF(COUNT(P1,P3)<2,"",IFERROR(MIN(P1,P3),""))'),
+    ("max(a, c, 20)", 20.0, '=IF(COUNT(P1,P3)<2,"",IFERROR(MAX(P1,P3,20),""))'),
+    ("1 / 4", 0.25, '=IFERROR(1/4,"")'),
+    ("prev(a, 40)", None, '=""'),  # before the first month of the sheet
+    ("a * 1.5e2", 2250.0, '=IF(COUNT(P1)<1,"",IFERROR(P1*150,""))'),
+    ("a * 0.001", 0.015, '=IF(COUNT(P1)<1,"",IFERROR(P1*0.001,""))'),
+]
+
+
+@pytest.mark.parametrize(("text", "expected", "excel"), CASES)
+def test_both_back_ends_agree_on_each_case(text: str, expected: float | None, excel: str) -> None:
+    value = python_value(text, SERIES, M)
+    if expected is None:
+        assert value is None
+    else:
+        assert value == pytest.approx(expected)
+    assert to_excel(parse(text).tree, M, GRID) == excel
+    assert excel_value(excel, SERIES) == (None if expected is None else pytest.approx(expected))
+
+
+def test_division_by_zero_gives_no_value() -> None:
+    assert python_value("a / b", SERIES, Month(2026, 2)) is None
+
+
+def test_missing_input_gives_no_value_not_zero() -> None:
+    assert python_value("a + b", SERIES, Month(2026, 1)) is None
+    assert python_value("b", SERIES, Month(2026, 1)) is None
+
+
+def test_overflow_gives_no_value() -> None:
+    assert python_value("1e300 * 1e300", SERIES, M) is None
+
+
+def test_lookback_counts_months_read_before_the_current_one() -> None:
+    assert lookback(parse("a").tree) == 0
+    assert lookback(parse("prev(a, 12)").tree) == 12
+    assert lookback(parse("avg(prev(a), 3)").tree) == 3
+    assert lookback(parse("ytd(a)").tree) == 11
+    assert lookback(parse("b + k").tree, lambda name: 5 if name == "k" else 0) == 5
+
+
+def test_names_lists_every_referenced_name() -> None:
+    assert parse("a / prev(b, 2) + max(c, 1)").names() == {"a", "b", "c"}
+
+
+def test_function_names_are_case_insensitive() -> None:
+    assert python_value("PREV(a)", SERIES, M) == 14.0
+
+
+# --- errors: message, position, hint ------------------------------------------------------------
+
+ERRORS = [
+    ("", "the formula is empty", None),
+    ("a +", "expected a number, a name or '(' but found the end of the formula (position 4)", None),
+    ("a b", "unexpected 'b' (position 3)", "an operator (+ - * /) is probably missing before it"),
+    ("(a + b", "expected ')' but found the end of the formula (position 7)", None),
+    ("a ^ 2", "unexpected character '^' (position 3)", None),
+    ("a + b)", "unexpected ')' (position 6)", None),
+    ("prv(a)", "unknown function 'prv' (position 1)", "did you mean 'prev'?"),
+    ("prev()", "prev() takes 1 to 2 arguments, not 0 (position 1)", None),
+    ("ytd(a, 2)", "ytd() takes 1 argument, not 2 (position 1)", None),
+    ("avg(a)", "avg() takes 2 arguments, not 1 (position 1)", None),
+    ("prev(a, 1.5)", "the second argument of prev() must be a whole number of months (1 or more)", None),
+    ("avg(a, b)", "the second argument of avg() must be a whole number of months (1 or more)", None),
+    ("prev(a, 0)", "the second argument of prev() must be a whole number of months (1 or more)", None),
+    ("a * 1e999", "the number 1e999 is too large (position 5)", None),
+]
+
+
+@pytest.mark.parametrize(("text", "message", "hint"), ERRORS)
+def test_syntax_errors_say_what_and_where(text: str, message: str, hint: str | None) -> None:
+    with pytest.raises(FormulaError) as caught:
+        parse(text)
+    assert caught.value.message.startswith(message)
+    if hint is not None:
+        assert caught.value.hint == hint
+
+
+def test_error_shows_a_caret_under_the_problem() -> None:
+    with pytest.raises(FormulaError) as caught:
+        parse("a + prv(b)")
+    assert caught.value.message.splitlines()[1:] == ["    a + prv(b)", "        ^^^"]
+
+
+# --- random expressions against a reference evaluation -------------------------------------------
+
+Data = dict[str, dict[Month, "float | None"]]
+Ref = Callable[[Data, Month], "float | None"]  # the reference value of an expression
+
+
+def _leaf_number(value: float) -> tuple[str, Ref]:
+    return (repr(value), lambda d, m: value)
+
+
+def _leaf_name(name: str) -> tuple[str, Ref]:
+    return (name, lambda d, m: d[name].get(m))
+
+
+def _binary(op: str, left: tuple[str, Ref], right: tuple[str, Ref]) -> tuple[str, Ref]:
+    lt, lf = left
+    rt, rf = right
+
+    def ref(d: Data, m: Month) -> float | None:
+        x, y = lf(d, m), rf(d, m)
+        if x is None or y is None:
+            return None
+        if op == "/":
+            return None if y == 0 else x / y
+        return {"+": x + y, "-": x - y, "*": x * y}[op]
+
+    return (f"({lt} {op} {rt})", ref)
+
+
+def _negate(inner: tuple[str, Ref]) -> tuple[str, Ref]:
+    text, f = inner
+    return (f"-{text}", lambda d, m: None if f(d, m) is None else -f(d, m))  # type: ignore[operator]
+
+
+def _window(function: str, inner: tuple[str, Ref], n: int) -> tuple[str, Ref]:
+    text, f = inner
+
+    def ref(d: Data, m: Month) -> float | None:
+        if function == "prev":
+            return f(d, m - n)
+        months = month_range(Month(m.year, 1), m) if function == "ytd" else [m - k for k in range(n)]
+        values = [f(d, x) for x in months]
+        if any(v is None for v in values):
+            return None
+        total = sum(values)  # type: ignore[arg-type]
+        return total if function == "ytd" else total / len(values)
+
+    args = text if function == "ytd" else f"{text}, {n}"
+    return (f"{function}({args})", ref)
+
+
+def _extreme(function: str, items: list[tuple[str, Ref]]) -> tuple[str, Ref]:
+    def ref(d: Data, m: Month) -> float | None:
+        values = [f(d, m) for _, f in items]
+        if any(v is None for v in values):
+            return None
+        return (min if function == "min" else max)(values)  # type: ignore[type-var]
+
+    return (f"{function}({', '.join(t for t, _ in items)})", ref)
+
+
+leaves = st.one_of(
+    st.sampled_from([0.0, 1.0, 2.0, 0.5, 12.0, 100.0]).map(_leaf_number),
+    st.sampled_from(NAMES).map(_leaf_name),
+)
+
+
+def _extend(children: st.SearchStrategy) -> st.SearchStrategy:
+    return st.one_of(
+        st.builds(_binary, st.sampled_from("+-*/"), children, children),
+        st.builds(_negate, children),
+        st.builds(_window, st.just("prev"), children, st.integers(1, 13)),
+        st.builds(_window, st.just("ytd"), children, st.just(0)),
+        st.builds(_window, st.just("avg"), children, st.integers(1, 3)),
+        st.builds(_extreme, st.sampled_from(["min", "max"]), st.lists(children, min_size=1, max_size=3)),
+    )
+
+
+expressions = st.recursive(leaves, _extend, max_leaves=6)
+cell_values = st.one_of(st.none(), st.integers(-3, 9).map(float))
+datasets = st.fixed_dictionaries({name: st.lists(cell_values, min_size=len(MONTHS), max_size=len(MONTHS))
+                                  .map(lambda values: dict(zip(MONTHS, values, strict=True)))
+                                  for name in NAMES})
+
+
+def _same(actual: float | None, expected: float | None) -> bool:
+    if expected is None or not math.isfinite(expected):
+        return actual is None
+    return actual is not None and math.isclose(actual, expected, rel_tol=1e-9, abs_tol=1e-9)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(expression=expressions, data=datasets, month=st.sampled_from(MONTHS))
+def test_python_evaluation_matches_the_reference(expression, data, month) -> None:
+    text, reference = expression
+    assert _same(python_value(text, data, month), reference(data, month)), text
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(expression=expressions, data=datasets, month=st.sampled_from(MONTHS))
+def test_excel_text_matches_the_reference(expression, data, month) -> None:
+    text, reference = expression
+    excel = to_excel(parse(text).tree, month, GRID)
+    assert _same(excel_value(excel, data), reference(data, month)), f"{text} -> {excel}"
