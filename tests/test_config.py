@@ -56,7 +56,8 @@ def test_valid_config_resolves_labels_inputs_targets_and_sources(tmp_path: Path)
     ctr = config.kpis["ctr"]
     assert ctr.label == "Taux de clics (CTR)"  # from the catalog, in the config's locale
     assert ctr.formula.text == "emails_clicked / emails_delivered"
-    assert ctr.direction == "up" and ctr.format == "percent"
+    assert ctr.direction == "up"
+    assert ctr.format == "percent"
     assert ctr.domain == "E-mail marketing"
     assert ctr.catalog_id == "email.click_rate"
     assert ctr.target.for_month(Month(2026, 1)) == 0.02
@@ -65,7 +66,8 @@ def test_valid_config_resolves_labels_inputs_targets_and_sources(tmp_path: Path)
     assert config.inputs["emails_clicked"].label == "E-mails cliqués"
     assert config.inputs["emails_clicked"].aggregate == "sum"
     assert config.sources[0].path == tmp_path / "data/emails.csv"
-    assert config.sources[1].layout == "long" and config.sources[1].value == "amount"
+    assert config.sources[1].layout == "long"
+    assert config.sources[1].value == "amount"
     assert config.warnings == []
 
 
@@ -76,7 +78,8 @@ def test_english_locale_takes_english_catalog_labels(tmp_path: Path) -> None:
 
 
 def test_per_month_target_without_default_has_no_target_elsewhere(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path, VALID.replace("target: 0.25", "target: {2026-01: 0.22, 2026-02: 0.23}")))
+    per_month = VALID.replace("target: 0.25", "target: {2026-01: 0.22, 2026-02: 0.23}")
+    config = load_config(write(tmp_path, per_month))
     target = config.kpis["open_rate"].target
     assert target.for_month(Month(2026, 2)) == 0.23
     assert target.for_month(Month(2026, 3)) is None
@@ -115,7 +118,8 @@ def test_missing_file(tmp_path: Path) -> None:
 
 def test_invalid_yaml_gives_line_and_column(tmp_path: Path) -> None:
     error = error_of(tmp_path, "title: x\nkpis:\n  a: {formula: b\n")
-    assert error.line == 4 and error.message.startswith("invalid YAML: expected ',' or '}'")
+    assert error.line == 4
+    assert error.message.startswith("invalid YAML: expected ',' or '}'")
 
 
 def test_not_a_mapping(tmp_path: Path) -> None:
@@ -137,7 +141,8 @@ def test_unknown_key_suggests_the_right_one(tmp_path: Path) -> None:
 
 def test_unknown_top_level_key_lists_allowed_keys_when_nothing_is_close(tmp_path: Path) -> None:
     error = error_of(tmp_path, VALID + "zzz: 1\n")
-    assert error.message == "unknown key 'zzz'" and error.hint.startswith("allowed keys: company, currency")
+    assert error.message == "unknown key 'zzz'"
+    assert error.hint.startswith("allowed keys: company, currency")
 
 
 def test_wrong_choice_lists_the_allowed_values(tmp_path: Path) -> None:
@@ -154,35 +159,42 @@ def test_missing_title(tmp_path: Path) -> None:
 
 def test_no_kpis(tmp_path: Path) -> None:
     error = error_of(tmp_path, "title: x\nkpis: {}\n")
-    assert error.key == "kpis" and "at least 1 item" in error.message
+    assert error.key == "kpis"
+    assert "at least 1 item" in error.message
 
 
 def test_several_problems_are_reported_together(tmp_path: Path) -> None:
-    error = error_of(tmp_path, VALID.replace("direction: up", "direction: sideways").replace("format: percent",
-                                                                                            "format: ratio"))
-    assert "kpis.open_rate.format" in str(error) and "kpis.open_rate.direction" in str(error)
+    text = VALID.replace("direction: up", "direction: sideways").replace("format: percent", "format: ratio")
+    error = error_of(tmp_path, text)
+    assert "kpis.open_rate.format" in str(error)
+    assert "kpis.open_rate.direction" in str(error)
 
 
 def test_wrong_type(tmp_path: Path) -> None:
     error = error_of(tmp_path, VALID.replace("tolerance: 0.1", "tolerance: beaucoup"))
-    assert error.key == "kpis.open_rate.tolerance" and "valid number" in error.message
+    assert error.key == "kpis.open_rate.tolerance"
+    assert "valid number" in error.message
 
 
 def test_tolerance_out_of_range(tmp_path: Path) -> None:
     error = error_of(tmp_path, VALID.replace("tolerance: 0.1", "tolerance: 10"))
-    assert error.key == "kpis.open_rate.tolerance" and "less than or equal to 1" in error.message
+    assert error.key == "kpis.open_rate.tolerance"
+    assert "less than or equal to 1" in error.message
 
 
 def test_bad_currency_and_email(tmp_path: Path) -> None:
     error = error_of(tmp_path, VALID.replace("currency: EUR", "currency: euro"))
-    assert error.key == "currency" and "pattern" in error.message
+    assert error.key == "currency"
+    assert "pattern" in error.message
     error = error_of(tmp_path, VALID.replace("claire@example.com", "claire-at-example"))
-    assert error.key == "owners.claire.email" and "'claire-at-example' is not an e-mail address" in error.message
+    assert error.key == "owners.claire.email"
+    assert "'claire-at-example' is not an e-mail address" in error.message
 
 
 def test_invalid_id(tmp_path: Path) -> None:
     error = error_of(tmp_path, VALID.replace("  open_rate:", "  Open Rate:"))
-    assert error.key == "kpis.Open Rate" and error.message == "'Open Rate' is not a valid id"
+    assert error.key == "kpis.Open Rate"
+    assert error.message == "'Open Rate' is not a valid id"
 
 
 def test_unknown_catalog_kpi_suggests_one(tmp_path: Path) -> None:
@@ -199,13 +211,14 @@ def test_kpi_without_formula(tmp_path: Path) -> None:
 def test_formula_syntax_error_names_the_key_and_position(tmp_path: Path) -> None:
     error = error_of(tmp_path, VALID.replace("emails_opened / emails_delivered", "emails_opened / / x"),
                      FormulaError)
-    assert error.key == "kpis.open_rate.formula" and error.line == 12
+    assert error.key == "kpis.open_rate.formula"
+    assert error.line == 12
     assert error.message.startswith("expected a number, a name or '(' but found '/' (position 17)")
 
 
 def test_unknown_name_in_formula_suggests_the_input(tmp_path: Path) -> None:
-    error = error_of(tmp_path, VALID.replace("emails_opened / emails_delivered", "emails_opend / emails_delivered"),
-                     FormulaError)
+    text = VALID.replace("emails_opened / emails_delivered", "emails_opend / emails_delivered")
+    error = error_of(tmp_path, text, FormulaError)
     assert error.key == "kpis.open_rate.formula"
     assert error.message.splitlines() == ["unknown name 'emails_opend' (position 1)",
                                           "    emails_opend / emails_delivered", "    ^^^^^^^^^^^^"]
@@ -248,7 +261,8 @@ def test_unknown_funnel_stage(tmp_path: Path) -> None:
 
 def test_long_source_needs_name_and_value(tmp_path: Path) -> None:
     error = error_of(tmp_path, VALID.replace(", name: metric, value: amount", ""))
-    assert error.key == "sources.1" and "a long layout needs 'name'" in error.message
+    assert error.key == "sources.1"
+    assert "a long layout needs 'name'" in error.message
 
 
 def test_messages_name_the_file_and_line(tmp_path: Path) -> None:

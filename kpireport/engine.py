@@ -1,0 +1,167 @@
+"""Compute every KPI per month from the monthly inputs: value, target, status, comparisons, YTD.
+
+The result is plain data; the CSV/JSON output, the workbook, the review and the mail only present it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .config import Config, Kpi
+from .formula import Call, Name, Node, evaluate, transform, walk
+from .months import Month, month_range
+
+MonthlyValues = Mapping[str, Mapping[Month, float]]  # input id -> month -> value
+
+
+class Status(enum.StrEnum):
+    ON = "on"  # on target
+    WATCH = "watch"  # short of target, within the tolerance
+    OFF = "off"  # beyond the tolerance
+    NO_DATA = "no_data"  # the KPI has no value this month
+    NO_TARGET = "no_target"  # a value, but nothing to compare it with
+
+
+def status_of(value: float | None, target: float | None, direction: str, tolerance: float) -> Status:
+    """On when the target is met; watch within `tolerance` (a share of the target) of it; else off."""
+    if value is None:
+        return Status.NO_DATA
+    if target is None:
+        return Status.NO_TARGET
+    margin = tolerance * abs(target)
+    if direction == "up":
+        if value >= target:
+            return Status.ON
+        return Status.WATCH if value >= target - margin else Status.OFF
+    if value <= target:
+        return Status.ON
+    return Status.WATCH if value <= target + margin else Status.OFF
+
+
+def attainment_of(value: float | None, target: float | None, direction: str) -> float | None:
+    """How much of the target is achieved, 1.0 = exactly on it, above 1 = better than it."""
+    if value is None or target is None:
+        return None
+    numerator, denominator = (value, target) if direction == "up" else (target, value)
+    return numerator / denominator if denominator else None
+
+
+def change(value: float | None, before: float | None) -> float | None:
+    """Relative change (0.1 = +10 %); none when either side is missing or the base is 0."""
+    if value is None or before is None or before == 0:
+        return None
+    return (value - before) / abs(before)
+
+
+@dataclass(frozen=True)
+class KpiMonth:
+    month: Month
+    value: float | None
+    target: float | None
+    status: Status
+    attainment: float | None
+    previous: float | None  # the value one month earlier
+    change_mom: float | None
+    year_ago: float | None  # the value twelve months earlier
+    change_yoy: float | None
+    ytd: float | None  # year to date: the formula over the inputs since January (see ytd_tree)
+
+
+@dataclass(frozen=True)
+class KpiResult:
+    kpi: Kpi
+    months: tuple[KpiMonth, ...]
+
+    def at(self, month: Month) -> KpiMonth | None:
+        for row in self.months:
+            if row.month == month:
+                return row
+        return None
+
+
+@dataclass(frozen=True)
+class Results:
+    config: Config
+    months: tuple[Month, ...]
+    kpis: tuple[KpiResult, ...]  # in the config's order
+
+    def kpi(self, kpi_id: str) -> KpiResult:
+        return next(result for result in self.kpis if result.kpi.id == kpi_id)
+
+
+def data_months(data: MonthlyValues) -> list[Month]:
+    """Every month from the first to the last that holds any input value."""
+    present = [month for series in data.values() for month in series]
+    if not present:
+        return []
+    return month_range(min(present), max(present))
+
+
+def ytd_tree(config: Config, kpi_id: str) -> Node | None:
+    """The KPI's formula with each input replaced by its year-to-date form, or None if meaningless.
+
+    A summed input becomes ytd(input) and a stock ('last') stays as it is, so a ratio's YTD is the
+    ratio of YTD totals (e.g. opens since January ÷ deliveries since January), never a sum of
+    monthly ratios. Formulas that already look at other months, or use averaged inputs, have none.
+    """
+    tree = config.kpis[kpi_id].formula.tree
+    if any(isinstance(node, Call) for node in walk(tree)):
+        return None
+
+    def replace(name: Name) -> Node | None:
+        if name.name in config.kpis:
+            return ytd_tree(config, name.name)
+        aggregate = config.inputs[name.name].aggregate
+        if aggregate in ("sum", "count"):
+            return Call("ytd", (name,))
+        return name if aggregate == "last" else None
+
+    return transform(tree, replace)
+
+
+class _Evaluator:
+    """Evaluates KPIs on demand, each (KPI, month) once."""
+
+    def __init__(self, config: Config, data: MonthlyValues) -> None:
+        self.config = config
+        self.data = data
+        self.memo: dict[tuple[str, Month], float | None] = {}
+
+    def lookup(self, name: str, month: Month) -> float | None:
+        if name not in self.config.kpis:
+            return self.data.get(name, {}).get(month)
+        key = (name, month)
+        if key not in self.memo:
+            self.memo[key] = evaluate(self.config.kpis[name].formula.tree, month, self.lookup)
+        return self.memo[key]
+
+
+def compute(config: Config, data: MonthlyValues, months: list[Month] | None = None) -> Results:
+    """Every KPI of the config for `months` (default: every month from the first to the last data)."""
+    months = months if months is not None else data_months(data)
+    evaluator = _Evaluator(config, data)
+    results = []
+    for kpi_id, kpi in config.kpis.items():
+        ytd = ytd_tree(config, kpi_id)
+        rows = []
+        for month in months:
+            value = evaluator.lookup(kpi_id, month)
+            target = kpi.target.for_month(month)
+            previous = evaluator.lookup(kpi_id, month - 1)
+            year_ago = evaluator.lookup(kpi_id, month - 12)
+            rows.append(KpiMonth(
+                month=month,
+                value=value,
+                target=target,
+                status=status_of(value, target, kpi.direction, kpi.tolerance),
+                attainment=attainment_of(value, target, kpi.direction),
+                previous=previous,
+                change_mom=change(value, previous),
+                year_ago=year_ago,
+                change_yoy=change(value, year_ago),
+                ytd=evaluate(ytd, month, evaluator.lookup) if ytd is not None else None,
+            ))
+        results.append(KpiResult(kpi, tuple(rows)))
+    return Results(config, tuple(months), tuple(results))

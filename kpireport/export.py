@@ -1,0 +1,59 @@
+"""`compute` output: KPI results as CSV or JSON rows that other tools can read."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from .engine import Results
+from .months import Month
+
+COLUMNS = ("kpi", "month", "value", "target", "status", "attainment", "previous", "change_mom",
+           "year_ago", "change_yoy", "ytd", "label", "domain", "owner", "format", "direction")
+_NUMBERS = ("value", "target", "attainment", "previous", "change_mom", "year_ago", "change_yoy", "ytd")
+
+
+def rows(results: Results, month: Month | None = None) -> list[dict[str, Any]]:
+    """One row per KPI and month (only `month` when given); no value stays None."""
+    out = []
+    for result in results.kpis:
+        kpi = result.kpi
+        for row in result.months:
+            if month is not None and row.month != month:
+                continue
+            out.append({
+                "kpi": kpi.id, "month": str(row.month),
+                **{name: getattr(row, name) for name in _NUMBERS},
+                "status": row.status.value,
+                "label": kpi.label, "domain": kpi.domain, "owner": kpi.owner or "",
+                "format": kpi.format, "direction": kpi.direction,
+            })
+    return out
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return format(value, ".15g")  # Excel's precision, without float noise like 0.30000000000000004
+    return str(value)
+
+
+def to_csv(results: Results, month: Month | None = None) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for row in rows(results, month):
+        writer.writerow([_cell(row[column]) for column in COLUMNS])
+    return buffer.getvalue()
+
+
+def to_json(results: Results, month: Month | None = None) -> str:
+    return json.dumps({
+        "title": results.config.title,
+        "months": [str(m) for m in results.months if month is None or m == month],
+        "rows": rows(results, month),
+    }, ensure_ascii=False, indent=2)
+

@@ -1,0 +1,163 @@
+"""The engine: status against target and direction, comparisons, YTD — each recomputed by hand."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from kpireport.config import load_config
+from kpireport.engine import Status, attainment_of, change, compute, status_of, ytd_tree
+from kpireport.formula import parse
+from kpireport.months import Month, month_range
+
+CONFIG = """\
+title: Test
+inputs:
+  delivered: {aggregate: sum}
+  opened: {aggregate: sum}
+  spend: {aggregate: sum, format: currency}
+  leads: {aggregate: sum}
+  subscribers: {aggregate: last}
+  nps: {aggregate: mean}
+kpis:
+  open_rate: {formula: opened / delivered, format: percent, target: 0.25, tolerance: 0.1}
+  cpl: {formula: spend / leads, format: currency, direction: down, target: 50, tolerance: 0.2}
+  leads_kpi: {formula: leads, target: 100}
+  list_size: {formula: subscribers}
+  growth: {formula: '(leads - prev(leads, 12)) / prev(leads, 12)', format: percent}
+  nps_kpi: {formula: nps}
+  leads_per_subscriber: {formula: leads_kpi / list_size}
+"""
+
+MONTHS = month_range(Month(2025, 1), Month(2026, 3))
+
+
+def data() -> dict[str, dict[Month, float]]:
+    values: dict[str, dict[Month, float]] = {name: {} for name in
+                                              ("delivered", "opened", "spend", "leads", "subscribers", "nps")}
+    for i, month in enumerate(MONTHS):
+        values["delivered"][month] = 1000.0 + 10 * i
+        values["opened"][month] = 240.0 + 5 * i
+        values["spend"][month] = 5000.0
+        values["leads"][month] = 90.0 + i
+        values["subscribers"][month] = 2000.0 + 100 * i
+        values["nps"][month] = 30.0 + i
+    del values["opened"][Month(2026, 2)]  # a month with a missing input
+    values["leads"][Month(2025, 6)] = 0.0  # a zero denominator
+    return values
+
+
+@pytest.fixture
+def results(tmp_path: Path):
+    path = tmp_path / "kpireport.yaml"
+    path.write_text(textwrap.dedent(CONFIG), encoding="utf-8")
+    return compute(load_config(path), data())
+
+
+@pytest.mark.parametrize(("value", "target", "direction", "expected"), [
+    (0.25, 0.25, "up", Status.ON),
+    (0.30, 0.25, "up", Status.ON),
+    (0.2251, 0.25, "up", Status.WATCH),  # within 10 % short of target
+    (0.2249, 0.25, "up", Status.OFF),
+    (50, 50, "down", Status.ON),
+    (54.9, 50, "down", Status.WATCH),  # lower is better: above target by less than 10 %
+    (55.1, 50, "down", Status.OFF),
+    (-5, -10, "up", Status.ON),
+    (-10.5, -10, "up", Status.WATCH),  # the margin is a share of |target|
+    (None, 1, "up", Status.NO_DATA),
+    (1, None, "up", Status.NO_TARGET),
+])
+def test_status_respects_direction_and_tolerance(value, target, direction, expected) -> None:
+    assert status_of(value, target, direction, 0.10) == expected
+
+
+def test_attainment_and_change() -> None:
+    assert attainment_of(30, 25, "up") == pytest.approx(1.2)
+    assert attainment_of(40, 50, "down") == pytest.approx(1.25)  # cheaper than target = better
+    assert attainment_of(0, 50, "down") is None
+    assert change(110, 100) == pytest.approx(0.1)
+    assert change(-90, -100) == pytest.approx(0.1)
+    assert change(5, 0) is None
+    assert change(None, 1) is None
+
+
+def test_values_targets_and_status_per_month(results) -> None:
+    row = results.kpi("open_rate").at(Month(2026, 3))
+    i = MONTHS.index(Month(2026, 3))
+    expected = (240 + 5 * i) / (1000 + 10 * i)
+    assert row.value == pytest.approx(expected)
+    assert row.target == 0.25
+    status = Status.ON if expected >= 0.25 else Status.WATCH if expected >= 0.225 else Status.OFF
+    assert row.status == status
+    assert row.attainment == pytest.approx(expected / 0.25)
+
+
+def test_missing_input_gives_no_value_and_no_data_status(results) -> None:
+    row = results.kpi("open_rate").at(Month(2026, 2))
+    assert row.value is None
+    assert row.status == Status.NO_DATA
+    assert row.attainment is None
+    after = results.kpi("open_rate").at(Month(2026, 3))
+    assert after.previous is None
+    assert after.change_mom is None
+
+
+def test_zero_denominator_gives_no_value(results) -> None:
+    assert results.kpi("cpl").at(Month(2025, 6)).value is None
+
+
+def test_lower_is_better_status(results) -> None:
+    row = results.kpi("cpl").at(Month(2026, 3))
+    assert row.value == pytest.approx(5000 / (90 + 14))
+    assert row.status == Status.ON  # 48.1 ≤ 50
+
+
+def test_month_over_month_and_year_over_year(results) -> None:
+    row = results.kpi("leads_kpi").at(Month(2026, 3))
+    assert (row.value, row.previous, row.year_ago) == (104.0, 103.0, 92.0)
+    assert row.change_mom == pytest.approx(104 / 103 - 1)
+    assert row.change_yoy == pytest.approx(104 / 92 - 1)
+    assert results.kpi("leads_kpi").at(Month(2025, 3)).year_ago is None
+
+
+def test_prev_over_twelve_months(results) -> None:
+    assert results.kpi("growth").at(Month(2026, 3)).value == pytest.approx((104 - 92) / 92)
+    assert results.kpi("growth").at(Month(2025, 12)).value is None  # no data a year before
+
+
+def test_ytd_of_a_ratio_is_the_ratio_of_ytd_totals(results) -> None:
+    row = results.kpi("open_rate").at(Month(2026, 1))
+    i = MONTHS.index(Month(2026, 1))
+    assert row.ytd == pytest.approx((240 + 5 * i) / (1000 + 10 * i))
+    # February is missing, so March's year-to-date has no value rather than a partial sum
+    assert results.kpi("open_rate").at(Month(2026, 3)).ytd is None
+    months_2025 = [MONTHS.index(Month(2025, m)) for m in range(1, 5)]
+    expected = sum(240 + 5 * i for i in months_2025) / sum(1000 + 10 * i for i in months_2025)
+    assert results.kpi("open_rate").at(Month(2025, 4)).ytd == pytest.approx(expected)
+
+
+def test_ytd_of_counts_stocks_and_averages(results) -> None:
+    assert results.kpi("leads_kpi").at(Month(2026, 3)).ytd == 102 + 103 + 104
+    assert results.kpi("list_size").at(Month(2026, 3)).ytd == 2000 + 100 * 14  # a stock: its latest value
+    assert results.kpi("nps_kpi").at(Month(2026, 3)).ytd is None  # averaged input: no meaningful YTD
+    assert results.kpi("growth").at(Month(2026, 3)).ytd is None  # already looks at other months
+
+
+def test_kpi_built_on_kpis_and_its_ytd(results) -> None:
+    row = results.kpi("leads_per_subscriber").at(Month(2026, 3))
+    assert row.value == pytest.approx(104 / 3400)
+    assert row.ytd == pytest.approx((102 + 103 + 104) / 3400)
+
+
+def test_ytd_tree_prints_the_substituted_formula(tmp_path: Path) -> None:
+    path = tmp_path / "kpireport.yaml"
+    path.write_text(textwrap.dedent(CONFIG), encoding="utf-8")
+    config = load_config(path)
+    assert ytd_tree(config, "open_rate") == parse("ytd(opened) / ytd(delivered)").tree
+    assert ytd_tree(config, "list_size") == parse("subscribers").tree
+
+
+def test_default_months_span_the_data(results) -> None:
+    assert results.months == tuple(MONTHS)
