@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -12,7 +12,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from .catalog import Benchmark, load_catalog
 from .errors import ConfigError, FormulaError, did_you_mean
-from .formula import Formula, Name, lookback, parse, walk
+from .formula import Formula, Name, lookback, parse, transform
 from .months import Month
 from .vocabulary import Aggregate, Direction, Format, Frequency, KpiType, Locale, Strict
 from .yamlfile import KeyPath, line_of, load_yaml, schema_errors
@@ -187,9 +187,8 @@ class Config:
             if kpi_id in seen:
                 return
             seen.add(kpi_id)
-            for name in sorted(self.kpis[kpi_id].formula.names()):
-                if name in self.kpis:
-                    visit(name)
+            for name in sorted(self.kpis[kpi_id].formula.kpi_names()):
+                visit(name)
             done.append(kpi_id)
 
         for kpi_id in self.kpis:
@@ -200,7 +199,8 @@ class Config:
         """How many months before the first reported month the formulas read."""
         months: dict[str, int] = {}
         for kpi_id in self.kpi_order():
-            months[kpi_id] = lookback(self.kpis[kpi_id].formula.tree, lambda name: months.get(name, 0))
+            months[kpi_id] = lookback(self.kpis[kpi_id].formula.tree,
+                                      lambda name: months[name.name] if name.kind == "kpi" else 0)
         return max(months.values(), default=0)
 
 
@@ -245,12 +245,8 @@ class _Resolver:
         inputs = {iid: Input(iid, i.label or _pretty(iid), i.aggregate, i.format, i.description)
                   for iid, i in spec.inputs.items()}
         kpis = {kid: self.kpi(kid, k, owners) for kid, k in spec.kpis.items()}
-        for kid in kpis:
-            if kid in inputs:
-                raise self.error(("kpis", kid), f"'{kid}' is both an input and a KPI",
-                                 "rename one of them: formulas could not tell which one they mean")
-        for kid, kpi in kpis.items():
-            self.check_names(kid, kpi.formula, inputs, kpis)
+        kpis = {kid: replace(kpi, formula=self.resolve_names(kid, kpi.formula, inputs, kpis))
+                for kid, kpi in kpis.items()}
         self.check_cycles(kpis)
         funnel = list(spec.funnel)
         for index, stage in enumerate(funnel):
@@ -324,27 +320,38 @@ class _Resolver:
                                  "write months as YYYY-MM (e.g. 2026-03), or 'default'") from None
         return Target(default, by_month)
 
-    def check_names(self, kid: str, formula: Formula, inputs: dict[str, Input],
-                    kpis: dict[str, Kpi]) -> None:
-        """Every name is a KPI or an input; inputs that only the catalog defines are added."""
-        for node in walk(formula.tree):
-            if not isinstance(node, Name) or node.name in inputs or node.name in kpis:
-                continue
+    def resolve_names(self, kid: str, formula: Formula, inputs: dict[str, Input],
+                      kpis: dict[str, Kpi]) -> Formula:
+        """Tell each name's kind: an input the config declares, else another KPI, else a catalog
+        input (added to `inputs`). So `visits: {use: website.visits}` reads the input `visits`."""
+
+        def resolve(node: Name) -> Name:
+            if node.name in self.spec.inputs:
+                return replace(node, kind="input")
+            if node.name in kpis and node.name != kid:
+                return replace(node, kind="kpi")
             known = self.catalog.inputs.get(node.name)
+            if node.name in inputs:  # added from the catalog for an earlier KPI
+                return replace(node, kind="input")
             if known is not None:
-                inputs[node.name] = Input(node.name, known.label(self.spec.locale), known.aggregate,
-                                          known.format, known.description(self.spec.locale)
-                                          if known.description else None)
-                continue
+                locale = self.spec.locale
+                inputs[node.name] = Input(node.name, known.label(locale), known.aggregate, known.format,
+                                          known.description(locale) if known.description else None)
+                return replace(node, kind="input")
             key = "formula" if self.spec.kpis[kid].formula else "use"
             caret = " " * node.position + "^" * len(node.name)
-            raise self.error(
-                ("kpis", kid, key),
-                f"unknown name '{node.name}' (position {node.position + 1})\n    {formula.text}\n    {caret}",
-                did_you_mean(node.name, [*inputs, *kpis, *self.catalog.inputs])
-                or "declare it under 'inputs:' or as a KPI",
-                FormulaError,
-            )
+            where = f"(position {node.position + 1})\n    {formula.text}\n    {caret}"
+            if node.name == kid:
+                raise self.error(("kpis", kid, key), f"the KPI '{kid}' uses itself {where}",
+                                 "use prev(x) to read an earlier month, or declare an input of that name",
+                                 FormulaError)
+            raise self.error(("kpis", kid, key), f"unknown name '{node.name}' {where}",
+                             did_you_mean(node.name, [*inputs, *kpis, *self.catalog.inputs])
+                             or "declare it under 'inputs:' or as a KPI", FormulaError)
+
+        tree = transform(formula.tree, resolve)
+        assert tree is not None  # resolve never drops a name
+        return Formula(formula.text, tree)
 
     def check_cycles(self, kpis: dict[str, Kpi]) -> None:
         state: dict[str, str] = {}  # visiting | done
@@ -359,9 +366,8 @@ class _Resolver:
                                  "a KPI cannot depend on itself; use prev(x) to read an earlier month",
                                  FormulaError)
             state[kid] = "visiting"
-            for name in sorted(kpis[kid].formula.names()):
-                if name in kpis:  # even under prev(): a KPI defined by its own past never ends
-                    visit(name, [*trail, kid])
+            for name in sorted(kpis[kid].formula.kpi_names()):  # even under prev(): no end to it
+                visit(name, [*trail, kid])
             state[kid] = "done"
 
         for kid in kpis:

@@ -111,7 +111,7 @@ def ytd_tree(config: Config, kpi_id: str) -> Node | None:
         return None
 
     def replace(name: Name) -> Node | None:
-        if name.name in config.kpis:
+        if name.kind == "kpi":
             return ytd_tree(config, name.name)
         aggregate = config.inputs[name.name].aggregate
         if aggregate in ("sum", "count"):
@@ -129,12 +129,15 @@ class _Evaluator:
         self.data = data
         self.memo: dict[tuple[str, Month], float | None] = {}
 
-    def lookup(self, name: str, month: Month) -> float | None:
-        if name not in self.config.kpis:
-            return self.data.get(name, {}).get(month)
-        key = (name, month)
+    def lookup(self, name: Name, month: Month) -> float | None:
+        if name.kind == "kpi":
+            return self.kpi(name.name, month)
+        return self.data.get(name.name, {}).get(month)
+
+    def kpi(self, kpi_id: str, month: Month) -> float | None:
+        key = (kpi_id, month)
         if key not in self.memo:
-            self.memo[key] = evaluate(self.config.kpis[name].formula.tree, month, self.lookup)
+            self.memo[key] = evaluate(self.config.kpis[kpi_id].formula.tree, month, self.lookup)
         return self.memo[key]
 
 
@@ -147,10 +150,10 @@ def compute(config: Config, data: MonthlyValues, months: list[Month] | None = No
         ytd = ytd_tree(config, kpi_id)
         rows = []
         for month in months:
-            value = evaluator.lookup(kpi_id, month)
+            value = evaluator.kpi(kpi_id, month)
             target = kpi.target.for_month(month)
-            previous = evaluator.lookup(kpi_id, month - 1)
-            year_ago = evaluator.lookup(kpi_id, month - 12)
+            previous = evaluator.kpi(kpi_id, month - 1)
+            year_ago = evaluator.kpi(kpi_id, month - 12)
             rows.append(KpiMonth(
                 month=month,
                 value=value,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from .errors import FormulaError, did_you_mean
@@ -26,7 +26,8 @@ class Number:
 @dataclass(frozen=True)
 class Name:
     name: str
-    position: int = 0  # 0-based offset in the formula text, for error messages
+    position: int = field(default=0, compare=False)  # 0-based offset in the text, for messages
+    kind: str | None = field(default=None, compare=False)  # "input" or "kpi", set by the config
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class Binary:
 class Call:
     function: str  # one of FUNCTIONS
     args: tuple[Node, ...]
-    position: int = 0
+    position: int = field(default=0, compare=False)
 
 
 Node = Number | Name | Negate | Binary | Call
@@ -71,6 +72,10 @@ class Formula:
 
     def names(self) -> set[str]:
         return {node.name for node in walk(self.tree) if isinstance(node, Name)}
+
+    def kpi_names(self) -> set[str]:
+        """The other KPIs this formula uses (known once the config has resolved the names)."""
+        return {node.name for node in walk(self.tree) if isinstance(node, Name) and node.kind == "kpi"}
 
 
 def walk(node: Node) -> Iterator[Node]:
@@ -247,12 +252,12 @@ def months_arg(call: Call) -> int:
     return int(call.args[1].value) if len(call.args) == 2 else 1  # type: ignore[union-attr]
 
 
-def lookback(node: Node, name_lookback: Callable[[str], int] = lambda name: 0) -> int:
+def lookback(node: Node, name_lookback: Callable[[Name], int] = lambda name: 0) -> int:
     """How many months before the current one the formula reads (e.g. prev(x, 12) reads 12)."""
     if isinstance(node, Number):
         return 0
     if isinstance(node, Name):
-        return name_lookback(node.name)
+        return name_lookback(node)
     if isinstance(node, Negate):
         return lookback(node.operand, name_lookback)
     if isinstance(node, Binary):
@@ -287,7 +292,7 @@ def transform(node: Node, on_name: Callable[[Name], Node | None]) -> Node | None
 
 # --- back-end 1: evaluation in Python ----------------------------------------------------------
 
-Lookup = Callable[[str, Month], "float | None"]
+Lookup = Callable[[Name, Month], "float | None"]
 
 
 def _finite(value: float) -> float | None:
@@ -295,11 +300,11 @@ def _finite(value: float) -> float | None:
 
 
 def evaluate(node: Node, month: Month, lookup: Lookup) -> float | None:
-    """The formula's value for `month`; `lookup(name, month)` gives a name's value or None."""
+    """The formula's value for `month`; `lookup(name_node, month)` gives a name's value or None."""
     if isinstance(node, Number):
         return node.value
     if isinstance(node, Name):
-        return lookup(node.name, month)
+        return lookup(node, month)
     if isinstance(node, Negate):
         value = evaluate(node.operand, month, lookup)
         return None if value is None else -value
@@ -345,9 +350,9 @@ def _evaluate_call(node: Call, month: Month, lookup: Lookup) -> float | None:
 class ExcelRefs(Protocol):
     """Where a name's monthly values live in the workbook (None when the month is not in it)."""
 
-    def cell(self, name: str, month: Month) -> str | None: ...
+    def cell(self, name: Name, month: Month) -> str | None: ...
 
-    def span(self, name: str, first: Month, last: Month) -> str | None: ...
+    def span(self, name: Name, first: Month, last: Month) -> str | None: ...
 
 
 class _NotInSheetError(Exception):
@@ -368,7 +373,7 @@ class _ExcelPrinter:
         self.refs = refs
         self.guards: dict[str, int] = {}  # reference -> how many cells it covers
 
-    def cell(self, name: str, month: Month) -> str:
+    def cell(self, name: Name, month: Month) -> str:
         ref = self.refs.cell(name, month)
         if ref is None:
             raise _NotInSheetError
@@ -379,7 +384,7 @@ class _ExcelPrinter:
         if isinstance(node, Number):
             return excel_number(node.value)
         if isinstance(node, Name):
-            return self.cell(node.name, month)
+            return self.cell(node, month)
         if isinstance(node, Negate):
             inner = self.print(node.operand, month)
             return f"-({inner})" if isinstance(node.operand, Binary) else f"-{inner}"
@@ -405,7 +410,7 @@ class _ExcelPrinter:
             start = month.january if function == "ytd" else month - (months_arg(node) - 1)
             excel = "SUM" if function == "ytd" else "AVERAGE"
             if isinstance(first, Name):  # a contiguous row: one range, guarded by its size
-                span = self.refs.span(first.name, start, month)
+                span = self.refs.span(first, start, month)
                 if span is None:
                     raise _NotInSheetError
                 self.guards[span] = month.minus(start) + 1

@@ -243,14 +243,21 @@ def test_cycle_between_kpis(tmp_path: Path) -> None:
     assert error.key == "kpis.a.formula"
 
 
-def test_self_reference_is_a_cycle(tmp_path: Path) -> None:
-    error = error_of(tmp_path, VALID.replace("  ctr:", "  a: {formula: a + 1}\n  ctr:"), FormulaError)
-    assert error.message == "the formulas refer to each other in a cycle: a → a"
+def test_a_kpi_named_like_its_input_reads_the_input(tmp_path: Path) -> None:
+    text = VALID.replace("  ctr:", "  visits: {use: website.visits}\n  per_visit: {formula: revenue / visits}\n"
+                                   "  emails_opened: {formula: emails_opened}\n  ctr:")
+    config = load_config(write(tmp_path, text))
+    visits = config.kpis["visits"].formula.tree
+    assert visits.kind == "input"  # the catalog input, not the KPI itself
+    assert "visits" in config.inputs
+    assert config.kpis["emails_opened"].formula.tree.kind == "input"  # a declared input comes first
+    per_visit = config.kpis["per_visit"].formula.tree
+    assert per_visit.right.kind == "kpi"  # another KPI's id: the KPI
 
 
-def test_same_id_as_input_and_kpi(tmp_path: Path) -> None:
-    error = error_of(tmp_path, VALID.replace("  ctr:", "  emails_opened: {formula: '1'}\n  ctr:"))
-    assert error.message == "'emails_opened' is both an input and a KPI"
+def test_a_kpi_cannot_use_itself_when_no_input_has_its_name(tmp_path: Path) -> None:
+    error = error_of(tmp_path, VALID.replace("  ctr:", "  growth: {formula: growth * 2}\n  ctr:"), FormulaError)
+    assert error.message.startswith("the KPI 'growth' uses itself (position 1)")
 
 
 def test_unknown_funnel_stage(tmp_path: Path) -> None:

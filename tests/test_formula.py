@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kpireport.errors import FormulaError
-from kpireport.formula import evaluate, lookback, parse, to_excel
+from kpireport.formula import Name, evaluate, lookback, parse, to_excel
 from kpireport.months import Month, month_range
 
 MONTHS = month_range(Month(2025, 1), Month(2026, 6))
@@ -37,11 +37,11 @@ class Grid:
             letters = chr(65 + rest) + letters
         return letters
 
-    def cell(self, name: str, month: Month) -> str | None:
+    def cell(self, name: Name, month: Month) -> str | None:
         column = self.column(month)
-        return None if column is None else f"{column}{NAMES.index(name) + 1}"
+        return None if column is None else f"{column}{NAMES.index(name.name) + 1}"
 
-    def span(self, name: str, first: Month, last: Month) -> str | None:
+    def span(self, name: Name, first: Month, last: Month) -> str | None:
         start, end = self.cell(name, first), self.cell(name, last)
         return None if start is None or end is None else f"{start}:{end}"
 
@@ -57,7 +57,7 @@ def excel_value(formula_text: str, data: dict[str, dict[Month, float | None]]) -
     by_cell = {}
     for name in NAMES:
         for month in MONTHS:
-            by_cell[GRID.cell(name, month)] = data[name].get(month)
+            by_cell[GRID.cell(Name(name), month)] = data[name].get(month)
 
     def cells(ref: str) -> np.ndarray:
         start, _, end = ref.partition(":")
@@ -77,7 +77,7 @@ def excel_value(formula_text: str, data: dict[str, dict[Month, float | None]]) -
 
 
 def python_value(text: str, data: dict[str, dict[Month, float | None]], month: Month) -> float | None:
-    return evaluate(parse(text).tree, month, lambda name, m: data[name].get(m))
+    return evaluate(parse(text).tree, month, lambda name, m: data[name.name].get(m))
 
 
 # --- one table of cases for both back-ends ------------------------------------------------------
@@ -143,7 +143,7 @@ def test_lookback_counts_months_read_before_the_current_one() -> None:
     assert lookback(parse("prev(a, 12)").tree) == 12
     assert lookback(parse("avg(prev(a), 3)").tree) == 3
     assert lookback(parse("ytd(a)").tree) == 11
-    assert lookback(parse("b + k").tree, lambda name: 5 if name == "k" else 0) == 5
+    assert lookback(parse("b + k").tree, lambda name: 5 if name.name == "k" else 0) == 5
 
 
 def test_names_lists_every_referenced_name() -> None:

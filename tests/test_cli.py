@@ -1,0 +1,241 @@
+"""Every command through click's CliRunner: output, exit code, error text; `compute` on the bundled
+example checked against values recomputed here straight from its CSV files."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from kpireport.cli import cli
+from kpireport.months import Month
+from kpireport.presets import write_project
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "config" / "example"
+COMMANDS = ["init", "catalog", "validate", "compute"]
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_help_of_every_command(command: str | None) -> None:
+    result = run(*([command] if command else []), "--help")
+    assert result.exit_code == 0
+    assert "Usage: cli" in result.output or "Usage:" in result.output
+    if command is None:
+        for name in COMMANDS:
+            assert name in result.output
+
+
+def test_python_dash_m_runs_the_cli() -> None:
+    result = subprocess.run([sys.executable, "-m", "kpireport", "--help"], capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 0
+    assert "compute" in result.stdout
+
+
+# --- init ---------------------------------------------------------------------------------------
+
+
+def test_init_writes_a_project_that_validates(tmp_path: Path) -> None:
+    result = run("init", tmp_path / "kpis", "--preset", "sales", "--locale", "en")
+    assert result.exit_code == 0, result.output
+    assert f"wrote {tmp_path / 'kpis' / 'kpireport.yaml'}" in result.output
+    validated = run("validate", tmp_path / "kpis" / "kpireport.yaml")
+    assert validated.exit_code == 0, validated.output
+    assert "ok — 8 KPIs" in validated.output
+
+
+def test_init_refuses_to_overwrite_a_config(tmp_path: Path) -> None:
+    assert run("init", tmp_path).exit_code == 0
+    config = tmp_path / "kpireport.yaml"
+    config.write_text("title: mine\n", encoding="utf-8")
+    result = run("init", tmp_path)
+    assert result.exit_code == 2
+    assert result.output == (f"error: {config}: a config already exists here\n"
+                             "  hint: choose another folder, or pass --force to overwrite it\n")
+    assert config.read_text(encoding="utf-8") == "title: mine\n"  # the user's file is untouched
+    assert run("init", tmp_path, "--force").exit_code == 0
+
+
+def test_init_unknown_preset(tmp_path: Path) -> None:
+    result = run("init", tmp_path, "--preset", "markting")
+    assert result.exit_code == 2
+    assert result.output == "error: --preset: unknown preset 'markting'\n  hint: did you mean 'marketing'?\n"
+    assert not (tmp_path / "kpireport.yaml").exists()
+
+
+def test_bundled_example_is_what_init_writes(tmp_path: Path) -> None:
+    """config/example is `init --preset demo` frozen at October 2026: regenerate and compare."""
+    write_project(tmp_path, "demo", "fr", last_month=Month(2026, 10))
+    for path in [Path("kpireport.yaml"), Path("data/daily-web-email.csv"), Path("data/crm-monthly.csv")]:
+        assert (tmp_path / path).read_text(encoding="utf-8") == (EXAMPLE / path).read_text(encoding="utf-8"), path
+
+
+# --- catalog ------------------------------------------------------------------------------------
+
+
+def test_catalog_table_lists_every_kpi_with_its_formula() -> None:
+    result = run("catalog", "--locale", "en")
+    assert result.exit_code == 0
+    assert "email.open_rate" in result.output
+    assert "Open rate [percent]  = emails_opened / emails_delivered" in result.output
+    assert "↓ Email bounce rate" in result.output
+
+
+def test_catalog_domain_filter_and_json() -> None:
+    result = run("catalog", "--domain", "email", "--format", "json")
+    assert result.exit_code == 0
+    entries = json.loads(result.output)["kpis"]
+    assert {e["domain"] for e in entries} == {"email"}
+    open_rate = next(e for e in entries if e["id"] == "email.open_rate")
+    assert open_rate["label"] == {"fr": "Taux d'ouverture", "en": "Open rate"}
+    assert set(open_rate["inputs"]) == {"emails_opened", "emails_delivered"}
+
+
+def test_catalog_unknown_domain() -> None:
+    result = run("catalog", "--domain", "emial")
+    assert result.exit_code == 2
+    assert result.output == "error: --domain: unknown domain 'emial'\n  hint: did you mean 'email'?\n"
+
+
+# --- validate -----------------------------------------------------------------------------------
+
+
+def test_validate_the_bundled_example() -> None:
+    result = run("validate", EXAMPLE / "kpireport.yaml")
+    assert result.exit_code == 0
+    assert result.output == (f"{EXAMPLE / 'kpireport.yaml'}: ok — 10 KPIs, 15 inputs, 2 sources, "
+                             "data from 2024-11 to 2026-10\n")
+
+
+def test_validate_warns_about_too_many_kpis(tmp_path: Path) -> None:
+    write_project(tmp_path, "full", "fr", last_month=Month(2026, 10))
+    result = run("validate", tmp_path / "kpireport.yaml")
+    assert result.exit_code == 0
+    assert "warning: 133 KPIs: the documents advise tracking 5 to 10 at most" in result.output
+
+
+def test_validate_reports_a_config_mistake_without_traceback(tmp_path: Path) -> None:
+    config = tmp_path / "kpireport.yaml"
+    config.write_text("title: x\nkpis:\n  a: {formula: leads / mqls, direction: upward}\n", encoding="utf-8")
+    result = run("validate", config)
+    assert result.exit_code == 2
+    assert result.output == (f"error: {config}:3: kpis.a.direction: 'upward' is not allowed\n"
+                             "  hint: use one of 'up' or 'down'\n")
+    assert "Traceback" not in result.output
+
+
+def test_verbose_shows_the_traceback(tmp_path: Path) -> None:
+    result = run("--verbose", "validate", tmp_path / "missing.yaml")
+    assert result.exit_code == 1
+    assert type(result.exception).__name__ == "ConfigError"
+
+
+# --- compute ------------------------------------------------------------------------------------
+
+
+def _monthly_sums(path: Path) -> dict[str, dict[str, float]]:
+    """input -> 'YYYY-MM' -> sum of the daily rows, read with nothing but csv."""
+    sums: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    with path.open(encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            for name, text in row.items():
+                if name != "date":
+                    sums[name][row["date"][:7]] += float(text)
+    return sums
+
+
+def _crm(path: Path) -> dict[str, dict[str, float]]:
+    values: dict[str, dict[str, float]] = defaultdict(dict)
+    with path.open(encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            values[row["metric"]][row["month"]] = float(row["value"])
+    return values
+
+
+def test_compute_on_the_bundled_example_matches_values_recomputed_by_hand() -> None:
+    result = run("compute", EXAMPLE / "kpireport.yaml")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.output)))
+    assert list(rows[0])[:5] == ["kpi", "month", "value", "target", "status"]
+    daily = _monthly_sums(EXAMPLE / "data" / "daily-web-email.csv")
+    crm = _crm(EXAMPLE / "data" / "crm-monthly.csv")
+    targets = {k: v["target"] for k, v in yaml.safe_load((EXAMPLE / "kpireport.yaml").read_text())["kpis"].items()}
+    by_key = {(r["kpi"], r["month"]): r for r in rows}
+    months = sorted(daily["emails_opened"])
+    assert len(months) == 24
+    assert len(rows) == 24 * 10
+    for month in months:
+        open_rate = daily["emails_opened"][month] / daily["emails_delivered"][month]
+        assert float(by_key[("open_rate", month)]["value"]) == pytest.approx(open_rate, rel=1e-12)
+        cpl = daily["marketing_spend"][month] / daily["leads"][month]
+        assert float(by_key[("cost_per_lead", month)]["value"]) == pytest.approx(cpl, rel=1e-12)
+        win_rate = crm["deals_won"][month] / (crm["deals_won"][month] + crm["deals_lost"][month])
+        assert float(by_key[("win_rate", month)]["value"]) == pytest.approx(win_rate, rel=1e-12)
+        assert float(by_key[("revenue", month)]["value"]) == pytest.approx(crm["revenue"][month])
+    # status by hand for one month: open rate up, tolerance 10 %
+    value = float(by_key[("open_rate", "2026-10")]["value"])
+    target = targets["open_rate"]
+    expected = "on" if value >= target else "watch" if value >= 0.9 * target else "off"
+    assert by_key[("open_rate", "2026-10")]["status"] == expected
+    # month over month and year over year
+    row = by_key[("revenue", "2026-10")]
+    assert float(row["change_mom"]) == pytest.approx(crm["revenue"]["2026-10"] / crm["revenue"]["2026-09"] - 1)
+    assert float(row["change_yoy"]) == pytest.approx(crm["revenue"]["2026-10"] / crm["revenue"]["2025-10"] - 1)
+    assert float(row["ytd"]) == pytest.approx(sum(crm["revenue"][f"2026-{m:02d}"] for m in range(1, 11)))
+    # the first month has no previous one: an empty cell, not 0
+    assert by_key[("revenue", "2024-11")]["change_mom"] == ""
+
+
+def test_compute_one_month_as_json() -> None:
+    result = run("compute", EXAMPLE / "kpireport.yaml", "--month", "2026-10", "--format", "json")
+    assert result.exit_code == 0
+    document = json.loads(result.output)
+    assert document["months"] == ["2026-10"]
+    assert {row["month"] for row in document["rows"]} == {"2026-10"}
+    assert len(document["rows"]) == 10
+    revenue = next(row for row in document["rows"] if row["kpi"] == "revenue")
+    assert revenue["previous"] == pytest.approx(_crm(EXAMPLE / "data" / "crm-monthly.csv")["revenue"]["2026-09"])
+
+
+def test_compute_month_without_data_gives_empty_values() -> None:
+    result = run("compute", EXAMPLE / "kpireport.yaml", "--month", "2030-01")
+    assert result.exit_code == 0
+    rows = list(csv.DictReader(io.StringIO(result.output)))
+    assert {r["value"] for r in rows} == {""}
+    assert {r["status"] for r in rows} == {"no_data"}
+
+
+def test_compute_bad_month_option() -> None:
+    result = run("compute", EXAMPLE / "kpireport.yaml", "--month", "octobre")
+    assert result.exit_code == 2
+    assert "'octobre' is not a month written YYYY-MM (e.g. 2026-03)" in result.output
+
+
+def test_compute_with_data_option_replacing_a_source(tmp_path: Path) -> None:
+    replacement = tmp_path / "crm-monthly.csv"
+    replacement.write_text("month,metric,value\n2026-10,revenue,1000\n", encoding="utf-8")
+    result = run("compute", EXAMPLE / "kpireport.yaml", "--data", replacement, "--month", "2026-10")
+    assert result.exit_code == 0, result.output
+    revenue = next(r for r in csv.DictReader(io.StringIO(result.output)) if r["kpi"] == "revenue")
+    assert revenue["value"] == "1000"
+
+
+def test_compute_reports_a_data_mistake_with_file_line_and_column(tmp_path: Path) -> None:
+    bad = tmp_path / "crm-monthly.csv"
+    bad.write_text("month,metric,value\n2026-10,revenue,beaucoup\n", encoding="utf-8")
+    result = run("compute", EXAMPLE / "kpireport.yaml", "--data", bad)
+    assert result.exit_code == 2
+    assert result.output.startswith(f"error: {bad}:2:value: 'beaucoup' is not a number\n")
