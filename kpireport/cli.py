@@ -132,3 +132,50 @@ def compute(config: Path, data_files: tuple[Path, ...], month, output_format: st
     results = engine.compute(settings, data.values, [month] if month else None)
     text = export.to_json(results, month) if output_format == "json" else export.to_csv(results, month)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+@cli.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("output/kpi-template.xlsx"), show_default=True, help="The workbook to write.")
+@click.option("--year", type=click.IntRange(1990, 2200), help="Cover this calendar year.")
+@click.option("--from", "start", callback=_month, metavar="YYYY-MM", help="Start here instead (with --months).")
+@click.option("--months", "count", type=click.IntRange(1, 120), default=12, show_default=True,
+              help="How many months, from --from.")
+@click.option("--data", "data_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="A data file to pre-fill from too (replaces a source of the same file name). Repeatable.")
+@click.option("--blank", is_flag=True, help="Leave the input cells empty (to publish the template).")
+@click.option("--update", is_flag=True, help="Rebuild an existing template, keeping every typed value and note.")
+@click.option("--force", is_flag=True, help="Replace an existing workbook, typed values included.")
+def template(config: Path, output: Path, year: int | None, start, count: int,  # type: ignore[no-untyped-def]
+             data_files: tuple[Path, ...], blank: bool, update: bool, force: bool) -> None:
+    """Build the Excel KPI tracking template for CONFIG: monthly input cells to fill by hand, every
+    KPI as a formula, targets, status colours and a dashboard with charts.
+
+    By default the inputs are pre-filled from the config's sources (and --data) and the period is the
+    year of the latest data. An existing workbook holding typed values is never overwritten silently:
+    use --update to carry them over, or --force.
+    """
+    from .config import load_config
+    from .sources import load_data
+    from .template import write_template
+    from .workbook import template_period
+
+    if year is not None and start is not None:
+        raise click.UsageError("give --year or --from, not both")
+    if update and force:
+        raise click.UsageError("give --update or --force, not both")
+    settings = load_config(config)
+    values: dict = {}
+    last = None
+    if not blank:
+        data = load_data(settings, data_files)
+        _warn(data.warnings)
+        values = data.values
+        last = max((m for series in values.values() for m in series), default=None)
+    period = template_period(year, start, count, last)
+    outcome = write_template(settings, output, period, values, update=update, force=force)
+    _warn([f"not carried over: {line}" for line in outcome.not_carried])
+    carried = f", {outcome.carried} typed values and notes carried over" if update else ""
+    click.echo(f"wrote {output} — {len(settings.kpis)} KPIs, {len(settings.inputs)} inputs, "
+               f"{period[0]} to {period[-1]}, {outcome.filled} input cells filled{carried}")

@@ -90,6 +90,10 @@ class SourceSpec(Strict):
         return self
 
 
+class TemplateSpec(Strict):
+    charts: list[str] = []  # the KPIs charted on the dashboard (default: the first 24)
+
+
 class ConfigSpec(Strict):
     title: str
     company: str | None = None
@@ -100,6 +104,7 @@ class ConfigSpec(Strict):
     kpis: Annotated[dict[str, KpiSpec], Field(min_length=1)]
     funnel: list[str] = []
     sources: list[SourceSpec] = []
+    template: TemplateSpec = TemplateSpec()
 
 
 # --- the resolved config that the rest of the product reads ----------------------------------------
@@ -177,6 +182,7 @@ class Config:
     funnel: list[str]
     sources: list[Source]
     warnings: list[str]
+    charts: list[str] = field(default_factory=list)
 
     def kpi_order(self) -> list[str]:
         """KPIs ordered so that each comes after the KPIs its formula uses."""
@@ -253,11 +259,15 @@ class _Resolver:
             if stage not in inputs and stage not in kpis:
                 raise self.error(("funnel", str(index)), f"unknown stage '{stage}'",
                                  did_you_mean(stage, [*inputs, *kpis]) or "a stage is an input or a KPI id")
+        for index, chart in enumerate(spec.template.charts):
+            if chart not in kpis:
+                raise self.error(("template", "charts", str(index)), f"unknown KPI '{chart}'",
+                                 did_you_mean(chart, kpis) or "list KPI ids from 'kpis:'")
         sources = [self.source(s) for s in spec.sources]
         return Config(
             path=self.path, title=spec.title, company=spec.company, locale=locale,
             currency=spec.currency, owners=owners, inputs=inputs, kpis=kpis, funnel=funnel,
-            sources=sources, warnings=_advice(kpis),
+            sources=sources, warnings=_advice(kpis), charts=list(spec.template.charts),
         )
 
     def kpi(self, kid: str, spec: KpiSpec, owners: dict[str, Owner]) -> Kpi:

@@ -66,7 +66,7 @@ class KpiMonth:
     change_mom: float | None
     year_ago: float | None  # the value twelve months earlier
     change_yoy: float | None
-    ytd: float | None  # year to date: the formula over the inputs since January (see ytd_tree)
+    ytd: float | None  # year to date (see ytd_tree), else the mean of the months since January
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,8 @@ def ytd_tree(config: Config, kpi_id: str) -> Node | None:
 
     A summed input becomes ytd(input) and a stock ('last') stays as it is, so a ratio's YTD is the
     ratio of YTD totals (e.g. opens since January ÷ deliveries since January), never a sum of
-    monthly ratios. Formulas that already look at other months, or use averaged inputs, have none.
+    monthly ratios. Formulas that already look at other months, or use averaged inputs, have none:
+    their year to date is the mean of their monthly values since January (see ytd_mean).
     """
     tree = config.kpis[kpi_id].formula.tree
     if any(isinstance(node, Call) for node in walk(tree)):
@@ -119,6 +120,13 @@ def ytd_tree(config: Config, kpi_id: str) -> Node | None:
         return name if aggregate == "last" else None
 
     return transform(tree, replace)
+
+
+def ytd_mean(values: list[float | None]) -> float | None:
+    """The mean of the monthly values since January, or None if any month has no value."""
+    if any(value is None for value in values):
+        return None
+    return sum(values) / len(values)  # type: ignore[arg-type]
 
 
 class _Evaluator:
@@ -150,6 +158,10 @@ def compute(config: Config, data: MonthlyValues, months: list[Month] | None = No
         ytd = ytd_tree(config, kpi_id)
         rows = []
         for month in months:
+            if ytd is not None:
+                year_to_date = evaluate(ytd, month, evaluator.lookup)
+            else:
+                year_to_date = ytd_mean([evaluator.kpi(kpi_id, m) for m in month_range(month.january, month)])
             value = evaluator.kpi(kpi_id, month)
             target = kpi.target.for_month(month)
             previous = evaluator.kpi(kpi_id, month - 1)
@@ -164,7 +176,7 @@ def compute(config: Config, data: MonthlyValues, months: list[Month] | None = No
                 change_mom=change(value, previous),
                 year_ago=year_ago,
                 change_yoy=change(value, year_ago),
-                ytd=evaluate(ytd, month, evaluator.lookup) if ytd is not None else None,
+                ytd=year_to_date,
             ))
         results.append(KpiResult(kpi, tuple(rows)))
     return Results(config, tuple(months), tuple(results))

@@ -21,6 +21,7 @@ import yaml
 
 from .catalog import load_catalog
 from .errors import KpiReportError, did_you_mean
+from .files import write_text
 from .formula import evaluate, parse
 from .months import Month, month_range
 from .vocabulary import Locale
@@ -89,10 +90,7 @@ def write_project(directory: Path, preset: str, locale: Locale, *, force: bool =
     for path, text in files.items():
         if text is None:
             continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(path.name + ".tmp")
-        temporary.write_text(text, encoding="utf-8")
-        temporary.replace(path)
+        write_text(path, text)
         written.append(path)
     return written
 

@@ -141,8 +141,10 @@ def test_ytd_of_a_ratio_is_the_ratio_of_ytd_totals(results) -> None:
 def test_ytd_of_counts_stocks_and_averages(results) -> None:
     assert results.kpi("leads_kpi").at(Month(2026, 3)).ytd == 102 + 103 + 104
     assert results.kpi("list_size").at(Month(2026, 3)).ytd == 2000 + 100 * 14  # a stock: its latest value
-    assert results.kpi("nps_kpi").at(Month(2026, 3)).ytd is None  # averaged input: no meaningful YTD
-    assert results.kpi("growth").at(Month(2026, 3)).ytd is None  # already looks at other months
+    # an averaged input, or a formula that already looks at other months: the mean since January
+    assert results.kpi("nps_kpi").at(Month(2026, 3)).ytd == pytest.approx((42 + 43 + 44) / 3)
+    growth = [(102 + k - (90 + k)) / (90 + k) for k in range(3)]  # Jan–Mar 2026 vs Jan–Mar 2025
+    assert results.kpi("growth").at(Month(2026, 3)).ytd == pytest.approx(sum(growth) / 3)
 
 
 def test_kpi_built_on_kpis_and_its_ytd(results) -> None:

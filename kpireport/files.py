@@ -1,0 +1,41 @@
+"""Writing files people keep: all or nothing (a temporary file renamed over the old one)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import KpiReportError
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary path beside `path`; renamed onto it only if the block succeeds, so a crash or an
+    error leaves the old file (or none), never a half-written one."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise KpiReportError(f"cannot write here: {exc.strerror}", file=str(path),
+                             hint="choose a folder you can write to") from None
+    os.close(handle)
+    temporary = Path(name)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary, 0o666 & ~umask)  # mkstemp's 0600 would make the kept file private
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    except OSError as exc:
+        raise KpiReportError(f"cannot write it: {exc.strerror}", file=str(path),
+                             hint="check the free space and the folder's permissions") from None
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def write_text(path: Path, content: str) -> None:
+    with atomic_path(path) as temporary:
+        temporary.write_text(content, encoding="utf-8")

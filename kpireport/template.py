@@ -1,0 +1,126 @@
+"""The template file on disk: never lose what people typed. An existing workbook with typed values is
+only replaced with --update (its values and notes carried to the same input and month) or --force."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from openpyxl import load_workbook
+from openpyxl.utils.exceptions import InvalidFileException
+
+from .config import Config
+from .errors import DataError, KpiReportError
+from .files import atomic_path
+from .months import Month
+from .workbook import Values, build_workbook, sheet_months
+
+
+@dataclass
+class TypedValues:
+    """What a filled template holds, read by its defined names (never by position)."""
+
+    values: dict[str, dict[Month, float | str]] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+
+    def count(self) -> int:
+        return sum(len(series) for series in self.values.values()) + len(self.notes)
+
+
+def named_cells(workbook, name: str):  # type: ignore[no-untyped-def]
+    """The cells a workbook-level defined name points at, in order (empty if the name is broken)."""
+    defined = workbook.defined_names.get(name)
+    if defined is None:
+        return []
+    cells = []
+    for title, reference in defined.destinations:
+        if title not in workbook.sheetnames:
+            return []
+        found = workbook[title][reference]
+        rows = found if isinstance(found, tuple) else ((found,),)
+        for row in rows:
+            cells.extend(row if isinstance(row, tuple) else (row,))
+    return cells
+
+
+def read_typed(path: Path) -> TypedValues | None:
+    """The typed values of a kpireport template, or None when the workbook is not one."""
+    try:
+        workbook = load_workbook(path, data_only=True)
+    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError) as exc:
+        raise DataError(f"cannot open it as a workbook ({exc.__class__.__name__})", file=str(path),
+                        hint="choose another output file, or pass --force to replace it") from None
+    header = named_cells(workbook, "months")
+    if not header:
+        return None
+    months = [Month.of(c.value) if isinstance(c.value, dt.date | dt.datetime) else None for c in header]
+    typed = TypedValues()
+    for name in workbook.defined_names:
+        if name.startswith("in_"):
+            series = {month: cell.value for month, cell in zip(months, named_cells(workbook, name), strict=False)
+                      if month is not None and cell.value not in (None, "")}
+            if series:
+                typed.values[name[3:]] = series
+        elif name.startswith("note_"):
+            cells = named_cells(workbook, name)
+            if cells and cells[0].value not in (None, ""):
+                typed.notes[name[5:]] = str(cells[0].value)
+    return typed
+
+
+@dataclass
+class TemplateOutcome:
+    path: Path
+    months: list[Month]
+    filled: int  # input cells holding a value
+    carried: int = 0  # typed values and notes kept from the previous workbook (--update)
+    not_carried: list[str] = field(default_factory=list)  # what could not be, and why
+
+
+def write_template(config: Config, path: Path, period: list[Month], values: Values, *,
+                   update: bool = False, force: bool = False) -> TemplateOutcome:
+    """Build the template and write it atomically, without ever dropping typed values silently."""
+    merged: dict[str, dict[Month, float | str]] = {name: dict(series) for name, series in values.items()}
+    notes: dict[str, str] = {}
+    outcome = TemplateOutcome(path, sheet_months(config, period), 0)
+    if path.exists() and not force:
+        typed = read_typed(path)
+        if typed is None:
+            raise KpiReportError("this file is not a kpireport template; it is left untouched", file=str(path),
+                                 hint="choose another output file (-o), or pass --force to replace it")
+        if typed.count() and not update:
+            raise KpiReportError(
+                f"this template holds {typed.count()} typed values; it is left untouched", file=str(path),
+                hint="pass --update to rebuild it keeping them, or --force to replace it")
+        if update:
+            _carry(config, typed, merged, notes, outcome)
+    outcome.filled = sum(1 for series in merged.values() for month in series if month in outcome.months)
+    workbook = build_workbook(config, period, merged, notes)
+    with atomic_path(path) as temporary:
+        workbook.save(temporary)
+    return outcome
+
+
+def _carry(config: Config, typed: TypedValues, merged: dict[str, dict[Month, float | str]],
+           notes: dict[str, str], outcome: TemplateOutcome) -> None:
+    """Typed values win over data files: a person typed them on purpose."""
+    kept = set(outcome.months)
+    for name, series in typed.values.items():
+        if name not in config.inputs:
+            outcome.not_carried.append(f"input '{name}' ({len(series)} values) is no longer in the config")
+            continue
+        outside = sorted(month for month in series if month not in kept)
+        if outside:
+            outcome.not_carried.append(f"input '{name}': {', '.join(map(str, outside))} outside the new period")
+        for month, value in series.items():
+            if month in kept:
+                merged.setdefault(name, {})[month] = value
+                outcome.carried += 1
+    for name, note in typed.notes.items():
+        if name in config.inputs:
+            notes[name] = note
+            outcome.carried += 1
+        else:
+            outcome.not_carried.append(f"the note of input '{name}' (no longer in the config): {note}")

@@ -1,0 +1,645 @@
+"""The Excel KPI tracking template: monthly inputs to fill by hand, every KPI as a real formula
+printed from its formula tree, targets, status colours, a dashboard with native charts.
+
+Readers (kpireport itself, other tools) find the data by defined names, never by position:
+`months` (header cells, first day of each month as a date), `in_<input>`, `note_<input>`,
+`kpi_<kpi>` and `target_<kpi>` (one row each, aligned with `months`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from openpyxl import Workbook
+from openpyxl.chart import LineChart, Reference, Series
+from openpyxl.formatting.rule import FormulaRule
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Protection, Side
+from openpyxl.utils import get_column_letter, quote_sheetname
+from openpyxl.workbook.defined_name import DefinedName
+from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.worksheet import Worksheet
+
+from .config import Config, Kpi
+from .engine import ytd_tree
+from .formula import Name, to_excel
+from .locale import excel_number_format, month_header_format, text
+from .months import Month, month_range
+
+FIRST_MONTH_COLUMN = 4  # column D, on the inputs and the KPI sheets alike
+HEADER_ROW = 4
+BLOCK_ROWS = ("value", "target", "attainment", "change_mom", "ytd")  # the rows of a KPI block
+MAX_CHARTS = 24
+
+# Colours: the usual spreadsheet "good / neutral / bad" pairs, readable in black and white too
+# (the status is also written in words on the dashboard).
+STATUS_STYLE = {
+    "on": ("C6EFCE", "006100"),
+    "watch": ("FFEB9C", "9C5700"),
+    "off": ("FFC7CE", "9C0006"),
+    "no_data": ("F2F2F2", "808080"),
+}
+INPUT_FILL = PatternFill("solid", fgColor="FFF2CC")
+SECTION_FILL = PatternFill("solid", fgColor="DDEBF7")
+HEADER_FILL = PatternFill("solid", fgColor="1F4E78")
+HISTORY_FILL = PatternFill("solid", fgColor="EDEDED")
+THIN = Side(style="thin", color="BFBFBF")
+BOX = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
+UNLOCKED = Protection(locked=False)
+
+
+@dataclass
+class Layout:
+    """Where everything is: one column per month, one row per input and per KPI block row."""
+
+    months: list[Month]  # every column: history months first, then the period
+    period: list[Month]
+    input_rows: dict[str, int] = field(default_factory=dict)
+    note_column: int = 0
+    kpi_rows: dict[str, int] = field(default_factory=dict)  # the first ("value") row of each block
+    tolerance_column: int = 0
+
+    def column(self, month: Month) -> int | None:
+        if not self.months or not self.months[0] <= month <= self.months[-1]:
+            return None
+        return FIRST_MONTH_COLUMN + month.minus(self.months[0])
+
+    def letter(self, month: Month) -> str | None:
+        column = self.column(month)
+        return None if column is None else get_column_letter(column)
+
+    @property
+    def last_column(self) -> int:
+        return FIRST_MONTH_COLUMN + len(self.months) - 1
+
+
+class _Refs:
+    """The formula tree's Excel back-end asks here where a name's month lives."""
+
+    def __init__(self, layout: Layout, inputs_sheet: str) -> None:
+        self.layout = layout
+        self.prefix = quote_sheetname(inputs_sheet) + "!"
+
+    def _row(self, name: Name) -> tuple[str, int]:
+        if name.kind == "kpi":
+            return "", self.layout.kpi_rows[name.name]
+        return self.prefix, self.layout.input_rows[name.name]
+
+    def cell(self, name: Name, month: Month) -> str | None:
+        letter = self.layout.letter(month)
+        if letter is None:
+            return None
+        prefix, row = self._row(name)
+        return f"{prefix}{letter}{row}"
+
+    def span(self, name: Name, first: Month, last: Month) -> str | None:
+        start, end = self.layout.letter(first), self.layout.letter(last)
+        if start is None or end is None:
+            return None
+        prefix, row = self._row(name)
+        return f"{prefix}{start}{row}:{end}{row}"
+
+
+Values = Mapping[str, Mapping[Month, "float | str"]]  # input id -> month -> what the cell holds
+
+
+def sheet_months(config: Config, period: list[Month]) -> list[Month]:
+    """The period and the months before it that its cells read: the formulas' look-back, plus one
+    month for the first change vs last month, or back to January for the year to date."""
+    history = config.lookback() + max(1, period[0].month - 1)
+    return month_range(period[0] - history, period[-1])
+
+
+def build_workbook(config: Config, period: list[Month], values: Values,
+                   notes: Mapping[str, str] | None = None) -> Workbook:
+    """The template for `period`, input cells filled with `values` (empty mapping: a blank template)."""
+    layout = Layout(sheet_months(config, period), period)
+    workbook = Workbook()
+    start = workbook.active
+    locale = config.locale
+    start.title = text("sheet.start", locale)
+    inputs = workbook.create_sheet(text("sheet.inputs", locale))
+    kpis = workbook.create_sheet(text("sheet.kpis", locale))
+    dashboard = workbook.create_sheet(text("sheet.dashboard", locale))
+    _InputsSheet(config, layout, inputs).write(values, notes or {})
+    _KpiSheet(config, layout, kpis, _Refs(layout, inputs.title)).write()
+    chart_data = workbook.create_sheet("chart_data")
+    _Dashboard(config, layout, dashboard, kpis, values, chart_data).write()
+    _StartSheet(config, layout, start).write()
+    _define_names(workbook, config, layout, inputs, kpis)
+    workbook.active = 1 if values else 0
+    return workbook
+
+
+# --- shared cell helpers ---------------------------------------------------------------------------
+
+
+def _put(sheet: Worksheet, row: int, column: int, value: object, **style: object):  # type: ignore[no-untyped-def]
+    cell = sheet.cell(row=row, column=column, value=value)
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@") and not style.pop("formula", False):
+        cell.data_type = "s"  # text from a config or data file stays text, never a formula
+    style.pop("formula", None)
+    for name, setting in style.items():
+        setattr(cell, name, setting)
+    return cell
+
+
+def _formula(sheet: Worksheet, row: int, column: int, formula: str, number_format: str):  # type: ignore[no-untyped-def]
+    return _put(sheet, row, column, formula, formula=True, number_format=number_format)
+
+
+def _header(sheet: Worksheet, row: int, column: int, value: object, number_format: str | None = None) -> None:
+    cell = _put(sheet, row, column, value, font=Font(bold=True, color="FFFFFF"), fill=HEADER_FILL,
+                alignment=Alignment(horizontal="center", vertical="center", wrap_text=True), border=BOX)
+    if number_format:
+        cell.number_format = number_format
+
+
+def _title(sheet: Worksheet, title: str, subtitle: str) -> None:
+    _put(sheet, 1, 1, title, font=Font(bold=True, size=16, color="1F4E78"))
+    _put(sheet, 2, 1, subtitle, font=Font(italic=True, color="595959"))
+
+
+def _month_headers(sheet: Worksheet, layout: Layout, locale: str) -> None:
+    for month in layout.months:
+        column = layout.column(month)
+        assert column is not None
+        _header(sheet, HEADER_ROW, column, month.first_day, month_header_format(locale))  # type: ignore[arg-type]
+        if month < layout.period[0]:
+            sheet.cell(HEADER_ROW, column).fill = PatternFill("solid", fgColor="808080")
+            _put(sheet, HEADER_ROW - 1, column, text("history", locale),  # type: ignore[arg-type]
+                 font=Font(italic=True, size=8, color="808080"), alignment=Alignment(horizontal="center"))
+        sheet.column_dimensions[get_column_letter(column)].width = 11
+
+
+def _finish_sheet(sheet: Worksheet, print_columns: str) -> None:
+    """Frozen headers, landscape printing fitted to the width, formulas protected (no password)."""
+    sheet.freeze_panes = sheet.cell(HEADER_ROW + 1, FIRST_MONTH_COLUMN)
+    sheet.print_title_rows = f"{HEADER_ROW}:{HEADER_ROW}"
+    sheet.print_title_cols = print_columns
+    _print_setup(sheet)
+    _protect(sheet)
+
+
+def _print_setup(sheet: Worksheet) -> None:
+    sheet.page_setup.orientation = "landscape"
+    sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
+    sheet.page_setup.fitToWidth = 1
+    sheet.page_setup.fitToHeight = 0
+    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+
+
+def _protect(sheet: Worksheet) -> None:
+    sheet.protection.sheet = True
+    # people may still resize, colour and group, just not overwrite a formula by mistake
+    sheet.protection.formatCells = False
+    sheet.protection.formatColumns = False
+    sheet.protection.formatRows = False
+
+
+def _kpi_number_format(config: Config, kpi: Kpi) -> str:
+    decimals = 1 if kpi.format == "number" and "/" in kpi.formula.text else 0
+    if kpi.format == "currency" and "/" in kpi.formula.text:
+        decimals = 2
+    return excel_number_format(kpi.format, config.locale, config.currency, decimals=decimals, unit=kpi.unit)
+
+
+# --- the inputs sheet -------------------------------------------------------------------------------
+
+
+def input_groups(config: Config) -> dict[str, list[str]]:
+    """Inputs grouped under the domain of the first KPI that reads them, in the config's order."""
+    groups: dict[str, list[str]] = {}
+    placed: set[str] = set()
+    for kpi in config.kpis.values():
+        for name in sorted(kpi.formula.names() - kpi.formula.kpi_names(), key=list(config.inputs).index):
+            if name not in placed:
+                groups.setdefault(kpi.domain, []).append(name)
+                placed.add(name)
+    rest = [name for name in config.inputs if name not in placed]
+    if rest:
+        groups.setdefault(text("other", config.locale), []).extend(rest)
+    return groups
+
+
+class _InputsSheet:
+    def __init__(self, config: Config, layout: Layout, sheet: Worksheet) -> None:
+        self.config, self.layout, self.sheet = config, layout, sheet
+
+    def write(self, values: Values, notes: Mapping[str, str]) -> None:
+        config, layout, sheet, locale = self.config, self.layout, self.sheet, self.config.locale
+        _title(sheet, f"{text('inputs.title', locale)} — {config.title}", text("inputs.hint", locale))
+        layout.note_column = layout.last_column + 1
+        for column, key in ((1, "col.input"), (2, "col.id"), (3, "col.unit"), (layout.note_column, "col.note")):
+            _header(sheet, HEADER_ROW, column, text(key, locale))
+        _month_headers(sheet, layout, locale)
+        validations = self._validations()
+        row = HEADER_ROW + 1
+        for group, names in input_groups(config).items():
+            self._section(row, group)
+            row += 1
+            for name in names:
+                self._input_row(row, name, values.get(name, {}), notes.get(name), validations)
+                row += 1
+        for validation in validations.values():
+            if validation.sqref:
+                sheet.add_data_validation(validation)
+        widths = {1: max([len(config.inputs[n].label) for n in config.inputs] + [20]) + 2, 2: 22, 3: 10}
+        for column, width in widths.items():
+            sheet.column_dimensions[get_column_letter(column)].width = min(width, 50)
+        sheet.column_dimensions[get_column_letter(layout.note_column)].width = 40
+        _finish_sheet(sheet, "A:C")
+
+    def _section(self, row: int, label: str) -> None:
+        for column in range(1, self.layout.note_column + 1):
+            self.sheet.cell(row, column).fill = SECTION_FILL
+        _put(self.sheet, row, 1, label, font=Font(bold=True, color="1F4E78"), fill=SECTION_FILL)
+
+    def _input_row(self, row: int, name: str, values: Mapping[Month, float], note: str | None,
+                   validations: dict[str, DataValidation]) -> None:
+        spec = self.config.inputs[name]
+        layout, sheet = self.layout, self.sheet
+        self.layout.input_rows[name] = row
+        _put(sheet, row, 1, spec.label, alignment=Alignment(indent=1))
+        _put(sheet, row, 2, name, font=Font(color="808080", size=9))
+        unit = {"percent": "%", "currency": self.config.currency, "duration": "s"}.get(spec.format, "")
+        _put(sheet, row, 3, unit, font=Font(color="808080", size=9), alignment=Alignment(horizontal="center"))
+        number_format = excel_number_format(spec.format, self.config.locale, self.config.currency,
+                                            decimals=1 if spec.aggregate == "mean" else 0)
+        for month in layout.months:
+            column = layout.column(month)
+            assert column is not None
+            _put(sheet, row, column, values.get(month), number_format=number_format, protection=UNLOCKED,
+                 border=BOX, fill=HISTORY_FILL if month < layout.period[0] else INPUT_FILL)
+        _put(sheet, row, layout.note_column, note, protection=UNLOCKED, border=BOX,
+             alignment=Alignment(wrap_text=True))
+        first, last = get_column_letter(FIRST_MONTH_COLUMN), get_column_letter(layout.last_column)
+        validations[spec.format].add(f"{first}{row}:{last}{row}")
+
+    def _validations(self) -> dict[str, DataValidation]:
+        locale = self.config.locale
+        made = {}
+        # counts and durations are never negative; a percentage is 0–100 %; money may be (a profit)
+        rules = {"number": ("greaterThanOrEqual", "0", None), "duration": ("greaterThanOrEqual", "0", None),
+                 "percent": ("between", "0", "1"), "currency": ("between", "-1E+15", "1E+15")}
+        for fmt, rule in rules.items():
+            operator, low, high = rule
+            made[fmt] = DataValidation(
+                type="decimal", operator=operator, formula1=low, formula2=high, allow_blank=True,
+                showInputMessage=True, showErrorMessage=True, errorStyle="stop",
+                promptTitle=text("validation.title", locale), prompt=text(f"validation.{fmt}", locale),
+                errorTitle=text("validation.error_title", locale), error=text(f"validation.{fmt}", locale))
+        return made
+
+
+# --- the KPI sheet -------------------------------------------------------------------------------------
+
+
+class _KpiSheet:
+    def __init__(self, config: Config, layout: Layout, sheet: Worksheet, refs: _Refs) -> None:
+        self.config, self.layout, self.sheet, self.refs = config, layout, sheet, refs
+
+    def write(self) -> None:
+        config, layout, sheet, locale = self.config, self.layout, self.sheet, self.config.locale
+        _title(sheet, f"{text('kpis.title', locale)} — {config.title}", text("kpis.hint", locale))
+        after = layout.last_column + 1
+        layout.tolerance_column = after
+        headers = {1: "col.kpi", 2: "col.row", 3: "col.unit", after: "col.tolerance", after + 1: "col.owner",
+                   after + 2: "col.domain", after + 3: "col.frequency", after + 4: "col.definition",
+                   after + 5: "col.formula"}
+        for column, key in headers.items():
+            _header(sheet, HEADER_ROW, column, text(key, locale))
+        _month_headers(sheet, layout, locale)
+        groups: dict[str, list[Kpi]] = {}
+        for kpi in config.kpis.values():
+            groups.setdefault(kpi.domain, []).append(kpi)
+        row = HEADER_ROW + 1
+        for members in groups.values():  # place every block first: formulas refer to later ones
+            row += 1
+            for kpi in members:
+                layout.kpi_rows[kpi.id] = row
+                row += len(BLOCK_ROWS)
+        row = HEADER_ROW + 1
+        for domain, members in groups.items():
+            for column in range(1, after + 6):
+                sheet.cell(row, column).fill = SECTION_FILL
+            _put(sheet, row, 1, domain, font=Font(bold=True, color="1F4E78"), fill=SECTION_FILL)
+            row += 1
+            for kpi in members:
+                self._block(kpi)
+                row += len(BLOCK_ROWS)
+        widths = {1: max([len(k.label) for k in config.kpis.values()] + [20]) + 2, 2: 20, 3: 14, after: 10,
+                  after + 1: 18, after + 2: 22, after + 3: 13, after + 4: 60, after + 5: 40}
+        for column, width in widths.items():
+            sheet.column_dimensions[get_column_letter(column)].width = min(width, 60)
+        _finish_sheet(sheet, "A:C")
+        # print the figures; the descriptive columns after them are for the screen
+        sheet.print_area = f"A1:{get_column_letter(after)}{row}"
+
+    def _block(self, kpi: Kpi) -> None:
+        config, layout, sheet, locale = self.config, self.layout, self.sheet, self.config.locale
+        top = layout.kpi_rows[kpi.id]
+        rows = {name: top + i for i, name in enumerate(BLOCK_ROWS)}
+        number_format = _kpi_number_format(config, kpi)
+        ytd = ytd_tree(config, kpi.id)
+        _put(sheet, top, 1, kpi.label, font=Font(bold=True), alignment=Alignment(wrap_text=True, vertical="top"))
+        for name, row in rows.items():
+            _put(sheet, row, 2, text(f"row.{name}", locale), font=Font(bold=name == "value", size=9 if name != "value"
+                                                                       else 11, color="404040"))
+        unit = text(f"direction.{kpi.direction}", locale)
+        _put(sheet, top, 3, unit, font=Font(size=8, color="808080"), alignment=Alignment(wrap_text=True))
+        for month in layout.months:
+            column = layout.column(month)
+            assert column is not None
+            letter = get_column_letter(column)
+            value, target = f"{letter}{rows['value']}", f"{letter}{rows['target']}"
+            _formula(sheet, rows["value"], column, to_excel(kpi.formula.tree, month, self.refs), number_format)
+            _put(sheet, rows["target"], column, kpi.target.for_month(month), number_format=number_format,
+                 protection=UNLOCKED, fill=INPUT_FILL if month >= layout.period[0] else HISTORY_FILL, border=BOX)
+            ratio = f"{value}/{target}" if kpi.direction == "up" else f"{target}/{value}"
+            _formula(sheet, rows["attainment"], column, f'=IF(COUNT({value},{target})<2,"",IFERROR({ratio},""))',
+                     "0%")
+            previous = layout.letter(month - 1)
+            change = '=""'
+            if previous is not None:
+                before = f"{previous}{rows['value']}"
+                change = f'=IF(COUNT({before},{value})<2,"",IFERROR(({value}-{before})/ABS({before}),""))'
+            _formula(sheet, rows["change_mom"], column, change, '"▲ "0.0%;"▼ "0.0%;"= "0.0%')
+            _formula(sheet, rows["ytd"], column, self._ytd(kpi, ytd, month, rows["value"]), number_format)
+        self._status_colours(kpi, rows)
+        after = layout.tolerance_column
+        _put(sheet, top, after, kpi.tolerance, number_format="0%", protection=UNLOCKED, fill=INPUT_FILL, border=BOX)
+        owner = config.owners[kpi.owner].name if kpi.owner else ""
+        frequency = text(f"frequency.{kpi.frequency}", locale)
+        for offset, value in enumerate((owner, kpi.domain, frequency, kpi.definition or "", kpi.formula.text), 1):
+            _put(sheet, top, after + offset, value, alignment=Alignment(wrap_text=True, vertical="top"),
+                 font=Font(size=9))
+        sheet.row_dimensions.group(rows["attainment"], rows["ytd"], outline_level=1, hidden=False)
+
+    def _ytd(self, kpi: Kpi, tree, month: Month, value_row: int) -> str:  # type: ignore[no-untyped-def]
+        if tree is not None:
+            return to_excel(tree, month, self.refs)
+        start, end = self.layout.letter(month.january), self.layout.letter(month)
+        if start is None or end is None:
+            return '=""'
+        span = f"{start}{value_row}:{end}{value_row}"
+        return f'=IF(COUNT({span})<{month.month},"",AVERAGE({span}))'
+
+    def _status_colours(self, kpi: Kpi, rows: dict[str, int]) -> None:
+        """On / watch / off against the target below, the right way round; blanks stay neutral."""
+        layout, sheet = self.layout, self.sheet
+        first, last = get_column_letter(FIRST_MONTH_COLUMN), get_column_letter(layout.last_column)
+        value, target = f"{first}{rows['value']}", f"{first}{rows['target']}"
+        tolerance = f"${get_column_letter(layout.tolerance_column)}${rows['value']}"
+        both = f"ISNUMBER({value}),ISNUMBER({target})"
+        if kpi.direction == "up":
+            on, watch = f"{value}>={target}", f"{value}>={target}-{tolerance}*ABS({target})"
+        else:
+            on, watch = f"{value}<={target}", f"{value}<={target}+{tolerance}*ABS({target})"
+        span = f"{first}{rows['value']}:{last}{rows['value']}"
+        for status, condition in (("on", f"AND({both},{on})"), ("watch", f"AND({both},{watch})"),
+                                  ("off", f"AND({both})")):
+            fill, font = STATUS_STYLE[status]
+            sheet.conditional_formatting.add(span, FormulaRule(
+                formula=[condition], stopIfTrue=True, fill=PatternFill("solid", fgColor=fill, bgColor=fill),
+                font=Font(color=font)))
+        change = f"{first}{rows['change_mom']}"
+        good, bad = (">", "<") if kpi.direction == "up" else ("<", ">")
+        span = f"{first}{rows['change_mom']}:{last}{rows['change_mom']}"
+        for sign, status in ((good, "on"), (bad, "off")):
+            sheet.conditional_formatting.add(span, FormulaRule(
+                formula=[f"AND(ISNUMBER({change}),{change}{sign}0)"], font=Font(color=STATUS_STYLE[status][1])))
+
+
+# --- the dashboard ------------------------------------------------------------------------------------
+
+
+class _Dashboard:
+    TABLE_ROW = 10
+
+    def __init__(self, config: Config, layout: Layout, sheet: Worksheet, kpis: Worksheet,
+                 values: Values, chart_data: Worksheet) -> None:
+        self.config, self.layout, self.sheet, self.kpis, self.values = config, layout, sheet, kpis, values
+        self.chart_data = chart_data
+
+    def shown_month(self) -> Month:
+        """The last month of the period with any input value, else the first month."""
+        filled = [m for series in self.values.values() for m in series if m in self.layout.period]
+        return max(filled) if filled else self.layout.period[0]
+
+    def write(self) -> None:
+        config, sheet, locale = self.config, self.sheet, self.config.locale
+        _title(sheet, f"{text('dashboard.title', locale)} — {config.title}", config.company or "")
+        _put(sheet, 3, 1, text("dashboard.month", locale), font=Font(bold=True))
+        _put(sheet, 3, 2, self.shown_month().first_day, number_format=month_header_format(locale),
+             protection=UNLOCKED, fill=INPUT_FILL, border=BOX, font=Font(bold=True, size=12))
+        _put(sheet, 3, 3, text("dashboard.month_hint", locale), font=Font(italic=True, color="808080"))
+        choice = DataValidation(type="list", formula1="months", allow_blank=False)
+        choice.add("B3")
+        sheet.add_data_validation(choice)
+        table = self._table()
+        self._summary(table)
+        self._charts(table)
+        for column, width in {1: max([len(k.label) for k in config.kpis.values()] + [24]) + 2, 2: 16, 3: 14,
+                              4: 14, 5: 12, 6: 13, 7: 16, 8: 20}.items():
+            sheet.column_dimensions[get_column_letter(column)].width = min(width, 50)
+        _print_setup(sheet)
+        _protect(sheet)
+
+    def _summary(self, table: tuple[int, int]) -> None:
+        sheet, locale = self.sheet, self.config.locale
+        _put(sheet, 5, 1, text("dashboard.summary", locale), font=Font(bold=True, size=12, color="1F4E78"))
+        first, last = table
+        statuses = f"$G${first}:$G${last}"
+        for index, status in enumerate(("on", "watch", "off", "no_data")):
+            fill, font = STATUS_STYLE[status]
+            column = 2 + index * 2
+            _put(sheet, 6, column, text(f"status.{status}", locale), font=Font(bold=True, color=font),
+                 fill=PatternFill("solid", fgColor=fill), alignment=Alignment(horizontal="center"), border=BOX)
+            label = text(f"status.{status}", locale).replace('"', '""')
+            _formula(sheet, 7, column, f'=COUNTIF({statuses},"{label}")', "0").font = Font(bold=True, size=14,
+                                                                                           color=font)
+            sheet.cell(7, column).alignment = Alignment(horizontal="center")
+
+    def _table(self) -> tuple[int, int]:
+        config, sheet, locale, layout = self.config, self.sheet, self.config.locale, self.layout
+        _put(sheet, self.TABLE_ROW - 1, 1, text("dashboard.table", locale), font=Font(bold=True, size=12,
+                                                                                      color="1F4E78"))
+        for column, key in enumerate(("col.kpi", "col.owner", "col.value", "col.target", "col.attainment",
+                                      "col.change_mom", "col.status"), 1):
+            _header(sheet, self.TABLE_ROW, column, text(key, locale))
+        kpi_sheet = quote_sheetname(self.kpis.title)
+        row = self.TABLE_ROW
+        for kpi in config.kpis.values():
+            row += 1
+            top = layout.kpi_rows[kpi.id]
+            number_format = _kpi_number_format(config, kpi)
+            _put(sheet, row, 1, kpi.label, border=BOX)
+            _put(sheet, row, 2, config.owners[kpi.owner].name if kpi.owner else "", border=BOX)
+            first, last = get_column_letter(FIRST_MONTH_COLUMN), get_column_letter(layout.last_column)
+            for column, offset, fmt in ((3, 0, number_format), (4, 1, number_format), (5, 2, "0%"),
+                                        (6, 3, '"▲ "0.0%;"▼ "0.0%;"= "0.0%')):
+                found = f"INDEX({kpi_sheet}!${first}${top + offset}:${last}${top + offset},1,MATCH($B$3,months,0))"
+                _formula(sheet, row, column, f'=IFERROR(IF(ISNUMBER({found}),{found},""),"")', fmt).border = BOX
+            tolerance = f"{kpi_sheet}!${get_column_letter(layout.tolerance_column)}${top}"
+            if kpi.direction == "up":
+                on, watch = f"C{row}>=D{row}", f"C{row}>=D{row}-{tolerance}*ABS(D{row})"
+            else:
+                on, watch = f"C{row}<=D{row}", f"C{row}<=D{row}+{tolerance}*ABS(D{row})"
+            words = {key: text(f"status.{key}", locale).replace('"', '""') for key in STATUS_STYLE | {"no_target": 0}}
+            status = (f'=IF(NOT(ISNUMBER(C{row})),"{words["no_data"]}",IF(NOT(ISNUMBER(D{row})),'
+                      f'"{words["no_target"]}",IF({on},"{words["on"]}",IF({watch},"{words["watch"]}",'
+                      f'"{words["off"]}"))))')
+            _formula(sheet, row, 7, status, "@").border = BOX
+        last_row = row
+        for status, (fill, font) in STATUS_STYLE.items():
+            label = text(f"status.{status}", locale).replace('"', '""')
+            sheet.conditional_formatting.add(f"G{self.TABLE_ROW + 1}:G{last_row}", FormulaRule(
+                formula=[f'G{self.TABLE_ROW + 1}="{label}"'], fill=PatternFill("solid", fgColor=fill, bgColor=fill),
+                font=Font(color=font, bold=True)))
+            sheet.conditional_formatting.add(f"C{self.TABLE_ROW + 1}:C{last_row}", FormulaRule(
+                formula=[f'$G{self.TABLE_ROW + 1}="{label}"'], fill=PatternFill("solid", fgColor=fill, bgColor=fill),
+                font=Font(color=font)))
+        return self.TABLE_ROW + 1, last_row
+
+    def _plotted_rows(self, chosen: list[str]) -> dict[str, int]:
+        """Charts draw "" as 0, so they read a hidden copy of each row where no value is #N/A (a gap)."""
+        data, layout = self.chart_data, self.layout
+        data.sheet_state = "hidden"
+        kpi_sheet = quote_sheetname(self.kpis.title)
+        rows = {}
+        for month in layout.period:
+            column = layout.column(month)
+            assert column is not None
+            data.cell(1, column, month.first_day).number_format = "yyyy-mm-dd"
+        for index, kpi_id in enumerate(chosen):
+            rows[kpi_id] = 2 + index * 2
+            for offset in (0, 1):
+                source_row = layout.kpi_rows[kpi_id] + offset
+                for month in layout.period:
+                    column = layout.column(month)
+                    assert column is not None
+                    source = f"{kpi_sheet}!{get_column_letter(column)}{source_row}"
+                    data.cell(rows[kpi_id] + offset, column, f"=IF(ISNUMBER({source}),{source},NA())")
+        _protect(data)
+        return rows
+
+    def _charts(self, table: tuple[int, int]) -> None:
+        config, layout, sheet, locale = self.config, self.layout, self.sheet, self.config.locale
+        chosen = config.charts or list(config.kpis)[:MAX_CHARTS]
+        plotted = self._plotted_rows(chosen)
+        row = table[1] + 3
+        _put(sheet, row - 1, 1, text("dashboard.charts", locale), font=Font(bold=True, size=12, color="1F4E78"))
+        first = layout.column(layout.period[0])
+        assert first is not None
+        months = Reference(self.chart_data, min_col=first, max_col=layout.last_column, min_row=1)
+        axis_format = month_header_format(locale).replace("yyyy", "yy")
+        for index, kpi_id in enumerate(chosen):
+            kpi = config.kpis[kpi_id]
+            top = plotted[kpi_id]
+            chart = LineChart()
+            chart.display_blanks = "gap"
+            chart.title = kpi.label
+            chart.height, chart.width = 7, 16
+            chart.legend.position = "b"
+            chart.y_axis.number_format = _kpi_number_format(config, kpi)
+            chart.x_axis.number_format = axis_format
+            chart.x_axis.delete = False  # openpyxl 3.1 hides axes unless told otherwise
+            chart.y_axis.delete = False
+            for offset, key, colour, dash in ((0, "row.value", "1F4E78", None), (1, "row.target", "C55A11", "dash")):
+                values = Reference(self.chart_data, min_col=first, max_col=layout.last_column, min_row=top + offset)
+                series = Series(values, title=text(key, locale))
+                series.graphicalProperties.line.solidFill = colour
+                series.graphicalProperties.line.width = 28575 if offset == 0 else 19050
+                if dash:
+                    series.graphicalProperties.line.dashStyle = dash
+                    series.marker.symbol = "none"
+                else:
+                    series.marker.symbol = "circle"
+                    series.marker.size = 5
+                    series.marker.graphicalProperties.solidFill = colour
+                    series.marker.graphicalProperties.line.solidFill = colour
+                series.smooth = False
+                chart.series.append(series)
+            chart.set_categories(months)
+            anchor_column = 1 if index % 2 == 0 else 5
+            sheet.add_chart(chart, f"{get_column_letter(anchor_column)}{row + (index // 2) * 15}")
+
+
+# --- the start sheet ------------------------------------------------------------------------------------
+
+
+class _StartSheet:
+    def __init__(self, config: Config, layout: Layout, sheet: Worksheet) -> None:
+        self.config, self.layout, self.sheet = config, layout, sheet
+
+    def write(self) -> None:
+        config, sheet, locale = self.config, self.sheet, self.config.locale
+        first, last = self.layout.period[0], self.layout.period[-1]
+        _put(sheet, 1, 1, config.title, font=Font(bold=True, size=20, color="1F4E78"))
+        subtitle = text("start.period", locale, first=_month_name(first, locale), last=_month_name(last, locale))
+        _put(sheet, 2, 1, f"{config.company} — {subtitle}" if config.company else subtitle,
+             font=Font(italic=True, size=12, color="595959"))
+        _put(sheet, 4, 1, text("start.how", locale), font=Font(bold=True, size=13, color="1F4E78"))
+        for offset, key in enumerate(("start.step1", "start.step2", "start.step3", "start.step4", "start.step5")):
+            _put(sheet, 5 + offset, 1, text(key, locale), alignment=Alignment(wrap_text=False))
+        _put(sheet, 10, 1, text("start.protected", locale), font=Font(italic=True, color="595959"))
+        _put(sheet, 12, 1, text("start.legend", locale), font=Font(bold=True, size=13, color="1F4E78"))
+        legend = [(STATUS_STYLE[s], text(f"status.{s}", locale), text(f"start.legend.{s}", locale))
+                  for s in ("on", "watch", "off", "no_data")]
+        legend.append((("FFF2CC", "000000"), "123", text("start.legend.input", locale)))
+        for offset, ((fill, font), word, meaning) in enumerate(legend):
+            _put(sheet, 13 + offset, 1, f"   {word}   ", fill=PatternFill("solid", fgColor=fill),
+                 font=Font(bold=True, color=font), border=BOX)
+            _put(sheet, 13 + offset, 2, meaning)
+        row = 20
+        _put(sheet, row, 1, text("start.owners", locale), font=Font(bold=True, size=13, color="1F4E78"))
+        for column, key in enumerate(("col.owner", "col.role", "col.email", "col.kpis_owned"), 1):
+            _header(sheet, row + 1, column, text(key, locale))
+        row += 1
+        for owner in config.owners.values():
+            row += 1
+            owned = [kpi.label for kpi in config.kpis.values() if kpi.owner == owner.id]
+            for column, value in enumerate((owner.name, owner.role or "", owner.email or "", ", ".join(owned)), 1):
+                _put(sheet, row, column, value, border=BOX, alignment=Alignment(wrap_text=True, vertical="top"))
+        for column, width in {1: 34, 2: 34, 3: 30, 4: 70}.items():
+            sheet.column_dimensions[get_column_letter(column)].width = width
+        sheet.sheet_view.showGridLines = False
+        _print_setup(sheet)
+        _protect(sheet)
+
+
+def _month_name(month: Month, locale: str) -> str:
+    from babel.dates import format_date
+
+    return format_date(month.first_day, "LLLL yyyy", locale="fr_FR" if locale == "fr" else "en_GB")
+
+
+# --- defined names ---------------------------------------------------------------------------------------
+
+
+def _define_names(workbook: Workbook, config: Config, layout: Layout, inputs: Worksheet, kpis: Worksheet) -> None:
+    first, last = get_column_letter(FIRST_MONTH_COLUMN), get_column_letter(layout.last_column)
+    note = get_column_letter(layout.note_column)
+
+    def name(key: str, sheet: Worksheet, reference: str) -> None:
+        workbook.defined_names[key] = DefinedName(key, attr_text=f"{quote_sheetname(sheet.title)}!{reference}")
+
+    name("months", inputs, f"${first}${HEADER_ROW}:${last}${HEADER_ROW}")
+    for input_id, row in layout.input_rows.items():
+        name(f"in_{input_id}", inputs, f"${first}${row}:${last}${row}")
+        name(f"note_{input_id}", inputs, f"${note}${row}")
+    for kpi_id, row in layout.kpi_rows.items():
+        name(f"kpi_{kpi_id}", kpis, f"${first}${row}:${last}${row}")
+        name(f"target_{kpi_id}", kpis, f"${first}${row + 1}:${last}${row + 1}")
+
+
+def template_period(year: int | None = None, start: Month | None = None, months: int = 12,
+                    last_data: Month | None = None) -> list[Month]:
+    """`--year`, or `--from` and `--months`; by default the year of the last data, else this year."""
+    if start is None:
+        if year is None:
+            year = last_data.year if last_data else dt.date.today().year
+        start = Month(year, 1)
+    return month_range(start, start + (months - 1))

@@ -1,0 +1,309 @@
+"""The Excel template: recalculated by LibreOffice, every KPI cell equals what `compute` gives; its
+structure (names, formulas, protection, validation, colours, charts); never losing typed values."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from openpyxl import load_workbook
+
+from kpireport import engine
+from kpireport.config import load_config
+from kpireport.errors import KpiReportError
+from kpireport.months import Month, month_range
+from kpireport.sources import load_data
+from kpireport.template import named_cells, read_typed, write_template
+from kpireport.workbook import BLOCK_ROWS, sheet_months, template_period
+
+from .libreoffice import recalculate
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "config" / "example"
+PERIOD = month_range(Month(2026, 1), Month(2026, 12))
+
+# KPIs that exercise every function, KPIs built on KPIs, and a KPI without target
+EXTRA_KPIS = {
+    "leads_yoy": {"formula": "(leads - prev(leads, 12)) / prev(leads, 12)", "format": "percent", "target": 0.1},
+    "revenue_3m": {"formula": "avg(revenue, 3)", "format": "currency", "target": 350000},
+    "revenue_ytd_m": {"formula": "ytd(revenue) / 1000000", "direction": "up"},
+    "rate_gap": {"formula": "max(open_rate, click_rate) - min(open_rate, click_rate)", "format": "percent",
+                 "direction": "down", "target": 0.2, "tolerance": 0.05},
+    "open_rate_growth": {"formula": "open_rate / prev(open_rate) - 1", "format": "percent"},
+    "market_share": {"use": "marketing.market_share"},  # a percent input, with no data at all
+}
+
+
+def project(tmp_path: Path) -> tuple[Path, dict]:
+    """The bundled example plus EXTRA_KPIS, with holes in its data: a missing month of an input and
+    zero denominators, so that the workbook must show no value where `compute` has none."""
+    shutil.copytree(EXAMPLE, tmp_path / "project")
+    path = tmp_path / "project" / "kpireport.yaml"
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    document["kpis"].update(EXTRA_KPIS)
+    path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    config = load_config(path)
+    values = {name: dict(series) for name, series in load_data(config).values.items()}
+    del values["emails_delivered"][Month(2026, 3)]  # missing input
+    values["leads"][Month(2026, 5)] = 0.0  # zero denominator (cost per lead, lead to opportunity)
+    values["deals_won"][Month(2026, 7)] = 0.0
+    values["deals_lost"][Month(2026, 7)] = 0.0  # 0 / (0 + 0) for the win rate
+    del values["revenue"][Month(2025, 6)]  # a hole that year-over-year, averages and YTD see
+    return path, values
+
+
+def _same(cell_value: object, expected: float | None) -> bool:
+    if expected is None:
+        return cell_value in (None, "")
+    return isinstance(cell_value, int | float) and cell_value == pytest.approx(expected, rel=1e-9, abs=1e-12)
+
+
+@pytest.fixture(scope="module")
+def recalculated(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("workbook")
+    path, values = project(tmp_path)
+    config = load_config(path)
+    written = tmp_path / "kpi-template.xlsx"
+    write_template(config, written, PERIOD, values)
+    result = recalculate(written, tmp_path / "recalculated")
+    return config, values, written, load_workbook(result, data_only=True)
+
+
+def _compare(config, workbook, results, months: list[Month]) -> tuple[int, list[str]]:
+    """Every cell of every KPI block for `months` against `compute`'s results."""
+    compared = 0
+    mismatches = []
+    sheet_months_ = [Month.of(c.value) for c in named_cells(workbook, "months")]
+    for result in results.kpis:
+        first = named_cells(workbook, f"kpi_{result.kpi.id}")[0]
+        sheet = first.parent
+        for row in result.months:
+            if row.month not in months:
+                continue
+            column = first.column + sheet_months_.index(row.month)
+            expected = {"value": row.value, "target": row.target, "attainment": row.attainment,
+                        "change_mom": row.change_mom, "ytd": row.ytd}
+            for offset, name in enumerate(BLOCK_ROWS):
+                cell = sheet.cell(first.row + offset, column)
+                compared += 1
+                if not _same(cell.value, expected[name]):
+                    mismatches.append(f"{result.kpi.id} {row.month} {name}: sheet {cell.value!r}, "
+                                      f"compute {expected[name]!r}")
+    return compared, mismatches
+
+
+def test_libreoffice_recalculation_equals_compute_for_every_kpi_cell(recalculated) -> None:
+    config, values, _, workbook = recalculated
+    months = sheet_months(config, PERIOD)
+    assert months[0] == Month(2024, 12)  # prev(leads, 12) and the first change: 13 history columns
+    # the period's cells equal compute on all the data: the history columns hold what they need
+    compared, mismatches = _compare(config, workbook, engine.compute(config, values, PERIOD), PERIOD)
+    # every cell, history columns included, equals compute on the data the sheet holds
+    in_sheet = {name: {m: v for m, v in series.items() if m in months} for name, series in values.items()}
+    more, others = _compare(config, workbook, engine.compute(config, in_sheet, months), months)
+    compared += more
+    mismatches += others
+    assert not mismatches, "\n".join(mismatches[:20])
+    assert compared == len(config.kpis) * (len(PERIOD) + len(months)) * len(BLOCK_ROWS)
+    # the holes really are holes: no value in the sheet, not 0
+    cpl = named_cells(workbook, "kpi_cost_per_lead")[months.index(Month(2026, 5))]
+    assert cpl.value in (None, "")
+    open_rate = named_cells(workbook, "kpi_open_rate")[months.index(Month(2026, 3))]
+    assert open_rate.value in (None, "")
+
+
+def test_dashboard_counts_statuses_of_the_shown_month(recalculated) -> None:
+    config, values, _, workbook = recalculated
+    dashboard = workbook["Tableau de bord"]
+    shown = dashboard["B3"].value
+    assert Month.of(shown) == Month(2026, 10)  # the last month with data
+    results = engine.compute(config, values, [Month(2026, 10)])
+    counts = {status: sum(1 for r in results.kpis if r.months[0].status == status) for status in engine.Status}
+    assert [dashboard.cell(7, column).value for column in (2, 4, 6, 8)] == [
+        counts[engine.Status.ON], counts[engine.Status.WATCH], counts[engine.Status.OFF],
+        counts[engine.Status.NO_DATA]]
+    words = {"on": "Atteint", "watch": "À surveiller", "off": "Hors cible", "no_data": "Pas de donnée",
+             "no_target": "Sans cible"}
+    for offset, result in enumerate(results.kpis):
+        assert dashboard.cell(11 + offset, 7).value == words[result.months[0].status.value], result.kpi.id
+
+
+# --- structure -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def built(recalculated):
+    config, _values, written, _ = recalculated
+    return config, load_workbook(written)
+
+
+def test_defined_names_follow_the_contract(built) -> None:
+    config, workbook = built
+    months = named_cells(workbook, "months")
+    assert [c.value for c in months] == [dt.datetime(m.year, m.month, 1) for m in sheet_months(config, PERIOD)]
+    for input_id in config.inputs:
+        cells = named_cells(workbook, f"in_{input_id}")
+        assert len(cells) == len(months)
+        assert cells[0].parent.cell(cells[0].row, 2).value == input_id  # the row's id column
+        assert all(cell.protection.locked is False for cell in cells)  # people type here
+    for kpi_id, kpi in config.kpis.items():
+        cells = named_cells(workbook, f"kpi_{kpi_id}")
+        assert cells[0].parent.cell(cells[0].row, 1).value == kpi.label
+        assert all(isinstance(c.value, str) and c.value.startswith("=") for c in cells)  # real formulas
+        assert all(cell.protection.locked is not False for cell in cells)
+        targets = named_cells(workbook, f"target_{kpi_id}")
+        assert targets[0].row == cells[0].row + 1
+
+
+def test_formulas_use_only_functions_every_spreadsheet_computes(built) -> None:
+    import re
+
+    _, workbook = built
+    allowed = {"IF", "COUNT", "IFERROR", "ISNUMBER", "SUM", "AVERAGE", "MIN", "MAX", "ABS", "INDEX", "MATCH",
+               "NOT", "COUNTIF", "NA"}
+    used = set()
+    for sheet in workbook.worksheets:
+        for row in sheet.iter_rows():
+            for cell in row:
+                if isinstance(cell.value, str) and cell.value.startswith("="):
+                    used |= set(re.findall(r"([A-Z][A-Z0-9.]*)\(", cell.value))
+    assert used
+    assert used <= allowed, used - allowed
+
+
+def test_sheets_are_protected_without_password_and_inputs_validated(built) -> None:
+    _config, workbook = built
+    inputs = workbook["Saisie"]
+    for sheet in workbook.worksheets:
+        assert sheet.protection.sheet
+        assert not sheet.protection.password
+    validations = inputs.data_validations.dataValidation
+    percent = [v for v in validations if v.operator == "between" and v.formula1 == "0" and v.formula2 == "1"]
+    assert percent
+    assert all(v.showErrorMessage and v.prompt for v in validations)
+    assert inputs.freeze_panes == "D5"
+
+
+def test_status_colours_follow_direction_and_tolerance(built) -> None:
+    _config, workbook = built
+    kpis = workbook["Indicateurs"]
+    formatting = kpis.conditional_formatting._cf_rules
+    rules = {str(rng.sqref): [r.formula[0] for r in rules] for rng, rules in formatting.items()}
+    up_row = named_cells(workbook, "kpi_open_rate")[0].row
+    down_row = named_cells(workbook, "kpi_cost_per_lead")[0].row
+    up = next(v for k, v in rules.items() if k.startswith(f"D{up_row}:"))
+    down = next(v for k, v in rules.items() if k.startswith(f"D{down_row}:"))
+    assert f"D{up_row}>=D{up_row + 1}" in up[0]
+    assert f"D{down_row}<=D{down_row + 1}" in down[0]
+    assert "ISNUMBER" in up[0]  # "" cells never coloured
+    assert len(up) == len(down) == 3
+
+
+def test_dashboard_has_one_titled_chart_per_kpi(built) -> None:
+    config, workbook = built
+    charts = workbook["Tableau de bord"]._charts
+    assert len(charts) == len(config.kpis)
+
+
+def test_text_from_the_config_never_becomes_a_formula(tmp_path: Path) -> None:
+    path, values = project(tmp_path)
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    document["kpis"]["revenue"]["label"] = '=HYPERLINK("http://evil.example","x")'
+    document["title"] = "@SUM(1)"
+    path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+    config = load_config(path)
+    written = tmp_path / "t.xlsx"
+    write_template(config, written, PERIOD, values)
+    workbook = load_workbook(written)
+    label = named_cells(workbook, "kpi_revenue")[0]
+    cell = label.parent.cell(label.row, 1)
+    assert cell.value == '=HYPERLINK("http://evil.example","x")'
+    assert cell.data_type == "s"
+    assert workbook["Mode d'emploi"]["A1"].data_type == "s"
+
+
+# --- never losing typed values -------------------------------------------------------------------------
+
+
+def _type_by_hand(path: Path, typed: dict[tuple[str, Month], object], notes: dict[str, str]) -> None:
+    """As a person would: open the workbook and type into the input cells (found by their names)."""
+    workbook = load_workbook(path)
+    months = [Month.of(c.value) for c in named_cells(workbook, "months")]
+    for (input_id, month), value in typed.items():
+        named_cells(workbook, f"in_{input_id}")[months.index(month)].value = value
+    for input_id, note in notes.items():
+        named_cells(workbook, f"note_{input_id}")[0].value = note
+    workbook.save(path)
+
+
+def test_update_carries_every_typed_value_over_a_changed_config(tmp_path: Path) -> None:
+    path, _ = project(tmp_path)
+    config = load_config(path)
+    written = tmp_path / "t.xlsx"
+    write_template(config, written, PERIOD, {})  # blank
+    typed = {("emails_opened", Month(2026, 1)): 5100, ("emails_delivered", Month(2026, 1)): 20400,
+             ("revenue", Month(2026, 2)): 312000.5, ("leads", Month(2026, 12)): 420, ("mqls", Month(2026, 6)): "n/a",
+             ("bounced_visits", Month(2026, 3)): 5000}
+    _type_by_hand(written, typed, {"revenue": "Salon Vivatech en février", "bounced_visits": "export GA4"})
+    with pytest.raises(KpiReportError, match="holds 8 typed values"):
+        write_template(config, written, PERIOD, {})
+    # the config changes: a KPI is added, the bounce rate and its input are removed, the period grows
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    del document["kpis"]["bounce_rate"]
+    document["kpis"]["sessions_per_lead"] = {"formula": "visits / leads"}
+    path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+    new_config = load_config(path)
+    assert "bounced_visits" not in new_config.inputs
+    longer = month_range(Month(2026, 1), Month(2027, 6))
+    outcome = write_template(new_config, written, longer, {}, update=True)
+    after = read_typed(written)
+    kept = {key: value for key, value in typed.items() if key[0] != "bounced_visits"}
+    for (input_id, month), value in kept.items():
+        assert after.values[input_id][month] == value
+    assert after.notes == {"revenue": "Salon Vivatech en février"}
+    assert outcome.carried == len(kept) + 1  # 100 % of what can be carried: 6 values and a note
+    assert outcome.not_carried == [
+        "input 'bounced_visits' (1 values) is no longer in the config",
+        "the note of input 'bounced_visits' (no longer in the config): export GA4"]
+    assert "kpi_sessions_per_lead" in load_workbook(written).defined_names
+
+
+def test_a_workbook_that_is_not_a_template_is_never_overwritten(tmp_path: Path) -> None:
+    path, _ = project(tmp_path)
+    other = tmp_path / "budget.xlsx"
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    workbook.active["A1"] = "mon budget"
+    workbook.save(other)
+    before = other.read_bytes()
+    with pytest.raises(KpiReportError, match="not a kpireport template"):
+        write_template(load_config(path), other, PERIOD, {})
+    assert other.read_bytes() == before
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path, monkeypatch) -> None:
+    path, _ = project(tmp_path)
+    config = load_config(path)
+    written = tmp_path / "t.xlsx"
+    write_template(config, written, PERIOD, {})
+    before = written.read_bytes()
+
+    def crash(self, filename):  # type: ignore[no-untyped-def]
+        Path(filename).write_bytes(b"half a file")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("openpyxl.workbook.workbook.Workbook.save", crash)
+    with pytest.raises(KpiReportError, match="No space left on device"):
+        write_template(config, written, PERIOD, {}, force=True)
+    assert written.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["project", "t.xlsx"]
+
+
+def test_default_period_is_the_year_of_the_latest_data() -> None:
+    assert template_period(last_data=Month(2026, 10)) == PERIOD
+    assert template_period(start=Month(2025, 7), months=6)[-1] == Month(2025, 12)
+    assert template_period(year=2027)[0] == Month(2027, 1)
