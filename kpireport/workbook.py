@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from copy import copy
 from dataclasses import dataclass, field
+from weakref import WeakKeyDictionary
 
 from openpyxl import Workbook
 from openpyxl.chart import LineChart, Reference, Series
@@ -47,6 +49,20 @@ HISTORY_FILL = PatternFill("solid", fgColor="EDEDED")
 THIN = Side(style="thin", color="BFBFBF")
 BOX = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
 UNLOCKED = Protection(locked=False)
+SMALL_GREY = Font(color="808080", size=9)
+TINY_GREY = Font(color="808080", size=8)
+SMALL = Font(size=9)
+BOLD = Font(bold=True)
+ROW_LABEL = Font(size=9, color="404040")
+MAIN_ROW_LABEL = Font(bold=True, size=11, color="404040")
+SECTION_FONT = Font(bold=True, color="1F4E78")
+INDENT = Alignment(indent=1)
+CENTER = Alignment(horizontal="center")
+WRAP = Alignment(wrap_text=True)
+WRAP_TOP = Alignment(wrap_text=True, vertical="top")
+HEADER_FONT = Font(bold=True, color="FFFFFF")
+HEADER_ALIGNMENT = Alignment(horizontal="center", vertical="center", wrap_text=True)
+HISTORY_FONT = Font(italic=True, size=8, color="808080")
 
 
 @dataclass
@@ -135,13 +151,26 @@ def build_workbook(config: Config, period: list[Month], values: Values,
 # --- shared cell helpers ---------------------------------------------------------------------------
 
 
+# Assigning a Font or Fill makes openpyxl hash it, cell after cell: that dominated the build time.
+# So each combination of style objects is applied once per workbook and its index array copied after.
+_STYLE_ARRAYS: WeakKeyDictionary[Workbook, dict[tuple, tuple]] = WeakKeyDictionary()
+
+
 def _put(sheet: Worksheet, row: int, column: int, value: object, **style: object):  # type: ignore[no-untyped-def]
     cell = sheet.cell(row=row, column=column, value=value)
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@") and not style.pop("formula", False):
+    is_formula = style.pop("formula", False)
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@") and not is_formula:
         cell.data_type = "s"  # text from a config or data file stays text, never a formula
-    style.pop("formula", None)
-    for name, setting in style.items():
-        setattr(cell, name, setting)
+    if style:
+        cache = _STYLE_ARRAYS.setdefault(sheet.parent, {})
+        key = tuple((name, setting if isinstance(setting, str) else id(setting)) for name, setting in style.items())
+        known = cache.get(key)
+        if known is None:
+            for name, setting in style.items():
+                setattr(cell, name, setting)
+            cache[key] = (tuple(style.values()), copy(cell._style))  # holding the objects keeps their ids unique
+        else:
+            cell._style = copy(known[1])
     return cell
 
 
@@ -150,8 +179,7 @@ def _formula(sheet: Worksheet, row: int, column: int, formula: str, number_forma
 
 
 def _header(sheet: Worksheet, row: int, column: int, value: object, number_format: str | None = None) -> None:
-    cell = _put(sheet, row, column, value, font=Font(bold=True, color="FFFFFF"), fill=HEADER_FILL,
-                alignment=Alignment(horizontal="center", vertical="center", wrap_text=True), border=BOX)
+    cell = _put(sheet, row, column, value, font=HEADER_FONT, fill=HEADER_FILL, alignment=HEADER_ALIGNMENT, border=BOX)
     if number_format:
         cell.number_format = number_format
 
@@ -169,7 +197,7 @@ def _month_headers(sheet: Worksheet, layout: Layout, locale: str) -> None:
         if month < layout.period[0]:
             sheet.cell(HEADER_ROW, column).fill = PatternFill("solid", fgColor="808080")
             _put(sheet, HEADER_ROW - 1, column, text("history", locale),  # type: ignore[arg-type]
-                 font=Font(italic=True, size=8, color="808080"), alignment=Alignment(horizontal="center"))
+                 font=HISTORY_FONT, alignment=CENTER)
         sheet.column_dimensions[get_column_letter(column)].width = 11
 
 
@@ -254,17 +282,17 @@ class _InputsSheet:
     def _section(self, row: int, label: str) -> None:
         for column in range(1, self.layout.note_column + 1):
             self.sheet.cell(row, column).fill = SECTION_FILL
-        _put(self.sheet, row, 1, label, font=Font(bold=True, color="1F4E78"), fill=SECTION_FILL)
+        _put(self.sheet, row, 1, label, font=SECTION_FONT, fill=SECTION_FILL)
 
     def _input_row(self, row: int, name: str, values: Mapping[Month, float], note: str | None,
                    validations: dict[str, DataValidation]) -> None:
         spec = self.config.inputs[name]
         layout, sheet = self.layout, self.sheet
         self.layout.input_rows[name] = row
-        _put(sheet, row, 1, spec.label, alignment=Alignment(indent=1))
-        _put(sheet, row, 2, name, font=Font(color="808080", size=9))
+        _put(sheet, row, 1, spec.label, alignment=INDENT)
+        _put(sheet, row, 2, name, font=SMALL_GREY)
         unit = {"percent": "%", "currency": self.config.currency, "duration": "s"}.get(spec.format, "")
-        _put(sheet, row, 3, unit, font=Font(color="808080", size=9), alignment=Alignment(horizontal="center"))
+        _put(sheet, row, 3, unit, font=SMALL_GREY, alignment=CENTER)
         number_format = excel_number_format(spec.format, self.config.locale, self.config.currency,
                                             decimals=1 if spec.aggregate == "mean" else 0)
         for month in layout.months:
@@ -272,8 +300,7 @@ class _InputsSheet:
             assert column is not None
             _put(sheet, row, column, values.get(month), number_format=number_format, protection=UNLOCKED,
                  border=BOX, fill=HISTORY_FILL if month < layout.period[0] else INPUT_FILL)
-        _put(sheet, row, layout.note_column, note, protection=UNLOCKED, border=BOX,
-             alignment=Alignment(wrap_text=True))
+        _put(sheet, row, layout.note_column, note, protection=UNLOCKED, border=BOX, alignment=WRAP)
         first, last = get_column_letter(FIRST_MONTH_COLUMN), get_column_letter(layout.last_column)
         validations[spec.format].add(f"{first}{row}:{last}{row}")
 
@@ -324,7 +351,7 @@ class _KpiSheet:
         for domain, members in groups.items():
             for column in range(1, after + 6):
                 sheet.cell(row, column).fill = SECTION_FILL
-            _put(sheet, row, 1, domain, font=Font(bold=True, color="1F4E78"), fill=SECTION_FILL)
+            _put(sheet, row, 1, domain, font=SECTION_FONT, fill=SECTION_FILL)
             row += 1
             for kpi in members:
                 self._block(kpi)
@@ -343,12 +370,10 @@ class _KpiSheet:
         rows = {name: top + i for i, name in enumerate(BLOCK_ROWS)}
         number_format = _kpi_number_format(config, kpi)
         ytd = ytd_tree(config, kpi.id)
-        _put(sheet, top, 1, kpi.label, font=Font(bold=True), alignment=Alignment(wrap_text=True, vertical="top"))
+        _put(sheet, top, 1, kpi.label, font=BOLD, alignment=WRAP_TOP)
         for name, row in rows.items():
-            _put(sheet, row, 2, text(f"row.{name}", locale), font=Font(bold=name == "value", size=9 if name != "value"
-                                                                       else 11, color="404040"))
-        unit = text(f"direction.{kpi.direction}", locale)
-        _put(sheet, top, 3, unit, font=Font(size=8, color="808080"), alignment=Alignment(wrap_text=True))
+            _put(sheet, row, 2, text(f"row.{name}", locale), font=MAIN_ROW_LABEL if name == "value" else ROW_LABEL)
+        _put(sheet, top, 3, text(f"direction.{kpi.direction}", locale), font=TINY_GREY, alignment=WRAP)
         for month in layout.months:
             column = layout.column(month)
             assert column is not None
@@ -373,8 +398,7 @@ class _KpiSheet:
         owner = config.owners[kpi.owner].name if kpi.owner else ""
         frequency = text(f"frequency.{kpi.frequency}", locale)
         for offset, value in enumerate((owner, kpi.domain, frequency, kpi.definition or "", kpi.formula.text), 1):
-            _put(sheet, top, after + offset, value, alignment=Alignment(wrap_text=True, vertical="top"),
-                 font=Font(size=9))
+            _put(sheet, top, after + offset, value, alignment=WRAP_TOP, font=SMALL)
         sheet.row_dimensions.group(rows["attainment"], rows["ytd"], outline_level=1, hidden=False)
 
     def _ytd(self, kpi: Kpi, tree, month: Month, value_row: int) -> str:  # type: ignore[no-untyped-def]
@@ -602,7 +626,7 @@ class _StartSheet:
             row += 1
             owned = [kpi.label for kpi in config.kpis.values() if kpi.owner == owner.id]
             for column, value in enumerate((owner.name, owner.role or "", owner.email or "", ", ".join(owned)), 1):
-                _put(sheet, row, column, value, border=BOX, alignment=Alignment(wrap_text=True, vertical="top"))
+                _put(sheet, row, column, value, border=BOX, alignment=WRAP_TOP)
         for column, width in {1: 34, 2: 34, 3: 30, 4: 70}.items():
             sheet.column_dimensions[get_column_letter(column)].width = width
         sheet.sheet_view.showGridLines = False

@@ -21,7 +21,7 @@ from kpireport.presets import write_project
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config" / "example"
-COMMANDS = ["init", "catalog", "validate", "compute"]
+COMMANDS = ["init", "catalog", "validate", "compute", "template"]
 
 
 def run(*args: str):
@@ -239,3 +239,43 @@ def test_compute_reports_a_data_mistake_with_file_line_and_column(tmp_path: Path
     result = run("compute", EXAMPLE / "kpireport.yaml", "--data", bad)
     assert result.exit_code == 2
     assert result.output.startswith(f"error: {bad}:2:value: 'beaucoup' is not a number\n")
+
+
+# --- template -----------------------------------------------------------------------------------
+
+
+def test_template_writes_the_workbook_and_refuses_to_overwrite_typed_values(tmp_path: Path) -> None:
+    output = tmp_path / "out" / "kpi-template.xlsx"
+    result = run("template", EXAMPLE / "kpireport.yaml", "-o", output)
+    assert result.exit_code == 0, result.output
+    assert result.output == (f"wrote {output} — 10 KPIs, 15 inputs, 2026-01 to 2026-12, "
+                             "165 input cells filled\n")  # 15 inputs × (10 months of 2026 + December 2025)
+    before = output.read_bytes()
+    again = run("template", EXAMPLE / "kpireport.yaml", "-o", output, "--year", "2025")
+    assert again.exit_code == 2
+    assert "holds 165 typed values; it is left untouched" in again.output
+    assert output.read_bytes() == before
+    updated = run("template", EXAMPLE / "kpireport.yaml", "-o", output, "--update", "--from", "2025-07",
+                  "--months", "18")
+    assert updated.exit_code == 0, updated.output
+    assert "165 typed values and notes carried over" in updated.output
+    shorter = run("template", EXAMPLE / "kpireport.yaml", "-o", output, "--update", "--from", "2025-07")
+    assert "warning: not carried over: input 'emails_opened': 2026-07, 2026-08, 2026-09, 2026-10 outside the new " \
+           "period" in shorter.output
+
+
+def test_template_blank_leaves_inputs_empty(tmp_path: Path) -> None:
+    output = tmp_path / "blank.xlsx"
+    result = run("template", EXAMPLE / "kpireport.yaml", "-o", output, "--blank", "--year", "2027")
+    assert result.exit_code == 0, result.output
+    assert "2027-01 to 2027-12, 0 input cells filled" in result.output
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--year", "2026", "--from", "2026-01"], "give --year or --from, not both"),
+    (["--update", "--force"], "give --update or --force, not both"),
+])
+def test_template_conflicting_options(tmp_path: Path, args: list[str], message: str) -> None:
+    result = run("template", EXAMPLE / "kpireport.yaml", "-o", tmp_path / "t.xlsx", *args)
+    assert result.exit_code == 2
+    assert message in result.output
