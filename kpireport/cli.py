@@ -6,6 +6,7 @@ Heavy modules are imported inside the commands so that `kpireport --help` answer
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 import click
@@ -179,3 +180,57 @@ def template(config: Path, output: Path, year: int | None, start, count: int,  #
     carried = f", {outcome.carried} typed values and notes carried over" if update else ""
     click.echo(f"wrote {output} — {len(settings.kpis)} KPIs, {len(settings.inputs)} inputs, "
                f"{period[0]} to {period[-1]}, {outcome.filled} input cells filled{carried}")
+
+
+@cli.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--data", "data_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="A data file to read too (replaces a source of the same file name). Repeatable.")
+@click.option("--month", callback=_month, metavar="YYYY-MM", help="The month to review (default: the last with data).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="The PDF to write (default: output/review-YYYY-MM.pdf).")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the review as one standalone HTML file.")
+@click.option("--per", type=click.Choice(["owner", "domain"]),
+              help="One PDF per owner (or domain) with only their KPIs, instead of one review.")
+@click.option("--template-dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="A folder of templates overriding the built-in ones (same names, e.g. review/kpi.html).")
+def report(config: Path, data_files: tuple[Path, ...], month, output: Path | None,  # type: ignore[no-untyped-def]
+           html_path: Path | None, per: str | None, template_dir: Path | None) -> None:
+    """Render the monthly review of CONFIG as PDF: summary, each KPI against its target and its trend,
+    the funnel. With --per owner, one PDF per owner."""
+    from .config import load_config
+    from .review import last_month_with_data, plan_jobs, write_html, write_reviews
+    from .sources import load_data
+
+    settings = load_config(config)
+    data = load_data(settings, data_files)
+    _warn(data.warnings)
+    month = month or last_month_with_data(data.values)
+    if month is None:
+        raise KpiReportError("there is no data to review", file=str(config),
+                             hint="add data files under 'sources:' or give --data FILE")
+    output = output or Path("output") / f"review-{month}.pdf"
+    if html_path:
+        write_html(settings, data.values, month, html_path, template_dir=template_dir, notes=data.notes)
+        click.echo(f"wrote {html_path}")
+    jobs = plan_jobs(settings, output, per)
+    if per == "owner":
+        _warn([f"{kpi.id} has no owner: it is in no per-owner review (give it 'owner:')"
+               for kpi in settings.kpis.values() if kpi.owner is None])
+    documents = write_reviews(settings, data.values, month, output, per=per, template_dir=template_dir,
+                              notes=data.notes)
+    refused: list[str] = []
+    written: list[Path] = []
+    # a batch on a terminal shows a progress bar; otherwise (a log, CI) one line per document
+    show_bar = len(jobs) > 1 and sys.stderr.isatty()
+    bar = click.progressbar(documents, length=len(jobs), label=f"{len(jobs)} reviews", file=sys.stderr)
+    with bar if show_bar else nullcontext(documents) as done:
+        for path, urls in done:
+            refused += urls
+            written.append(path)
+            if not show_bar:
+                click.echo(f"wrote {path}")
+    _warn([f"not loaded (kpireport loads local files only): {url}" for url in dict.fromkeys(refused)])
+    if show_bar:
+        click.echo("\n".join(f"wrote {path}" for path in written))

@@ -90,6 +90,21 @@ class SourceSpec(Strict):
         return self
 
 
+class FunnelSpec(Strict):
+    stages: Annotated[list[str], Field(min_length=2)]
+    target: TargetSpec | None = None  # the last stage's target: the review works back to the leads it needs
+
+    @field_validator("target", mode="before")
+    @classmethod
+    def _month_keys_as_text(cls, value: Any) -> Any:
+        return KpiSpec._month_keys_as_text(value)
+
+
+class ReviewSpec(Strict):
+    logo: str | None = None  # an image file, relative to the config
+    colour: Annotated[str, Field(pattern=r"^#[0-9A-Fa-f]{6}$")] = "#1F4E78"
+
+
 class TemplateSpec(Strict):
     charts: list[str] = []  # the KPIs charted on the dashboard (default: the first 24)
 
@@ -102,9 +117,10 @@ class ConfigSpec(Strict):
     owners: dict[str, OwnerSpec] = {}
     inputs: dict[str, InputSpec] = {}
     kpis: Annotated[dict[str, KpiSpec], Field(min_length=1)]
-    funnel: list[str] = []
+    funnel: list[str] | FunnelSpec = []
     sources: list[SourceSpec] = []
     template: TemplateSpec = TemplateSpec()
+    review: ReviewSpec = ReviewSpec()
 
 
 # --- the resolved config that the rest of the product reads ----------------------------------------
@@ -179,10 +195,13 @@ class Config:
     owners: dict[str, Owner]
     inputs: dict[str, Input]
     kpis: dict[str, Kpi]  # in the config's order
-    funnel: list[str]
+    funnel: list[str]  # stages, top to bottom
     sources: list[Source]
     warnings: list[str]
     charts: list[str] = field(default_factory=list)
+    funnel_target: Target = field(default_factory=Target)
+    logo: Path | None = None
+    colour: str = "#1F4E78"
 
     def kpi_order(self) -> list[str]:
         """KPIs ordered so that each comes after the KPIs its formula uses."""
@@ -254,10 +273,13 @@ class _Resolver:
         kpis = {kid: replace(kpi, formula=self.resolve_names(kid, kpi.formula, inputs, kpis))
                 for kid, kpi in kpis.items()}
         self.check_cycles(kpis)
-        funnel = list(spec.funnel)
+        funnel_spec = spec.funnel if isinstance(spec.funnel, FunnelSpec) else FunnelSpec.model_construct(
+            stages=list(spec.funnel), target=None)
+        funnel = list(funnel_spec.stages)
+        stages_key = ("funnel", "stages") if isinstance(spec.funnel, FunnelSpec) else ("funnel",)
         for index, stage in enumerate(funnel):
             if stage not in inputs and stage not in kpis:
-                raise self.error(("funnel", str(index)), f"unknown stage '{stage}'",
+                raise self.error((*stages_key, str(index)), f"unknown stage '{stage}'",
                                  did_you_mean(stage, [*inputs, *kpis]) or "a stage is an input or a KPI id")
         for index, chart in enumerate(spec.template.charts):
             if chart not in kpis:
@@ -268,6 +290,8 @@ class _Resolver:
             path=self.path, title=spec.title, company=spec.company, locale=locale,
             currency=spec.currency, owners=owners, inputs=inputs, kpis=kpis, funnel=funnel,
             sources=sources, warnings=_advice(kpis), charts=list(spec.template.charts),
+            funnel_target=self.target(("funnel",), funnel_spec.target),
+            logo=self.path.parent / spec.review.logo if spec.review.logo else None, colour=spec.review.colour,
         )
 
     def kpi(self, kid: str, spec: KpiSpec, owners: dict[str, Owner]) -> Kpi:
@@ -291,7 +315,7 @@ class _Resolver:
         if spec.owner is not None and spec.owner not in owners:
             raise self.error(("kpis", kid, "owner"), f"unknown owner '{spec.owner}'",
                              did_you_mean(spec.owner, owners) or "declare the owner under 'owners:'")
-        target = self.target(kid, spec.target)
+        target = self.target(("kpis", kid), spec.target)
         catalog_domain = self.catalog.domains[self.catalog.domain_of(spec.use)](locale) if base else None
         return Kpi(
             id=kid,
@@ -312,21 +336,21 @@ class _Resolver:
             catalog_id=spec.use,
         )
 
-    def target(self, kid: str, spec: TargetSpec | None) -> Target:
+    def target(self, key: KeyPath, spec: TargetSpec | None) -> Target:
         if spec is None:
             return Target()
         if not isinstance(spec, dict):
             return Target(default=spec)
         by_month: dict[Month, float] = {}
         default = None
-        for key, value in spec.items():
-            if key == "default":
+        for month_key, value in spec.items():
+            if month_key == "default":
                 default = value
                 continue
             try:
-                by_month[Month.parse(key)] = value
+                by_month[Month.parse(month_key)] = value
             except ValueError:
-                raise self.error(("kpis", kid, "target", key), f"'{key}' is not a month",
+                raise self.error((*key, "target", month_key), f"'{month_key}' is not a month",
                                  "write months as YYYY-MM (e.g. 2026-03), or 'default'") from None
         return Target(default, by_month)
 

@@ -86,6 +86,7 @@ class Results:
     config: Config
     months: tuple[Month, ...]
     kpis: tuple[KpiResult, ...]  # in the config's order
+    inputs: MonthlyValues  # the data they come from
 
     def kpi(self, kpi_id: str) -> KpiResult:
         return next(result for result in self.kpis if result.kpi.id == kpi_id)
@@ -179,4 +180,4 @@ def compute(config: Config, data: MonthlyValues, months: list[Month] | None = No
                 ytd=year_to_date,
             ))
         results.append(KpiResult(kpi, tuple(rows)))
-    return Results(config, tuple(months), tuple(results))
+    return Results(config, tuple(months), tuple(results), data)

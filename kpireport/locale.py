@@ -6,6 +6,7 @@ come from Babel's CLDR data (e.g. the currency symbol after the amount in French
 
 from __future__ import annotations
 
+import math
 from functools import cache
 
 from .vocabulary import Format, Locale
@@ -129,6 +130,50 @@ LABELS: dict[str, dict[Locale, str]] = {
     "dashboard.summary": {"fr": "Synthèse du mois", "en": "The month at a glance"},
     "dashboard.table": {"fr": "Détail par indicateur", "en": "Each KPI"},
     "dashboard.charts": {"fr": "Réel et cible, mois par mois", "en": "Actual and target, month by month"},
+    # the review
+    "review.kind": {"fr": "Revue mensuelle des indicateurs", "en": "Monthly KPI review"},
+    "review.for": {"fr": "Pour {name}", "en": "For {name}"},
+    "review.summary": {"fr": "Synthèse", "en": "Summary"},
+    "review.kpis_count": {"fr": "{count} indicateurs suivis", "en": "{count} KPIs tracked"},
+    "review.improvements": {"fr": "Plus fortes progressions", "en": "Biggest improvements"},
+    "review.declines": {"fr": "Plus forts reculs", "en": "Biggest declines"},
+    "review.without_data": {"fr": "Sans donnée ce mois-ci", "en": "No data this month"},
+    "review.none": {"fr": "aucun", "en": "none"},
+    "review.vs_last_month": {"fr": "vs mois précédent", "en": "vs last month"},
+    "review.value": {"fr": "Réel", "en": "Actual"},
+    "review.target": {"fr": "Cible", "en": "Target"},
+    "review.attainment": {"fr": "Atteinte", "en": "Attainment"},
+    "review.mom": {"fr": "vs M-1", "en": "vs last month"},
+    "review.yoy": {"fr": "vs N-1", "en": "vs last year"},
+    "review.ytd": {"fr": "Depuis janvier", "en": "Year to date"},
+    "review.owner": {"fr": "Responsable", "en": "Owner"},
+    "review.benchmark": {"fr": "Repère", "en": "Benchmark"},
+    "review.comment": {"fr": "Commentaire", "en": "Comment"},
+    "review.no_data": {"fr": "Pas de donnée pour ce mois.", "en": "No data for this month."},
+    "review.chart_legend": {"fr": "trait plein : réel · tirets : cible · 13 derniers mois",
+                            "en": "solid: actual · dashed: target · last 13 months"},
+    "review.funnel": {"fr": "Entonnoir de conversion", "en": "Conversion funnel"},
+    "review.stage": {"fr": "Étape", "en": "Stage"},
+    "review.this_month": {"fr": "Ce mois-ci", "en": "This month"},
+    "review.step_rate": {"fr": "Conversion depuis l'étape précédente", "en": "Conversion from the stage above"},
+    "review.needed": {"fr": "Nécessaire pour la cible", "en": "Needed for the target"},
+    "review.overall": {"fr": "Conversion de bout en bout : {rate}", "en": "End-to-end conversion: {rate}"},
+    "review.funnel_target": {
+        "fr": "Cible de la dernière étape : {target}. La dernière colonne remonte l'entonnoir aux taux de "
+              "conversion de ce mois pour dire combien il faut à chaque étape.",
+        "en": "Target for the last stage: {target}. The last column works back up the funnel at this month's "
+              "conversion rates to tell how many each stage needs.",
+    },
+    "review.funnel_short": {
+        "fr": "▲ : ce mois-ci, l'étape est en dessous de ce que la cible demande.",
+        "en": "▲: this month, the stage is below what the target requires.",
+    },
+    "review.funnel_no_target": {
+        "fr": "Ajoutez une cible à l'entonnoir (funnel: {stages: […], target: …}) pour chiffrer les étapes amont.",
+        "en": "Give the funnel a target (funnel: {stages: […], target: …}) to work out what the stages above need.",
+    },
+    "review.page": {"fr": "Page", "en": "Page"},
+    "review.generated": {"fr": "Produit par kpireport", "en": "Made by kpireport"},
 }
 
 
@@ -174,3 +219,99 @@ def month_header_format(locale: Locale) -> str:
     """Month column headers, `janv. 2026` / `Jan 2026`: the LCID tag asks for that language's
     month names whatever the reader's settings (Google Sheets ignores it and uses its own)."""
     return "[$-40C]mmm\\ yyyy" if locale == "fr" else "[$-809]mmm\\ yyyy"
+
+
+# --- values as the review and the mail print them ------------------------------------------------
+
+
+def _pattern(kind: str, locale: Locale) -> str:
+    formats = _babel_locale(locale).percent_formats if kind == "percent" else _babel_locale(locale).currency_formats
+    return formats[None if kind == "percent" else "standard"].pattern
+
+
+def format_number(value: float, locale: Locale, decimals: int | None = None) -> str:
+    from babel.numbers import format_decimal
+
+    if decimals is None:  # as many decimals as a person would write for that size
+        decimals = 0 if abs(value) >= 100 or float(value).is_integer() else 1 if abs(value) >= 10 else 2
+    pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
+    return format_decimal(value, pattern, locale=_babel_locale(locale))
+
+
+def format_percent(value: float, locale: Locale, decimals: int = 1, sign: bool = False) -> str:
+    from babel.numbers import format_percent as babel_percent
+
+    pattern = _pattern("percent", locale).replace("#,##0", "#,##0" + ("." + "0" * decimals if decimals else ""))
+    if sign:
+        pattern = f"+{pattern};-{pattern}"
+    return babel_percent(value, pattern, locale=_babel_locale(locale))
+
+
+def format_currency(value: float, currency: str, locale: Locale) -> str:
+    from babel.numbers import format_currency as babel_currency
+
+    pattern = _pattern("currency", locale)
+    if abs(value) >= 1000:  # cents mean nothing next to thousands
+        pattern = pattern.replace("0.00", "0")
+    return babel_currency(value, currency, pattern, locale=_babel_locale(locale), currency_digits=False)
+
+
+def format_duration(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, rest = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {rest:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def format_value(value: float | None, fmt: Format, locale: Locale, currency: str, unit: str | None = None) -> str:
+    """A KPI value for people: `24,9 %`, `362 240 €`, `2 min 30 s`, `66 jours`; no value is a dash."""
+    if value is None:
+        return "—"
+    if fmt == "percent":
+        return format_percent(value, locale)
+    if fmt == "currency":
+        return format_currency(value, currency, locale)
+    if fmt == "duration":
+        return format_duration(value)
+    number = format_number(value, locale)
+    return f"{number}\u00a0{unit}" if unit else number
+
+
+def format_axis(value: float, fmt: Format, locale: Locale, currency: str, step: float) -> str:
+    """A chart's axis label, as short as its ticks' `step` allows: `26 %`, `5,5 k€`, `14 k`, `2,5`.
+    (Short also because WeasyPrint lays SVG text out letter by letter.)"""
+    from babel.numbers import format_compact_currency, format_compact_decimal
+
+    def decimals(unit: float) -> int:  # enough to tell ticks `step` apart, in multiples of `unit`
+        return min(2, max(0, -math.floor(math.log10(step / unit) + 1e-9))) if step > 0 else 0
+
+    if fmt == "percent":
+        return format_percent(value, locale, decimals(0.01))
+    if fmt == "duration":
+        return format_duration(value)
+    if abs(value) < 1000:
+        text_ = format_number(value, locale, decimals(1))
+        return format_currency_symbol(text_, currency, locale) if fmt == "currency" else text_
+    digits = decimals(1_000_000 if abs(value) >= 1_000_000 else 1000)
+    if fmt == "currency":
+        return format_compact_currency(value, currency, locale=_babel_locale(locale), fraction_digits=digits)
+    return format_compact_decimal(value, locale=_babel_locale(locale), fraction_digits=digits)
+
+
+def format_currency_symbol(number: str, currency: str, locale: Locale) -> str:
+    """`500 €` / `€500`: an already formatted number with the currency sign where the locale puts it."""
+    from babel.numbers import get_currency_symbol
+
+    symbol = get_currency_symbol(currency, locale=_babel_locale(locale))
+    return f"{number}\u00a0{symbol}" if _pattern("currency", locale).rstrip().endswith("¤") else f"{symbol}{number}"
+
+
+def format_month(month_day, locale: Locale, pattern: str = "LLLL yyyy") -> str:  # type: ignore[no-untyped-def]
+    """`octobre 2026` / `October 2026` (or another CLDR date pattern)."""
+    from babel.dates import format_date
+
+    return format_date(month_day, pattern, locale=_babel_locale(locale))

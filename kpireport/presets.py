@@ -134,7 +134,7 @@ class _Project:
                     value = typical * self.random.uniform(0.93, 1.07)
                 else:
                     value = typical * shared[month] * self.random.uniform(0.985, 1.015)
-                series[month] = _rounded(value, spec.format)
+                series[month] = _rounded(value, spec.format, spec.aggregate)
             values[name] = series
         return values
 
@@ -167,7 +167,10 @@ class _Project:
         body = {"title": self.preset.title[loc], "locale": loc, "currency": "EUR"}
         parts = [header, _dump(body), "owners:\n" + _flow_items(owners), "kpis:\n" + _flow_items(kpis)]
         if self.preset.funnel:
-            parts.append(f"funnel: {_flow(list(self.preset.funnel))}")
+            last = self.values[self.preset.funnel[-1]]
+            goal = statistics.median(last[m] for m in self.months[-12:]) * 1.1
+            funnel = {"stages": list(self.preset.funnel), "target": int(float(f"{goal:.2g}"))}
+            parts.append(f"funnel: {_flow(funnel)}")
         parts.append("sources:\n" + "".join(f"  - {_flow(s)}\n" for s in sources))
         return "\n".join(part.rstrip("\n") + "\n" for part in parts)
 
@@ -231,7 +234,9 @@ def _ascii_lower(text: str) -> str:
     return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
 
 
-def _rounded(value: float, fmt: str) -> float:
+def _rounded(value: float, fmt: str, aggregate: str) -> float:
+    if fmt == "number" and aggregate in ("sum", "count"):  # a count of deals or visits is whole
+        return float(max(1, round(value)))
     if fmt == "percent":
         return round(value, 4)
     if fmt == "currency":

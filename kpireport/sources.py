@@ -72,10 +72,12 @@ def parse_date(text: str) -> dt.date:
 
 @dataclass
 class MonthlyData:
-    """input id -> month -> value, and which file each value came from."""
+    """input id -> month -> value, which file each value came from, and the comments people wrote
+    beside an input (the template's note column)."""
 
     values: dict[str, dict[Month, float]] = field(default_factory=dict)
     origin: dict[tuple[str, Month], str] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
     def add(self, input_id: str, month: Month, value: float, origin: str) -> None:

@@ -21,7 +21,7 @@ from kpireport.presets import write_project
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config" / "example"
-COMMANDS = ["init", "catalog", "validate", "compute", "template"]
+COMMANDS = ["init", "catalog", "validate", "compute", "template", "report"]
 
 
 def run(*args: str):

@@ -1,0 +1,368 @@
+"""The PDF review read back as a person reads it: text extracted with pypdf holds every KPI's label,
+formatted value, target and status, in French and in English; per-owner PDFs hold only their KPIs;
+the funnel's figures are recomputed here from the CSV; templates can be overridden; remote URLs are
+refused; a KPI without data says so instead of showing 0."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import math
+import re
+import shutil
+import unicodedata
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from markupsafe import escape
+from pypdf import PdfReader
+
+from kpireport import engine
+from kpireport.charts import TrendPoint, nice_ticks, trend_svg
+from kpireport.cli import cli
+from kpireport.config import load_config
+from kpireport.errors import KpiReportError
+from kpireport.locale import format_value, text
+from kpireport.months import Month
+from kpireport.presets import write_project
+from kpireport.review import build_view, local_only_fetcher, plan_jobs, render_html, safe_name
+from kpireport.sources import load_data
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "config" / "example"
+MONTH = Month(2026, 10)
+
+
+def run(*args: object):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def pdf_text(path: Path) -> str:
+    """The PDF's text, normalised as a reader sees it: ligatures split (NFKC) and every kind of space
+    (no-break, narrow no-break) as a plain space."""
+    raw = "\n".join(page.extract_text() for page in PdfReader(path).pages)
+    return re.sub(r"[^\S\n]+", " ", unicodedata.normalize("NFKC", raw))
+
+
+def spaced(text_: str) -> str:
+    return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text_))
+
+
+@pytest.fixture(scope="module", params=["fr", "en"])
+def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """The demo project in one locale, its October 2026 review rendered once, and its results."""
+    locale = request.param
+    folder = tmp_path_factory.mktemp(f"review-{locale}")
+    write_project(folder / "project", "demo", locale, last_month=MONTH)
+    config_path = folder / "project" / "kpireport.yaml"
+    pdf = folder / "review.pdf"
+    result = run("report", config_path, "--month", MONTH, "-o", pdf)
+    assert result.exit_code == 0, result.output
+    config = load_config(config_path)
+    results = engine.compute(config, load_data(config).values)
+    return locale, config, results, pdf_text(pdf)
+
+
+def test_every_kpi_has_its_label_value_target_and_status_in_the_pdf(rendered) -> None:
+    locale, config, results, content = rendered
+    assert len(results.kpis) == 10
+    for result in results.kpis:
+        kpi, row = result.kpi, result.at(MONTH)
+        assert row is not None
+        assert row.value is not None
+        label = spaced(kpi.label)
+        value = spaced(format_value(row.value, kpi.format, locale, config.currency, kpi.unit))
+        target = spaced(format_value(row.target, kpi.format, locale, config.currency, kpi.unit))
+        status = text(f"status.{row.status.value}", locale)
+        # the overview table prints each KPI on one line: label, value, target, attainment, change, status
+        line = next((ln for ln in content.splitlines() if ln.startswith(label + " ") and value in ln), None)
+        assert line is not None, f"{kpi.id}: no line with '{label}' and '{value}'"
+        assert target in line, f"{kpi.id}: {line!r} lacks the target {target!r}"
+        assert status in line, f"{kpi.id}: {line!r} lacks the status {status!r}"
+    assert text("review.kind", locale).upper() in content.upper()
+    assert ("octobre 2026" if locale == "fr" else "October 2026") in content.replace("Octobre", "octobre")
+
+
+def test_values_in_the_pdf_match_a_hand_computation_from_the_csv(rendered) -> None:
+    """The open rate and revenue of October 2026, recomputed from the raw files and formatted by hand."""
+    locale, config, _, content = rendered
+    data = config.path.parent / "data"
+    opened = delivered = 0.0
+    with (data / "daily-web-email.csv").open(encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            if row["date"].startswith("2026-10"):
+                opened += float(row["emails_opened"])
+                delivered += float(row["emails_delivered"])
+    rate = f"{100 * opened / delivered:.1f}"
+    expected_rate = f"{rate.replace('.', ',')} %" if locale == "fr" else f"{rate}%"
+    assert expected_rate in content
+    with (data / "crm-monthly.csv").open(encoding="utf-8") as handle:
+        revenue = next(float(r["value"]) for r in csv.DictReader(handle)
+                       if r["month"] == "2026-10" and r["metric"] == "revenue")
+    whole = f"{round(revenue):,}"
+    expected_revenue = f"{whole.replace(',', ' ')} €" if locale == "fr" else f"€{whole}"
+    assert expected_revenue in content
+
+
+def test_summary_counts_and_sections(rendered) -> None:
+    locale, config, results, content = rendered
+    statuses = [r.at(MONTH).status.value for r in results.kpis]  # type: ignore[union-attr]
+    assert text("review.kpis_count", locale, count=len(statuses)) in content
+    for domain in {k.domain for k in config.kpis.values()}:
+        assert spaced(domain) in content
+    assert text("review.funnel", locale) in content
+
+
+def test_funnel_rates_and_needed_volumes_recomputed_from_the_csv(rendered) -> None:
+    """Efficy's reasoning: from the deals target, divide by each step's conversion to get what is needed."""
+    locale, config, _, content = rendered
+    monthly: dict[str, float] = defaultdict(float)
+    for name in ("daily-web-email.csv", "crm-monthly.csv"):
+        with (config.path.parent / "data" / name).open(encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                if "date" in row and row["date"].startswith("2026-10"):
+                    for key in ("leads", "mqls"):
+                        monthly[key] += float(row[key])
+                elif row.get("month") == "2026-10":
+                    monthly[row["metric"]] = float(row["value"])
+    stages = [monthly[s] for s in ("leads", "mqls", "opportunities_created", "deals_won")]
+    target = yaml.safe_load(config.path.read_text(encoding="utf-8"))["funnel"]["target"]
+    needed = [0.0, 0.0, 0.0, float(target)]
+    for index in (3, 2, 1):
+        rate = stages[index] / stages[index - 1]
+        needed[index - 1] = math.ceil(round(needed[index] / rate, 9))  # whole leads, rounded up
+    funnel_page = content.split(text("review.funnel", locale))[-1]
+    stage_lines = [ln for ln in funnel_page.splitlines() if re.search(r"\d", ln)]
+    for index, label in enumerate(("leads", "mqls", "opportunities_created", "deals_won")):
+        line = next(ln for ln in stage_lines if ln.startswith(spaced(config.inputs[label].label) + " ")
+                    and f" {int(stages[index])} " in f" {ln} ")
+        assert re.search(rf" {int(needed[index])}( ▲)?$", line), line
+        if index:
+            rate = 100 * stages[index] / stages[index - 1]
+            shown = f"{rate:.1f}".replace(".", ",") + " %" if locale == "fr" else f"{rate:.1f}%"
+            assert shown in line, line
+
+
+def test_per_owner_writes_one_pdf_each_with_only_their_kpis(tmp_path: Path) -> None:
+    result = run("report", EXAMPLE / "kpireport.yaml", "--month", MONTH, "--per", "owner", "-o",
+                 tmp_path / "review.pdf")
+    assert result.exit_code == 0, result.output
+    config = load_config(EXAMPLE / "kpireport.yaml")
+    for owner_id, owner in config.owners.items():
+        own = [k for k in config.kpis.values() if k.owner == owner_id]
+        path = tmp_path / f"review-{safe_name(owner_id)}.pdf"
+        assert own
+        assert path.exists(), path
+        content = pdf_text(path)
+        assert owner.name in content
+        for kpi in config.kpis.values():
+            # a line of the overview table: the label, then its value
+            in_table = any(re.match(re.escape(spaced(kpi.label)) + r" [\d—€]", ln) for ln in content.splitlines())
+            assert in_table == (kpi.owner == owner_id), (owner_id, kpi.id)
+    assert not (tmp_path / "review.pdf").exists()
+
+
+def test_owners_sharing_a_name_or_a_file_name_get_separate_reviews(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(EXAMPLE, project)
+    path = project / "kpireport.yaml"
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    document["owners"]["Sales"] = dict(document["owners"]["sales"])  # same name, ids differing by case
+    document["kpis"]["win_rate"]["owner"] = "Sales"
+    path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    jobs = {job.path.name: job.kpi_ids for job in plan_jobs(load_config(path), tmp_path / "r.pdf", "owner")}
+    assert jobs["r-sales.pdf"] == ["revenue"]
+    assert jobs["r-sales-2.pdf"] == ["win_rate"]
+    assert sum(len(ids or []) for ids in jobs.values()) == len(document["kpis"])
+
+
+def test_per_domain_names_files_after_domains(tmp_path: Path) -> None:
+    config = load_config(EXAMPLE / "kpireport.yaml")
+    jobs = plan_jobs(config, tmp_path / "r.pdf", "domain")
+    assert sorted(j.path.name for j in jobs) == sorted(f"r-{safe_name(d)}.pdf"
+                                                       for d in {k.domain for k in config.kpis.values()})
+    assert sum(len(j.kpi_ids or []) for j in jobs) == len(config.kpis)
+
+
+def test_safe_name_never_escapes_the_folder() -> None:
+    assert safe_name("../../etc/passwd") == "etc-passwd"
+    assert safe_name("Équipe ventes / Nord") == "quipe-ventes-nord"
+    assert safe_name("..") == "x"
+
+
+def test_month_defaults_to_the_last_month_with_data(tmp_path: Path) -> None:
+    result = run("report", EXAMPLE / "kpireport.yaml", "-o", tmp_path / "review.pdf")
+    assert result.exit_code == 0, result.output
+    assert "Octobre 2026" in pdf_text(tmp_path / "review.pdf")
+
+
+def test_html_is_standalone_and_escaped(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(EXAMPLE, project)
+    path = project / "kpireport.yaml"
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    document["title"] = "Revue <script>alert(1)</script> & co"
+    path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    html = tmp_path / "review.html"
+    result = run("report", path, "--month", MONTH, "-o", tmp_path / "review.pdf", "--html", html)
+    assert result.exit_code == 0, result.output
+    content = html.read_text(encoding="utf-8")
+    assert "<style>" in content
+    assert "@page" in content
+    assert "<script>" not in content
+    assert "&lt;script&gt;" in content
+    assert content.count("data:image/svg+xml;base64,") == len(document["kpis"])  # one trend chart each
+
+
+def test_a_kpi_without_data_says_so_and_never_shows_zero(tmp_path: Path) -> None:
+    config = load_config(EXAMPLE / "kpireport.yaml")
+    values = {name: dict(series) for name, series in load_data(config).values.items()}
+    del values["visits"][MONTH]  # visits, and with it the bounce rate, have no value this month
+    results = engine.compute(config, values)
+    view = build_view(config, results, MONTH)
+    kpis = {k.id: k for s in view.sections for k in s.kpis}
+    for kid in ("visits", "bounce_rate"):
+        assert kpis[kid].value == "—"
+        assert kpis[kid].status == "no_data"
+        assert not kpis[kid].has_value
+    assert set(view.without_data) == {kpis["visits"].label, kpis["bounce_rate"].label}
+    assert view.counts["no_data"] == 2
+    html = render_html(view)
+    assert str(escape(text("review.no_data", "fr"))) in html
+
+
+def test_owner_comments_from_notes_are_printed() -> None:
+    config = load_config(EXAMPLE / "kpireport.yaml")
+    results = engine.compute(config, load_data(config).values)
+    view = build_view(config, results, MONTH, notes={"emails_opened": "Envoi du 12 retardé par le routeur"})
+    open_rate = next(k for s in view.sections for k in s.kpis if k.id == "open_rate")
+    assert open_rate.comments == ["Envoi du 12 retardé par le routeur"]
+    assert "Envoi du 12 retardé par le routeur" in render_html(view)
+
+
+def test_template_dir_overrides_one_block_and_keeps_the_others(tmp_path: Path) -> None:
+    custom = tmp_path / "mine" / "review"
+    custom.mkdir(parents=True)
+    (custom / "cover.html").write_text('<header class="cover"><h1>Cover of ACME — {{ view.month }}</h1></header>',
+                                       encoding="utf-8")
+    pdf = tmp_path / "review.pdf"
+    result = run("report", EXAMPLE / "kpireport.yaml", "--month", MONTH, "-o", pdf, "--template-dir",
+                 tmp_path / "mine")
+    assert result.exit_code == 0, result.output
+    content = pdf_text(pdf)
+    assert "Cover of ACME — octobre 2026" in content
+    assert "Synthèse" in content  # the summary block still comes from the built-in templates
+
+
+def test_a_broken_template_is_a_clear_error_and_writes_nothing(tmp_path: Path) -> None:
+    custom = tmp_path / "mine" / "review"
+    custom.mkdir(parents=True)
+    (custom / "kpi.html").write_text("<p>{{ kpi.label }</p>", encoding="utf-8")
+    pdf = tmp_path / "review.pdf"
+    result = run("report", EXAMPLE / "kpireport.yaml", "--month", MONTH, "-o", pdf, "--template-dir",
+                 tmp_path / "mine")
+    assert result.exit_code == 2
+    assert "kpi.html" in result.output
+    assert "Traceback" not in result.output
+    assert not pdf.exists()
+    assert not list(tmp_path.glob("*.pdf*"))
+
+
+def test_remote_urls_in_templates_are_refused_and_reported(tmp_path: Path) -> None:
+    custom = tmp_path / "mine" / "review"
+    custom.mkdir(parents=True)
+    (custom / "cover.html").write_text(
+        '<header class="cover"><img src="https://example.com/pixel.png"><img src="file:///etc/hostname">'
+        '<h1>{{ view.title }}</h1></header>', encoding="utf-8")
+    pdf = tmp_path / "review.pdf"
+    result = run("report", EXAMPLE / "kpireport.yaml", "--month", MONTH, "-o", pdf, "--template-dir",
+                 tmp_path / "mine")
+    assert result.exit_code == 0, result.output
+    assert "https://example.com/pixel.png" in result.output
+    assert "file:///etc/hostname" in result.output
+    assert pdf.exists()
+
+
+def test_local_only_fetcher_allows_files_under_its_roots_only(tmp_path: Path) -> None:
+    inside = tmp_path / "logo.svg"
+    inside.write_text('<svg xmlns="http://www.w3.org/2000/svg"/>', encoding="utf-8")
+    fetcher = local_only_fetcher([tmp_path])
+    assert fetcher(inside.as_uri())
+    for url in ("http://example.com/a.png", (tmp_path.parent / "x.png").as_uri(),
+                (tmp_path / ".." / "escape.png").as_uri(), "ftp://host/file"):
+        with pytest.raises(ValueError, match="local files only"):
+            fetcher(url)
+    assert len(fetcher.refused) == 4
+
+
+def test_logo_and_colour_from_the_config(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(EXAMPLE, project)
+    (project / "logo.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20">'
+                                      '<rect width="40" height="20" fill="#ff0000"/></svg>', encoding="utf-8")
+    path = project / "kpireport.yaml"
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    document["review"] = {"logo": "logo.svg", "colour": "#6A1B9A"}
+    path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    html = tmp_path / "r.html"
+    result = run("report", path, "--month", MONTH, "-o", tmp_path / "r.pdf", "--html", html)
+    assert result.exit_code == 0, result.output
+    assert "not loaded" not in result.output  # the logo is a local file beside the config
+    content = html.read_text(encoding="utf-8")
+    assert (project / "logo.svg").resolve().as_uri() in content
+    assert "#6A1B9A" in content
+
+
+def test_bad_colour_is_a_config_error(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(EXAMPLE, project)
+    path = project / "kpireport.yaml"
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    document["review"] = {"colour": "blue"}
+    path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    with pytest.raises(KpiReportError) as caught:
+        load_config(path)
+    assert "review.colour" in str(caught.value)
+
+
+def test_no_data_at_all_is_a_clear_error(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(EXAMPLE, project)
+    path = project / "kpireport.yaml"
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    document["sources"] = []
+    path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    result = run("report", path, "-o", tmp_path / "r.pdf")
+    assert result.exit_code == 2
+    assert "no data" in result.output
+
+
+# --- charts ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("low", "high"), [(0, 1), (0.21, 0.26), (4000, 5600), (-3, 7), (5, 5), (0, 0.031)])
+def test_nice_ticks_cover_the_range_with_round_steps(low: float, high: float) -> None:
+    ticks = nice_ticks(low, high)
+    assert ticks[0] <= low
+    assert ticks[-1] >= high
+    assert 2 <= len(ticks) <= 6
+    steps = {round(b - a, 12) for a, b in itertools.pairwise(ticks)}
+    assert len(steps) == 1
+
+
+def test_a_missing_month_breaks_the_line_instead_of_dropping_to_zero() -> None:
+    months = [Month(2026, m) for m in range(1, 6)]
+    values = [10.0, 12.0, None, 11.0, 13.0]
+    svg = trend_svg([TrendPoint(m, v, 12.0) for m, v in zip(months, values, strict=True)], status="on",
+                    value_label=str, month_label=str)
+    value_lines = [p for p in re.findall(r'<polyline points="([^"]+)"[^>]*stroke="#1F4E78"', svg)]
+    assert [len(p.split()) for p in value_lines] == [2, 2]
+    assert svg.count('stroke-dasharray="4 3"') == 1  # one target line
+
+
+def test_no_data_at_all_gives_no_chart() -> None:
+    assert trend_svg([TrendPoint(Month(2026, 1), None, None)], status="no_data", value_label=str,
+                     month_label=str) == ""
