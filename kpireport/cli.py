@@ -234,3 +234,63 @@ def report(config: Path, data_files: tuple[Path, ...], month, output: Path | Non
     _warn([f"not loaded (kpireport loads local files only): {url}" for url in dict.fromkeys(refused)])
     if show_bar:
         click.echo("\n".join(f"wrote {path}" for path in written))
+
+
+@cli.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--data", "data_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="A data file to read too (replaces a source of the same file name). Repeatable.")
+@click.option("--month", callback=_month, metavar="YYYY-MM", help="The month to send (default: the last with data).")
+@click.option("--per", type=click.Choice(["owner", "all"]), default="owner", show_default=True,
+              help="owner: each owner gets the review of their KPIs; all: everyone gets the whole review.")
+@click.option("--to", "to", multiple=True, metavar="ADDR",
+              help="Send every message to this address instead of the owners (to try it). Repeatable.")
+@click.option("--dry-run", "dry_run", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Write each message as an .eml file into DIR instead of sending it.")
+@click.option("--resend", is_flag=True, help="Send again what the send log says was already delivered.")
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("output"),
+              show_default=True, help="Where the PDFs and the send log (send-log.jsonl) are written.")
+@click.option("--template-dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="A folder of templates overriding the built-in ones (e.g. mail/fr/body.txt).")
+def send(config: Path, data_files: tuple[Path, ...], month, per: str, to: tuple[str, ...],  # type: ignore[no-untyped-def]
+         dry_run: Path | None, resend: bool, output_dir: Path, template_dir: Path | None) -> None:
+    """E-mail the month's review PDFs to their owners, exactly once.
+
+    SMTP settings come from the config's `smtp:` section; the login from the environment variables
+    KPIREPORT_SMTP_USER and KPIREPORT_SMTP_PASSWORD. Each delivered message is recorded in
+    send-log.jsonl beside the PDFs: a rerun sends only what was not delivered.
+    """
+    from functools import partial
+
+    from .config import load_config
+    from .delivery import LOG_NAME, SendLog, connect, credentials_from_environment, deliver
+    from .mail import prepare, write_eml
+    from .review import last_month_with_data
+    from .sources import load_data
+
+    settings = load_config(config)
+    data = load_data(settings, data_files)
+    _warn(data.warnings)
+    month = month or last_month_with_data(data.values)
+    if month is None:
+        raise KpiReportError("there is no data to review", file=str(config),
+                             hint="add data files under 'sources:' or give --data FILE")
+    credentials = None if dry_run else credentials_from_environment()
+    messages = prepare(settings, data.values, month, per=per, to=list(to), output_dir=output_dir,
+                       template_dir=template_dir, notes=data.notes)
+    if dry_run:
+        for outgoing in messages:
+            click.echo(f"wrote {write_eml(outgoing, dry_run)} (to {outgoing.recipient.address})")
+        return
+    log = SendLog(output_dir / LOG_NAME)
+    opener = partial(connect, settings.smtp, credentials)
+    counts = {"sent": 0, "skipped": 0, "failed": 0}
+    for status, outgoing, detail in deliver(messages, log, opener, resend=resend):
+        counts[status] += 1
+        line = f"{status}: {outgoing.document.name} to {outgoing.recipient.address}"
+        click.echo(f"{line} — {detail}" if detail else line, err=status == "failed")
+    click.echo(f"{counts['sent']} sent, {counts['skipped']} already sent, {counts['failed']} failed "
+               f"(log: {log.path})")
+    if counts["failed"]:
+        click.echo("run the same command again to send what failed: what was delivered is not sent twice", err=True)
+        sys.exit(1)

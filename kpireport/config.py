@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field, replace
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .catalog import Benchmark, load_catalog
 from .errors import ConfigError, FormulaError, did_you_mean
@@ -105,6 +106,27 @@ class ReviewSpec(Strict):
     colour: Annotated[str, Field(pattern=r"^#[0-9A-Fa-f]{6}$")] = "#1F4E78"
 
 
+class SmtpSpec(Strict):
+    """Where `send` delivers. The user name and password come only from the environment
+    (KPIREPORT_SMTP_USER, KPIREPORT_SMTP_PASSWORD), never from this file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    host: str
+    port: Annotated[int, Field(ge=1, le=65535)] | None = None  # default: 587 (starttls), 465 (ssl), 25 (none)
+    security: Literal["starttls", "ssl", "none"] = "starttls"  # plain text only when written explicitly
+    sender: Annotated[str, Field(alias="from")]
+    reply_to: str | None = None
+
+    @field_validator("sender", "reply_to")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None and not _EMAIL.match(parseaddr(value)[1]):
+            raise ValueError(f"'{value}' is not an e-mail address (e.g. reviews@example.com or "
+                             "'KPI <reviews@example.com>')")
+        return value
+
+
 class TemplateSpec(Strict):
     charts: list[str] = []  # the KPIs charted on the dashboard (default: the first 24)
 
@@ -121,9 +143,19 @@ class ConfigSpec(Strict):
     sources: list[SourceSpec] = []
     template: TemplateSpec = TemplateSpec()
     review: ReviewSpec = ReviewSpec()
+    smtp: SmtpSpec | None = None
 
 
 # --- the resolved config that the rest of the product reads ----------------------------------------
+
+
+@dataclass(frozen=True)
+class Smtp:
+    host: str
+    port: int
+    security: str  # starttls | ssl | none
+    sender: str
+    reply_to: str | None
 
 
 @dataclass(frozen=True)
@@ -202,6 +234,7 @@ class Config:
     funnel_target: Target = field(default_factory=Target)
     logo: Path | None = None
     colour: str = "#1F4E78"
+    smtp: Smtp | None = None
 
     def kpi_order(self) -> list[str]:
         """KPIs ordered so that each comes after the KPIs its formula uses."""
@@ -244,6 +277,13 @@ def load_config(path: str | Path) -> Config:
     except ValidationError as exc:
         raise schema_errors(exc, ConfigSpec, str(path), lines) from None
     return _Resolver(path, spec, lines).resolve()
+
+
+def _smtp(spec: SmtpSpec | None) -> Smtp | None:
+    if spec is None:
+        return None
+    port = spec.port or {"starttls": 587, "ssl": 465, "none": 25}[spec.security]
+    return Smtp(spec.host, port, spec.security, spec.sender, spec.reply_to)
 
 
 class _Resolver:
@@ -292,6 +332,7 @@ class _Resolver:
             sources=sources, warnings=_advice(kpis), charts=list(spec.template.charts),
             funnel_target=self.target(("funnel",), funnel_spec.target),
             logo=self.path.parent / spec.review.logo if spec.review.logo else None, colour=spec.review.colour,
+            smtp=_smtp(spec.smtp),
         )
 
     def kpi(self, kid: str, spec: KpiSpec, owners: dict[str, Owner]) -> Kpi:

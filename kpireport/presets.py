@@ -172,6 +172,7 @@ class _Project:
             funnel = {"stages": list(self.preset.funnel), "target": int(float(f"{goal:.2g}"))}
             parts.append(f"funnel: {_flow(funnel)}")
         parts.append("sources:\n" + "".join(f"  - {_flow(s)}\n" for s in sources))
+        parts.append(_SMTP[loc])
         return "\n".join(part.rstrip("\n") + "\n" for part in parts)
 
     def _targets(self) -> dict[str, float | int]:
@@ -228,6 +229,16 @@ class _Project:
             for name in names:
                 writer.writerow([str(month), name, _text(self.values[name][month])])
         return buffer.getvalue()
+
+
+_SMTP = {
+    "fr": "# `kpireport send` : le serveur d'envoi. Identifiant et mot de passe dans les variables\n"
+          "# d'environnement KPIREPORT_SMTP_USER et KPIREPORT_SMTP_PASSWORD, jamais ici.\n"
+          'smtp: {host: smtp.example.com, port: 587, security: starttls, from: "Revue KPI <kpi@example.com>"}\n',
+    "en": "# `kpireport send`: the outgoing mail server. Login and password go in the environment\n"
+          "# variables KPIREPORT_SMTP_USER and KPIREPORT_SMTP_PASSWORD, never here.\n"
+          'smtp: {host: smtp.example.com, port: 587, security: starttls, from: "KPI review <kpi@example.com>"}\n',
+}
 
 
 def _ascii_lower(text: str) -> str:

@@ -240,13 +240,15 @@ def _funnel(config: Config, results: engine.Results, month: Month) -> FunnelView
 
 
 @cache
-def _environment(template_dir: str | None):  # type: ignore[no-untyped-def]
-    from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
+def environment(template_dir: str | None):  # type: ignore[no-untyped-def]
+    """Templates from `template_dir` first, then the built-in ones. Escaping is on for everything but
+    the plain-text mail templates (*.txt), where `&` must stay `&`."""
+    from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
     loaders = [FileSystemLoader(template_dir)] if template_dir else []
     loaders.append(FileSystemLoader(str(DEFAULT_TEMPLATES)))
-    return Environment(loader=ChoiceLoader(loaders), autoescape=True, undefined=StrictUndefined,
-                       trim_blocks=True, lstrip_blocks=True)
+    return Environment(loader=ChoiceLoader(loaders), undefined=StrictUndefined, trim_blocks=True,
+                       lstrip_blocks=True, autoescape=select_autoescape(disabled_extensions=("txt",), default=True))
 
 
 def render_html(view: ReviewView, *, template_dir: Path | None = None, standalone: bool = True) -> str:
@@ -254,8 +256,8 @@ def render_html(view: ReviewView, *, template_dir: Path | None = None, standalon
     WeasyPrint parsed once (see pdf_bytes)."""
     folder = str(template_dir) if template_dir else None
     css = _css_text(folder, view.colour, view.locale) if standalone else ""
-    with _template_errors(template_dir):
-        return _environment(folder).get_template("review/base.html").render(
+    with template_errors(template_dir):
+        return environment(folder).get_template("review/base.html").render(
             view=view, t=_words(view.locale), stylesheet=Markup(css))
 
 
@@ -264,14 +266,14 @@ def _words(locale: str):  # type: ignore[no-untyped-def]
 
 
 @contextmanager
-def _template_errors(template_dir: Path | None) -> Iterator[None]:
+def template_errors(template_dir: Path | None) -> Iterator[None]:
     """A broken template (one given with --template-dir, most likely) is a clear error, not a traceback."""
     from jinja2 import TemplateError
 
     try:
         yield
     except TemplateError as exc:
-        raise KpiReportError(f"the review template failed: {exc}",
+        raise KpiReportError(f"a template failed: {exc}",
                              file=getattr(exc, "filename", None) or str(template_dir or DEFAULT_TEMPLATES),
                              line=getattr(exc, "lineno", None),
                              hint="fix the template, or remove it from --template-dir to use the built-in one"
@@ -279,8 +281,8 @@ def _template_errors(template_dir: Path | None) -> Iterator[None]:
 
 
 def _css_text(template_dir: str | None, colour: str, locale: str) -> str:
-    with _template_errors(Path(template_dir) if template_dir else None):
-        return _environment(template_dir).get_template("review/review.css").render(colour=colour, t=_words(locale))
+    with template_errors(Path(template_dir) if template_dir else None):
+        return environment(template_dir).get_template("review/review.css").render(colour=colour, t=_words(locale))
 
 
 def local_only_fetcher(roots: list[Path]):  # type: ignore[no-untyped-def]
@@ -347,7 +349,8 @@ class ReviewJob:
 
     path: Path
     kpi_ids: list[str] | None
-    audience: str | None
+    audience: str | None  # who it is for, as printed (an owner's name, a domain)
+    key: str | None = None  # the owner id or domain it was planned for
 
 
 def plan_jobs(config: Config, output: Path, per: str | None) -> list[ReviewJob]:
@@ -370,7 +373,7 @@ def plan_jobs(config: Config, output: Path, per: str | None) -> list[ReviewJob]:
         while slug in slugs.values():
             slug = f"{base}-{sum(1 for s in slugs.values() if s.startswith(base)) + 1}"
         slugs[key] = slug
-    return [ReviewJob(output.with_name(f"{output.stem}-{slugs[key]}{output.suffix}"), kpi_ids, audience)
+    return [ReviewJob(output.with_name(f"{output.stem}-{slugs[key]}{output.suffix}"), kpi_ids, audience, key)
             for key, (audience, kpi_ids) in groups.items()]
 
 

@@ -1,0 +1,122 @@
+"""The review e-mails, composed with the standard `email` package: one message per recipient and
+document, subject and body from the Jinja templates templates/mail/<locale>/{subject,body}.txt, the
+month's summary in the body and the PDF attached."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr, make_msgid, parseaddr
+from pathlib import Path
+
+from .config import Config
+from .engine import MonthlyValues
+from .errors import KpiReportError
+from .months import Month
+from .review import ReviewView, environment, template_errors
+
+
+@dataclass(frozen=True)
+class Recipient:
+    name: str
+    address: str
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A message ready to go, with what the send log records about it."""
+
+    month: Month
+    recipient: Recipient
+    document: Path
+    digest: str  # sha256 of the PDF
+    message: EmailMessage
+
+
+def compose(config: Config, view: ReviewView, recipient: Recipient, document: Path, month: Month, *,
+            sender: str, reply_to: str | None = None, template_dir: Path | None = None, now=None) -> Outgoing:  # type: ignore[no-untyped-def]
+    """The message for `recipient` carrying `document` (the review PDF of `view`)."""
+    import datetime as dt
+
+    pdf = document.read_bytes()
+    templates = environment(str(template_dir) if template_dir else None)
+    off = [kpi for section in view.sections for kpi in section.kpis if kpi.status == "off"]
+    values = {"view": view, "recipient": recipient.name, "off": off}
+    with template_errors(template_dir):
+        subject = templates.get_template(f"mail/{config.locale}/subject.txt").render(values)
+        body = templates.get_template(f"mail/{config.locale}/body.txt").render(values)
+    message = EmailMessage()
+    message["Subject"] = re.sub(r"\s+", " ", subject).strip()  # one line: no header can be injected
+    message["From"] = sender
+    message["To"] = formataddr((recipient.name, recipient.address))
+    if reply_to:
+        message["Reply-To"] = reply_to
+    message["Date"] = format_datetime(now or dt.datetime.now(dt.UTC).astimezone())
+    message["Message-ID"] = make_msgid("kpireport", domain=parseaddr(sender)[1].rpartition("@")[2] or None)
+    message.set_content(body if body.endswith("\n") else body + "\n")
+    message.add_attachment(pdf, maintype="application", subtype="pdf", filename=document.name)
+    return Outgoing(month, recipient, document, hashlib.sha256(pdf).hexdigest(), message)
+
+
+def prepare(config: Config, values: MonthlyValues, month: Month, *, per: str, to: list[str], output_dir: Path,
+            template_dir: Path | None = None, notes: Mapping[str, str] | None = None) -> list[Outgoing]:
+    """Render the month's review(s) into `output_dir` and compose a message for each recipient:
+    per owner, each owner gets the PDF of their KPIs; `all`, every owner gets the whole review.
+    `to` sends everything to these addresses instead (to try it out)."""
+    from .review import build_view, plan_jobs, review_results, write_reviews
+
+    if config.smtp is None:
+        raise KpiReportError("the config has no 'smtp:' section", file=str(config.path), key="smtp",
+                             hint="add smtp: {host: smtp.example.com, from: reviews@example.com} "
+                                  "(user and password go in KPIREPORT_SMTP_USER / KPIREPORT_SMTP_PASSWORD)")
+    output = output_dir / f"review-{month}.pdf"
+    jobs = plan_jobs(config, output, "owner" if per == "owner" else None)
+    chosen = [Recipient(address, address) for address in to]
+    if per == "owner":
+        if not chosen:
+            recipients_of(config, [job.key for job in jobs])  # type: ignore[misc]  # all missing addresses at once
+        audiences = {job.path: chosen or recipients_of(config, [job.key]) for job in jobs}  # type: ignore[list-item]
+    else:
+        everyone = chosen or recipients_of(config, list(config.owners))
+        audiences = {job.path: everyone for job in jobs}
+    if not any(audiences.values()):
+        raise KpiReportError("nobody to send the review to", file=str(config.path), key="owners",
+                             hint="declare owners with an e-mail address, or give --to ADDR")
+    list(write_reviews(config, values, month, output, per="owner" if per == "owner" else None,
+                       template_dir=template_dir, notes=notes))
+    results = review_results(config, values, month)
+    messages = []
+    for job in jobs:
+        view = build_view(config, results, month, kpi_ids=job.kpi_ids, audience=job.audience, notes=notes)
+        messages += [compose(config, view, recipient, job.path, month, sender=config.smtp.sender,
+                             reply_to=config.smtp.reply_to, template_dir=template_dir)
+                     for recipient in audiences[job.path]]
+    return messages
+
+
+def recipients_of(config: Config, owner_ids: list[str]) -> list[Recipient]:
+    """The owners' addresses; owners without one are an error listed in full, before anything is sent."""
+    missing = [oid for oid in owner_ids if not config.owners[oid].email]
+    if missing:
+        raise KpiReportError(
+            f"no e-mail address for {', '.join(missing)}: nothing was sent", file=str(config.path),
+            key="owners", hint="add 'email:' to these owners, or send to chosen addresses with --to ADDR")
+    unique: dict[str, Recipient] = {}
+    for oid in owner_ids:
+        owner = config.owners[oid]
+        unique.setdefault(owner.email.lower(), Recipient(owner.name, owner.email))  # type: ignore[union-attr]
+    return list(unique.values())
+
+
+def write_eml(outgoing: Outgoing, folder: Path) -> Path:
+    """--dry-run: the message as an .eml file, which any mail program opens."""
+    from .files import atomic_path
+    from .review import safe_name
+
+    path = folder / f"{outgoing.month}-{safe_name(outgoing.recipient.address)}-{safe_name(outgoing.document.stem)}.eml"
+    with atomic_path(path) as temporary:
+        temporary.write_bytes(outgoing.message.as_bytes())
+    return path

@@ -1,0 +1,262 @@
+"""`kpireport send` against a real SMTP server (aiosmtpd) on loopback: who gets what, the summary in
+the body, the PDF attached and holding the owner's KPIs; exactly once across a dropped connection
+and a rerun; permanent refusals; STARTTLS required; the password never shown or stored."""
+
+from __future__ import annotations
+
+import email
+import io
+import json
+import re
+import shutil
+import socket
+import unicodedata
+from email import policy
+from functools import partial
+from pathlib import Path
+
+import pytest
+import yaml
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+from click.testing import CliRunner
+from pypdf import PdfReader
+
+from kpireport.cli import cli
+from kpireport.config import load_config
+from kpireport.delivery import LOG_NAME, SendLog, connect, deliver
+from kpireport.mail import prepare
+from kpireport.months import Month
+from kpireport.sources import load_data
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "config" / "example"
+MONTH = Month(2026, 10)
+PASSWORD = "hunter2-S3CRET-pw"
+
+
+class Mailbox:
+    """Keeps what the server accepted; can refuse recipients or drop the connection mid-batch."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[list[str], email.message.EmailMessage]] = []
+        self.refused: set[str] = set()
+        self.accept_only: int | None = None  # drop the connection at every DATA beyond this many messages
+
+    async def handle_RCPT(self, server, session, envelope, address, options):  # noqa: N802 (aiosmtpd's name)
+        if address in self.refused:
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        if self.accept_only is not None and len(self.messages) >= self.accept_only:
+            server.transport.close()  # the connection drops before the reply
+            return "421 4.3.0 closing"
+        parsed = email.message_from_bytes(envelope.content, policy=policy.default)
+        self.messages.append((list(envelope.rcpt_tos), parsed))
+        return "250 OK"
+
+    def to(self, address: str) -> list[email.message.EmailMessage]:
+        return [message for recipients, message in self.messages if address in recipients]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _check_login(server, session, envelope, mechanism, auth_data) -> AuthResult:  # type: ignore[no-untyped-def]
+    ok = isinstance(auth_data, LoginPassword) and auth_data.password == PASSWORD.encode()
+    return AuthResult(success=ok, handled=False)
+
+
+@pytest.fixture
+def server():
+    mailbox = Mailbox()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=_free_port(), authenticator=_check_login,
+                            auth_require_tls=False)
+    controller.start()
+    yield mailbox, controller.port
+    controller.stop()
+
+
+def project(tmp_path: Path, port: int, security: str = "none", **extra) -> Path:  # type: ignore[no-untyped-def]
+    shutil.copytree(EXAMPLE, tmp_path / "project")
+    path = tmp_path / "project" / "kpireport.yaml"
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    document["smtp"] = {"host": "127.0.0.1", "port": port, "security": security,
+                        "from": "Revue KPI <kpi@example.com>", "reply_to": "manager@example.com"}
+    document.update(extra)
+    path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def run(*args: object, env: dict[str, str] | None = None):
+    return CliRunner().invoke(cli, [str(a) for a in args], env=env)
+
+
+def pdf_text(data: bytes) -> str:
+    raw = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
+    return re.sub(r"[^\S\n]+", " ", unicodedata.normalize("NFKC", raw))
+
+
+def test_each_owner_gets_their_review_with_summary_and_pdf(tmp_path: Path, server) -> None:
+    mailbox, port = server
+    path = project(tmp_path, port)
+    result = run("send", path, "--month", MONTH, "--output-dir", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    config = load_config(path)
+    assert len(mailbox.messages) == len(config.owners) == 5
+    for owner_id, owner in config.owners.items():
+        received = mailbox.to(owner.email)  # type: ignore[arg-type]
+        assert len(received) == 1, owner.email
+        message = received[0]
+        assert message["To"].addresses[0].addr_spec == owner.email
+        assert message["From"] == "Revue KPI <kpi@example.com>"
+        assert message["Reply-To"] == "manager@example.com"
+        assert message["Date"]
+        assert message["Message-ID"].endswith("@example.com>")
+        assert "octobre 2026" in message["Subject"]
+        body = message.get_body(("plain",)).get_content()
+        own = [k for k in config.kpis.values() if k.owner == owner_id]
+        assert f"Sur {len(own)} indicateurs" in body
+        attachments = list(message.iter_attachments())
+        assert [a.get_filename() for a in attachments] == [f"review-2026-10-{owner_id}.pdf"]
+        text = pdf_text(attachments[0].get_content())
+        for kpi in config.kpis.values():
+            in_summary = re.search(rf"^{re.escape(kpi.label)} [\d—€]", text, re.MULTILINE) is not None
+            assert in_summary == (kpi in own), (owner_id, kpi.id)
+    log = [json.loads(line) for line in (tmp_path / "out" / LOG_NAME).read_text().splitlines()]
+    assert sorted(entry["recipient"] for entry in log) == sorted(o.email for o in config.owners.values())
+
+
+def test_off_target_kpis_are_listed_in_the_body(tmp_path: Path, server) -> None:
+    mailbox, port = server
+    path = project(tmp_path, port)
+    result = run("send", path, "--month", MONTH, "--per", "all", "--to", "boss@example.com",
+                 "--output-dir", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert len(mailbox.messages) == 1
+    recipients, message = mailbox.messages[0]
+    assert recipients == ["boss@example.com"]
+    body = message.get_body(("plain",)).get_content()
+    # October 2026 of the example: visits and cost per lead are off target (see compute)
+    assert "Hors cible ce mois-ci" in body
+    assert "Visites (sessions) : 14 581 pour une cible de 18 000" in body.replace("\u202f", " ").replace("\xa0", " ")
+    assert "Coût par lead (CPL)" in body
+    assert "Taux d'ouverture" not in body.split("Hors cible ce mois-ci")[1]
+
+
+def test_dropped_connection_then_rerun_gives_everyone_exactly_one_message(tmp_path: Path, server) -> None:
+    mailbox, port = server
+    path = project(tmp_path, port)
+    config = load_config(path)
+    values = load_data(config).values
+    out = tmp_path / "out"
+    messages = prepare(config, values, MONTH, per="owner", to=[], output_dir=out)
+    mailbox.accept_only = 2  # the server drops the connection after the second message, every time
+    opener = partial(connect, config.smtp, None)
+    first = list(deliver(messages, SendLog(out / LOG_NAME), opener, attempts=2, backoff=0.01))
+    assert [status for status, _, _ in first] == ["sent", "sent", "failed", "failed", "failed"]
+    assert all("after 2 tries" in detail for status, _, detail in first if status == "failed")
+    assert len(mailbox.messages) == 2
+    mailbox.accept_only = None  # the server is back: the same command again
+    result = run("send", path, "--month", MONTH, "--output-dir", out)
+    assert result.exit_code == 0, result.output
+    assert "3 sent, 2 already sent, 0 failed" in result.output
+    for owner in config.owners.values():
+        assert len(mailbox.to(owner.email)) == 1, owner.email  # type: ignore[arg-type]
+    # and a third run sends nothing
+    again = run("send", path, "--month", MONTH, "--output-dir", out)
+    assert "0 sent, 5 already sent" in again.output
+    assert len(mailbox.messages) == 5
+    # unless asked
+    forced = run("send", path, "--month", MONTH, "--output-dir", out, "--resend")
+    assert "5 sent" in forced.output
+    assert len(mailbox.messages) == 10
+
+
+def test_a_refused_recipient_is_reported_and_the_others_still_go(tmp_path: Path, server) -> None:
+    mailbox, port = server
+    path = project(tmp_path, port)
+    mailbox.refused.add("karim.benali@example.com")
+    result = run("send", path, "--month", MONTH, "--output-dir", tmp_path / "out")
+    assert result.exit_code == 1
+    assert "failed: review-2026-10-website.pdf to karim.benali@example.com — 550 5.1.1 mailbox unavailable" \
+        in result.output
+    assert "4 sent, 0 already sent, 1 failed" in result.output
+    assert len(mailbox.messages) == 4
+
+
+def test_owners_without_address_stop_everything_before_sending(tmp_path: Path, server) -> None:
+    mailbox, port = server
+    path = project(tmp_path, port)
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    del document["owners"]["sales"]["email"]
+    del document["owners"]["website"]["email"]
+    path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    result = run("send", path, "--month", MONTH, "--output-dir", tmp_path / "out")
+    assert result.exit_code == 2
+    assert "no e-mail address for website, sales" in result.output
+    assert "--to" in result.output
+    assert mailbox.messages == []
+    assert not (tmp_path / "out").exists()
+
+
+def test_dry_run_writes_eml_files_and_sends_nothing(tmp_path: Path, server) -> None:
+    mailbox, port = server
+    path = project(tmp_path, port)
+    result = run("send", path, "--month", MONTH, "--dry-run", tmp_path / "eml", "--output-dir", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    files = sorted((tmp_path / "eml").glob("*.eml"))
+    assert len(files) == 5
+    message = email.message_from_bytes(files[0].read_bytes(), policy=policy.default)
+    assert next(message.iter_attachments()).get_content_type() == "application/pdf"
+    assert mailbox.messages == []
+    assert not (tmp_path / "out" / LOG_NAME).exists()
+
+
+def test_starttls_is_required_unless_written_off(tmp_path: Path, server) -> None:
+    mailbox, port = server  # this server offers no STARTTLS
+    path = project(tmp_path, port, security="starttls")
+    result = run("send", path, "--month", MONTH, "--output-dir", tmp_path / "out")
+    assert result.exit_code == 2
+    assert "does not offer STARTTLS: nothing was sent" in result.output
+    assert "security: none" in result.output
+    assert mailbox.messages == []
+
+
+def test_smtp_section_is_validated(tmp_path: Path, server) -> None:
+    _, port = server
+    path = project(tmp_path, port)
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    document["smtp"]["security"] = "tls"
+    document["smtp"]["password"] = PASSWORD
+    path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    result = run("validate", path)
+    assert result.exit_code == 2
+    assert "smtp" in result.output
+    assert PASSWORD not in result.output
+
+
+def test_the_password_never_appears_in_output_errors_or_the_log(tmp_path: Path, server) -> None:
+    mailbox, port = server
+    path = project(tmp_path, port)
+    out = tmp_path / "out"
+    good = {"KPIREPORT_SMTP_USER": "claire", "KPIREPORT_SMTP_PASSWORD": PASSWORD}
+    sent = run("send", path, "--month", MONTH, "--output-dir", out, env=good)
+    assert sent.exit_code == 0, sent.output
+    assert len(mailbox.messages) == 5
+    wrong = {"KPIREPORT_SMTP_USER": "claire", "KPIREPORT_SMTP_PASSWORD": PASSWORD + "-wrong"}
+    refused = run("send", path, "--month", MONTH, "--output-dir", out, "--resend", env=wrong)
+    assert refused.exit_code == 2
+    assert "refused the login of claire" in refused.output
+    verbose = run("--verbose", "send", path, "--month", MONTH, "--output-dir", out, "--resend", env=wrong)
+    half = run("send", path, "--month", MONTH, "--output-dir", out, env={"KPIREPORT_SMTP_PASSWORD": PASSWORD})
+    assert half.exit_code == 2
+    stored = "".join(p.read_text(errors="replace") for p in out.rglob("*") if p.suffix != ".pdf")
+    for text in (sent.output, refused.output, verbose.output, repr(verbose.exception), half.output, stored):
+        assert PASSWORD not in text
+    assert len(mailbox.messages) == 5
