@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import polars as pl
@@ -63,10 +64,12 @@ def numbers(column: pl.Series, *, comma_thousands: bool = False) -> Parsed:
     `comma_thousands` settles a column whose only separators are like "1,234": true for files whose
     delimiter is a comma (English exports, 1234), false otherwise (French ones, 1.234).
     """
+    if column.dtype.is_integer():  # typed by the reader: every cell is a number or empty
+        return Parsed(column.cast(pl.Float64), pl.repeat(False, len(column), eager=True))
     if column.dtype == pl.String:
-        plain = column.cast(pl.Float64, strict=False)
-        if plain.null_count() == column.null_count() and plain.is_finite().all():
-            return Parsed(plain, pl.repeat(False, len(column), eager=True))  # the common case, and fast
+        for fast in _fast_readings(column, comma_thousands):
+            if fast.null_count() == column.null_count() and fast.is_finite().all():
+                return Parsed(fast, pl.repeat(False, len(column), eager=True))
         read = _as_written(column, comma_thousands)
     elif column.dtype.is_numeric():
         read = pl.DataFrame({"value": column.cast(pl.Float64)}).with_columns(missing=is_missing(column))
@@ -78,6 +81,16 @@ def numbers(column: pl.Series, *, comma_thousands: bool = False) -> Parsed:
         bad=~pl.col("missing") & ~pl.col("value").is_finite().fill_null(False),
     )
     return Parsed(result["value"].alias(column.name), result["bad"])
+
+
+def _fast_readings(column: pl.Series, comma_thousands: bool) -> Iterator[pl.Series]:
+    """The common columns, read in one pass each: plain numbers (1234.5), then decimal commas with
+    no other separator (1234,5, as French Excel writes CSV). Each reading holds only where it reads
+    every cell: `_as_written` would read those cells the same, and does the rest."""
+    yield column.cast(pl.Float64, strict=False)
+    # "1,234" alone is 1.234 unless commas group thousands here; no dot in the column: no "1.234,5"
+    if not comma_thousands and not column.str.contains("[.eE]").any():
+        yield column.str.replace(",", ".", literal=True).cast(pl.Float64, strict=False)
 
 
 def _as_written(column: pl.Series, comma_thousands: bool) -> pl.DataFrame:
