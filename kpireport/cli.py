@@ -39,6 +39,11 @@ def _month(ctx: click.Context, param: click.Parameter, value: str | None):  # ty
         raise click.BadParameter(f"{exc} (e.g. 2026-03)") from None
 
 
+_skip_bad_rows = click.option(
+    "--skip-bad-rows", is_flag=True,
+    help="Report each data row that cannot be read (bad date or number) as a warning and go on without it.")
+
+
 def _warn(lines: list[str]) -> None:
     for line in lines:
         click.echo(f"warning: {line}", err=True)
@@ -94,13 +99,14 @@ def catalog(domain: str | None, output_format: str, locale: str) -> None:
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--data", "data_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
               help="A data file to read too (replaces a source of the same file name). Repeatable.")
-def validate(config: Path, data_files: tuple[Path, ...]) -> None:
+@_skip_bad_rows
+def validate(config: Path, data_files: tuple[Path, ...], skip_bad_rows: bool) -> None:
     """Check CONFIG and its data files; explain every problem with its key, line and a fix."""
     from .config import load_config
     from .sources import load_data
 
     settings = load_config(config)
-    data = load_data(settings, data_files)
+    data = load_data(settings, data_files, skip_bad_rows=skip_bad_rows)
     _warn(settings.warnings + data.warnings)
     months = sorted({m for series in data.values.values() for m in series})
     span = f", data from {months[0]} to {months[-1]}" if months else ", no data yet"
@@ -115,7 +121,9 @@ def validate(config: Path, data_files: tuple[Path, ...]) -> None:
 @click.option("--month", callback=_month, metavar="YYYY-MM", help="Only this month.")
 @click.option("--format", "output_format", type=click.Choice(["csv", "json"]), default="csv",
               show_default=True)
-def compute(config: Path, data_files: tuple[Path, ...], month, output_format: str) -> None:  # type: ignore[no-untyped-def]
+@_skip_bad_rows
+def compute(config: Path, data_files: tuple[Path, ...], month, output_format: str,  # type: ignore[no-untyped-def]
+            skip_bad_rows: bool) -> None:
     """Print every KPI per month: value, target, status, change vs last month and last year, YTD.
 
     CSV columns: kpi, month (YYYY-MM), value, target, status (on, watch, off, no_data, no_target),
@@ -127,7 +135,7 @@ def compute(config: Path, data_files: tuple[Path, ...], month, output_format: st
     from .sources import load_data
 
     settings = load_config(config)
-    data = load_data(settings, data_files)
+    data = load_data(settings, data_files, skip_bad_rows=skip_bad_rows)
     _warn(data.warnings)
     results = engine.compute(settings, data.values, [month] if month else None)
     text = export.to_json(results, month) if output_format == "json" else export.to_csv(results, month)
@@ -147,8 +155,9 @@ def compute(config: Path, data_files: tuple[Path, ...], month, output_format: st
 @click.option("--blank", is_flag=True, help="Leave the input cells empty (to publish the template).")
 @click.option("--update", is_flag=True, help="Rebuild an existing template, keeping every typed value and note.")
 @click.option("--force", is_flag=True, help="Replace an existing workbook, typed values included.")
+@_skip_bad_rows
 def template(config: Path, output: Path, year: int | None, start, count: int,  # type: ignore[no-untyped-def]
-             data_files: tuple[Path, ...], blank: bool, update: bool, force: bool) -> None:
+             data_files: tuple[Path, ...], blank: bool, update: bool, force: bool, skip_bad_rows: bool) -> None:
     """Build the Excel KPI tracking template for CONFIG: monthly input cells to fill by hand, every
     KPI as a formula, targets, status colours and a dashboard with charts.
 
@@ -169,7 +178,7 @@ def template(config: Path, output: Path, year: int | None, start, count: int,  #
     values: dict = {}
     last = None
     if not blank:
-        data = load_data(settings, data_files)
+        data = load_data(settings, data_files, skip_bad_rows=skip_bad_rows)
         _warn(data.warnings)
         values = data.values
         last = max((m for series in values.values() for m in series), default=None)

@@ -549,3 +549,51 @@ def test_a_large_export_reads_in_columns(tmp_path: Path) -> None:
     assert len(values["visits"]) == 24
     assert values["nps"][JAN] == 12.5
     assert sum(values["visits"].values()) == sum(i % 7 for i in range(len(frame)))
+
+
+# --- through the command line ------------------------------------------------------------------------
+
+
+def run(*args: object):  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from kpireport.cli import cli
+
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+@pytest.mark.parametrize("command", ["validate", "compute", "template"])
+def test_a_bad_row_stops_every_command_unless_skipped(tmp_path: Path, command: str) -> None:
+    project(tmp_path, "date,Sessions\n2026-01-01,3\n2026-01-02,beaucoup\n")
+    extra = ["-o", tmp_path / "t.xlsx"] if command == "template" else []
+    failed = run(command, tmp_path / "kpireport.yaml", *extra)
+    assert failed.exit_code == 2
+    assert failed.stderr.startswith(f"error: {tmp_path / 'web.csv'}:3:Sessions: 'beaucoup' is not a number\n"
+                                    "  hint: write a number")
+    assert "Traceback" not in failed.output
+    skipped = run(command, tmp_path / "kpireport.yaml", *extra, "--skip-bad-rows")
+    assert skipped.exit_code == 0, skipped.output
+    assert f"warning: {tmp_path / 'web.csv'}:3:Sessions: 'beaucoup' is not a number; the row is skipped" in \
+        skipped.stderr
+
+
+def test_the_blank_template_filled_by_hand_and_given_with_data(tmp_path: Path) -> None:
+    (tmp_path / "kpireport.yaml").write_text(TEMPLATE_CONFIG, encoding="utf-8")
+    lines = ["month,emails_delivered,emails_opened,subscribers,nps"]
+    lines += [f"{m},{d},{o},{s},{'' if n is None else n}" for m, (d, o, s, n) in MONTHLY.items()]
+    (tmp_path / "monthly.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    from_csv = run("compute", tmp_path / "kpireport.yaml", "--format", "json")
+    assert from_csv.exit_code == 0, from_csv.output
+
+    filled = tmp_path / "filled.xlsx"
+    assert run("template", tmp_path / "kpireport.yaml", "--blank", "--year", "2026", "-o", filled).exit_code == 0
+    workbook = load_workbook(filled)
+    months = [Month.of(c.value) for c in named_cells(workbook, "months")]
+    for month, row in MONTHLY.items():
+        for input_id, value in zip(("emails_delivered", "emails_opened", "subscribers", "nps"), row, strict=True):
+            named_cells(workbook, f"in_{input_id}")[months.index(month)].value = value
+    workbook.save(filled)
+    (tmp_path / "monthly.csv").write_text("month\n", encoding="utf-8")  # the data now comes from the workbook
+    from_template = run("compute", tmp_path / "kpireport.yaml", "--format", "json", "--data", filled)
+    assert from_template.exit_code == 0, from_template.output
+    assert from_template.stdout == from_csv.stdout
