@@ -203,8 +203,12 @@ def _dates_from_text(column: pl.Series) -> pl.Series:
     present = ~blank(column)
     first = column.filter(present).head(1).str.strip_chars().to_list()
     style = next((s for s in _STYLES if first and re.fullmatch(s.pattern, first[0])), None)
-    if style is not None and not style.day:  # the whole column in its first cell's style, as polars reads it
+    timed = next((s for s in _STYLES if s.timed and first and re.fullmatch(s.pattern + _TIME, first[0])), None)
+    # The whole column in its first cell's style first: one pass, as polars reads it
+    if style is not None and not style.day:
         values = column.str.to_date(style.format, strict=False)
+    elif timed is not None:  # date-times (event exports): the date part of each, by the style's regex
+        values = _in_style(column.str.strip_chars(), timed)
     else:
         values = pl.repeat(None, len(column), dtype=pl.Date, eager=True)
     pending = present & values.is_null()
@@ -213,15 +217,18 @@ def _dates_from_text(column: pl.Series) -> pl.Series:
     # The rest (other styles, times of day, spaces): each distinct text once, by full regex match.
     rest = column.filter(pending).unique()
     text = pl.col("text").str.strip_chars()
-    candidates = [
-        (text.str.extract(f"^({s.pattern}){_TIME if s.timed else ''}$", 1) + s.day).str.to_date(s.format, strict=False)
-        for s in _STYLES
-    ]
+    candidates = [_in_style(text, s) for s in _STYLES]
     serial = text.str.extract(f"^({_SERIAL})$", 1).cast(pl.Float64).floor().cast(pl.Int32)
     candidates.append((serial + _EXCEL_DAY_ZERO).cast(pl.Date))
     found = pl.DataFrame({"text": rest}).select(pl.coalesce(candidates)).to_series()
     mapped = column.replace_strict(rest, found, default=None, return_dtype=pl.Date)
     return values.fill_null(mapped)
+
+
+def _in_style(text: pl.Series | pl.Expr, style: _Style):  # type: ignore[no-untyped-def]
+    """The dates of texts written in `style` (a time of day may follow where it allows); null otherwise."""
+    date_part = text.str.extract(f"^({style.pattern}){_TIME if style.timed else ''}$", 1)
+    return (date_part + style.day).str.to_date(style.format, strict=False)
 
 
 def _number_text(column: pl.Series) -> pl.Series:

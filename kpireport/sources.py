@@ -139,8 +139,7 @@ class _SourceReader:
             allowed = wanted if isinstance(wanted, list) else [wanted]
             cells = frame[column]
             if cells.dtype.is_numeric():
-                numbers_allowed = [float(a) for a in allowed if _is_number(a)]
-                kept = cells.cast(pl.Float64).is_in(numbers_allowed).fill_null(False)
+                kept = cells.cast(pl.Float64).is_in(_numbers_among(allowed)).fill_null(False)
             else:
                 kept = cells.cast(pl.String).str.strip_chars().is_in([_as_text(a) for a in allowed]).fill_null(False)
             if not kept.any() and len(frame):
@@ -404,8 +403,15 @@ def _combined(column: str, how: str) -> pl.Expr:
     return part("last").sort_by(pl.col(_DAY), part("last_row")).drop_nulls().last()
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+def _numbers_among(values: list) -> list[float]:  # type: ignore[type-arg]
+    """The filter values that a number cell can equal: 2026 and "2026" alike."""
+    found = []
+    for value in values:
+        try:
+            found.append(float(value))
+        except ValueError:
+            continue
+    return found
 
 
 def _as_text(value: object) -> str:

@@ -171,6 +171,8 @@ def test_a_filter_on_a_numeric_workbook_column(tmp_path: Path) -> None:
                                  [dt.date(2026, 1, 3), 7, 1999]])
     config = one_source(tmp_path, "{path: ads.xlsx, filter: {account: 2026}}")
     assert load_data(config).values["visits"] == {JAN: 5}
+    config = one_source(tmp_path, "{path: ads.xlsx, filter: {account: ['2026', other]}}")
+    assert load_data(config).values["visits"] == {JAN: 5}
 
 
 def test_a_filter_that_keeps_nothing_is_warned_with_what_the_column_holds(tmp_path: Path) -> None:
