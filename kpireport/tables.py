@@ -86,8 +86,8 @@ def _read_csv(path: Path, header: str | None, comma_thousands: bool) -> Table:
         frame = _typed_or_text(data, options)
     except pl.exceptions.ComputeError as exc:
         if "more fields" not in str(exc):
-            raise DataError(f"cannot read it as CSV: {str(exc).splitlines()[0]}", file=file,
-                            hint="export it again as CSV (UTF-8), with one header row") from None
+            raise DataError(f"cannot read it as CSV ({str(exc).splitlines()[0]})", file=file,
+                            hint='look for a quote (") left open; or export it again as CSV UTF-8') from None
         _refuse_ragged(data, delimiter, skip, file)  # unless the extra fields are all empty:
         frame = _typed_or_text(data, {**options, "truncate_ragged_lines": True})  # a trailing delimiter
     return Table(_tidy(frame), skip + 2, comma_thousands, "csv")

@@ -599,3 +599,53 @@ def test_the_blank_template_filled_by_hand_and_given_with_data(tmp_path: Path) -
     from_template = run("compute", tmp_path / "kpireport.yaml", "--format", "json", "--data", filled)
     assert from_template.exit_code == 0, from_template.output
     assert from_template.stdout == from_csv.stdout
+
+
+# --- files that cannot be read at all ------------------------------------------------------------------
+
+
+def test_a_file_whose_encoding_cannot_be_told(tmp_path: Path) -> None:
+    config = project(tmp_path)
+    (tmp_path / "web.csv").write_bytes(b"date;x\n" + bytes(range(128, 256)) * 10)
+    error = error_of(config)
+    assert (error.file, error.message, error.hint) == (
+        str(tmp_path / "web.csv"), "cannot tell the file's text encoding",
+        "save it as CSV UTF-8 (in Excel: Save as → CSV UTF-8)")
+
+
+def test_a_quote_left_open(tmp_path: Path) -> None:
+    config = project(tmp_path, 'date,Sessions\n"2026-01-01,3\n2026-01-02,4\n')
+    error = error_of(config)
+    assert error.message.startswith("cannot read it as CSV (")
+    assert error.hint == 'look for a quote (") left open; or export it again as CSV UTF-8'
+
+
+def test_a_broken_workbook_and_an_empty_sheet(tmp_path: Path) -> None:
+    (tmp_path / "broken.xlsx").write_bytes(b"PK\x03\x04" + bytes(100))
+    error = error_of(one_source(tmp_path, "{path: broken.xlsx}"))
+    assert (error.file, error.message) == (str(tmp_path / "broken.xlsx"),
+                                           "cannot open it as an XLSX workbook (BadZipFile)")
+    xlsx(tmp_path / "empty.xlsx", [], sheet="Vide")
+    assert str(error_of(one_source(tmp_path, "{path: empty.xlsx}"))) == (
+        f"{tmp_path / 'empty.xlsx'}: Vide: the sheet is empty\n  hint: choose the sheet with 'sheet:' in the source")
+
+
+def test_a_broken_parquet_file(tmp_path: Path) -> None:
+    (tmp_path / "web.parquet").write_bytes(b"PAR1" + bytes(100))
+    error = error_of(one_source(tmp_path, "{path: web.parquet}"))
+    assert error.message.startswith("cannot read it as Parquet")
+    assert error.hint == "write it again, or export the data as CSV UTF-8"
+
+
+def test_the_template_warns_about_inputs_the_config_lost_and_long_rows_with_no_name(tmp_path: Path) -> None:
+    (tmp_path / "kpireport.yaml").write_text(TEMPLATE_CONFIG, encoding="utf-8")
+    config = load_config(tmp_path / "kpireport.yaml")
+    filled = tmp_path / "filled.xlsx"
+    write_template(config, filled, template_period(year=2026), {})
+    smaller = one_source(tmp_path, "{path: filled.xlsx, layout: template}", "nps: {aggregate: mean}")
+    warnings = load_data(smaller).warnings
+    assert any(w.startswith(f"{filled}:") and "the template's input 'emails_opened' is not in the config; it is "
+               "ignored\n  hint: declare it under 'inputs:'" in w for w in warnings)
+    config = project(tmp_path, crm="day,metric,amount,channel\n2026-01-02,,3,web\n")
+    assert (f"{tmp_path / 'crm.csv'}:1:metric: 1 row(s) with a value but no name, ignored\n"
+            "  hint: fill in the name, or delete the rows") in load_data(config).warnings
