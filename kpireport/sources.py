@@ -18,8 +18,8 @@ from pathlib import Path
 
 import polars as pl
 
-from .cells import DATE_HINT, NUMBER_HINT, date_problem, dates, is_missing, number_problem, numbers
-from .cells import parse_date as parse_date
+from .cells import NUMBER_HINT, date_problem, dates, is_missing, number_problem, numbers
+from .cells import parse_date as parse_date  # one text at a time, as before: kept for callers
 from .cells import parse_number as parse_number
 from .config import Config, Source
 from .errors import DataError, KpiReportError, did_you_mean
@@ -432,6 +432,3 @@ def _unmapped_hint(name: str, inputs: Iterable[str]) -> str:
            f"(e.g. columns: {{{name}: an_input}})")
     return f"{close} {how}" if close else how
 
-
-__all__ = ["DATE_HINT", "NUMBER_HINT", "MonthlyData", "is_template", "load_data", "parse_date", "parse_number",
-           "sources_with"]
