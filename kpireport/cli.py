@@ -40,6 +40,11 @@ def _month(ctx: click.Context, param: click.Parameter, value: str | None):  # ty
         raise click.BadParameter(f"{exc} (e.g. 2026-03)") from None
 
 
+_skip_bad_rows = click.option(
+    "--skip-bad-rows", is_flag=True,
+    help="Report each data row that cannot be read (bad date or number) as a warning and go on without it.")
+
+
 def _warn(lines: list[str]) -> None:
     for line in lines:
         click.echo(f"warning: {line}", err=True)
@@ -95,13 +100,14 @@ def catalog(domain: str | None, output_format: str, locale: str) -> None:
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--data", "data_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
               help="A data file to read too (replaces a source of the same file name). Repeatable.")
-def validate(config: Path, data_files: tuple[Path, ...]) -> None:
+@_skip_bad_rows
+def validate(config: Path, data_files: tuple[Path, ...], skip_bad_rows: bool) -> None:
     """Check CONFIG and its data files; explain every problem with its key, line and a fix."""
     from .config import load_config
     from .sources import load_data
 
     settings = load_config(config)
-    data = load_data(settings, data_files)
+    data = load_data(settings, data_files, skip_bad_rows=skip_bad_rows)
     _warn(settings.warnings + data.warnings)
     months = sorted({m for series in data.values.values() for m in series})
     span = f", data from {months[0]} to {months[-1]}" if months else ", no data yet"
@@ -116,7 +122,9 @@ def validate(config: Path, data_files: tuple[Path, ...]) -> None:
 @click.option("--month", callback=_month, metavar="YYYY-MM", help="Only this month.")
 @click.option("--format", "output_format", type=click.Choice(["csv", "json"]), default="csv",
               show_default=True)
-def compute(config: Path, data_files: tuple[Path, ...], month, output_format: str) -> None:  # type: ignore[no-untyped-def]
+@_skip_bad_rows
+def compute(config: Path, data_files: tuple[Path, ...], month, output_format: str,  # type: ignore[no-untyped-def]
+            skip_bad_rows: bool) -> None:
     """Print every KPI per month: value, target, status, change vs last month and last year, YTD.
 
     CSV columns: kpi, month (YYYY-MM), value, target, status (on, watch, off, no_data, no_target),
@@ -128,7 +136,7 @@ def compute(config: Path, data_files: tuple[Path, ...], month, output_format: st
     from .sources import load_data
 
     settings = load_config(config)
-    data = load_data(settings, data_files)
+    data = load_data(settings, data_files, skip_bad_rows=skip_bad_rows)
     _warn(data.warnings)
     results = engine.compute(settings, data.values, [month] if month else None)
     text = export.to_json(results, month) if output_format == "json" else export.to_csv(results, month)
@@ -148,8 +156,9 @@ def compute(config: Path, data_files: tuple[Path, ...], month, output_format: st
 @click.option("--blank", is_flag=True, help="Leave the input cells empty (to publish the template).")
 @click.option("--update", is_flag=True, help="Rebuild an existing template, keeping every typed value and note.")
 @click.option("--force", is_flag=True, help="Replace an existing workbook, typed values included.")
+@_skip_bad_rows
 def template(config: Path, output: Path, year: int | None, start, count: int,  # type: ignore[no-untyped-def]
-             data_files: tuple[Path, ...], blank: bool, update: bool, force: bool) -> None:
+             data_files: tuple[Path, ...], blank: bool, update: bool, force: bool, skip_bad_rows: bool) -> None:
     """Build the Excel KPI tracking template for CONFIG: monthly input cells to fill by hand, every
     KPI as a formula, targets, status colours and a dashboard with charts.
 
@@ -170,7 +179,7 @@ def template(config: Path, output: Path, year: int | None, start, count: int,  #
     values: dict = {}
     last = None
     if not blank:
-        data = load_data(settings, data_files)
+        data = load_data(settings, data_files, skip_bad_rows=skip_bad_rows)
         _warn(data.warnings)
         values = data.values
         last = max((m for series in values.values() for m in series), default=None)
@@ -195,8 +204,9 @@ def template(config: Path, output: Path, year: int | None, start, count: int,  #
               help="One PDF per owner (or domain) with only their KPIs, instead of one review.")
 @click.option("--template-dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
               help="A folder of templates overriding the built-in ones (same names, e.g. review/kpi.html).")
+@_skip_bad_rows
 def report(config: Path, data_files: tuple[Path, ...], month, output: Path | None,  # type: ignore[no-untyped-def]
-           html_path: Path | None, per: str | None, template_dir: Path | None) -> None:
+           html_path: Path | None, per: str | None, template_dir: Path | None, skip_bad_rows: bool) -> None:
     """Render the monthly review of CONFIG as PDF: summary, each KPI against its target and its trend,
     the funnel. With --per owner, one PDF per owner."""
     from .config import load_config
@@ -204,7 +214,7 @@ def report(config: Path, data_files: tuple[Path, ...], month, output: Path | Non
     from .sources import load_data
 
     settings = load_config(config)
-    data = load_data(settings, data_files)
+    data = load_data(settings, data_files, skip_bad_rows=skip_bad_rows)
     _warn(data.warnings)
     month = month or last_month_with_data(data.values)
     if month is None:
@@ -252,8 +262,9 @@ def report(config: Path, data_files: tuple[Path, ...], month, output: Path | Non
               show_default=True, help="Where the PDFs and the send log (send-log.jsonl) are written.")
 @click.option("--template-dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
               help="A folder of templates overriding the built-in ones (e.g. mail/fr/body.txt).")
+@_skip_bad_rows
 def send(config: Path, data_files: tuple[Path, ...], month, per: str, to: tuple[str, ...],  # type: ignore[no-untyped-def]
-         dry_run: Path | None, resend: bool, output_dir: Path, template_dir: Path | None) -> None:
+         dry_run: Path | None, resend: bool, output_dir: Path, template_dir: Path | None, skip_bad_rows: bool) -> None:
     """E-mail the month's review PDFs to their owners, exactly once.
 
     SMTP settings come from the config's `smtp:` section; the login from the environment variables
@@ -269,7 +280,7 @@ def send(config: Path, data_files: tuple[Path, ...], month, per: str, to: tuple[
     from .sources import load_data
 
     settings = load_config(config)
-    data = load_data(settings, data_files)
+    data = load_data(settings, data_files, skip_bad_rows=skip_bad_rows)
     _warn(data.warnings)
     month = month or last_month_with_data(data.values)
     if month is None:

@@ -76,7 +76,7 @@ class KpiSpec(Strict):
 
 class SourceSpec(Strict):
     path: str
-    layout: Literal["wide", "long"] = "wide"
+    layout: Literal["wide", "long", "template"] = "wide"
     date: str = "date"
     name: str | None = None
     value: str | None = None
@@ -208,7 +208,7 @@ class Kpi:
 @dataclass(frozen=True)
 class Source:
     path: Path
-    layout: Literal["wide", "long"]
+    layout: Literal["wide", "long", "template"]
     date: str
     name: str | None
     value: str | None

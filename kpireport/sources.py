@@ -1,84 +1,45 @@
-"""Read the config's data files (CSV, wide or long) into one monthly series per input.
+"""The config's data files turned into one monthly series per input.
 
-Daily or weekly rows are rolled up to calendar months with each input's `aggregate`; a month with
-no rows has no value (not 0); the same input and month from two files is an error naming both.
+Layouts: `wide` (a date column, one column per input), `long` (date, name and value columns) and
+`template` (a filled kpireport workbook, read by its defined names). Daily or weekly rows are rolled
+up to calendar months with each input's `aggregate`; a month with no rows has no value (not 0); the
+same input and month from two files is an error naming both. Every problem is located as
+file:row:column with a fix; `skip_bad_rows` turns a bad row into a warning instead.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import math
-import re
-import statistics
-from collections import defaultdict
-from collections.abc import Iterable, Iterator
+import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import polars as pl
+
+from .cells import NUMBER_HINT, date_problem, dates, is_missing, number_problem, numbers
+from .cells import parse_date as parse_date  # one text at a time, as before: kept for callers
+from .cells import parse_number as parse_number
 from .config import Config, Source
-from .errors import DataError, did_you_mean
+from .errors import DataError, KpiReportError, did_you_mean
 from .months import Month
+from .tables import Table, read_table
 
-MISSING = {"", "-", "–", "n/a", "na", "n.a.", "nan", "null", "none", "#n/a"}
-_DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%Y/%m/%d", "%d.%m.%Y", "%d-%m-%Y")
-_YEAR_MONTH = re.compile(r"^(\d{4})-(\d{1,2})$")
-_SPACES = re.compile(r"[\s\u00a0\u202f']")
-
-
-def parse_number(text: str) -> float | None:
-    """A number as exports write it: `1 234,5`, `1,234.5`, `12,5 %`, `1 200 €`; None when empty.
-
-    Raises ValueError when the text is not a number.
-    """
-    raw = text.strip()
-    if raw.lower() in MISSING:
-        return None
-    cleaned = _SPACES.sub("", raw)
-    percent = cleaned.endswith("%")
-    cleaned = cleaned.rstrip("%").strip("€$£").removeprefix("EUR").removesuffix("EUR")
-    if "," in cleaned and "." in cleaned:  # the last separator is the decimal one
-        if cleaned.rfind(",") > cleaned.rfind("."):
-            cleaned = cleaned.replace(".", "").replace(",", ".")
-        else:
-            cleaned = cleaned.replace(",", "")
-    elif cleaned.count(",") == 1:
-        cleaned = cleaned.replace(",", ".")
-    elif cleaned.count(",") > 1:  # 1,234,567
-        cleaned = cleaned.replace(",", "")
-    try:
-        value = float(cleaned)
-    except ValueError:
-        raise ValueError(f"'{raw}' is not a number") from None
-    if not math.isfinite(value):
-        raise ValueError(f"'{raw}' is not a finite number")
-    return value / 100 if percent else value
-
-
-def parse_date(text: str) -> dt.date:
-    """A date written `2026-03-14`, `14/03/2026`, `2026-03-14 09:30` or `2026-03` (its first day)."""
-    raw = text.strip()
-    match = _YEAR_MONTH.match(raw)
-    if match and 1 <= int(match.group(2)) <= 12:
-        return dt.date(int(match.group(1)), int(match.group(2)), 1)
-    day_part = raw.replace("T", " ").split(" ")[0]
-    for date_format in _DATE_FORMATS:
-        try:
-            return dt.datetime.strptime(day_part, date_format).date()
-        except ValueError:
-            continue
-    raise ValueError(f"'{raw}' is not a date")
+SKIPPED_SHOWN = 20  # skipped rows listed one by one per file; past that, one line counts the rest
+_ROW = "\x00row"  # the row-number column added to each table (no header can be named so)
+_DAY = "\x00day"
+_TEXT = "\x00date"  # the date as written
 
 
 @dataclass
 class MonthlyData:
-    """input id -> month -> value, which file each value came from, and the comments people wrote
-    beside an input (the template's note column)."""
+    """input id -> month -> value, which file each value came from, and the template's notes."""
 
     values: dict[str, dict[Month, float]] = field(default_factory=dict)
     origin: dict[tuple[str, Month], str] = field(default_factory=dict)
-    notes: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    notes: dict[str, str] = field(default_factory=dict)  # input id -> what people wrote in its note cell
 
     def add(self, input_id: str, month: Month, value: float, origin: str) -> None:
         key = (input_id, month)
@@ -91,8 +52,8 @@ class MonthlyData:
 
 
 def sources_with(config: Config, data_paths: Iterable[str | Path] = ()) -> list[Source]:
-    """The config's sources, with `--data` files replacing the source of the same file name or added
-    as wide files with a `date` column."""
+    """The config's sources, with `--data` files replacing the source of the same file name, or added:
+    a kpireport template as `layout: template`, any other file as wide with a `date` column."""
     sources = list(config.sources)
     for raw in data_paths:
         path = Path(raw)
@@ -100,118 +61,374 @@ def sources_with(config: Config, data_paths: Iterable[str | Path] = ()) -> list[
         if same:
             sources[same[0]] = replace(sources[same[0]], path=path)
         else:
-            sources.append(Source(path, "wide", "date", None, None, {}, {}, None))
+            layout = "template" if is_template(path) else "wide"
+            sources.append(Source(path, layout, "date", None, None, {}, {}, None))  # type: ignore[arg-type]
     return sources
 
 
-def load_data(config: Config, data_paths: Iterable[str | Path] = ()) -> MonthlyData:
-    """Read every source of the config (and `--data` files) into monthly values."""
+def is_template(path: Path) -> bool:
+    """Whether `path` is a kpireport workbook: an XLSX that defines the name `months`."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return b'name="months"' in archive.read("xl/workbook.xml")
+    except (OSError, KeyError, zipfile.BadZipFile):
+        return False
+
+
+def load_data(config: Config, data_paths: Iterable[str | Path] = (), skip_bad_rows: bool = False) -> MonthlyData:
+    """Read every source of the config (and `--data` files) into monthly values.
+
+    Raises DataError at the first bad cell; with `skip_bad_rows`, warns about each bad row and leaves
+    it out instead.
+    """
     data = MonthlyData()
+    provided: set[str] = set()
     for source in sources_with(config, data_paths):
-        _load_source(config, source, data)
+        reader = _SourceReader(config, source, data, skip_bad_rows)
+        provided |= reader.template() if source.layout == "template" else reader.table()
+    missing = [input_id for input_id in config.inputs if input_id not in provided]
+    if missing:
+        # A warning, not an error: the template is a source too, and people type these in it.
+        data.warnings.append(str(KpiReportError(
+            f"no data file provides {', '.join(missing)}", file=str(config.path),
+            hint="type the values in the template and read it back (a source with 'layout: template'), "
+                 "or add a data file with a column for each")))
     return data
 
 
-def _rows(source: Source) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
-    try:
-        text = source.path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise DataError("file not found", file=str(source.path),
-                        hint="check 'sources:' in the config, or the --data path") from None
-    except UnicodeDecodeError:
-        text = source.path.read_text(encoding="cp1252", errors="replace")
-    except OSError as exc:
-        raise DataError(f"cannot read it: {exc.strerror}", file=str(source.path)) from None
-    lines = text.splitlines()
-    if not lines:
-        raise DataError("the file is empty", file=str(source.path),
-                        hint="export the data again, with a header row")
-    header_line = lines[0]
-    delimiter = max((",", ";", "\t"), key=header_line.count)
-    reader = csv.reader(lines, delimiter=delimiter)
-    header = [h.strip() for h in next(reader)]
-    rows = ((number, dict(zip(header, row, strict=False))) for number, row in enumerate(reader, start=2)
-            if any(cell.strip() for cell in row))
-    return header, rows
-
-
-def _load_source(config: Config, source: Source, data: MonthlyData) -> None:
-    header, rows = _rows(source)
-    file = str(source.path)
-    needed = [source.date] + ([source.name, source.value] if source.layout == "long" else [])
-    needed += list(source.filter)
-    for column in needed:
-        if column not in header:
-            raise DataError(f"no column '{column}'", file=file, line=1,
-                            hint=did_you_mean(column, header) or "columns: " + ", ".join(header))
-    rename = source.columns
-    if source.layout == "wide":
-        columns = {c: rename.get(c, c) for c in header if c != source.date and c not in source.filter}
-        for column, input_id in columns.items():
-            if input_id not in config.inputs:
-                data.warnings.append(f"{file}: column '{column}' maps to no input; it is ignored")
-        columns = {c: i for c, i in columns.items() if i in config.inputs}
-    collected: dict[tuple[str, Month], list[_Cell]] = defaultdict(list)
-    for line, row in rows:
-        if not _kept(row, source.filter):
-            continue
-        try:
-            day = parse_date(row.get(source.date) or "")
-        except ValueError as exc:
-            raise DataError(str(exc), file=file, line=line, column=source.date,
-                            hint="write dates as YYYY-MM-DD, DD/MM/YYYY or YYYY-MM") from None
-        if source.layout == "wide":
-            cells = [(input_id, column) for column, input_id in columns.items()]
-        else:
-            name = (row.get(source.name) or "").strip()  # type: ignore[arg-type]
-            cells = [(rename.get(name, name), source.value)]  # type: ignore[list-item]
-        for input_id, column in cells:
-            if input_id in config.inputs:
-                collected[(input_id, Month.of(day))].append(_Cell(row.get(column) or "", day, line, column))
-    for (input_id, month), cells in collected.items():
-        value = _aggregate(config.inputs[input_id].aggregate, cells, file)
-        if value is not None:
-            data.add(input_id, month, value, file)
-
-
-def _kept(row: dict[str, str], filters: dict[str, object]) -> bool:
-    for column, wanted in filters.items():
-        allowed = wanted if isinstance(wanted, list) else [wanted]
-        if (row.get(column) or "").strip() not in {str(a) for a in allowed}:
-            return False
-    return True
-
-
 @dataclass(frozen=True)
-class _Cell:
-    text: str
-    day: dt.date
-    line: int
+class _Bad:
+    """A cell that cannot be read."""
+
+    row: int
     column: str
+    message: str
+    hint: str
 
 
-def _aggregate(how: str, cells: list[_Cell], file: str) -> float | None:
-    """One month's value from its rows; None when no row has a value."""
-    if how == "count":
-        count = sum(1 for cell in cells if cell.text.strip().lower() not in MISSING)
-        return float(count) if count else None
-    if how == "last":  # the latest day, whatever the order of the rows
-        cells = sorted(cells, key=lambda cell: cell.day)
-    values = []
-    for cell in cells:
+class _SourceReader:
+    def __init__(self, config: Config, source: Source, data: MonthlyData, skip_bad_rows: bool) -> None:
+        self.config, self.source, self.data, self.skip_bad_rows = config, source, data, skip_bad_rows
+        self.file = str(source.path)
+
+    def warn(self, message: str, row: int | None = None, column: str | None = None, hint: str | None = None) -> None:
+        self.data.warnings.append(str(KpiReportError(message, file=self.file, line=row, column=column, hint=hint)))
+
+    # --- wide and long tables ---------------------------------------------------------------------
+
+    def table(self) -> set[str]:
+        """Read a wide or long table; returns the inputs it has a column (or a name) for."""
+        source = self.source
+        comma_thousands = self.config.locale == "en"
+        table = read_table(source.path, sheet=source.sheet, header=source.date, comma_thousands=comma_thousands)
+        frame = table.frame.with_row_index(_ROW, offset=table.first_row)
+        header_row = table.first_row - 1
+        layout_columns = [source.date, *([source.name, source.value] if source.layout == "long" else [])]
+        for column in [*layout_columns, *source.filter]:
+            if column not in frame.columns:
+                names = [c for c in frame.columns if c != _ROW]
+                raise DataError(f"no column '{column}'", file=self.file, line=header_row,
+                                hint=did_you_mean(column, names) or "its columns: " + ", ".join(names))
+        frame = self.filtered(frame, header_row)
+        if source.layout == "long":
+            return self.long(frame, table, header_row)
+        return self.wide(frame, table, header_row)
+
+    def filtered(self, frame: pl.DataFrame, header_row: int) -> pl.DataFrame:
+        for column, wanted in self.source.filter.items():
+            allowed = wanted if isinstance(wanted, list) else [wanted]
+            cells = frame[column]
+            if cells.dtype.is_numeric():
+                kept = cells.cast(pl.Float64).is_in(_numbers_among(allowed)).fill_null(False)
+            else:
+                kept = cells.cast(pl.String).str.strip_chars().is_in([_as_text(a) for a in allowed]).fill_null(False)
+            if not kept.any() and len(frame):
+                seen = cells.cast(pl.String).drop_nulls().unique(maintain_order=True).head(10).to_list()
+                self.warn(f"the filter keeps no row: no cell is {' or '.join(map(repr, map(_as_text, allowed)))}",
+                          header_row, column,
+                          f"the column holds {', '.join(map(repr, seen))}; the filter compares whole cells, "
+                          "case included")
+            frame = frame.filter(kept)
+        return frame
+
+    def wide(self, frame: pl.DataFrame, table: Table, header_row: int) -> set[str]:
+        source, inputs = self.source, self.config.inputs
+        reserved = {_ROW, source.date, *source.filter}
+        columns: dict[str, str] = {}  # column -> input id
+        for column in frame.columns:
+            if column in reserved:
+                continue
+            input_id = source.columns.get(column, column)
+            if input_id in inputs:
+                twin = next((c for c, i in columns.items() if i == input_id), None)
+                if twin is not None:
+                    raise DataError(f"columns '{twin}' and '{column}' both give the input '{input_id}'",
+                                    file=self.file, line=header_row, column=column,
+                                    hint="remove one, or map it to another input under 'columns:'")
+                columns[column] = input_id
+            else:
+                self.warn(f"column '{column}' maps to no input; it is ignored", header_row, column,
+                          _unmapped_hint(input_id, inputs))
+        for renamed in source.columns:
+            if renamed not in frame.columns:
+                self.warn(f"no column '{renamed}' (renamed to '{source.columns[renamed]}' under 'columns:')",
+                          header_row, None, did_you_mean(renamed, frame.columns) or "check the column's name")
+        values: dict[str, pl.Series] = {}
+        problems: list[pl.DataFrame] = []
+        for column, input_id in columns.items():
+            values[input_id], bad = self.values(frame, frame[column], inputs[input_id].aggregate, table)
+            problems.append(bad)
+        rows = pl.DataFrame({_ROW: frame[_ROW], _TEXT: frame[source.date], **values})
+        measures = [(input_id, inputs[input_id].aggregate, input_id) for input_id in values]
+        for record in self.monthly(rows, problems, measures).iter_rows(named=True):
+            month = Month.of(record.pop(_DAY))
+            for input_id, value in record.items():
+                if value is not None:
+                    self.data.add(input_id, month, float(value), self.file)
+        return set(columns.values())
+
+    def long(self, frame: pl.DataFrame, table: Table, header_row: int) -> set[str]:
+        source, inputs = self.source, self.config.inputs
+        assert source.name is not None  # the config requires both for a long layout
+        assert source.value is not None
+        names = frame[source.name].cast(pl.String).str.strip_chars()
+        if source.columns:
+            names = names.replace(source.columns)
+        known = names.is_in(list(inputs)).fill_null(False)
+        unknown = (pl.DataFrame({"name": names, "value": ~is_missing(frame[source.value])})
+                   .filter(~known & pl.col("value"))
+                   .group_by("name", maintain_order=True).len())
+        for name, count in unknown.iter_rows():
+            if name:
+                rows = "its row is ignored" if count == 1 else f"its {count} rows are ignored"
+                self.warn(f"'{name}' maps to no input; {rows}", header_row, source.name,
+                          _unmapped_hint(name, inputs))
+            else:
+                self.warn(f"{count} row(s) with a value but no name, ignored", header_row, source.name,
+                          "fill in the name, or delete the rows")
+        frame, names = frame.filter(known), names.filter(known)
+        aggregates = names.replace_strict({i: spec.aggregate for i, spec in inputs.items()}, default=None)
+        counted = aggregates == "count"
+        values, problems = self.values(frame, frame[source.value], "sum", table, checked=~counted)
+        present = _ones(~is_missing(frame[source.value]))
+        values = pl.select(pl.when(counted).then(present).otherwise(values)).to_series()
+        rows = pl.DataFrame({_ROW: frame[_ROW], _TEXT: frame[source.date], "input": names, "value": values})
+        how_of = {i: spec.aggregate for i, spec in inputs.items()}
+        measures = [("value", how, how) for how in sorted(set(aggregates.unique().to_list()))]
+        for record in self.monthly(rows, [problems], measures, keys=["input"]).iter_rows(named=True):
+            value = record[how_of[record["input"]]]
+            if value is not None:
+                self.data.add(record["input"], Month.of(record[_DAY]), float(value), self.file)
+        return set(names.unique().to_list())
+
+    def monthly(self, rows: pl.DataFrame, problems: list[pl.DataFrame], measures: list[tuple[str, str, str]],
+                keys: tuple[str, ...] | list[str] = ()) -> pl.DataFrame:
+        """Roll `rows` (row number, date as written, values) up to calendar months: one column per
+        measure (column, aggregate, name) and per `keys`, plus `_DAY` (the month's first day).
+
+        Each distinct date text is read once, and rows are first summed per date text, then per month:
+        a daily export of a million rows has only a few thousand distinct dates.
+        """
+        texts = rows[_TEXT]
+        written = texts.unique()
+        parsed = dates(written)
+        day_of = pl.DataFrame({_TEXT: written, _DAY: parsed.values})
+        where = pl.lit(self.source.date).alias("column")
+        if parsed.bad.any():
+            bad = rows.filter(texts.is_in(written.filter(parsed.bad)))
+            problems = [*problems, bad.select(_ROW, pl.col(_TEXT).cast(pl.String).alias("text"), where,
+                                              kind=pl.lit("date"))]
+        undated = written.filter(parsed.values.is_null() & ~parsed.bad)
+        if len(undated) and measures:  # an empty date cell: fine on an empty row, not on a row with values
+            has_values = pl.any_horizontal(pl.col(name).is_not_null() for name in {m[0] for m in measures})
+            empty = rows.filter((pl.col(_TEXT).is_null() | pl.col(_TEXT).is_in(undated.drop_nulls())) & has_values)
+            problems = [*problems, empty.select(_ROW, text=pl.lit(""), column=where, kind=pl.lit("no date"))]
+        kept = self.settle(rows, problems)
+        if kept is not None:
+            rows = rows.filter(kept)
+        partials = {e.meta.output_name(): e for column, how, _ in measures for e in _partials(column, how)}
+        daily = rows.group_by(_TEXT, *keys).agg(partials.values()).join(day_of, on=_TEXT).drop_nulls(_DAY)
+        return daily.group_by(pl.col(_DAY).dt.month_start(), *keys).agg(
+            _combined(column, how).alias(name) for column, how, name in measures)
+
+    def values(self, frame: pl.DataFrame, cells: pl.Series, aggregate: str, table: Table,
+               checked: pl.Series | None = None) -> tuple[pl.Series, pl.DataFrame]:
+        """A value column as numbers (1.0 per cell with a value for `count`: text counts too), and its
+        bad cells among the `checked` rows (all by default)."""
+        if aggregate == "count":
+            return _ones(~is_missing(cells)), _no_bad()
+        parsed = numbers(cells, comma_thousands=table.comma_thousands)
+        bad = parsed.bad if checked is None else parsed.bad & checked
+        if not bad.any():
+            return parsed.values, _no_bad()
+        shown = pl.DataFrame({_ROW: frame[_ROW], "text": cells}).filter(bad)
+        return parsed.values, shown.select(_ROW, pl.col("text").cast(pl.String), column=pl.lit(cells.name),
+                                           kind=pl.lit("number"))
+
+    def settle(self, frame: pl.DataFrame, problems: list[pl.DataFrame]) -> pl.Series | None:
+        """Raise for the first bad cell, or (skipping bad rows) warn about each and return the rows
+        kept (None: all of them)."""
+        problems = [p for p in problems if len(p)]
+        if not problems:
+            return None
+        every = pl.concat(problems)
+        first_per_row = every.unique(_ROW, keep="first", maintain_order=True).sort(_ROW)
+        count = len(first_per_row)
+        if not self.skip_bad_rows:
+            bad = _explained(first_per_row.row(0, named=True))
+            more = f"; {count - 1} more rows like it" if count > 1 else ""
+            raise DataError(bad.message, file=self.file, line=bad.row, column=bad.column,
+                            hint=f"{bad.hint}{more} (--skip-bad-rows reports and skips such rows)")
+        for record in first_per_row.head(SKIPPED_SHOWN).iter_rows(named=True):
+            bad = _explained(record)
+            self.warn(f"{bad.message}; the row is skipped", bad.row, bad.column, bad.hint)
+        if count > SKIPPED_SHOWN:
+            self.warn(f"{count - SKIPPED_SHOWN} more bad rows skipped (in all {count})")
+        return ~frame[_ROW].is_in(first_per_row[_ROW])
+
+    # --- the template ------------------------------------------------------------------------------
+
+    def template(self) -> set[str]:
+        """Read a filled kpireport workbook by its defined names: `months`, `in_<input>`, `note_<input>`."""
+        from openpyxl import load_workbook
+
+        from .template import named_cells
+
+        if not is_template(self.source.path):
+            if not self.source.path.exists():
+                read_table(self.source.path)  # raises the usual "file not found"
+            raise DataError("this is not a kpireport template (no defined name 'months')", file=self.file,
+                            hint="make one with 'kpireport template', or read this file with 'layout: wide'")
         try:
-            value = parse_number(cell.text)
-        except ValueError as exc:
-            raise DataError(str(exc), file=file, line=cell.line, column=cell.column,
-                            hint="use digits, e.g. 1234.5, 1 234,5 or 12,5 %") from None
-        if value is not None:
-            values.append(value)
-    if not values:
-        return None
+            workbook = load_workbook(self.source.path, data_only=True)
+        except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+            raise DataError(f"cannot open it as a workbook ({exc.__class__.__name__})", file=self.file,
+                            hint="save it again from Excel as .xlsx") from None
+        months = [Month.of(c.value) if isinstance(c.value, dt.date) else None
+                  for c in named_cells(workbook, "months")]
+        provided = set()
+        for name in list(workbook.defined_names):
+            kind, _, raw = name.partition("_")
+            if kind not in ("in", "note"):
+                continue
+            input_id = self.source.columns.get(raw, raw)
+            cells = named_cells(workbook, name)
+            if input_id not in self.config.inputs:
+                if kind == "in":
+                    self.warn(f"the template's input '{raw}' is not in the config; it is ignored",
+                              cells[0].row if cells else None, None,
+                              did_you_mean(raw, self.config.inputs) or "declare it under 'inputs:'")
+                continue
+            if kind == "note":
+                if cells and cells[0].value not in (None, ""):
+                    self.data.notes[input_id] = str(cells[0].value).strip()
+                continue
+            provided.add(input_id)
+            for month, cell in zip(months, cells, strict=False):
+                if month is None or cell.value is None or (isinstance(cell.value, str) and not cell.value.strip()):
+                    continue
+                value = self.typed_value(input_id, month, cell)
+                if value is not None:
+                    self.data.add(input_id, month, value, self.file)
+        return provided
+
+    def typed_value(self, input_id: str, month: Month, cell) -> float | None:  # type: ignore[no-untyped-def]
+        """A typed cell's number; a cell that holds none is an error, or skipped with a warning."""
+        value = cell.value
+        problem = None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if math.isfinite(value):
+                return float(value)
+            problem = f"'{value}' is not a finite number"
+        elif isinstance(value, str):
+            try:
+                return parse_number(value, comma_thousands=self.config.locale == "en")
+            except ValueError as exc:
+                problem = str(exc)
+        else:
+            problem = f"'{value}' is not a number"
+        message = f"{input_id} for {month}: {problem}"
+        hint = "type a number in the cell, or empty it"
+        if self.skip_bad_rows:
+            self.warn(f"{message}; the cell is skipped", cell.row, cell.column_letter, hint)
+            return None
+        raise DataError(message, file=self.file, line=cell.row, column=cell.column_letter,
+                        hint=f"{hint} (--skip-bad-rows reports and skips such cells)")
+
+
+def _no_bad() -> pl.DataFrame:
+    return pl.DataFrame(schema={_ROW: pl.UInt32, "text": pl.String, "column": pl.String, "kind": pl.String})
+
+
+def _explained(record: dict) -> _Bad:  # type: ignore[type-arg]
+    """The message and the fix for one bad cell, worked out only for the cells shown."""
+    text = record["text"] or ""
+    if record["kind"] == "date":
+        message, hint = date_problem(text)
+    elif record["kind"] == "no date":
+        message, hint = "the date is empty on a row with values", "fill in the date, or delete the row"
+    else:
+        message, hint = number_problem(text), NUMBER_HINT
+    return _Bad(record[_ROW], record["column"], message, hint)
+
+
+def _partials(column: str, how: str) -> list[pl.Expr]:
+    """What one date's rows keep of a value column, for `_combined` to finish per month."""
+    values = pl.col(column)
+    if how in ("sum", "mean", "count"):
+        return [values.sum().alias(f"{column}\x00sum"), values.count().alias(f"{column}\x00count")]
+    if how in ("min", "max"):
+        return [getattr(values, how)().alias(f"{column}\x00{how}")]
+    # last: the date's last value, and its row, to tell which is latest between two texts of one day
+    has = values.is_not_null()
+    return [values.drop_nulls().last().alias(f"{column}\x00last"),
+            pl.col(_ROW).filter(has).last().alias(f"{column}\x00last_row")]
+
+
+def _combined(column: str, how: str) -> pl.Expr:
+    """One month's value from its dates' partials; no value when no row has one."""
+    def part(name: str) -> pl.Expr:
+        return pl.col(f"{column}\x00{name}")
+
+    count = part("count").sum()
     if how == "sum":
-        return math.fsum(values)
+        return pl.when(count > 0).then(part("sum").sum())
+    if how == "count":
+        return pl.when(count > 0).then(count.cast(pl.Float64))
     if how == "mean":
-        return statistics.fmean(values)
-    if how == "last":
-        return values[-1]
-    return min(values) if how == "min" else max(values)
+        return pl.when(count > 0).then(part("sum").sum() / count)
+    if how in ("min", "max"):
+        return getattr(part(how), how)()
+    # last: the value of the latest day; on the same day, the lowest row of the file
+    return part("last").sort_by(pl.col(_DAY), part("last_row")).drop_nulls().last()
+
+
+def _numbers_among(values: list) -> list[float]:  # type: ignore[type-arg]
+    """The filter values that a number cell can equal: 2026 and "2026" alike."""
+    found = []
+    for value in values:
+        try:
+            found.append(float(value))
+        except ValueError:
+            continue
+    return found
+
+
+def _as_text(value: object) -> str:
+    """A filter value as a cell would show it: 2026, not 2026.0."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _ones(mask: pl.Series) -> pl.Series:
+    """1.0 where `mask` holds, else no value: what `count` counts."""
+    return pl.select(pl.when(mask).then(pl.lit(1.0))).to_series()
+
+
+def _unmapped_hint(name: str, inputs: Iterable[str]) -> str:
+    close = did_you_mean(name, inputs)
+    how = ("to read it, declare an input of that name, or map it to one under this source's 'columns:' "
+           f"(e.g. columns: {{{name}: an_input}})")
+    return f"{close} {how}" if close else how
+

@@ -229,7 +229,7 @@ def test_compute_with_data_option_replacing_a_source(tmp_path: Path) -> None:
     replacement.write_text("month,metric,value\n2026-10,revenue,1000\n", encoding="utf-8")
     result = run("compute", EXAMPLE / "kpireport.yaml", "--data", replacement, "--month", "2026-10")
     assert result.exit_code == 0, result.output
-    revenue = next(r for r in csv.DictReader(io.StringIO(result.output)) if r["kpi"] == "revenue")
+    revenue = next(r for r in csv.DictReader(io.StringIO(result.stdout)) if r["kpi"] == "revenue")
     assert revenue["value"] == "1000"
 
 

@@ -1,17 +1,27 @@
-"""Data files: wide and long CSV, daily rows rolled up to months, numbers and dates as exports write
-them, and each error located by file, line and column."""
+"""Data files: every format (CSV/TSV, XLSX, Parquet, the filled template), layout, date style, number
+style and encoding, daily rows rolled up to months, and every problem located as file:row:column with
+a fix. Fixture files are written here by the tests (XLSX with openpyxl), never edited by hand."""
 
 from __future__ import annotations
 
+import datetime as dt
 import textwrap
 from pathlib import Path
 
+import polars as pl
 import pytest
+from openpyxl import Workbook, load_workbook
 
 from kpireport.config import load_config
+from kpireport.engine import compute
 from kpireport.errors import DataError
+from kpireport.export import to_csv
 from kpireport.months import Month
-from kpireport.sources import load_data, parse_date, parse_number
+from kpireport.sources import SKIPPED_SHOWN, load_data, parse_date, parse_number, sources_with
+from kpireport.template import named_cells, write_template
+from kpireport.workbook import template_period
+
+JAN, FEB, MAR = Month(2026, 1), Month(2026, 2), Month(2026, 3)
 
 CONFIG = """\
 title: Test
@@ -22,123 +32,317 @@ inputs:
   tickets: {aggregate: count}
   revenue: {aggregate: sum, format: currency}
   best_day: {aggregate: max}
+  worst_day: {aggregate: min}
 kpis:
-  k: {formula: visits + subscribers + nps + tickets + revenue + best_day}
+  k: {formula: visits + subscribers + nps + tickets + revenue + best_day + worst_day}
 sources:
   - {path: web.csv, layout: wide, date: date, columns: {Sessions: visits}}
   - {path: crm.csv, layout: long, date: day, name: metric, value: amount, filter: {channel: [email, web]}}
 """
 
 
-def project(tmp_path: Path, web: str, crm: str = "day,metric,amount,channel\n", config: str = CONFIG):
+def project(tmp_path: Path, web: str = "date,Sessions\n", crm: str = "day,metric,amount,channel\n",
+            config: str = CONFIG):
     (tmp_path / "kpireport.yaml").write_text(textwrap.dedent(config), encoding="utf-8")
     (tmp_path / "web.csv").write_text(textwrap.dedent(web), encoding="utf-8")
     (tmp_path / "crm.csv").write_text(textwrap.dedent(crm), encoding="utf-8")
     return load_config(tmp_path / "kpireport.yaml")
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("1234", 1234.0), ("12,5", 12.5), ("1 234,5", 1234.5), ("1\u00a0234", 1234.0), ("1\u202f234", 1234.0),
-    ("1,234.5", 1234.5), ("1.234,5", 1234.5), ("1,234,567", 1234567.0), ("12,5 %", 0.125), ("12.5%", 0.125),
-    ("1 200 €", 1200.0), ("-3", -3.0), ("", None), ("n/a", None), ("-", None), (" ", None),
-])
-def test_numbers_as_exports_write_them(text: str, expected: float | None) -> None:
-    assert parse_number(text) == (pytest.approx(expected) if expected is not None else None)
+def one_source(tmp_path: Path, source: str, inputs: str = "visits: {aggregate: sum}"):
+    """A config with the given inputs and a single source (a YAML flow mapping)."""
+    (tmp_path / "kpireport.yaml").write_text(
+        f"title: T\ninputs:\n  {inputs}\nkpis:\n  k: {{formula: visits}}\nsources:\n  - {source}\n", encoding="utf-8")
+    return load_config(tmp_path / "kpireport.yaml")
 
 
-@pytest.mark.parametrize("text", ["abc", "12 apples", "1e999"])
-def test_text_that_is_not_a_number_is_refused(text: str) -> None:
-    with pytest.raises(ValueError, match="not a"):
-        parse_number(text)
+def error_of(config, *args, **kwargs) -> DataError:  # type: ignore[no-untyped-def]
+    with pytest.raises(DataError) as caught:
+        load_data(config, *args, **kwargs)
+    return caught.value
 
 
-@pytest.mark.parametrize(("text", "month"), [
-    ("2026-03-14", Month(2026, 3)), ("14/03/2026", Month(2026, 3)), ("2026-03", Month(2026, 3)),
-    ("2026-03-14 09:30:00", Month(2026, 3)), ("2026-03-14T09:30", Month(2026, 3)),
-    ("31.12.2025", Month(2025, 12)),
-])
-def test_dates(text: str, month: Month) -> None:
-    assert Month.of(parse_date(text)) == month
+def xlsx(path: Path, rows: list[list[object]], sheet: str = "Sheet1", others: tuple[str, ...] = ()) -> Path:
+    workbook = Workbook()
+    workbook.active.title = sheet
+    for row in rows:
+        workbook.active.append(row)
+    for name in others:
+        workbook.create_sheet(name).append(["date", "visits"])
+    workbook.save(path)
+    return path
+
+
+def test_the_old_names_still_parse_one_text() -> None:
+    assert parse_number("1 234,5") == 1234.5
+    assert parse_date("14/03/2026") == dt.date(2026, 3, 14)
+
+
+# --- aggregation to months --------------------------------------------------------------------------
 
 
 def test_daily_wide_rows_roll_up_with_each_aggregate(tmp_path: Path) -> None:
     config = project(tmp_path, """\
-        date,Sessions,subscribers,nps,tickets,best_day
-        2026-01-31,10,110,40,x,5
-        2026-01-01,20,100,20,,9
-        2026-01-15,30,105,30,y,7
-        2026-02-01,5,120,,z,1
+        date,Sessions,subscribers,nps,tickets,best_day,worst_day
+        2026-01-31,10,110,40,x,5,5
+        2026-01-01,20,100,20,,9,2
+        2026-01-15,30,105,30,y,7,
+        2026-02-01,5,120,,z,1,1
+        2026-03-02,,,,,,
         """)
-    values = load_data(config).values
-    january, february = Month(2026, 1), Month(2026, 2)
-    assert values["visits"][january] == 60  # renamed column, summed
-    assert values["subscribers"][january] == 110  # the latest day, whatever the row order
-    assert values["nps"][january] == 30  # mean
-    assert values["tickets"][january] == 2  # rows with a value
-    assert values["best_day"][january] == 9
-    assert february not in values["nps"]  # no value that month: no value, not 0
-    assert values["visits"][february] == 5
+    data = load_data(config)
+    values = data.values
+    assert values["visits"] == {JAN: 60, FEB: 5}  # renamed column, summed; March's empty row: no value
+    assert values["subscribers"][JAN] == 110  # the latest day, whatever the row order
+    assert values["nps"][JAN] == 30  # mean
+    assert values["tickets"] == {JAN: 2, FEB: 1}  # rows with a value, text included
+    assert values["best_day"][JAN] == 9
+    assert values["worst_day"][JAN] == 2  # an empty cell is no value, not 0
+    assert FEB not in values["nps"]  # no value that month: no value, not 0
+    assert not any(MAR in series for series in values.values())
 
 
-def test_long_rows_with_filter_and_french_numbers(tmp_path: Path) -> None:
+def test_last_is_the_latest_day_with_a_value_and_the_lowest_row_on_that_day(tmp_path: Path) -> None:
+    config = project(tmp_path, """\
+        date,subscribers
+        2026-01-20,300
+        2026-01-31 08:00,310
+        2026-01-31 18:00,315
+        2026-01-10,200
+        2026-02-28,
+        2026-02-03,400
+        """)
+    assert load_data(config).values["subscribers"] == {JAN: 315, FEB: 400}
+
+
+def test_weekly_rows_fall_in_the_month_of_their_date(tmp_path: Path) -> None:
+    config = project(tmp_path, "date,Sessions\n2026-01-26,7\n2026-02-02,8\n2026-02-09,9\n")
+    assert load_data(config).values["visits"] == {JAN: 7, FEB: 17}
+
+
+def test_months_written_yyyy_mm_and_monthly_rows(tmp_path: Path) -> None:
+    config = project(tmp_path, "date,Sessions\n2026-01,7\n2026-02,8\n")
+    assert load_data(config).values["visits"] == {JAN: 7, FEB: 8}
+
+
+@pytest.mark.parametrize("day", ["2026-02-14", "14/02/2026", "2026-02", "2026-02-14 09:30:00", "2026-02-14T23:59:59Z",
+                                 "46067", "14.02.2026", "20260214"])
+def test_every_date_style_in_a_file(tmp_path: Path, day: str) -> None:
+    config = project(tmp_path, f"date,Sessions\n{day},3\n")
+    assert load_data(config).values["visits"] == {FEB: 3}
+
+
+@pytest.mark.parametrize(("cell", "value"), [
+    ("12,5", 12.5), ('"1 234"', 1234), ("1\u00a0234", 1234), ('"1,234.5"', 1234.5), ("12,5 %", 0.125),
+    ("1 200 €", 1200), ("", None), ("n/a", None), ("-", None),
+])
+def test_every_number_style_in_a_file(tmp_path: Path, cell: str, value: float | None) -> None:
+    config = project(tmp_path, f"date;Sessions\n2026-01-05;{cell}\n")
+    expected = {JAN: pytest.approx(value)} if value is not None else {}
+    assert load_data(config).values.get("visits", {}) == expected
+
+
+# --- layouts, renames, filters --------------------------------------------------------------------------
+
+
+def test_long_rows_with_filter_renames_and_french_numbers(tmp_path: Path) -> None:
     config = project(tmp_path, "date,Sessions\n", """\
         day;metric;amount;channel
         03/01/2026;revenue;1 200,50 €;email
         15/01/2026;revenue;800;web
         20/01/2026;revenue;999;print
-        """)
-    assert load_data(config).values["revenue"] == {Month(2026, 1): pytest.approx(2000.5)}
+        21/01/2026;ticket;yes;web
+        22/01/2026;ticket;no;email
+        """, CONFIG.replace("filter:", "columns: {ticket: tickets}, filter:"))
+    values = load_data(config).values
+    assert values["revenue"] == {JAN: pytest.approx(2000.5)}
+    assert values["tickets"] == {JAN: 2}  # count takes text: a long layout counts its rows with a value
 
 
-def test_latin1_file_from_french_excel(tmp_path: Path) -> None:
-    config = project(tmp_path, "date\n", config=CONFIG.replace("{Sessions: visits}", "{Séances: visits}"))
-    (tmp_path / "web.csv").write_bytes("date;Séances\n01/02/2026;1 000\n".encode("cp1252"))
-    assert load_data(config).values["visits"] == {Month(2026, 2): 1000}
+def test_long_symbol_date_price_with_one_filter_value(tmp_path: Path) -> None:
+    (tmp_path / "prices.csv").write_text("symbol,date,price,market\nvisits,2026-01-02,10,eu\nvisits,2026-01-03,"
+                                         "20,us\nvisits,2026-02-02,30,eu\n", encoding="utf-8")
+    config = one_source(tmp_path, "{path: prices.csv, layout: long, name: symbol, value: price, filter: {market: eu}}")
+    assert load_data(config).values["visits"] == {JAN: 10, FEB: 30}
 
 
-def test_unknown_column_is_warned_not_fatal(tmp_path: Path) -> None:
-    config = project(tmp_path, "date,Sessions,Bounces\n2026-01-01,3,1\n")
-    data = load_data(config)
-    assert data.warnings == [f"{tmp_path / 'web.csv'}: column 'Bounces' maps to no input; it is ignored"]
+def test_a_filter_on_a_numeric_workbook_column(tmp_path: Path) -> None:
+    xlsx(tmp_path / "ads.xlsx", [["date", "visits", "account"], [dt.date(2026, 1, 2), 5, 2026],
+                                 [dt.date(2026, 1, 3), 7, 1999]])
+    config = one_source(tmp_path, "{path: ads.xlsx, filter: {account: 2026}}")
+    assert load_data(config).values["visits"] == {JAN: 5}
+    config = one_source(tmp_path, "{path: ads.xlsx, filter: {account: ['2026', other]}}")
+    assert load_data(config).values["visits"] == {JAN: 5}
 
 
-def test_missing_file(tmp_path: Path) -> None:
-    config = project(tmp_path, "date\n")
-    (tmp_path / "web.csv").unlink()
-    with pytest.raises(DataError) as caught:
-        load_data(config)
-    assert str(caught.value) == (f"{tmp_path / 'web.csv'}: file not found\n"
-                                 "  hint: check 'sources:' in the config, or the --data path")
+def test_a_filter_that_keeps_nothing_is_warned_with_what_the_column_holds(tmp_path: Path) -> None:
+    config = project(tmp_path, crm="day,metric,amount,channel\n2026-01-02,revenue,3,Email\n")
+    warnings = load_data(config).warnings
+    crm = tmp_path / "crm.csv"
+    assert f"{crm}:1:channel: the filter keeps no row: no cell is 'email' or 'web'\n  hint: the column holds " \
+           "'Email'; the filter compares whole cells, case included" in warnings
 
 
-def test_missing_column(tmp_path: Path) -> None:
-    config = project(tmp_path, "day,Sessions\n2026-01-01,3\n")
-    with pytest.raises(DataError) as caught:
-        load_data(config)
-    assert str(caught.value) == f"{tmp_path / 'web.csv'}:1: no column 'date'\n  hint: columns: day, Sessions"
+# --- formats -----------------------------------------------------------------------------------------------
 
 
-def test_unparseable_date_names_row_and_column(tmp_path: Path) -> None:
-    config = project(tmp_path, "date,Sessions\n2026-01-01,3\n2026-13-45,4\n")
-    with pytest.raises(DataError) as caught:
-        load_data(config)
-    assert str(caught.value).startswith(f"{tmp_path / 'web.csv'}:3:date: '2026-13-45' is not a date")
+@pytest.mark.parametrize("delimiter", [",", ";", "\t"])
+def test_the_delimiter_is_sniffed(tmp_path: Path, delimiter: str) -> None:
+    rows = [["date", "Sessions", "nps"], ["2026-01-02", "1,5" if delimiter != "," else "1.5", "2"]]
+    config = project(tmp_path, "".join(delimiter.join(r) + "\n" for r in rows))
+    assert load_data(config).values["visits"] == {JAN: 1.5}
 
 
-def test_unparseable_number_names_row_and_column(tmp_path: Path) -> None:
-    config = project(tmp_path, "date,Sessions\n2026-01-01,3\n2026-01-02,beaucoup\n")
-    with pytest.raises(DataError) as caught:
-        load_data(config)
-    assert str(caught.value).startswith(f"{tmp_path / 'web.csv'}:3:Sessions: 'beaucoup' is not a number")
+def test_a_tsv_file_added_with_data(tmp_path: Path) -> None:
+    config = project(tmp_path)
+    (tmp_path / "export.tsv").write_text("date\tnps\n2026-01-02\t42\n", encoding="utf-8")
+    assert load_data(config, [tmp_path / "export.tsv"]).values["nps"] == {JAN: 42}
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp1252", "latin-1", "utf-16"])
+def test_encodings(tmp_path: Path, encoding: str) -> None:
+    config = project(tmp_path, config=CONFIG.replace("{Sessions: visits}", "{Séances: visits, Coût: revenue}"))
+    euro = "€" if encoding != "latin-1" else ""
+    text = f"date;Séances;Coût\n01/02/2026;1 000;1 200,5 {euro}\n"
+    (tmp_path / "web.csv").write_bytes(text.encode(encoding))
+    values = load_data(config).values
+    assert values["visits"] == {FEB: 1000}  # the accented header read right, and a BOM is not part of 'date'
+    assert values["revenue"] == {FEB: 1200.5}
+
+
+def test_xlsx_first_sheet_with_typed_cells_and_a_title_above_the_header(tmp_path: Path) -> None:
+    xlsx(tmp_path / "ads.xlsx", [
+        ["Campaign report, January 2026"], [],
+        ["date", "visits", "nps"],
+        [dt.datetime(2026, 1, 2, 10, 30), 5, "12,5"],
+        [dt.date(2026, 1, 3), 7.5, 12.5],
+        [None, None, None],
+        [46054, 1, None],  # an unformatted Excel date: 2026-02-01
+    ])
+    config = one_source(tmp_path, "{path: ads.xlsx}", "visits: {aggregate: sum}\n  nps: {aggregate: mean}")
+    values = load_data(config).values
+    assert values["visits"] == {JAN: 12.5, FEB: 1}
+    assert values["nps"] == {JAN: 12.5}
+
+
+def test_xlsx_named_sheet_with_text_dates(tmp_path: Path) -> None:
+    xlsx(tmp_path / "ads.xlsx", [["x"]], sheet="Notes", others=())
+    workbook = load_workbook(tmp_path / "ads.xlsx")
+    data = workbook.create_sheet("Données")
+    for row in (["date", "visits"], ["14/01/2026", "1 234"], ["2026-02", 3]):
+        data.append(row)
+    workbook.save(tmp_path / "ads.xlsx")
+    config = one_source(tmp_path, "{path: ads.xlsx, sheet: Données}")
+    assert load_data(config).values["visits"] == {JAN: 1234, FEB: 3}
+
+
+def test_parquet(tmp_path: Path) -> None:
+    pl.DataFrame({"date": [dt.date(2026, 1, 2), dt.date(2026, 2, 2)], "visits": [3, None]}).write_parquet(
+        tmp_path / "web.parquet")
+    config = one_source(tmp_path, "{path: web.parquet}")
+    assert load_data(config).values["visits"] == {JAN: 3}
+
+
+# --- the filled template, read back ------------------------------------------------------------------------
+
+TEMPLATE_CONFIG = """\
+title: Round trip
+inputs:
+  emails_delivered: {aggregate: sum}
+  emails_opened: {aggregate: sum}
+  subscribers: {aggregate: last}
+  nps: {aggregate: mean}
+kpis:
+  open_rate: {formula: emails_opened / emails_delivered, format: percent, target: 0.25}
+  growth: {formula: "(subscribers - prev(subscribers)) / prev(subscribers)", target: 0.02}
+  nps_kpi: {formula: nps, target: 40}
+sources:
+  - {path: monthly.csv, date: month}
+"""
+MONTHLY = {  # month -> emails_delivered, emails_opened, subscribers, nps (None: left empty)
+    JAN: (1000, 240, 500, 38.5), FEB: (1200, 330, 520, None), MAR: (900, 200, 515, 41),
+}
+
+
+def test_a_template_filled_by_hand_computes_as_the_equivalent_csv(tmp_path: Path) -> None:
+    (tmp_path / "kpireport.yaml").write_text(TEMPLATE_CONFIG, encoding="utf-8")
+    lines = ["month;emails_delivered;emails_opened;subscribers;nps"]
+    lines += [f"{m};{d};{o};{s};{'' if n is None else str(n).replace('.', ',')}" for m, (d, o, s, n) in MONTHLY.items()]
+    (tmp_path / "monthly.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    from_csv = load_config(tmp_path / "kpireport.yaml")
+    expected = to_csv(compute(from_csv, load_data(from_csv).values))
+
+    filled = tmp_path / "filled.xlsx"
+    write_template(from_csv, filled, template_period(year=2026), {})  # blank, as published
+    workbook = load_workbook(filled)  # a person types the values in, found by the defined names
+    months = [Month.of(c.value) for c in named_cells(workbook, "months")]
+    for month, row in MONTHLY.items():
+        for input_id, value in zip(("emails_delivered", "emails_opened", "subscribers", "nps"), row, strict=True):
+            if value is not None:
+                named_cells(workbook, f"in_{input_id}")[months.index(month)].value = value
+    named_cells(workbook, "in_emails_opened")[months.index(MAR)].value = "200"  # typed as text
+    named_cells(workbook, "note_nps")[0].value = "Survey skipped in February"
+    workbook.save(filled)
+
+    (tmp_path / "kpireport.yaml").write_text(
+        TEMPLATE_CONFIG.replace("{path: monthly.csv, date: month}", "{path: filled.xlsx, layout: template}"),
+        encoding="utf-8")
+    from_template = load_config(tmp_path / "kpireport.yaml")
+    data = load_data(from_template)
+    assert to_csv(compute(from_template, data.values)) == expected
+    assert data.notes == {"nps": "Survey skipped in February"}
+    assert data.warnings == []
+    # and a template given with --data is recognised as one
+    assert sources_with(from_csv, [filled])[-1].layout == "template"
+    (tmp_path / "monthly.csv").write_text("month\n", encoding="utf-8")
+    assert load_data(from_csv, [filled]).values == data.values
+
+
+def test_a_bad_cell_in_the_template_names_its_cell(tmp_path: Path) -> None:
+    (tmp_path / "kpireport.yaml").write_text(TEMPLATE_CONFIG.replace(
+        "{path: monthly.csv, date: month}", "{path: filled.xlsx, layout: template}"), encoding="utf-8")
+    config = load_config(tmp_path / "kpireport.yaml")
+    filled = tmp_path / "filled.xlsx"
+    write_template(config, filled, template_period(year=2026), {})
+    workbook = load_workbook(filled)
+    months = [Month.of(c.value) for c in named_cells(workbook, "months")]
+    cell = named_cells(workbook, "in_nps")[months.index(FEB)]
+    cell.value = "good"
+    workbook.save(filled)
+    error = error_of(config)
+    assert (error.file, error.line, error.column) == (str(filled), cell.row, cell.column_letter)
+    assert error.message == "nps for 2026-02: 'good' is not a number"
+    assert "type a number in the cell" in error.hint
+    data = load_data(config, skip_bad_rows=True)
+    assert data.values == {}
+    assert data.warnings[0].startswith(f"{filled}:{cell.row}:{cell.column_letter}: nps for 2026-02: 'good' is not a "
+                                       "number; the cell is skipped")
+
+
+def test_a_workbook_that_is_not_a_template(tmp_path: Path) -> None:
+    xlsx(tmp_path / "other.xlsx", [["date", "visits"]])
+    config = one_source(tmp_path, "{path: other.xlsx, layout: template}")
+    error = error_of(config)
+    assert str(error) == (f"{tmp_path / 'other.xlsx'}: this is not a kpireport template (no defined name 'months')\n"
+                          "  hint: make one with 'kpireport template', or read this file with 'layout: wide'")
+
+
+# --- several sources, --data ----------------------------------------------------------------------------
 
 
 def test_same_input_and_month_in_two_files_is_an_error(tmp_path: Path) -> None:
     config = project(tmp_path, "date,revenue\n2026-01-01,3\n",
                      "day,metric,amount,channel\n2026-01-09,revenue,5,web\n")
-    with pytest.raises(DataError) as caught:
-        load_data(config)
-    assert caught.value.message == (f"'revenue' for 2026-01 comes from two files: {tmp_path / 'web.csv'} "
-                                    f"and {tmp_path / 'crm.csv'}")
+    error = error_of(config)
+    assert error.message == (f"'revenue' for 2026-01 comes from two files: {tmp_path / 'web.csv'} "
+                             f"and {tmp_path / 'crm.csv'}")
+    assert error.hint == "keep it in one file, or remove one of the sources"
+
+
+def test_sources_complete_each_other(tmp_path: Path) -> None:
+    config = project(tmp_path, "date,revenue\n2026-01-01,3\n",
+                     "day,metric,amount,channel\n2026-02-09,revenue,5,web\n")
+    assert load_data(config).values["revenue"] == {JAN: 3, FEB: 5}
 
 
 def test_data_option_replaces_the_source_of_the_same_name(tmp_path: Path) -> None:
@@ -146,10 +350,302 @@ def test_data_option_replaces_the_source_of_the_same_name(tmp_path: Path) -> Non
     other = tmp_path / "other"
     other.mkdir()
     (other / "web.csv").write_text("date,Sessions\n2026-01-01,7\n", encoding="utf-8")
-    assert load_data(config, [other / "web.csv"]).values["visits"] == {Month(2026, 1): 7}
+    assert load_data(config, [other / "web.csv"]).values["visits"] == {JAN: 7}
 
 
 def test_data_option_adds_a_wide_file(tmp_path: Path) -> None:
     config = project(tmp_path, "date,Sessions\n2026-01-01,3\n")
     (tmp_path / "extra.csv").write_text("date,nps\n2026-01-01,42\n", encoding="utf-8")
-    assert load_data(config, [tmp_path / "extra.csv"]).values["nps"] == {Month(2026, 1): 42}
+    assert load_data(config, [tmp_path / "extra.csv"]).values["nps"] == {JAN: 42}
+
+
+# --- warnings ----------------------------------------------------------------------------------------------
+
+
+def test_a_column_that_maps_to_no_input_is_warned_not_fatal(tmp_path: Path) -> None:
+    config = project(tmp_path, "date,Sessions,Bounces,vists\n2026-01-01,3,1,2\n")
+    warnings = load_data(config).warnings
+    web = tmp_path / "web.csv"
+    assert warnings[0] == (f"{web}:1:Bounces: column 'Bounces' maps to no input; it is ignored\n  hint: to read it, "
+                           "declare an input of that name, or map it to one under this source's 'columns:' "
+                           "(e.g. columns: {Bounces: an_input})")
+    assert warnings[1].startswith(f"{web}:1:vists: column 'vists' maps to no input; it is ignored\n"
+                                  "  hint: did you mean 'visits'?")
+
+
+def test_a_name_that_maps_to_no_input_in_a_long_file_is_warned(tmp_path: Path) -> None:
+    config = project(tmp_path, crm="day,metric,amount,channel\n2026-01-02,revenu,3,web\n2026-01-03,revenu,4,web\n")
+    warnings = load_data(config).warnings
+    assert (f"{tmp_path / 'crm.csv'}:1:metric: 'revenu' maps to no input; its 2 rows are ignored\n"
+            "  hint: did you mean 'revenue'?") in "\n".join(warnings)
+
+
+def test_a_renamed_column_that_is_not_there_is_warned(tmp_path: Path) -> None:
+    config = project(tmp_path, "date,Session\n2026-01-01,3\n")
+    warnings = load_data(config).warnings
+    assert (f"{tmp_path / 'web.csv'}:1: no column 'Sessions' (renamed to 'visits' under 'columns:')\n"
+            "  hint: did you mean 'Session'?") in warnings
+
+
+def test_an_input_that_no_source_provides_is_a_warning(tmp_path: Path) -> None:
+    config = project(tmp_path, "date,Sessions,subscribers\n2026-01-01,3,4\n",
+                     "day,metric,amount,channel\n2026-01-01,revenue,3,web\n")
+    data = load_data(config)
+    assert data.values["visits"] == {JAN: 3}
+    assert data.warnings == [
+        f"{tmp_path / 'kpireport.yaml'}: no data file provides nps, tickets, best_day, worst_day\n"
+        "  hint: type the values in the template and read it back (a source with 'layout: template'), "
+        "or add a data file with a column for each"]
+
+
+# --- errors ------------------------------------------------------------------------------------------------
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    config = project(tmp_path)
+    (tmp_path / "web.csv").unlink()
+    assert str(error_of(config)) == (
+        f"{tmp_path / 'web.csv'}: file not found\n  hint: check the path under 'sources:' in the config "
+        "(relative to the config file), or the --data path")
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    config = project(tmp_path, "")
+    assert str(error_of(config)) == (f"{tmp_path / 'web.csv'}: the file is empty\n"
+                                     "  hint: export the data again, with a header row")
+
+
+def test_missing_column(tmp_path: Path) -> None:
+    config = project(tmp_path, "day,Sessions\n2026-01-01,3\n")
+    assert str(error_of(config)) == f"{tmp_path / 'web.csv'}:1: no column 'date'\n  hint: its columns: day, Sessions"
+
+
+def test_missing_column_suggests_a_close_name(tmp_path: Path) -> None:
+    config = project(tmp_path, crm="day,metrics,amount,channel\n")
+    error = error_of(config)
+    assert (error.file, error.line, error.message, error.hint) == (
+        str(tmp_path / "crm.csv"), 1, "no column 'metric'", "did you mean 'metrics'?")
+
+
+def test_unparseable_date_names_row_column_and_fix(tmp_path: Path) -> None:
+    config = project(tmp_path, "date,Sessions\n2026-01-01,3\n2026-13-45,4\n2026-13-46,4\n")
+    assert str(error_of(config)) == (
+        f"{tmp_path / 'web.csv'}:3:date: '2026-13-45' is not a date\n  hint: write dates as YYYY-MM-DD, DD/MM/YYYY "
+        "or YYYY-MM (a time of day may follow); 1 more rows like it (--skip-bad-rows reports and skips such rows)")
+
+
+def test_a_month_first_date_is_explained(tmp_path: Path) -> None:
+    config = project(tmp_path, "date,Sessions\n01/02/2026,3\n01/13/2026,4\n")
+    error = error_of(config)
+    assert (error.line, error.column) == (3, "date")
+    assert "only makes sense month first: export the dates as YYYY-MM-DD" in error.hint
+
+
+def test_unparseable_number_names_row_column_and_fix(tmp_path: Path) -> None:
+    config = project(tmp_path, "date,Sessions\n2026-01-01,3\n2026-01-02,beaucoup\n")
+    assert str(error_of(config)) == (
+        f"{tmp_path / 'web.csv'}:3:Sessions: 'beaucoup' is not a number\n  hint: write a number, e.g. 1234.5, "
+        "1 234,5, 12,5 % or 1 200 €; leave it empty (or n/a) for no value (--skip-bad-rows reports and skips such "
+        "rows)")
+
+
+def test_a_bad_number_in_a_long_file_and_in_a_workbook(tmp_path: Path) -> None:
+    config = project(tmp_path, crm="day,metric,amount,channel\n2026-01-02,revenue,3,web\n2026-01-02,revenue,??,web\n")
+    error = error_of(config)
+    assert (error.file, error.line, error.column, error.message) == (
+        str(tmp_path / "crm.csv"), 3, "amount", "'??' is not a number")
+    xlsx(tmp_path / "ads.xlsx", [["Report"], ["date", "visits"], [dt.date(2026, 1, 2), "lots"]])
+    error = error_of(one_source(tmp_path, "{path: ads.xlsx}"))
+    assert (error.file, error.line, error.column, error.message) == (
+        str(tmp_path / "ads.xlsx"), 3, "visits", "'lots' is not a number")
+
+
+def test_a_row_with_values_but_no_date(tmp_path: Path) -> None:
+    config = project(tmp_path, "date,Sessions\n2026-01-01,3\n,4\n,\n")
+    error = error_of(config)
+    assert (error.line, error.column, error.message, error.hint) == (
+        3, "date", "the date is empty on a row with values",
+        "fill in the date, or delete the row (--skip-bad-rows reports and skips such rows)")
+
+
+def test_a_totals_row(tmp_path: Path) -> None:
+    config = project(tmp_path, "date,Sessions\n2026-01-01,3\nTotal,3\n")
+    assert error_of(config).hint.startswith("remove the totals row from the export")
+
+
+def test_a_row_with_more_cells_than_the_header(tmp_path: Path) -> None:
+    config = project(tmp_path, "date,Sessions\n2026-01-01,3\n2026-01-02,1,234\n")
+    assert str(error_of(config)) == (
+        f"{tmp_path / 'web.csv'}:3: this row has 3 cells but the header has 2\n"
+        "  hint: a value holds the delimiter ',': quote it (\"1,234\"), or export with another delimiter")
+
+
+def test_a_trailing_delimiter_is_harmless(tmp_path: Path) -> None:
+    config = project(tmp_path, "date,Sessions\n2026-01-01,3,\n2026-01-02,4,\n")
+    assert load_data(config).values["visits"] == {JAN: 7}
+
+
+def test_a_missing_sheet(tmp_path: Path) -> None:
+    xlsx(tmp_path / "ads.xlsx", [["date", "visits"]], others=("Données",))
+    error = error_of(one_source(tmp_path, "{path: ads.xlsx, sheet: Donnees}"))
+    assert (error.file, error.message, error.hint) == (
+        str(tmp_path / "ads.xlsx"), "no sheet 'Donnees'", "did you mean 'Données'?")
+
+
+def test_an_old_xls_workbook(tmp_path: Path) -> None:
+    (tmp_path / "old.xls").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(64))
+    error = error_of(one_source(tmp_path, "{path: old.xls}"))
+    assert error.hint == "save it as .xlsx (Excel Workbook) or as CSV UTF-8"
+
+
+def test_a_sheet_on_a_csv_file(tmp_path: Path) -> None:
+    config = project(tmp_path, config=CONFIG.replace("columns: {Sessions: visits}", "sheet: Data"))
+    assert error_of(config).message == "'sheet: Data' is set but this is not an XLSX workbook"
+
+
+def test_two_columns_giving_one_input(tmp_path: Path) -> None:
+    config = project(tmp_path, "date,Sessions,visits\n2026-01-01,3,4\n")
+    error = error_of(config)
+    assert (error.line, error.column, error.message) == (1, "visits", "columns 'Sessions' and 'visits' both give the "
+                                                                      "input 'visits'")
+
+
+# --- --skip-bad-rows ---------------------------------------------------------------------------------------
+
+
+def test_skip_bad_rows_warns_about_each_and_goes_on(tmp_path: Path) -> None:
+    config = project(tmp_path, "date,Sessions,nps\n2026-01-01,3,10\n2026-01-02,beaucoup,20\nhier,5,30\n"
+                               "2026-01-04,4,40\n")
+    data = load_data(config, skip_bad_rows=True)
+    assert data.values["visits"] == {JAN: 7}
+    assert data.values["nps"] == {JAN: 25}  # the whole row is skipped, not only its bad cell
+    web = tmp_path / "web.csv"
+    assert data.warnings[:2] == [
+        f"{web}:3:Sessions: 'beaucoup' is not a number; the row is skipped\n  hint: write a number, e.g. 1234.5, "
+        "1 234,5, 12,5 % or 1 200 €; leave it empty (or n/a) for no value",
+        f"{web}:4:date: 'hier' is not a date; the row is skipped\n  hint: write dates as YYYY-MM-DD, DD/MM/YYYY or "
+        "YYYY-MM (a time of day may follow)",
+    ]
+
+
+def test_skip_bad_rows_lists_the_first_rows_then_counts(tmp_path: Path) -> None:
+    bad = SKIPPED_SHOWN + 5
+    config = project(tmp_path, "date,Sessions\n" + "2026-01-01,x\n" * bad + "2026-01-02,2\n")
+    data = load_data(config, skip_bad_rows=True)
+    assert data.values["visits"] == {JAN: 2}
+    skipped = [w for w in data.warnings if "skipped" in w]
+    assert len(skipped) == SKIPPED_SHOWN + 1
+    assert skipped[-1] == f"{tmp_path / 'web.csv'}: 5 more bad rows skipped (in all {bad})"
+
+
+# --- speed guard -----------------------------------------------------------------------------------------
+
+
+def test_a_large_export_reads_in_columns(tmp_path: Path) -> None:
+    days = pl.date_range(dt.date(2025, 1, 1), dt.date(2026, 12, 31), eager=True)
+    frame = pl.DataFrame({"date": days.repeat_by(50).explode()}).with_columns(
+        Sessions=pl.int_range(pl.len()) % 7, nps=pl.lit("12,5"))
+    frame.write_csv(tmp_path / "web.csv", separator=";")
+    config = project(tmp_path, (tmp_path / "web.csv").read_text())
+    values = load_data(config).values
+    assert len(values["visits"]) == 24
+    assert values["nps"][JAN] == 12.5
+    assert sum(values["visits"].values()) == sum(i % 7 for i in range(len(frame)))
+
+
+# --- through the command line ------------------------------------------------------------------------
+
+
+def run(*args: object):  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from kpireport.cli import cli
+
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+@pytest.mark.parametrize("command", ["validate", "compute", "template"])
+def test_a_bad_row_stops_every_command_unless_skipped(tmp_path: Path, command: str) -> None:
+    project(tmp_path, "date,Sessions\n2026-01-01,3\n2026-01-02,beaucoup\n")
+    extra = ["-o", tmp_path / "t.xlsx"] if command == "template" else []
+    failed = run(command, tmp_path / "kpireport.yaml", *extra)
+    assert failed.exit_code == 2
+    assert failed.stderr.startswith(f"error: {tmp_path / 'web.csv'}:3:Sessions: 'beaucoup' is not a number\n"
+                                    "  hint: write a number")
+    assert "Traceback" not in failed.output
+    skipped = run(command, tmp_path / "kpireport.yaml", *extra, "--skip-bad-rows")
+    assert skipped.exit_code == 0, skipped.output
+    assert f"warning: {tmp_path / 'web.csv'}:3:Sessions: 'beaucoup' is not a number; the row is skipped" in \
+        skipped.stderr
+
+
+def test_the_blank_template_filled_by_hand_and_given_with_data(tmp_path: Path) -> None:
+    (tmp_path / "kpireport.yaml").write_text(TEMPLATE_CONFIG, encoding="utf-8")
+    lines = ["month,emails_delivered,emails_opened,subscribers,nps"]
+    lines += [f"{m},{d},{o},{s},{'' if n is None else n}" for m, (d, o, s, n) in MONTHLY.items()]
+    (tmp_path / "monthly.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    from_csv = run("compute", tmp_path / "kpireport.yaml", "--format", "json")
+    assert from_csv.exit_code == 0, from_csv.output
+
+    filled = tmp_path / "filled.xlsx"
+    assert run("template", tmp_path / "kpireport.yaml", "--blank", "--year", "2026", "-o", filled).exit_code == 0
+    workbook = load_workbook(filled)
+    months = [Month.of(c.value) for c in named_cells(workbook, "months")]
+    for month, row in MONTHLY.items():
+        for input_id, value in zip(("emails_delivered", "emails_opened", "subscribers", "nps"), row, strict=True):
+            named_cells(workbook, f"in_{input_id}")[months.index(month)].value = value
+    workbook.save(filled)
+    (tmp_path / "monthly.csv").write_text("month\n", encoding="utf-8")  # the data now comes from the workbook
+    from_template = run("compute", tmp_path / "kpireport.yaml", "--format", "json", "--data", filled)
+    assert from_template.exit_code == 0, from_template.output
+    assert from_template.stdout == from_csv.stdout
+
+
+# --- files that cannot be read at all ------------------------------------------------------------------
+
+
+def test_a_file_whose_encoding_cannot_be_told(tmp_path: Path) -> None:
+    config = project(tmp_path)
+    (tmp_path / "web.csv").write_bytes(b"date;x\n" + bytes(range(128, 256)) * 10)
+    error = error_of(config)
+    assert (error.file, error.message, error.hint) == (
+        str(tmp_path / "web.csv"), "cannot tell the file's text encoding",
+        "save it as CSV UTF-8 (in Excel: Save as → CSV UTF-8)")
+
+
+def test_a_quote_left_open(tmp_path: Path) -> None:
+    config = project(tmp_path, 'date,Sessions\n"2026-01-01,3\n2026-01-02,4\n')
+    error = error_of(config)
+    assert error.message.startswith("cannot read it as CSV (")
+    assert error.hint == 'look for a quote (") left open; or export it again as CSV UTF-8'
+
+
+def test_a_broken_workbook_and_an_empty_sheet(tmp_path: Path) -> None:
+    (tmp_path / "broken.xlsx").write_bytes(b"PK\x03\x04" + bytes(100))
+    error = error_of(one_source(tmp_path, "{path: broken.xlsx}"))
+    assert (error.file, error.message) == (str(tmp_path / "broken.xlsx"),
+                                           "cannot open it as an XLSX workbook (BadZipFile)")
+    xlsx(tmp_path / "empty.xlsx", [], sheet="Vide")
+    assert str(error_of(one_source(tmp_path, "{path: empty.xlsx}"))) == (
+        f"{tmp_path / 'empty.xlsx'}: Vide: the sheet is empty\n  hint: choose the sheet with 'sheet:' in the source")
+
+
+def test_a_broken_parquet_file(tmp_path: Path) -> None:
+    (tmp_path / "web.parquet").write_bytes(b"PAR1" + bytes(100))
+    error = error_of(one_source(tmp_path, "{path: web.parquet}"))
+    assert error.message.startswith("cannot read it as Parquet")
+    assert error.hint == "write it again, or export the data as CSV UTF-8"
+
+
+def test_the_template_warns_about_inputs_the_config_lost_and_long_rows_with_no_name(tmp_path: Path) -> None:
+    (tmp_path / "kpireport.yaml").write_text(TEMPLATE_CONFIG, encoding="utf-8")
+    config = load_config(tmp_path / "kpireport.yaml")
+    filled = tmp_path / "filled.xlsx"
+    write_template(config, filled, template_period(year=2026), {})
+    smaller = one_source(tmp_path, "{path: filled.xlsx, layout: template}", "nps: {aggregate: mean}")
+    warnings = load_data(smaller).warnings
+    assert any(w.startswith(f"{filled}:") and "the template's input 'emails_opened' is not in the config; it is "
+               "ignored\n  hint: declare it under 'inputs:'" in w for w in warnings)
+    config = project(tmp_path, crm="day,metric,amount,channel\n2026-01-02,,3,web\n")
+    assert (f"{tmp_path / 'crm.csv'}:1:metric: 1 row(s) with a value but no name, ignored\n"
+            "  hint: fill in the name, or delete the rows") in load_data(config).warnings

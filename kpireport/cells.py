@@ -1,0 +1,274 @@
+"""How exports write numbers and dates, read a whole column at a time with polars; `parse_number`
+and `parse_date` read one text through the very same code, so the two never disagree.
+
+A reader returns the values and a `bad` mask (a cell holding something that is neither a value nor a
+"no value" marker); the caller decides whether a bad cell is an error or a skipped row, and names
+its place in the file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator
+from typing import NamedTuple
+
+import polars as pl
+
+# Cells that mean "no value": blank, dashes and the usual not-available markers (fr and en).
+MISSING = ("", "-", "–", "—", "n/a", "na", "n.a.", "n/d", "n.d.", "nan", "null", "none", "#n/a", "#n/d")
+FIRST_YEAR, LAST_YEAR = 1900, 2200  # outside: a typo or a two-digit year, never a KPI's month
+_EXCEL_DAY_ZERO = -25569  # 1899-12-30, Excel's serial 0, in days from 1970-01-01 (polars' Date 0)
+
+NUMBER_HINT = "write a number, e.g. 1234.5, 1 234,5, 12,5 % or 1 200 €; leave it empty (or n/a) for no value"
+DATE_HINT = "write dates as YYYY-MM-DD, DD/MM/YYYY or YYYY-MM (a time of day may follow)"
+
+
+class Parsed(NamedTuple):
+    values: pl.Series  # Float64 (numbers) or Date (dates); null where there is no value
+    bad: pl.Series  # Boolean: true where the cell holds something that cannot be read
+
+
+def blank(column: pl.Series) -> pl.Series:
+    """True where a cell is empty (null, or only spaces)."""
+    if column.dtype == pl.String:
+        return column.str.strip_chars().str.len_bytes().fill_null(0) == 0
+    return column.is_null()
+
+
+def is_missing(column: pl.Series) -> pl.Series:
+    """True where a cell means "no value": blank, `-`, `n/a`…; a number or a date never does."""
+    if column.dtype == pl.String:
+        return column.str.strip_chars().str.to_lowercase().is_in(MISSING).fill_null(True)
+    if column.dtype.is_float():
+        return column.is_null() | column.is_nan().fill_null(True)
+    return column.is_null()
+
+
+# --- numbers ------------------------------------------------------------------------------------
+
+_SPACES = r"[\s\u00a0\u202f\u2009'’]"  # the thousands separators of locales and people
+_CURRENCY = r"(?:[€$£¥]|(?i:eur|usd|gbp|chf))"  # before or after the number (once spaces are gone)
+_ACCOUNTING_NEGATIVE = r"^\((.+)\)$"  # (1 200,00) in finance and ad-spend exports
+# The four ways to write a number once spaces, currency and % are gone ([0-9], not \d, which takes
+# any script's digits). "1,234" and "1.234" fit two of them: the rest of the column tells which.
+_COMMA_GROUPS = r"^[+-]?[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?$"  # 1,234,567.5
+_DOT_GROUPS = r"^[+-]?[0-9]{1,3}(?:\.[0-9]{3})+(?:,[0-9]*)?$"  # 1.234.567,5
+_DOT_DECIMAL = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"  # 1234.5, 1e3
+_COMMA_DECIMAL = r"^[+-]?(?:[0-9]+,?[0-9]*|,[0-9]+)$"  # 1234,5
+
+
+def numbers(column: pl.Series, *, comma_thousands: bool = False) -> Parsed:
+    """A column of numbers as exports write them: `1 234,5`, `1,234.5`, `12,5 %`, `1 200 €`, `n/a`.
+
+    `comma_thousands` settles a column whose only separators are like "1,234": true for files whose
+    delimiter is a comma (English exports, 1234), false otherwise (French ones, 1.234).
+    """
+    if column.dtype.is_integer():  # typed by the reader: every cell is a number or empty
+        return Parsed(column.cast(pl.Float64), pl.repeat(False, len(column), eager=True))
+    if column.dtype == pl.String:
+        for fast in _fast_readings(column, comma_thousands):
+            if fast.null_count() == column.null_count() and fast.is_finite().all():
+                return Parsed(fast, pl.repeat(False, len(column), eager=True))
+        read = _as_written(column, comma_thousands)
+    elif column.dtype.is_numeric():
+        read = pl.DataFrame({"value": column.cast(pl.Float64)}).with_columns(missing=is_missing(column))
+    else:  # booleans, dates, times: never a number
+        read = pl.DataFrame({"value": pl.repeat(None, len(column), dtype=pl.Float64, eager=True),
+                             "missing": column.is_null()})
+    result = read.select(
+        value=pl.when(pl.col("missing") | ~pl.col("value").is_finite()).then(None).otherwise(pl.col("value")),
+        bad=~pl.col("missing") & ~pl.col("value").is_finite().fill_null(False),
+    )
+    return Parsed(result["value"].alias(column.name), result["bad"])
+
+
+def _fast_readings(column: pl.Series, comma_thousands: bool) -> Iterator[pl.Series]:
+    """The common columns, read in one pass each: plain numbers (1234.5), then decimal commas with
+    no other separator (1234,5, as French Excel writes CSV). Each reading holds only where it reads
+    every cell: `_as_written` would read those cells the same, and does the rest."""
+    yield column.cast(pl.Float64, strict=False)
+    # "1,234" alone is 1.234 unless commas group thousands here; no dot in the column: no "1.234,5"
+    if not comma_thousands and not column.str.contains("[.eE]").any():
+        yield column.str.replace(",", ".", literal=True).cast(pl.Float64, strict=False)
+
+
+def _as_written(column: pl.Series, comma_thousands: bool) -> pl.DataFrame:
+    """value (before the finiteness check) and missing, for text columns that are not plain numbers."""
+    cleaned = (pl.col("text").str.strip_chars().str.replace_all(_SPACES, "")
+               .str.replace_all("\u2212", "-", literal=True).str.replace(_ACCOUNTING_NEGATIVE, "-${1}")
+               .str.replace(f"^([+-]?){_CURRENCY}", "${1}").str.replace(f"{_CURRENCY}$", ""))
+    frame = pl.DataFrame({"text": column}).select(
+        missing=is_missing(column),
+        percent=cleaned.str.ends_with("%").fill_null(False),
+        number=cleaned.str.strip_suffix("%"),
+    ).with_columns(
+        comma_groups=pl.col("number").str.contains(_COMMA_GROUPS).fill_null(False),
+        dot_groups=pl.col("number").str.contains(_DOT_GROUPS).fill_null(False),
+        dot_decimal=pl.col("number").str.contains(_DOT_DECIMAL).fill_null(False),
+        comma_decimal=pl.col("number").str.contains(_COMMA_DECIMAL).fill_null(False),
+        separator=pl.col("number").str.contains("[.,]").fill_null(False),
+    )
+    dot_style = pl.col("comma_groups") | pl.col("dot_decimal")
+    comma_style = pl.col("dot_groups") | pl.col("comma_decimal")
+    # A value that can be read only one way ("12,5", "1,234.5") tells how the whole column is written.
+    dot_seen, comma_seen = frame.select(
+        dot=(pl.col("separator") & dot_style & ~comma_style).any(),
+        comma=(pl.col("separator") & comma_style & ~dot_style).any(),
+    ).row(0)
+    comma_is_decimal = comma_seen if dot_seen != comma_seen else not comma_thousands
+    decimal_comma = (
+        pl.when(pl.col("comma_groups") & pl.col("comma_decimal")).then(comma_is_decimal)  # "1,234"
+        .when(pl.col("dot_groups") & pl.col("dot_decimal")).then(comma_seen and not dot_seen)  # "1.234"
+        .otherwise(comma_style & ~dot_style)
+    )
+    number = pl.col("number")
+    value = (
+        pl.when(decimal_comma)
+        .then(number.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True))
+        .otherwise(number.str.replace_all(",", "", literal=True))
+        .cast(pl.Float64, strict=False)
+    )
+    return frame.select(
+        value=pl.when(dot_style | comma_style).then(value / pl.when(pl.col("percent")).then(100.0).otherwise(1.0)),
+        missing=pl.col("missing"),
+    )
+
+
+def number_problem(text: str) -> str:
+    """What is wrong with a cell that `numbers` marked bad, in words."""
+    shown = text.strip()
+    value = _as_written(pl.Series([shown], dtype=pl.String), comma_thousands=False)["value"][0]
+    return f"'{shown}' is not a finite number" if value is not None else f"'{shown}' is not a number"
+
+
+def parse_number(text: str, *, comma_thousands: bool = False) -> float | None:
+    """One number as exports write it (`1 234,5`, `1,234.5`, `12,5 %`, `1 200 €`); None for no value.
+
+    Raises ValueError when the text is not a number.
+    """
+    _check_text(text)
+    parsed = numbers(pl.Series([text], dtype=pl.String), comma_thousands=comma_thousands)
+    if parsed.bad[0]:
+        raise ValueError(number_problem(text))
+    return parsed.values[0]
+
+
+# --- dates ---------------------------------------------------------------------------------------
+
+
+class _Style(NamedTuple):
+    pattern: str  # the date part, as a regex
+    format: str  # how polars reads it, once `day` is appended
+    day: str = ""  # what makes a month a day: its first
+    timed: bool = True  # may be followed by a time of day
+
+
+_STYLES = (
+    _Style(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}", "%Y-%m-%d"),  # ISO, and ISO date-times
+    _Style(r"[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}", "%d/%m/%Y"),  # French exports: day first
+    _Style(r"[0-9]{4}/[0-9]{1,2}/[0-9]{1,2}", "%Y/%m/%d"),
+    _Style(r"[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{4}", "%d.%m.%Y"),
+    _Style(r"[0-9]{1,2}-[0-9]{1,2}-[0-9]{4}", "%d-%m-%Y"),
+    _Style(r"[0-9]{4}-[0-9]{1,2}", "%Y-%m-%d", "-01", timed=False),  # a month
+    _Style(r"[0-9]{8}", "%Y%m%d", timed=False),  # Google Analytics: 20260314
+    _Style(r"[0-9]{6}", "%Y%m%d", "01", timed=False),  # Google Analytics: 202603
+)
+_SERIAL = r"[0-9]{5}(?:\.[0-9]+)?"  # an Excel date as a number: 46082 is 2026-03-01
+_TIME = (r"(?:[ T][0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?(?: ?[AaPp][Mm])?"
+         r"(?: ?(?:Z|[+-][0-9]{2}:?[0-9]{2}))?)?")
+_TOTALS = ("total", "totals", "totaux", "grand total", "total général", "somme", "sum")
+_MONTH_FIRST = re.compile(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{2,4})\b.*")
+
+
+def dates(column: pl.Series) -> Parsed:
+    """A column of dates: `2026-03-14`, `14/03/2026`, `2026-03`, `20260314`, Excel serial numbers,
+    date-times (the time of day is dropped), or real dates from a workbook or Parquet file."""
+    if column.dtype == pl.Date:
+        values = column
+    elif column.dtype == pl.Datetime:
+        values = column.dt.date()
+    elif column.dtype.is_numeric():  # a workbook's unformatted date, or 20260314 as a number
+        values = _dates_from_text(_number_text(column))
+    elif column.dtype == pl.String:
+        values = _dates_from_text(column)
+    else:
+        values = pl.repeat(None, len(column), dtype=pl.Date, eager=True)
+    year = values.dt.year()
+    values = pl.select(pl.when(year.is_between(FIRST_YEAR, LAST_YEAR)).then(values)).to_series()
+    return Parsed(values.alias(column.name), ~blank(column) & values.is_null())
+
+
+def _dates_from_text(column: pl.Series) -> pl.Series:
+    present = ~blank(column)
+    first = column.filter(present).head(1).str.strip_chars().to_list()
+    style = next((s for s in _STYLES if first and re.fullmatch(s.pattern, first[0])), None)
+    timed = next((s for s in _STYLES if s.timed and first and re.fullmatch(s.pattern + _TIME, first[0])), None)
+    # The whole column in its first cell's style first: one pass, as polars reads it
+    if style is not None and not style.day:
+        values = column.str.to_date(style.format, strict=False)
+    elif timed is not None:  # date-times (event exports): the date part of each, by the style's regex
+        values = _in_style(column.str.strip_chars(), timed)
+    else:
+        values = pl.repeat(None, len(column), dtype=pl.Date, eager=True)
+    pending = present & values.is_null()
+    if not pending.any():
+        return values
+    # The rest (other styles, times of day, spaces): each distinct text once, by full regex match.
+    rest = column.filter(pending).unique()
+    text = pl.col("text").str.strip_chars()
+    candidates = [_in_style(text, s) for s in _STYLES]
+    serial = text.str.extract(f"^({_SERIAL})$", 1).cast(pl.Float64).floor().cast(pl.Int32)
+    candidates.append((serial + _EXCEL_DAY_ZERO).cast(pl.Date))
+    found = pl.DataFrame({"text": rest}).select(pl.coalesce(candidates)).to_series()
+    mapped = column.replace_strict(rest, found, default=None, return_dtype=pl.Date)
+    return values.fill_null(mapped)
+
+
+def _in_style(text: pl.Series | pl.Expr, style: _Style):  # type: ignore[no-untyped-def]
+    """The dates of texts written in `style` (a time of day may follow where it allows); null otherwise."""
+    date_part = text.str.extract(f"^({style.pattern}){_TIME if style.timed else ''}$", 1)
+    return (date_part + style.day).str.to_date(style.format, strict=False)
+
+
+def _number_text(column: pl.Series) -> pl.Series:
+    number = pl.col("n").cast(pl.Float64)
+    whole = (number == number.floor()) & (number.abs() < 1e15)
+    return pl.DataFrame({"n": column}).select(
+        pl.when(whole).then(number.cast(pl.Int64, strict=False).cast(pl.String)).otherwise(number.cast(pl.String))
+    ).to_series()
+
+
+def date_problem(text: str) -> tuple[str, str]:
+    """What is wrong with a cell that `dates` marked bad, and how to fix it."""
+    shown = text.strip()
+    match = _MONTH_FIRST.fullmatch(shown)
+    if match and len(match.group(3)) == 2:
+        return f"'{shown}' is not a date", "write the year with four digits (14/03/2026), or export dates as YYYY-MM-DD"
+    if match and int(match.group(1)) <= 12 < int(match.group(2)) <= 31:
+        return (f"'{shown}' is not a date",
+                "dates with '/' are read day first (DD/MM/YYYY, as French exports write them) and this one "
+                "only makes sense month first: export the dates as YYYY-MM-DD")
+    if shown.lower() in _TOTALS:
+        return f"'{shown}' is not a date", "remove the totals row from the export (kpireport sums the rows itself)"
+    return f"'{shown}' is not a date", DATE_HINT
+
+
+def parse_date(text: str) -> dt.date:
+    """One date: `2026-03-14`, `14/03/2026`, `2026-03-14 09:30`, `2026-03` (its first day), `20260314`,
+    or an Excel serial number. Raises ValueError otherwise."""
+    _check_text(text)
+    value = dates(pl.Series([text], dtype=pl.String)).values[0]
+    if value is None:
+        raise ValueError(date_problem(text)[0])
+    return value
+
+
+def _check_text(text: object) -> None:
+    """What a column of text can hold: a `str` that UTF-8 can encode (no lone surrogates)."""
+    if not isinstance(text, str):
+        raise ValueError(f"{text!r} is not text")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{text!r} holds characters that are not text") from None

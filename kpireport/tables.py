@@ -1,0 +1,264 @@
+"""Read a data file into a table of raw cells: CSV or TSV (encoding detected, delimiter sniffed), an
+XLSX sheet, or Parquet. No meaning is given to the cells here; `sources` reads dates and numbers.
+
+polars reads the CSV: it is multi-threaded and columnar, so a million-row export reads in a fraction
+of a second, and the cell parsers in `cells` work on its columns whole.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import io
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from .errors import DataError, did_you_mean
+
+DELIMITERS = (",", ";", "\t")
+# The encodings spreadsheets write for fr/en users. charset-normalizer chooses among them by how
+# coherent the text reads; left free it takes short French text for cp1250 or Mac Roman ("Coűt").
+ENCODINGS = ["utf_8", "utf_16", "utf_32", "cp1252", "latin_1", "iso8859_15"]
+HEADER_SEARCH_ROWS = 30  # title lines some exports put above the header (ad platforms, Analytics)
+_SAMPLE_BYTES = 1 << 16
+_ZIP, _PARQUET, _OLE = b"PK\x03\x04", b"PAR1", b"\xd0\xcf\x11\xe0"  # the first bytes of each format
+
+
+@dataclass(frozen=True)
+class Table:
+    """A file's cells, one column per header name (stripped, unique)."""
+
+    frame: pl.DataFrame  # text for CSV; the typed cells (numbers, dates, text) for XLSX and Parquet
+    first_row: int  # the row number, as a spreadsheet shows it, of the frame's first record
+    comma_thousands: bool  # whether "1,234" means 1234 here (a comma-delimited file) rather than 1.234
+    kind: str  # "csv", "xlsx" or "parquet", for messages
+
+
+def read_table(path: Path, *, sheet: str | None = None, header: str | None = None,
+               comma_thousands: bool = False) -> Table:
+    """Read `path` by its content (not its name). `header` is a column the header row holds (the date
+    column): rows above it are titles, skipped. `comma_thousands` is the default for text cells of
+    files with no delimiter to tell (workbooks, tab-separated files)."""
+    file = str(path)
+    try:
+        with path.open("rb") as handle:
+            start = handle.read(8)
+    except FileNotFoundError:
+        raise DataError("file not found", file=file,
+                        hint="check the path under 'sources:' in the config (relative to the config file), "
+                             "or the --data path") from None
+    except OSError as exc:
+        raise DataError(f"cannot read it: {exc.strerror}", file=file) from None
+    if start.startswith(_ZIP):
+        return _read_xlsx(path, sheet, header, comma_thousands)
+    if sheet is not None:
+        raise DataError(f"'sheet: {sheet}' is set but this is not an XLSX workbook", file=file,
+                        hint="remove 'sheet:' from this source, or point it at the .xlsx file")
+    if start.startswith(_PARQUET):
+        return _read_parquet(path)
+    if start.startswith(_OLE):
+        raise DataError("this is an old Excel .xls workbook, which kpireport does not read", file=file,
+                        hint="save it as .xlsx (Excel Workbook) or as CSV UTF-8")
+    return _read_csv(path, header, comma_thousands)
+
+
+# --- CSV ------------------------------------------------------------------------------------------
+
+
+def _read_csv(path: Path, header: str | None, comma_thousands: bool) -> Table:
+    file = str(path)
+    data = utf8(path.read_bytes(), file)
+    if data.isspace() or not data:  # isspace stops at the first other byte; strip would copy it all
+        raise DataError("the file is empty", file=file, hint="export the data again, with a header row")
+    lines = data[:_SAMPLE_BYTES].decode("utf-8", errors="ignore").splitlines()
+    if len(data) > _SAMPLE_BYTES and len(lines) > 1:
+        lines.pop()  # it may be cut short
+    skip = _header_index(lines, header)
+    delimiter = sniff_delimiter(lines[skip:])
+    comma_thousands = delimiter == "," or (delimiter == "\t" and comma_thousands)
+    # polars then reads 1234,5 as a number itself; what it leaves as text (1 234,5 €) goes to `cells`
+    options = {"separator": delimiter, "skip_rows": skip, "quote_char": '"', "decimal_comma": not comma_thousands}
+    try:
+        frame = _typed_or_text(data, options)
+    except pl.exceptions.ComputeError as exc:
+        if "more fields" not in str(exc):
+            raise DataError(f"cannot read it as CSV ({str(exc).splitlines()[0]})", file=file,
+                            hint='look for a quote (") left open; or export it again as CSV UTF-8') from None
+        _refuse_ragged(data, delimiter, skip, file)  # unless the extra fields are all empty:
+        frame = _typed_or_text(data, {**options, "truncate_ragged_lines": True})  # a trailing delimiter
+    return Table(_tidy(frame), skip + 2, comma_thousands, "csv")
+
+
+def _typed_or_text(data: bytes, options: dict) -> pl.DataFrame:  # type: ignore[type-arg]
+    """Columns polars reads as plain numbers come typed (no text to parse after); when a cell past
+    the sampled rows breaks the guess (`n/a`, `12,5`), the whole file is read again as text."""
+    try:
+        return pl.read_csv(data, infer_schema_length=10_000, **options)
+    except pl.exceptions.ComputeError as exc:
+        if "more fields" in str(exc):
+            raise
+    return pl.read_csv(data, infer_schema=False, **options)
+
+
+def utf8(data: bytes, file: str) -> bytes:
+    """The file's bytes as UTF-8, its encoding detected by charset-normalizer when it is not UTF-8."""
+    if data.startswith(codecs.BOM_UTF8):
+        return data[len(codecs.BOM_UTF8):]
+    if data.isascii():  # most exports, and far faster to tell than decoding
+        return data
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    else:
+        return data
+    from charset_normalizer import from_bytes  # only for the rare file that is not UTF-8
+
+    match = from_bytes(data, cp_isolation=ENCODINGS).best()
+    if match is None:
+        raise DataError("cannot tell the file's text encoding", file=file,
+                        hint="save it as CSV UTF-8 (in Excel: Save as → CSV UTF-8)")
+    return str(match).encode("utf-8")
+
+
+def _header_index(lines: list[str], header: str | None) -> int:
+    """The line holding the header: the first one with the `header` column, else the first line."""
+    if header is None:
+        return 0
+    for index, line in enumerate(lines[:HEADER_SEARCH_ROWS]):
+        for delimiter in DELIMITERS:
+            if delimiter in line and header in (c.strip() for c in next(csv.reader([line], delimiter=delimiter))):
+                return index
+    return 0
+
+
+def sniff_delimiter(lines: list[str]) -> str:
+    """`,`, `;` or tab: the one that splits the header into most columns and the rows into as many."""
+    sample = [line for line in lines[:50] if line.strip()]
+    if not sample:
+        return ","
+
+    def score(delimiter: str) -> tuple[float, int]:
+        widths = [len(row) for row in csv.reader(sample, delimiter=delimiter)]
+        if widths[0] < 2:
+            return (0.0, 1)
+        return (sum(w == widths[0] for w in widths) / len(widths), widths[0])
+
+    return max(DELIMITERS, key=score)  # ties go to the first: `,`
+
+
+def _refuse_ragged(data: bytes, delimiter: str, skip: int, file: str) -> None:
+    """A row with more cells than the header, some not empty: its values would land in the wrong
+    columns (often a number written `1,234` in a comma-separated file)."""
+    rows = csv.reader(io.StringIO(data.decode("utf-8")), delimiter=delimiter)
+    width = 0
+    for number, row in enumerate(rows, start=1):
+        if number <= skip:
+            continue
+        if number == skip + 1:
+            width = len(row)
+        elif len(row) > width and any(cell.strip() for cell in row[width:]):
+            raise DataError(f"this row has {len(row)} cells but the header has {width}", file=file, line=number,
+                            hint=f"a value holds the delimiter '{delimiter}': quote it (\"1{delimiter}234\"), "
+                                 "or export with another delimiter")
+
+
+def _tidy(frame: pl.DataFrame, titles: list[str] | None = None) -> pl.DataFrame:
+    """Header names stripped and unique; a column with neither a name nor a cell (the trailing
+    delimiter of some exports) dropped, one with cells but no name called `column N`."""
+    names: list[str] = []
+    kept = []
+    for position, (raw, title) in enumerate(zip(frame.columns, titles or frame.columns, strict=True), start=1):
+        name = title.strip()
+        if not name or name.startswith("_duplicated_"):  # polars' name for a second blank header
+            if frame[raw].null_count() == len(frame):
+                continue
+            name = f"column {position}"
+        while name in names:
+            name += " (2)"
+        names.append(name)
+        kept.append(raw)
+    return frame.select(kept).rename(dict(zip(kept, names, strict=True)))
+
+
+# --- XLSX -----------------------------------------------------------------------------------------
+
+
+def _read_xlsx(path: Path, sheet: str | None, header: str | None, comma_thousands: bool) -> Table:
+    from openpyxl import load_workbook  # slow to import, and only workbooks need it
+
+    file = str(path)
+    try:
+        workbook = load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise DataError(f"cannot open it as an XLSX workbook ({exc.__class__.__name__})", file=file,
+                        hint="save it again from Excel as .xlsx, or export it as CSV UTF-8") from None
+    try:
+        if sheet is not None and sheet not in workbook.sheetnames:
+            raise DataError(f"no sheet '{sheet}'", file=file,
+                            hint=did_you_mean(sheet, workbook.sheetnames)
+                            or "sheets: " + ", ".join(workbook.sheetnames))
+        worksheet = workbook[sheet] if sheet is not None else workbook.worksheets[0]
+        rows = [list(row) for row in worksheet.iter_rows(values_only=True)]
+    finally:
+        workbook.close()
+    top = _header_row(rows, header)
+    if top is None:
+        raise DataError("the sheet is empty", file=file, key=worksheet.title,
+                        hint="choose the sheet with 'sheet:' in the source")
+    titles = ["" if cell is None else str(cell) for cell in rows[top]]
+    records = rows[top + 1:]
+    width = max([len(titles), *(len(r) for r in records)])
+    titles += [""] * (width - len(titles))
+    frame = pl.DataFrame([_column(f"\x00{index}", [row[index] if index < len(row) else None for row in records])
+                          for index in range(width)])
+    return Table(_tidy(frame, titles), top + 2, comma_thousands, "xlsx")
+
+
+def _header_row(rows: list[list], header: str | None) -> int | None:  # type: ignore[type-arg]
+    filled = [i for i, row in enumerate(rows) if any(cell not in (None, "") for cell in row)]
+    if not filled:
+        return None
+    for index in filled[:HEADER_SEARCH_ROWS]:
+        if header is not None and header in (str(c).strip() for c in rows[index] if c is not None):
+            return index
+    return filled[0]
+
+
+def _column(name: str, cells: list) -> pl.Series:  # type: ignore[type-arg]
+    """One column as one type: numbers, dates, or (when mixed) text as the cell shows it."""
+    cells = [None if c == "" else c for c in cells]
+    present = [c for c in cells if c is not None]
+    if all(isinstance(c, int | float) and not isinstance(c, bool) for c in present):
+        return pl.Series(name, cells, dtype=pl.Float64)
+    if all(isinstance(c, dt.datetime) for c in present):
+        return pl.Series(name, cells, dtype=pl.Datetime("us"))
+    if all(isinstance(c, dt.date) for c in present):
+        return pl.Series(name, [c.date() if isinstance(c, dt.datetime) else c for c in cells], dtype=pl.Date)
+    return pl.Series(name, [_text(c) for c in cells], dtype=pl.String)
+
+
+def _text(cell: object) -> str | None:
+    if cell is None:
+        return None
+    if isinstance(cell, float) and cell.is_integer():
+        return str(int(cell))
+    if isinstance(cell, dt.datetime):
+        return cell.isoformat(sep=" ")
+    return str(cell)
+
+
+# --- Parquet --------------------------------------------------------------------------------------
+
+
+def _read_parquet(path: Path) -> Table:
+    try:
+        frame = pl.read_parquet(path)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise DataError(f"cannot read it as Parquet: {str(exc).splitlines()[0]}", file=str(path),
+                        hint="write it again, or export the data as CSV UTF-8") from None
+    return Table(_tidy(frame), 1, False, "parquet")

@@ -1,0 +1,160 @@
+"""Numbers and dates as exports write them, a column at a time (polars) and one text at a time, and
+properties that hold for any text: the parsers answer a value, no value, or ValueError — nothing else."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import polars as pl
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from kpireport.cells import date_problem, dates, number_problem, numbers, parse_date, parse_number
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("1234", 1234.0), ("12,5", 12.5), ("12.5", 12.5), ("-3", -3.0), ("+3", 3.0), ("\u22124", -4.0),
+    ("1 234", 1234.0), ("1\u00a0234", 1234.0), ("1\u202f234,5", 1234.5), ("1'234.5", 1234.5),
+    ("1,234.5", 1234.5), ("1.234,5", 1234.5), ("1,234,567", 1234567.0), ("1.234.567", 1234567.0),
+    ("12,5 %", 0.125), ("12.5%", 0.125), ("-3 %", -0.03),
+    ("1 200 €", 1200.0), ("€1,200.50", 1200.5), ("-€12", -12.0), ("EUR 12", 12.0), ("12 USD", 12.0), ("$5", 5.0),
+    ("(1 234,50 €)", -1234.5), ("1e3", 1000.0), (".5", 0.5),
+])
+def test_one_number(text: str, expected: float) -> None:
+    assert parse_number(text) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("text", ["", " ", "-", "–", "n/a", "N/A", "na", "n.d.", "#N/A", "null", "None", "nan"])
+def test_no_value_markers(text: str) -> None:
+    assert parse_number(text) is None
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("abc", "'abc' is not a number"), ("12 apples", "'12 apples' is not a number"),
+    ("1e999", "'1e999' is not a finite number"), ("1.2.3,4,5", "'1.2.3,4,5' is not a number"),
+    ("1eur2", "'1eur2' is not a number"), ("0x10", "'0x10' is not a number"),
+])
+def test_text_that_is_not_a_number(text: str, problem: str) -> None:
+    with pytest.raises(ValueError, match="^" + problem.replace(".", r"\.") + "$"):
+        parse_number(text)
+    assert number_problem(text) == problem
+
+
+def test_an_ambiguous_separator_is_settled_by_the_rest_of_the_column() -> None:
+    # "1,234" alone: a thousands comma in comma-delimited (English) files, a decimal comma elsewhere
+    assert parse_number("1,234", comma_thousands=True) == 1234
+    assert parse_number("1,234", comma_thousands=False) == pytest.approx(1.234)
+    # …unless another cell of the column can be read only one way
+    english = numbers(pl.Series(["1,234", "2,500.5"]), comma_thousands=False).values.to_list()
+    french = numbers(pl.Series(["1,234", "12,5"]), comma_thousands=True).values.to_list()
+    assert english == [1234.0, 2500.5]
+    assert french == pytest.approx([1.234, 12.5])
+
+
+def test_a_column_gives_values_and_a_bad_mask() -> None:
+    parsed = numbers(pl.Series(["1 234,5", "", "n/a", "beaucoup", "12,5 %", None]))
+    assert parsed.values.to_list() == [1234.5, None, None, None, 0.125, None]
+    assert parsed.bad.to_list() == [False, False, False, True, False, False]
+
+
+def test_typed_columns_from_workbooks_and_parquet() -> None:
+    floats = numbers(pl.Series([1.5, None, float("nan"), float("inf")]))
+    assert floats.values.to_list() == [1.5, None, None, None]
+    assert floats.bad.to_list() == [False, False, False, True]
+    assert numbers(pl.Series([3, None])).values.to_list() == [3.0, None]
+    assert numbers(pl.Series([True])).bad.to_list() == [True]
+    assert dates(pl.Series([dt.datetime(2026, 3, 14, 9, 30)])).values.to_list() == [dt.date(2026, 3, 14)]
+    assert dates(pl.Series([46095.0, 46095.75])).values.to_list() == [dt.date(2026, 3, 14)] * 2  # Excel serials
+    assert dates(pl.Series([20260314])).values.to_list() == [dt.date(2026, 3, 14)]
+
+
+@pytest.mark.parametrize(("text", "day"), [
+    ("2026-03-14", dt.date(2026, 3, 14)), ("2026-3-4", dt.date(2026, 3, 4)),
+    ("14/03/2026", dt.date(2026, 3, 14)), ("4/3/2026", dt.date(2026, 3, 4)),
+    ("2026/03/14", dt.date(2026, 3, 14)), ("14.03.2026", dt.date(2026, 3, 14)), ("14-03-2026", dt.date(2026, 3, 14)),
+    ("2026-03", dt.date(2026, 3, 1)), ("202603", dt.date(2026, 3, 1)), ("20260314", dt.date(2026, 3, 14)),
+    ("2026-03-14 09:30:00", dt.date(2026, 3, 14)), ("2026-03-14T09:30", dt.date(2026, 3, 14)),
+    ("2026-03-14T23:59:59.123Z", dt.date(2026, 3, 14)), ("2026-03-14 09:30:00+02:00", dt.date(2026, 3, 14)),
+    ("14/03/2026 21:05", dt.date(2026, 3, 14)), ("2026-03-14 9:30 PM", dt.date(2026, 3, 14)),
+    ("46095", dt.date(2026, 3, 14)), ("46095.5", dt.date(2026, 3, 14)), (" 2026-03-14 ", dt.date(2026, 3, 14)),
+])
+def test_one_date(text: str, day: dt.date) -> None:
+    assert parse_date(text) == day
+
+
+@pytest.mark.parametrize(("text", "hint"), [
+    ("2026-13-45", "write dates as YYYY-MM-DD"),
+    ("03/14/2026", "only makes sense month first"),
+    ("14/03/26", "write the year with four digits"),
+    ("Total", "remove the totals row"),
+    ("hier", "write dates as YYYY-MM-DD"),
+    ("1850-01-01", "write dates as YYYY-MM-DD"),  # a typo, not a KPI's month
+])
+def test_text_that_is_not_a_date(text: str, hint: str) -> None:
+    with pytest.raises(ValueError, match="is not a date"):
+        parse_date(text)
+    assert hint in date_problem(text)[1]
+
+
+def test_a_date_column_mixes_styles_and_marks_bad_cells() -> None:
+    parsed = dates(pl.Series(["2026-01-31", "01/02/2026", "", "2026-02", "demain", None, "2026-02-03 08:00"]))
+    assert parsed.values.to_list() == [dt.date(2026, 1, 31), dt.date(2026, 2, 1), None, dt.date(2026, 2, 1),
+                                       None, None, dt.date(2026, 2, 3)]
+    assert parsed.bad.to_list() == [False, False, False, False, True, False, False]
+
+
+# --- properties ----------------------------------------------------------------------------------
+
+NUMBER_LIKE = st.text(alphabet="0123456789 ,.-+%€$()eE\u00a0\u202f'na/", max_size=14)
+
+
+@given(st.one_of(st.text(max_size=20), NUMBER_LIKE))
+@example("\ud800")
+@example("1" * 400)
+def test_parse_number_answers_a_number_none_or_value_error(text: str) -> None:
+    try:
+        value = parse_number(text)
+    except ValueError:
+        return
+    assert value is None or math.isfinite(value)
+
+
+@given(st.one_of(st.text(max_size=25), st.text(alphabet="0123456789-/.: TZ+apm", max_size=25)))
+@example("9999-99-99")
+@example("99999")
+def test_parse_date_answers_a_date_or_value_error(text: str) -> None:
+    try:
+        day = parse_date(text)
+    except ValueError:
+        return
+    assert 1900 <= day.year <= 2200
+
+
+@given(st.floats(min_value=-1e12, max_value=1e12, allow_nan=False), st.sampled_from(["plain", "fr", "en", "pct"]))
+def test_a_number_written_as_exports_write_it_reads_back(value: float, style: str) -> None:
+    rounded = round(value, 2)
+    if style == "plain":
+        text, expected = f"{rounded:.2f}", rounded
+    elif style == "fr":  # 1 234 567,89 with no-break spaces
+        text, expected = f"{rounded:,.2f}".replace(",", "\u00a0").replace(".", ","), rounded
+    elif style == "en":
+        text, expected = f"{rounded:,.2f}", rounded
+    else:
+        text, expected = f"{rounded:.2f} %".replace(".", ","), rounded / 100
+    assert parse_number(text) == pytest.approx(expected, rel=1e-12, abs=1e-9)
+
+
+@given(st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2200, 12, 31)),
+       st.sampled_from(["%Y-%m-%d", "%d/%m/%Y", "%Y-%m-%dT%H:%M:%S", "%d.%m.%Y", "%Y%m%d"]))
+def test_a_date_written_as_exports_write_it_reads_back(day: dt.date, style: str) -> None:
+    text = dt.datetime.combine(day, dt.time(13, 45)).strftime(style)
+    assert parse_date(text) == day
+
+
+@given(st.lists(st.floats(min_value=-1e9, max_value=1e9, allow_nan=False).map(lambda v: round(v, 3)), max_size=30))
+def test_a_column_reads_as_its_cells_read_one_by_one(values: list[float]) -> None:
+    texts = [f"{v:.3f}".replace(".", ",") for v in values]  # one style: the column agrees with each cell
+    column = numbers(pl.Series(texts, dtype=pl.String)).values.to_list()
+    assert column == pytest.approx([parse_number(t) for t in texts])
