@@ -260,3 +260,31 @@ def test_the_password_never_appears_in_output_errors_or_the_log(tmp_path: Path, 
     for text in (sent.output, refused.output, verbose.output, repr(verbose.exception), half.output, stored):
         assert PASSWORD not in text
     assert len(mailbox.messages) == 5
+
+
+def test_the_whole_loop_template_filled_by_hand_then_report_then_mail(tmp_path: Path, server) -> None:
+    """template → a person types October's opens and a note → send (reading the workbook) → the
+    owner's PDF shows the typed value and the note."""
+    from openpyxl import load_workbook
+
+    from kpireport.template import named_cells
+
+    mailbox, port = server
+    path = project(tmp_path, port)
+    workbook_path = tmp_path / "kpi-template.xlsx"
+    assert run("template", path, "-o", workbook_path).exit_code == 0
+    workbook = load_workbook(workbook_path)
+    months = [c.value.strftime("%Y-%m") for c in named_cells(workbook, "months")]
+    delivered = named_cells(workbook, "in_emails_delivered")[months.index("2026-10")].value
+    named_cells(workbook, "in_emails_opened")[months.index("2026-10")].value = round(delivered * 0.3125)
+    named_cells(workbook, "note_emails_opened")[0].value = "Nouvelle ligne d'objet testée en octobre"
+    workbook.save(workbook_path)
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    document["sources"] = [{"path": str(workbook_path), "layout": "template"}]
+    path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    result = run("send", path, "--month", MONTH, "--output-dir", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    (message,) = mailbox.to("claire.martin@example.com")
+    text = pdf_text(next(message.iter_attachments()).get_content())
+    assert f"{100 * round(delivered * 0.3125) / delivered:.1f}".replace(".", ",") + " %" in text
+    assert "Nouvelle ligne d'objet testée en octobre" in text
