@@ -65,6 +65,12 @@ def trend_svg(points: Sequence[TrendPoint], *, status: str, value_label: Callabl
     low, high = min(known), max(known)
     if low >= 0 and low < 0.5 * high:
         low = 0.0  # counts and amounts start from zero when that does not flatten them
+    least = 0.2 * max(abs(low), abs(high))
+    if high - low < least:  # never zoom so far that noise of a few tenths looks like a trend
+        middle = (high + low) / 2
+        low, high = middle - least / 2, middle + least / 2
+        if min(known) >= 0:
+            low = max(low, 0.0)
     ticks = nice_ticks(low, high)
     low, high = ticks[0], ticks[-1]
     step_ = ticks[1] - ticks[0] if len(ticks) > 1 else 0.0

@@ -366,3 +366,14 @@ def test_a_missing_month_breaks_the_line_instead_of_dropping_to_zero() -> None:
 def test_no_data_at_all_gives_no_chart() -> None:
     assert trend_svg([TrendPoint(Month(2026, 1), None, None)], status="no_data", value_label=str,
                      month_label=str) == ""
+
+
+def test_small_wobbles_are_not_zoomed_into_a_trend() -> None:
+    """A click rate moving between 3.00 % and 3.10 % is drawn on an axis spanning at least 20 % of
+    its size (2.5–3.5 %), not 3.00–3.10 %."""
+    points = [TrendPoint(Month(2026, m), 0.030 + 0.0005 * (m % 3), 0.031) for m in range(1, 13)]
+    svg = trend_svg(points, status="on", value_label=str, month_label=str)
+    ticks = [float(t) for t in re.findall(r'text-anchor="end" fill="#616161">([^<]+)<', svg)]
+    assert ticks[-1] - ticks[0] >= 0.2 * 0.031
+    assert ticks[0] <= 0.030
+    assert ticks[-1] >= 0.031
