@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlparse
 from markupsafe import Markup
 
 from . import engine
-from .charts import STATUS_COLOURS, TrendPoint, trend_svg
+from .charts import TrendPoint, trend_svg
 from .config import Config, Kpi
 from .errors import KpiReportError
 from .files import atomic_path
@@ -102,7 +102,6 @@ class ReviewView:
     without_data: list[str]
     sections: list[SectionView]
     funnel: FunnelView | None
-    status_colours: dict[str, str] = field(default_factory=lambda: dict(STATUS_COLOURS))
 
 
 def _tone(change: float | None, direction: str) -> str:
