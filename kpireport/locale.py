@@ -6,7 +6,6 @@ come from Babel's CLDR data (e.g. the currency symbol after the amount in French
 
 from __future__ import annotations
 
-import math
 from functools import cache
 
 from .vocabulary import Format, Locale
@@ -286,8 +285,8 @@ def format_axis(value: float, fmt: Format, locale: Locale, currency: str, step: 
     (Short also because WeasyPrint lays SVG text out letter by letter.)"""
     from babel.numbers import format_compact_currency, format_compact_decimal
 
-    def decimals(unit: float) -> int:  # enough to tell ticks `step` apart, in multiples of `unit`
-        return min(2, max(0, -math.floor(math.log10(step / unit) + 1e-9))) if step > 0 else 0
+    def decimals(unit: float) -> int:  # enough to write every multiple of `step` exactly, in `unit`s
+        return next((d for d in range(3) if abs(round(step / unit * 10**d) - step / unit * 10**d) < 1e-6), 2)
 
     if fmt == "percent":
         return format_percent(value, locale, decimals(0.01))

@@ -25,7 +25,7 @@ from kpireport.charts import TrendPoint, nice_ticks, trend_svg
 from kpireport.cli import cli
 from kpireport.config import load_config
 from kpireport.errors import KpiReportError
-from kpireport.locale import format_value, text
+from kpireport.locale import format_axis, format_value, text
 from kpireport.months import Month
 from kpireport.presets import write_project
 from kpireport.review import build_view, local_only_fetcher, plan_jobs, render_html, safe_name
@@ -377,3 +377,17 @@ def test_small_wobbles_are_not_zoomed_into_a_trend() -> None:
     assert ticks[-1] - ticks[0] >= 0.2 * 0.031
     assert ticks[0] <= 0.030
     assert ticks[-1] >= 0.031
+
+
+@pytest.mark.parametrize(("value", "fmt", "step", "french", "english"), [
+    (0.325, "percent", 0.025, "32,5 %", "32.5%"),  # a 2.5-point step needs its decimal
+    (0.26, "percent", 0.01, "26 %", "26%"),
+    (0.0325, "percent", 0.0025, "3,25 %", "3.25%"),
+    (5500, "currency", 500, "5,5 k €", "€5.5K"),
+    (14000, "number", 2000, "14 k", "14K"),
+    (1_500_000, "currency", 500_000, "1,5 M €", "€1.5M"),
+    (2.5, "number", 0.5, "2,5", "2.5"),
+])
+def test_axis_labels_are_short_and_exact(value: float, fmt: str, step: float, french: str, english: str) -> None:
+    assert spaced(format_axis(value, fmt, "fr", "EUR", step)) == french  # type: ignore[arg-type]
+    assert spaced(format_axis(value, fmt, "en", "EUR", step)) == english  # type: ignore[arg-type]
