@@ -104,6 +104,7 @@ class FunnelSpec(Strict):
 class ReviewSpec(Strict):
     logo: str | None = None  # an image file, relative to the config
     colour: Annotated[str, Field(pattern=r"^#[0-9A-Fa-f]{6}$")] = "#1F4E78"
+    sections: Literal["domain", "owner"] = "domain"  # one section per domain, or per owner
 
 
 class SmtpSpec(Strict):
@@ -234,6 +235,7 @@ class Config:
     funnel_target: Target = field(default_factory=Target)
     logo: Path | None = None
     colour: str = "#1F4E78"
+    sections: str = "domain"  # the review's sections: per domain or per owner
     smtp: Smtp | None = None
 
     def kpi_order(self) -> list[str]:
@@ -332,7 +334,7 @@ class _Resolver:
             sources=sources, warnings=_advice(kpis), charts=list(spec.template.charts),
             funnel_target=self.target(("funnel",), funnel_spec.target),
             logo=self.path.parent / spec.review.logo if spec.review.logo else None, colour=spec.review.colour,
-            smtp=_smtp(spec.smtp),
+            sections=spec.review.sections, smtp=_smtp(spec.smtp),
         )
 
     def kpi(self, kid: str, spec: KpiSpec, owners: dict[str, Owner]) -> Kpi:

@@ -130,6 +130,7 @@ LABELS: dict[str, dict[Locale, str]] = {
     "dashboard.table": {"fr": "Détail par indicateur", "en": "Each KPI"},
     "dashboard.charts": {"fr": "Réel et cible, mois par mois", "en": "Actual and target, month by month"},
     # the review
+    "review.no_owner": {"fr": "Sans responsable", "en": "No owner"},
     "review.kind": {"fr": "Revue mensuelle des indicateurs", "en": "Monthly KPI review"},
     "review.for": {"fr": "Pour {name}", "en": "For {name}"},
     "review.summary": {"fr": "Synthèse", "en": "Summary"},

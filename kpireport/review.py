@@ -146,7 +146,7 @@ def build_view(config: Config, results: engine.Results, month: Month, *, kpi_ids
     declines = [(v.label, v.change_mom) for v, r in ranked[:3] if better_by((v, r)) < 0]
     sections: dict[str, list[KpiView]] = {}
     for result, view in zip(chosen, views, strict=True):
-        sections.setdefault(result.kpi.domain, []).append(view)
+        sections.setdefault(_section_of(config, result.kpi), []).append(view)
     return ReviewView(
         locale=locale, title=config.title, company=config.company, month=format_month(month.first_day, locale),
         audience=audience, colour=config.colour, logo=config.logo.resolve().as_uri() if config.logo else None,
@@ -155,6 +155,12 @@ def build_view(config: Config, results: engine.Results, month: Month, *, kpi_ids
         sections=[SectionView(title, members) for title, members in sections.items()],
         funnel=_funnel(config, results, month) if kpi_ids is None else None,
     )
+
+
+def _section_of(config: Config, kpi: Kpi) -> str:
+    if config.sections == "owner":
+        return config.owners[kpi.owner].name if kpi.owner else text("review.no_owner", config.locale)
+    return kpi.domain
 
 
 def _kpi_view(config: Config, result: engine.KpiResult, row: engine.KpiMonth, month: Month,

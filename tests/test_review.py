@@ -391,3 +391,19 @@ def test_small_wobbles_are_not_zoomed_into_a_trend() -> None:
 def test_axis_labels_are_short_and_exact(value: float, fmt: str, step: float, french: str, english: str) -> None:
     assert spaced(format_axis(value, fmt, "fr", "EUR", step)) == french  # type: ignore[arg-type]
     assert spaced(format_axis(value, fmt, "en", "EUR", step)) == english  # type: ignore[arg-type]
+
+
+def test_sections_per_owner_when_the_config_asks(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(EXAMPLE, project)
+    path = project / "kpireport.yaml"
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    document["review"] = {"sections": "owner"}
+    document["kpis"]["win_rate"].pop("owner")
+    path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    config = load_config(path)
+    view = build_view(config, engine.compute(config, load_data(config).values), MONTH)
+    titles = {section.title: [k.id for k in section.kpis] for section in view.sections}
+    assert titles["Lucas Moreau"] == ["revenue"]
+    assert titles["Sans responsable"] == ["win_rate"]
+    assert titles[config.owners["email"].name] == ["open_rate", "click_rate"]
