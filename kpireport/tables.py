@@ -26,6 +26,7 @@ ENCODINGS = ["utf_8", "utf_16", "utf_32", "cp1252", "latin_1", "iso8859_15"]
 HEADER_SEARCH_ROWS = 30  # title lines some exports put above the header (ad platforms, Analytics)
 _SAMPLE_BYTES = 1 << 16
 _ZIP, _PARQUET, _OLE = b"PK\x03\x04", b"PAR1", b"\xd0\xcf\x11\xe0"  # the first bytes of each format
+_OLE_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
 @dataclass(frozen=True)
@@ -61,9 +62,25 @@ def read_table(path: Path, *, sheet: str | None = None, header: str | None = Non
     if start.startswith(_PARQUET):
         return _read_parquet(path)
     if start.startswith(_OLE):
-        raise DataError("this is an old Excel .xls workbook, which kpireport does not read", file=file,
-                        hint="save it as .xlsx (Excel Workbook) or as CSV UTF-8")
+        raise ole_error(path)
     return _read_csv(path, header, comma_thousands)
+
+
+def ole_error(path: Path) -> DataError:
+    """An OLE2 file where a workbook is expected: Excel writes a password-protected .xlsx as one (an
+    encrypted package), and the old .xls format is one too. kpireport reads neither."""
+    return DataError("this workbook is password-protected (encrypted), or an old .xls workbook: "
+                     "kpireport cannot read it", file=str(path),
+                     hint="in Excel, save it without a password (File → Info → Protect Workbook → Encrypt "
+                          "with Password: empty) as .xlsx (Excel Workbook), or export it as CSV UTF-8")
+
+
+def is_ole(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            return handle.read(8) == _OLE_SIGNATURE
+    except OSError:
+        return False
 
 
 # --- CSV ------------------------------------------------------------------------------------------
@@ -195,8 +212,7 @@ def _read_xlsx(path: Path, sheet: str | None, header: str | None, comma_thousand
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        raise DataError(f"cannot open it as an XLSX workbook ({exc.__class__.__name__})", file=file,
-                        hint="save it again from Excel as .xlsx, or export it as CSV UTF-8") from None
+        raise workbook_error(path, exc) from None
     try:
         if sheet is not None and sheet not in workbook.sheetnames:
             raise DataError(f"no sheet '{sheet}'", file=file,
@@ -217,6 +233,15 @@ def _read_xlsx(path: Path, sheet: str | None, header: str | None, comma_thousand
     frame = pl.DataFrame([_column(f"\x00{index}", [row[index] if index < len(row) else None for row in records])
                           for index in range(width)])
     return Table(_tidy(frame, titles), top + 2, comma_thousands, "xlsx")
+
+
+def workbook_error(path: Path, exc: Exception) -> DataError:
+    """A workbook openpyxl cannot open: cut short (a copy or download interrupted), or not an XLSX."""
+    what = ("it is damaged or cut short (not a complete XLSX file)" if isinstance(exc, zipfile.BadZipFile)
+            else f"cannot open it as an XLSX workbook ({exc.__class__.__name__})")
+    return DataError(what, file=str(path),
+                     hint="copy or download it again, or open it in Excel and save it as .xlsx "
+                          "(or export it as CSV UTF-8)")
 
 
 def _header_row(rows: list[list], header: str | None) -> int | None:  # type: ignore[type-arg]
