@@ -156,7 +156,8 @@ class _Parser:
     def expect(self, op: str) -> None:
         if self.token.text != op:
             found = f"'{self.token.text}'" if self.token.kind != "end" else "the end of the formula"
-            raise _error(self.text, self.token.position, f"expected '{op}' but found {found}")
+            hint = "close each '(' with ')'" if op == ")" else f"write '{op}' here"
+            raise _error(self.text, self.token.position, f"expected '{op}' but found {found}", hint)
         self.take()
 
     def parse(self) -> Node:
@@ -221,7 +222,8 @@ class _Parser:
             self.expect(")")
             return node
         found = f"'{token.text}'" if token.kind != "end" else "the end of the formula"
-        raise _error(self.text, token.position, f"expected a number, a name or '(' but found {found}")
+        raise _error(self.text, token.position, f"expected a number, a name or '(' but found {found}",
+                     "each operator (+ - * /) needs a value on both sides, e.g. leads / visits")
 
     def call(self, name: _Token) -> Node:
         function = name.text.lower()

@@ -129,7 +129,8 @@ class _SourceReader:
             if column not in frame.columns:
                 names = [c for c in frame.columns if c != _ROW]
                 raise DataError(f"no column '{column}'", file=self.file, line=header_row,
-                                hint=did_you_mean(column, names) or "its columns: " + ", ".join(names))
+                                hint=did_you_mean(column, names) or _delimiter_hint(names)
+                                or "its columns: " + ", ".join(names))
         frame = self.filtered(frame, header_row)
         if source.layout == "long":
             return self.long(frame, table, header_row)
@@ -484,6 +485,17 @@ def _as_text(value: object) -> str:
 def _ones(mask: pl.Series) -> pl.Series:
     """1.0 where `mask` holds, else no value: what `count` counts."""
     return pl.select(pl.when(mask).then(pl.lit(1.0))).to_series()
+
+
+def _delimiter_hint(names: list[str]) -> str | None:
+    """A header read as one column holding another separator: 'date|visits|leads'."""
+    if len(names) != 1:
+        return None
+    separators = [c for c in dict.fromkeys(names[0]) if not (c.isalnum() or c in " _-.%()'")]
+    if not separators:
+        return None
+    return (f"the columns seem separated by '{separators[0]}' ({names[0]}): kpireport reads ',', ';' or tabs; "
+            "export the file again with one of those")
 
 
 def _unmapped_hint(name: str, inputs: Iterable[str]) -> str:
