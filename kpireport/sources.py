@@ -87,6 +87,16 @@ def load_data(config: Config, data_paths: Iterable[str | Path] = (), skip_bad_ro
     for source in sources_with(config, data_paths):
         reader = _SourceReader(config, source, data, skip_bad_rows)
         provided |= reader.template() if source.layout == "template" else reader.table()
+    for input_id, series in data.values.items():
+        negative = sorted(month for month, value in series.items() if value < 0)
+        if negative and config.inputs[input_id].format in ("number", "duration"):
+            # A warning: a correction row can make a month negative, and stopping the whole review
+            # for it would help nobody; but a count below 0 is worth a look (the template refuses it).
+            first = negative[0]
+            data.warnings.append(str(KpiReportError(
+                f"{input_id} is negative for {', '.join(map(str, negative))} ({series[first]:g} in {first}); "
+                "the value is used as it is", file=data.origin[(input_id, first)],
+                hint="a count or a duration is rarely below 0: check the export (a refund or correction row?)")))
     missing = [input_id for input_id in config.inputs if input_id not in provided]
     if missing:
         # A warning, not an error: the template is a source too, and people type these in it.

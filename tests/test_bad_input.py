@@ -337,6 +337,24 @@ def test_bad_input_is_refused_clearly_and_changes_nothing(tmp_path: Path, case: 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["project"]
 
 
+# --- what is a warning, not an error ---------------------------------------------------------------------
+
+
+def test_a_negative_count_is_a_warning_and_the_value_is_kept(tmp_path: Path) -> None:
+    """A marketer would rather get the review with a flag on the odd month than no review: a negative
+    month can come from a correction row (refunds, de-duplicated leads). So: a warning naming the
+    input, the months and the file, and the value used as it is."""
+    folder = tmp_path / "project"
+    _project(folder, Case("negative", [], files={"web.csv": WEB.replace("2026-02-03,120,7", "2026-02-03,-120,7")}))
+    before = _hashes(folder)
+    result = CliRunner().invoke(cli, ["compute", str(folder / "kpireport.yaml"), "--month", "2026-02"])
+    assert result.exit_code == 0, result.output
+    assert (f"warning: {folder / 'web.csv'}: visits is negative for 2026-02 (-120 in 2026-02); the value is used "
+            "as it is\n  hint: a count or a duration is rarely below 0") in result.output
+    assert "traffic,2026-02,-120," in result.output
+    assert _hashes(folder) == before
+
+
 # --- a 200 MB file: read to its last row in a reasonable time, in a real process -----------------------------
 
 
