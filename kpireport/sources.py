@@ -10,6 +10,7 @@ file:row:column with a fix; `skip_bad_rows` turns a bad row into a warning inste
 from __future__ import annotations
 
 import datetime as dt
+import io
 import math
 import zipfile
 from collections.abc import Iterable
@@ -350,8 +351,9 @@ class _SourceReader:
             raise DataError("this is not a kpireport template (no defined name 'months')", file=self.file,
                             hint="make one with 'kpireport template', or read this file with 'layout: wide'")
         try:
-            workbook = load_workbook(path, data_only=True)
-            formulas = load_workbook(path)  # to tell a KPI's formula from a value typed over it
+            content = path.read_bytes()  # openpyxl judges a path by its extension: a template may be renamed
+            workbook = load_workbook(io.BytesIO(content), data_only=True)
+            formulas = load_workbook(io.BytesIO(content))  # to tell a KPI's formula from a value typed over it
         except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
             raise workbook_error(path, exc) from None
         months = [Month.of(c.value) if isinstance(c.value, dt.date) else None

@@ -210,7 +210,8 @@ def _read_xlsx(path: Path, sheet: str | None, header: str | None, comma_thousand
 
     file = str(path)
     try:
-        workbook = load_workbook(path, read_only=True, data_only=True)
+        # from its bytes: openpyxl judges a path by its extension, and a workbook may be named .csv
+        workbook = load_workbook(io.BytesIO(path.read_bytes()), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
         raise workbook_error(path, exc) from None
     try:

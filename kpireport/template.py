@@ -4,6 +4,7 @@ only replaced with --update (its values and notes carried to the same input and 
 from __future__ import annotations
 
 import datetime as dt
+import io
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,7 +89,7 @@ def read_typed(path: Path) -> TypedValues | None:
                              "left untouched", file=str(path),
                              hint="choose another output file (-o), or pass --force to replace it")
     try:
-        workbook = load_workbook(path, data_only=True)
+        workbook = load_workbook(io.BytesIO(path.read_bytes()), data_only=True)  # whatever its extension
     except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
         what = ("it is damaged or cut short" if isinstance(exc, zipfile.BadZipFile)
                 else f"cannot open it as a workbook ({exc.__class__.__name__})")

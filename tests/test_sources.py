@@ -668,3 +668,10 @@ def test_the_template_warns_about_inputs_the_config_lost_and_long_rows_with_no_n
     config = project(tmp_path, crm="day,metric,amount,channel\n2026-01-02,,3,web\n")
     assert (f"{tmp_path / 'crm.csv'}:1:metric: 1 row(s) with a value but no name, ignored\n"
             "  hint: fill in the name, or delete the rows") in load_data(config).warnings
+
+
+def test_a_workbook_named_like_a_csv_file_is_read_as_a_workbook(tmp_path: Path) -> None:
+    """Found by the fuzz tests: openpyxl refused a path by its extension (a traceback)."""
+    xlsx(tmp_path / "export.xlsx", [["date", "visits"], ["2026-01-05", 7]])
+    (tmp_path / "export.xlsx").rename(tmp_path / "export.csv")
+    assert load_data(one_source(tmp_path, "{path: export.csv}")).values["visits"] == {JAN: 7}
