@@ -31,15 +31,23 @@ class _Group(click.Group):
         except KpiReportError as exc:
             if ctx.meta.get("kpireport.verbose"):
                 raise
-            click.echo(f"error: {exc}", err=True)
+            click.echo(_redacted(f"error: {exc}"), err=True)
             ctx.exit(EXIT_BAD_INPUT)
         except Exception as exc:
             if ctx.meta.get("kpireport.verbose"):
                 raise
-            click.echo(f"internal error: {exc.__class__.__name__}: {exc}\n"
-                       "  this is a bug in kpireport: run the same command with --verbose to see the traceback, "
-                       "and please report it", err=True)
+            click.echo(_redacted(f"internal error: {exc.__class__.__name__}: {exc}\n"
+                                 "  this is a bug in kpireport: run the same command with --verbose to see the "
+                                 "traceback, and please report it"), err=True)
             ctx.exit(EXIT_INTERNAL_ERROR)
+
+
+def _redacted(text: str) -> str:
+    """The SMTP password never reaches the screen, whatever a library put in an exception's message."""
+    import os
+
+    password = os.environ.get("KPIREPORT_SMTP_PASSWORD")
+    return text.replace(password, "********") if password else text
 
 
 def _month(ctx: click.Context, param: click.Parameter, value: str | None):  # type: ignore[no-untyped-def]
