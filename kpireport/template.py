@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,8 +143,14 @@ def write_template(config: Config, path: Path, period: list[Month], values: Valu
             _carry(config, typed, merged, notes, outcome)
     outcome.filled = sum(1 for series in merged.values() for month in series if month in outcome.months)
     workbook = build_workbook(config, period, merged, notes)
+    buffer = io.BytesIO()  # built in memory, then written in one go: a failed write (disk full) leaves
+    try:  # no half-open zip behind to complain when it is garbage-collected
+        workbook.save(buffer)
+    except OSError as exc:  # openpyxl writes each sheet to a temporary file first
+        raise KpiReportError(f"cannot write it: {exc.strerror} (in the temporary folder)", file=str(path),
+                             hint=f"check the free space, also in {tempfile.gettempdir()}") from None
     with atomic_path(path) as temporary:
-        workbook.save(temporary)
+        temporary.write_bytes(buffer.getvalue())
     return outcome
 
 
