@@ -100,13 +100,19 @@ def _read_csv(path: Path, header: str | None, comma_thousands: bool) -> Table:
     # polars then reads 1234,5 as a number itself; what it leaves as text (1 234,5 €) goes to `cells`
     options = {"separator": delimiter, "skip_rows": skip, "quote_char": '"', "decimal_comma": not comma_thousands}
     try:
-        frame = _typed_or_text(data, options)
-    except pl.exceptions.ComputeError as exc:
-        if "more fields" not in str(exc):
-            raise DataError(f"cannot read it as CSV ({str(exc).splitlines()[0]})", file=file,
-                            hint='look for a quote (") left open; or export it again as CSV UTF-8') from None
-        _refuse_ragged(data, delimiter, skip, file)  # unless the extra fields are all empty:
-        frame = _typed_or_text(data, {**options, "truncate_ragged_lines": True})  # a trailing delimiter
+        try:
+            frame = _typed_or_text(data, options)
+        except pl.exceptions.ComputeError as exc:
+            if "more fields" not in str(exc):
+                raise
+            _refuse_ragged(data, delimiter, skip, file)  # unless the extra fields are all empty:
+            frame = _typed_or_text(data, {**options, "truncate_ragged_lines": True})  # a trailing delimiter
+    except pl.exceptions.NoDataError:
+        raise DataError("no header row where the data starts", file=file, line=skip + 1,
+                        hint="export the data again, with a header row (e.g. date,visits)") from None
+    except pl.exceptions.PolarsError as exc:
+        raise DataError(f"cannot read it as CSV ({str(exc).splitlines()[0]})", file=file,
+                        hint='look for a quote (") left open; or export it again as CSV UTF-8') from None
     return Table(_tidy(frame), skip + 2, comma_thousands, "csv")
 
 
@@ -171,17 +177,21 @@ def sniff_delimiter(lines: list[str]) -> str:
 def _refuse_ragged(data: bytes, delimiter: str, skip: int, file: str) -> None:
     """A row with more cells than the header, some not empty: its values would land in the wrong
     columns (often a number written `1,234` in a comma-separated file)."""
-    rows = csv.reader(io.StringIO(data.decode("utf-8")), delimiter=delimiter)
+    rows = csv.reader(io.StringIO(data.decode("utf-8"), newline=""), delimiter=delimiter)  # "\r" in a cell too
     width = 0
-    for number, row in enumerate(rows, start=1):
-        if number <= skip:
-            continue
-        if number == skip + 1:
-            width = len(row)
-        elif len(row) > width and any(cell.strip() for cell in row[width:]):
-            raise DataError(f"this row has {len(row)} cells but the header has {width}", file=file, line=number,
-                            hint=f"a value holds the delimiter '{delimiter}': quote it (\"1{delimiter}234\"), "
-                                 "or export with another delimiter")
+    try:
+        for number, row in enumerate(rows, start=1):
+            if number <= skip:
+                continue
+            if number == skip + 1:
+                width = len(row)
+            elif len(row) > width and any(cell.strip() for cell in row[width:]):
+                raise DataError(f"this row has {len(row)} cells but the header has {width}", file=file,
+                                line=number, hint=f"a value holds the delimiter '{delimiter}': quote it "
+                                                  f'("1{delimiter}234"), or export with another delimiter')
+    except csv.Error as exc:
+        raise DataError(f"cannot read it as CSV ({exc})", file=file,
+                        hint='look for a quote (") left open; or export it again as CSV UTF-8') from None
 
 
 def _tidy(frame: pl.DataFrame, titles: list[str] | None = None) -> pl.DataFrame:

@@ -675,3 +675,13 @@ def test_a_workbook_named_like_a_csv_file_is_read_as_a_workbook(tmp_path: Path) 
     xlsx(tmp_path / "export.xlsx", [["date", "visits"], ["2026-01-05", 7]])
     (tmp_path / "export.xlsx").rename(tmp_path / "export.csv")
     assert load_data(one_source(tmp_path, "{path: export.csv}")).values["visits"] == {JAN: 7}
+
+
+@pytest.mark.parametrize(("web", "message"), [
+    ("date,Sessions\n2026-01-05,1,2,\r0\n", "this row has 4 cells but the header has 2"),  # csv.Error on \r before
+    ('date,Sessions\n2026-01-05,1,"\n', "cannot read it as CSV (CSV malformed"),  # polars' ComputeError before
+    ("\n2026-01-05,date", "no header row where the data starts"),  # polars' NoDataError before
+])
+def test_csv_files_the_long_fuzz_run_found(tmp_path: Path, web: str, message: str) -> None:
+    """Each raised something other than kpireport's own error (a traceback in the CLI)."""
+    assert message in error_of(project(tmp_path, web)).message
