@@ -248,13 +248,14 @@ class _SourceReader:
         day_of = pl.DataFrame({_TEXT: written, _DAY: parsed.values})
         where = pl.lit(self.source.date).alias("column")
         if parsed.bad.any():
-            bad = rows.filter(texts.is_in(written.filter(parsed.bad)))
+            bad = rows.filter(texts.is_in(written.filter(parsed.bad).implode()))
             problems = [*problems, bad.select(_ROW, pl.col(_TEXT).cast(pl.String).alias("text"), where,
                                               kind=pl.lit("date"))]
         undated = written.filter(parsed.values.is_null() & ~parsed.bad)
         if len(undated) and measures:  # an empty date cell: fine on an empty row, not on a row with values
             has_values = pl.any_horizontal(pl.col(name).is_not_null() for name in {m[0] for m in measures})
-            empty = rows.filter((pl.col(_TEXT).is_null() | pl.col(_TEXT).is_in(undated.drop_nulls())) & has_values)
+            undated_texts = undated.drop_nulls().implode()  # one list: is_in on a bare Series is deprecated
+            empty = rows.filter((pl.col(_TEXT).is_null() | pl.col(_TEXT).is_in(undated_texts)) & has_values)
             problems = [*problems, empty.select(_ROW, text=pl.lit(""), column=where, kind=pl.lit("no date"))]
         kept = self.settle(rows, problems)
         if kept is not None:
@@ -328,7 +329,7 @@ class _SourceReader:
             self.warn(f"{bad.message}; the row is skipped", bad.row, bad.column, bad.hint)
         if count > SKIPPED_SHOWN:
             self.warn(f"{count - SKIPPED_SHOWN} more bad rows skipped (in all {count})")
-        return ~frame[_ROW].is_in(first_per_row[_ROW])
+        return ~frame[_ROW].is_in(first_per_row[_ROW].implode())
 
     # --- the template ------------------------------------------------------------------------------
 
