@@ -209,7 +209,11 @@ def _tidy(frame: pl.DataFrame, titles: list[str] | None = None) -> pl.DataFrame:
             name += " (2)"
         names.append(name)
         kept.append(raw)
-    return frame.select(kept).rename(dict(zip(kept, names, strict=True)))
+    if not kept:
+        return frame.select([])
+    # Series, not names: select("*") or a name like "^a$" would be read as a wildcard or a regex
+    return pl.DataFrame([frame.get_column(raw).alias(name) for raw, name in zip(kept, names, strict=True)],
+                        height=frame.height)
 
 
 # --- XLSX -----------------------------------------------------------------------------------------

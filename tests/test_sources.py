@@ -685,3 +685,11 @@ def test_a_workbook_named_like_a_csv_file_is_read_as_a_workbook(tmp_path: Path) 
 def test_csv_files_the_long_fuzz_run_found(tmp_path: Path, web: str, message: str) -> None:
     """Each raised something other than kpireport's own error (a traceback in the CLI)."""
     assert message in error_of(project(tmp_path, web)).message
+
+
+def test_a_header_named_like_a_wildcard_or_a_regex_is_a_plain_name(tmp_path: Path) -> None:
+    """Found by the long fuzz run: a column named '*' made polars select every column (DuplicateError)."""
+    config = project(tmp_path, "date,*,^Sessions$,Sessions\n2026-01-05,1,2,3\n")
+    data = load_data(config)
+    assert data.values["visits"] == {JAN: 3}
+    assert any("column '*' maps to no input" in warning for warning in data.warnings)
