@@ -9,6 +9,7 @@ its place in the file.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Iterator
 from typing import NamedTuple
@@ -139,6 +140,8 @@ def number_problem(text: str) -> str:
     """What is wrong with a cell that `numbers` marked bad, in words."""
     shown = text.strip()
     value = _as_written(pl.Series([shown], dtype=pl.String), comma_thousands=False)["value"][0]
+    if value is None and shown.lower().lstrip("+-") in ("inf", "infinity"):  # a huge number, as a reader typed it
+        value = math.inf
     return f"'{shown}' is not a finite number" if value is not None else f"'{shown}' is not a number"
 
 

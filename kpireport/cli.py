@@ -16,17 +16,38 @@ from .errors import KpiReportError
 EXIT_BAD_INPUT = 2
 
 
+EXIT_INTERNAL_ERROR = 1
+
+
 class _Group(click.Group):
-    """Turns kpireport's own errors into one message and exit code 2 (tracebacks with --verbose)."""
+    """Turns kpireport's own errors into one message and exit code 2, and any other exception (a bug)
+    into one line and exit code 1; --verbose shows the traceback of either."""
 
     def invoke(self, ctx: click.Context):  # type: ignore[no-untyped-def]
         try:
             return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # click's own: usage errors, --help, Ctrl-C
         except KpiReportError as exc:
             if ctx.meta.get("kpireport.verbose"):
                 raise
-            click.echo(f"error: {exc}", err=True)
+            click.echo(_redacted(f"error: {exc}"), err=True)
             ctx.exit(EXIT_BAD_INPUT)
+        except Exception as exc:
+            if ctx.meta.get("kpireport.verbose"):
+                raise
+            click.echo(_redacted(f"internal error: {exc.__class__.__name__}: {exc}\n"
+                                 "  this is a bug in kpireport: run the same command with --verbose to see the "
+                                 "traceback, and please report it"), err=True)
+            ctx.exit(EXIT_INTERNAL_ERROR)
+
+
+def _redacted(text: str) -> str:
+    """The SMTP password never reaches the screen, whatever a library put in an exception's message."""
+    import os
+
+    password = os.environ.get("KPIREPORT_SMTP_PASSWORD")
+    return text.replace(password, "********") if password else text
 
 
 def _month(ctx: click.Context, param: click.Parameter, value: str | None):  # type: ignore[no-untyped-def]

@@ -333,7 +333,7 @@ class _Resolver:
             currency=spec.currency, owners=owners, inputs=inputs, kpis=kpis, funnel=funnel,
             sources=sources, warnings=_advice(kpis), charts=list(spec.template.charts),
             funnel_target=self.target(("funnel",), funnel_spec.target),
-            logo=self.path.parent / spec.review.logo if spec.review.logo else None, colour=spec.review.colour,
+            logo=self.logo(spec.review.logo), colour=spec.review.colour,
             sections=spec.review.sections, smtp=_smtp(spec.smtp),
         )
 
@@ -449,6 +449,20 @@ class _Resolver:
 
         for kid in kpis:
             visit(kid, [])
+
+    def logo(self, logo: str | None) -> Path | None:
+        """The review's logo: a file inside the config's folder (the PDF reads no other file)."""
+        if not logo:
+            return None
+        folder = self.path.parent.resolve()
+        path = (folder / logo).resolve()
+        if not path.is_relative_to(folder):
+            raise self.error(("review", "logo"), f"the logo '{logo}' is outside the config's folder",
+                             f"copy the image into {folder} and give its path from there (e.g. logo: logo.png)")
+        if not path.is_file():
+            raise self.error(("review", "logo"), f"no logo file '{logo}'",
+                             "give the image's path relative to the config file (e.g. logo: logo.png)")
+        return path
 
     def source(self, spec: SourceSpec) -> Source:
         path = Path(spec.path)

@@ -61,6 +61,8 @@ FUNCTIONS: dict[str, tuple[int, int | None, str]] = {
 }
 # functions whose second argument is a whole number of months written as a literal
 _MONTH_COUNT_ARG = {"prev", "avg"}
+MAX_MONTHS = 120  # prev()/avg() read at most 10 years back: the template has a column per month read
+MAX_DEPTH = 100  # parentheses, functions and operators nested: far past any KPI, short of exhausting the stack
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,7 @@ class _Parser:
         self.text = text
         self.tokens = _tokenize(text)
         self.index = 0
+        self.depth = 0  # how deep the parser is, checked before it recurses
 
     @property
     def token(self) -> _Token:
@@ -153,7 +156,8 @@ class _Parser:
     def expect(self, op: str) -> None:
         if self.token.text != op:
             found = f"'{self.token.text}'" if self.token.kind != "end" else "the end of the formula"
-            raise _error(self.text, self.token.position, f"expected '{op}' but found {found}")
+            hint = "close each '(' with ')'" if op == ")" else f"write '{op}' here"
+            raise _error(self.text, self.token.position, f"expected '{op}' but found {found}", hint)
         self.take()
 
     def parse(self) -> Node:
@@ -163,13 +167,26 @@ class _Parser:
         if self.token.kind != "end":
             raise _error(self.text, self.token.position, f"unexpected '{self.token.text}'",
                          "an operator (+ - * /) is probably missing before it")
+        if _depth(tree) > MAX_DEPTH:  # a long chain like a/b/c/… builds a deep tree without recursing here
+            raise self.too_deep(0)
         return tree
 
+    def too_deep(self, position: int) -> FormulaError:
+        return _error(self.text, position, f"the formula is too long or nests too deeply (over {MAX_DEPTH} levels)",
+                      "split it: one KPI can use another KPI by its id")
+
+    def deeper(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.too_deep(self.token.position)
+
     def expression(self) -> Node:
+        self.deeper()
         node = self.term()
         while self.token.text in ("+", "-"):
             op = self.take().text
             node = Binary(op, node, self.term())
+        self.depth -= 1
         return node
 
     def term(self) -> Node:
@@ -180,13 +197,13 @@ class _Parser:
         return node
 
     def unary(self) -> Node:
-        if self.token.text == "-":
-            self.take()
-            return Negate(self.unary())
-        if self.token.text == "+":
-            self.take()
-            return self.unary()
-        return self.atom()
+        if self.token.text not in ("-", "+"):
+            return self.atom()
+        self.deeper()
+        sign = self.take().text
+        operand = self.unary()
+        self.depth -= 1
+        return Negate(operand) if sign == "-" else operand
 
     def atom(self) -> Node:
         token = self.take()
@@ -205,7 +222,8 @@ class _Parser:
             self.expect(")")
             return node
         found = f"'{token.text}'" if token.kind != "end" else "the end of the formula"
-        raise _error(self.text, token.position, f"expected a number, a name or '(' but found {found}")
+        raise _error(self.text, token.position, f"expected a number, a name or '(' but found {found}",
+                     "each operator (+ - * /) needs a value on both sides, e.g. leads / visits")
 
     def call(self, name: _Token) -> Node:
         function = name.text.lower()
@@ -228,8 +246,9 @@ class _Parser:
                          usage, width=len(name.text))
         if function in _MONTH_COUNT_ARG and len(args) == 2:
             months = args[1]
-            if not (isinstance(months, Number) and months.value.is_integer() and months.value >= 1):
-                message = f"the second argument of {function}() must be a whole number of months (1 or more)"
+            if not (isinstance(months, Number) and months.value.is_integer() and 1 <= months.value <= MAX_MONTHS):
+                message = (f"the second argument of {function}() must be a whole number of months "
+                           f"(1 to {MAX_MONTHS})")
                 raise _error(self.text, name.position, message, usage, width=len(name.text))
         return Call(function, tuple(args), name.position)
 
@@ -240,6 +259,23 @@ def _count_words(fewest: int, most: int | None) -> str:
     if fewest == most:
         return f"{fewest} argument{'s' * (fewest > 1)}"
     return f"{fewest} to {most} arguments"
+
+
+def _depth(tree: Node) -> int:
+    """How many levels the tree has (without recursion: it may be too deep for that)."""
+    deepest, pending = 0, [(tree, 1)]
+    while pending:
+        node, level = pending.pop()
+        deepest = max(deepest, level)
+        children: tuple[Node, ...] = ()
+        if isinstance(node, Negate):
+            children = (node.operand,)
+        elif isinstance(node, Binary):
+            children = (node.left, node.right)
+        elif isinstance(node, Call):
+            children = node.args
+        pending.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def parse(text: str) -> Formula:

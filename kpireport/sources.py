@@ -10,6 +10,7 @@ file:row:column with a fix; `skip_bad_rows` turns a bad row into a warning inste
 from __future__ import annotations
 
 import datetime as dt
+import io
 import math
 import zipfile
 from collections.abc import Iterable
@@ -24,12 +25,13 @@ from .cells import parse_number as parse_number
 from .config import Config, Source
 from .errors import DataError, KpiReportError, did_you_mean
 from .months import Month
-from .tables import Table, read_table
+from .tables import Table, is_ole, ole_error, read_table, workbook_error
 
 SKIPPED_SHOWN = 20  # skipped rows listed one by one per file; past that, one line counts the rest
 _ROW = "\x00row"  # the row-number column added to each table (no header can be named so)
 _DAY = "\x00day"
 _TEXT = "\x00date"  # the date as written
+_MONTH_TEXT = r"^(?:[0-9]{4}-[0-9]{1,2}|[0-9]{6})$"  # a date written as a month: 2026-03, 202603
 
 
 @dataclass
@@ -86,6 +88,16 @@ def load_data(config: Config, data_paths: Iterable[str | Path] = (), skip_bad_ro
     for source in sources_with(config, data_paths):
         reader = _SourceReader(config, source, data, skip_bad_rows)
         provided |= reader.template() if source.layout == "template" else reader.table()
+    for input_id, series in data.values.items():
+        negative = sorted(month for month, value in series.items() if value < 0)
+        if negative and config.inputs[input_id].format in ("number", "duration"):
+            # A warning: a correction row can make a month negative, and stopping the whole review
+            # for it would help nobody; but a count below 0 is worth a look (the template refuses it).
+            first = negative[0]
+            data.warnings.append(str(KpiReportError(
+                f"{input_id} is negative for {', '.join(map(str, negative))} ({series[first]:g} in {first}); "
+                "the value is used as it is", file=data.origin[(input_id, first)],
+                hint="a count or a duration is rarely below 0: check the export (a refund or correction row?)")))
     missing = [input_id for input_id in config.inputs if input_id not in provided]
     if missing:
         # A warning, not an error: the template is a source too, and people type these in it.
@@ -128,7 +140,8 @@ class _SourceReader:
             if column not in frame.columns:
                 names = [c for c in frame.columns if c != _ROW]
                 raise DataError(f"no column '{column}'", file=self.file, line=header_row,
-                                hint=did_you_mean(column, names) or "its columns: " + ", ".join(names))
+                                hint=did_you_mean(column, names) or _delimiter_hint(names)
+                                or "its columns: " + ", ".join(names))
         frame = self.filtered(frame, header_row)
         if source.layout == "long":
             return self.long(frame, table, header_row)
@@ -235,21 +248,53 @@ class _SourceReader:
         day_of = pl.DataFrame({_TEXT: written, _DAY: parsed.values})
         where = pl.lit(self.source.date).alias("column")
         if parsed.bad.any():
-            bad = rows.filter(texts.is_in(written.filter(parsed.bad)))
+            bad = rows.filter(texts.is_in(written.filter(parsed.bad).implode()))
             problems = [*problems, bad.select(_ROW, pl.col(_TEXT).cast(pl.String).alias("text"), where,
                                               kind=pl.lit("date"))]
         undated = written.filter(parsed.values.is_null() & ~parsed.bad)
         if len(undated) and measures:  # an empty date cell: fine on an empty row, not on a row with values
             has_values = pl.any_horizontal(pl.col(name).is_not_null() for name in {m[0] for m in measures})
-            empty = rows.filter((pl.col(_TEXT).is_null() | pl.col(_TEXT).is_in(undated.drop_nulls())) & has_values)
+            undated_texts = undated.drop_nulls().implode()  # one list: is_in on a bare Series is deprecated
+            empty = rows.filter((pl.col(_TEXT).is_null() | pl.col(_TEXT).is_in(undated_texts)) & has_values)
             problems = [*problems, empty.select(_ROW, text=pl.lit(""), column=where, kind=pl.lit("no date"))]
         kept = self.settle(rows, problems)
         if kept is not None:
             rows = rows.filter(kept)
+        self.refuse_repeated_months(rows, day_of, measures, keys)
         partials = {e.meta.output_name(): e for column, how, _ in measures for e in _partials(column, how)}
         daily = rows.group_by(_TEXT, *keys).agg(partials.values()).join(day_of, on=_TEXT).drop_nulls(_DAY)
         return daily.group_by(pl.col(_DAY).dt.month_start(), *keys).agg(
             _combined(column, how).alias(name) for column, how, name in measures)
+
+    def refuse_repeated_months(self, rows: pl.DataFrame, day_of: pl.DataFrame, measures: list[tuple[str, str, str]],
+                               keys: tuple[str, ...] | list[str]) -> None:
+        """In a file of months (2026-03, 202603), two rows for one month (and name) are a copy-paste
+        slip, not days to roll up: their sum would be a wrong month, silently."""
+        texts = rows[_TEXT]
+        checked = {column for column, how, _ in measures if how != "count"}  # counting rows is their point
+        if not (texts.dtype == pl.String or texts.dtype.is_integer()) or not checked:  # 202603 may come as a number
+            return
+        if "input" in keys:  # a long file: its rows for counted inputs are exempt too
+            counted = [i for i, spec in self.config.inputs.items() if spec.aggregate == "count"]
+            rows = rows.filter(~pl.col("input").is_in(counted))
+        written = day_of[_TEXT].drop_nulls().cast(pl.String).str.strip_chars()  # each distinct text once
+        if not len(written) or not written.str.contains(_MONTH_TEXT).all():
+            return
+        has_values = pl.any_horizontal(pl.col(name).is_not_null() for name in checked)
+        repeated = (rows.filter(has_values).join(day_of, on=_TEXT).drop_nulls(_DAY)
+                    .group_by(_DAY, *keys, maintain_order=True).agg(pl.col(_ROW).sort())
+                    .filter(pl.col(_ROW).list.len() > 1))
+        if not len(repeated):
+            return
+        first = repeated.sort(pl.col(_ROW).list.get(1)).row(0, named=True)
+        lines = first[_ROW]
+        which = "".join(f" for '{first[key]}'" for key in keys)
+        raise DataError(
+            f"the month {Month.of(first[_DAY])} appears on {len(lines)} rows{which} (rows "
+            f"{', '.join(map(str, lines[:5]))}{', …' if len(lines) > 5 else ''}) in a file of months",
+            file=self.file, line=lines[1], column=self.source.date,
+            hint="a file of months has one row per month: remove the repeated row, or write days (YYYY-MM-DD) "
+                 "if the rows are to be added up")
 
     def values(self, frame: pl.DataFrame, cells: pl.Series, aggregate: str, table: Table,
                checked: pl.Series | None = None) -> tuple[pl.Series, pl.DataFrame]:
@@ -284,7 +329,7 @@ class _SourceReader:
             self.warn(f"{bad.message}; the row is skipped", bad.row, bad.column, bad.hint)
         if count > SKIPPED_SHOWN:
             self.warn(f"{count - SKIPPED_SHOWN} more bad rows skipped (in all {count})")
-        return ~frame[_ROW].is_in(first_per_row[_ROW])
+        return ~frame[_ROW].is_in(first_per_row[_ROW].implode())
 
     # --- the template ------------------------------------------------------------------------------
 
@@ -292,27 +337,36 @@ class _SourceReader:
         """Read a filled kpireport workbook by its defined names: `months`, `in_<input>`, `note_<input>`."""
         from openpyxl import load_workbook
 
-        from .template import named_cells
+        from .template import checked_cells
 
-        if not is_template(self.source.path):
-            if not self.source.path.exists():
-                read_table(self.source.path)  # raises the usual "file not found"
+        path = self.source.path
+        if not is_template(path):
+            if not path.exists():
+                read_table(path)  # raises the usual "file not found"
+            if is_ole(path):
+                raise ole_error(path)
+            try:
+                zipfile.ZipFile(path).close()
+            except (zipfile.BadZipFile, OSError) as exc:
+                raise workbook_error(path, exc) from None
             raise DataError("this is not a kpireport template (no defined name 'months')", file=self.file,
                             hint="make one with 'kpireport template', or read this file with 'layout: wide'")
         try:
-            workbook = load_workbook(self.source.path, data_only=True)
+            content = path.read_bytes()  # openpyxl judges a path by its extension: a template may be renamed
+            workbook = load_workbook(io.BytesIO(content), data_only=True)
+            formulas = load_workbook(io.BytesIO(content))  # to tell a KPI's formula from a value typed over it
         except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-            raise DataError(f"cannot open it as a workbook ({exc.__class__.__name__})", file=self.file,
-                            hint="save it again from Excel as .xlsx") from None
+            raise workbook_error(path, exc) from None
         months = [Month.of(c.value) if isinstance(c.value, dt.date) else None
-                  for c in named_cells(workbook, "months")]
+                  for c in checked_cells(workbook, "months", self.file)]
+        self.typed_over_formulas(formulas, months)
         provided = set()
         for name in list(workbook.defined_names):
             kind, _, raw = name.partition("_")
             if kind not in ("in", "note"):
                 continue
             input_id = self.source.columns.get(raw, raw)
-            cells = named_cells(workbook, name)
+            cells = checked_cells(workbook, name, self.file)
             if input_id not in self.config.inputs:
                 if kind == "in":
                     self.warn(f"the template's input '{raw}' is not in the config; it is ignored",
@@ -331,6 +385,26 @@ class _SourceReader:
                 if value is not None:
                     self.data.add(input_id, month, value, self.file)
         return provided
+
+    def typed_over_formulas(self, workbook, months: list[Month | None]) -> None:  # type: ignore[no-untyped-def]
+        """A KPI cell where a person typed a value over its formula: the review would compute another
+        number than the workbook shows, so it is an error rather than a silent disagreement."""
+        from .template import named_cells
+
+        for name in list(workbook.defined_names):
+            if not name.startswith("kpi_"):
+                continue
+            for month, cell in zip(months, named_cells(workbook, name), strict=False):
+                typed = cell.value
+                if month is None or not isinstance(typed, int | float | str) or str(typed).startswith("=") \
+                        or not str(typed).strip():
+                    continue
+                raise DataError(
+                    f"the KPI '{name[4:]}' for {month} holds a typed value ({typed}) instead of its formula: "
+                    "the review computes KPIs from the inputs", file=self.file, line=cell.row,
+                    column=cell.column_letter,
+                    hint="type the inputs on the Inputs sheet instead; 'kpireport template --update' rebuilds "
+                         "the formulas and keeps the typed inputs")
 
     def typed_value(self, input_id: str, month: Month, cell) -> float | None:  # type: ignore[no-untyped-def]
         """A typed cell's number; a cell that holds none is an error, or skipped with a warning."""
@@ -424,6 +498,17 @@ def _as_text(value: object) -> str:
 def _ones(mask: pl.Series) -> pl.Series:
     """1.0 where `mask` holds, else no value: what `count` counts."""
     return pl.select(pl.when(mask).then(pl.lit(1.0))).to_series()
+
+
+def _delimiter_hint(names: list[str]) -> str | None:
+    """A header read as one column holding another separator: 'date|visits|leads'."""
+    if len(names) != 1:
+        return None
+    separators = [c for c in dict.fromkeys(names[0]) if not (c.isalnum() or c in " _-.%()'")]
+    if not separators:
+        return None
+    return (f"the columns seem separated by '{separators[0]}' ({names[0]}): kpireport reads ',', ';' or tabs; "
+            "export the file again with one of those")
 
 
 def _unmapped_hint(name: str, inputs: Iterable[str]) -> str:

@@ -26,6 +26,7 @@ ENCODINGS = ["utf_8", "utf_16", "utf_32", "cp1252", "latin_1", "iso8859_15"]
 HEADER_SEARCH_ROWS = 30  # title lines some exports put above the header (ad platforms, Analytics)
 _SAMPLE_BYTES = 1 << 16
 _ZIP, _PARQUET, _OLE = b"PK\x03\x04", b"PAR1", b"\xd0\xcf\x11\xe0"  # the first bytes of each format
+_OLE_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
 @dataclass(frozen=True)
@@ -61,9 +62,25 @@ def read_table(path: Path, *, sheet: str | None = None, header: str | None = Non
     if start.startswith(_PARQUET):
         return _read_parquet(path)
     if start.startswith(_OLE):
-        raise DataError("this is an old Excel .xls workbook, which kpireport does not read", file=file,
-                        hint="save it as .xlsx (Excel Workbook) or as CSV UTF-8")
+        raise ole_error(path)
     return _read_csv(path, header, comma_thousands)
+
+
+def ole_error(path: Path) -> DataError:
+    """An OLE2 file where a workbook is expected: Excel writes a password-protected .xlsx as one (an
+    encrypted package), and the old .xls format is one too. kpireport reads neither."""
+    return DataError("this workbook is password-protected (encrypted), or an old .xls workbook: "
+                     "kpireport cannot read it", file=str(path),
+                     hint="in Excel, save it without a password (File → Info → Protect Workbook → Encrypt "
+                          "with Password: empty) as .xlsx (Excel Workbook), or export it as CSV UTF-8")
+
+
+def is_ole(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            return handle.read(8) == _OLE_SIGNATURE
+    except OSError:
+        return False
 
 
 # --- CSV ------------------------------------------------------------------------------------------
@@ -83,13 +100,19 @@ def _read_csv(path: Path, header: str | None, comma_thousands: bool) -> Table:
     # polars then reads 1234,5 as a number itself; what it leaves as text (1 234,5 €) goes to `cells`
     options = {"separator": delimiter, "skip_rows": skip, "quote_char": '"', "decimal_comma": not comma_thousands}
     try:
-        frame = _typed_or_text(data, options)
-    except pl.exceptions.ComputeError as exc:
-        if "more fields" not in str(exc):
-            raise DataError(f"cannot read it as CSV ({str(exc).splitlines()[0]})", file=file,
-                            hint='look for a quote (") left open; or export it again as CSV UTF-8') from None
-        _refuse_ragged(data, delimiter, skip, file)  # unless the extra fields are all empty:
-        frame = _typed_or_text(data, {**options, "truncate_ragged_lines": True})  # a trailing delimiter
+        try:
+            frame = _typed_or_text(data, options)
+        except pl.exceptions.ComputeError as exc:
+            if "more fields" not in str(exc):
+                raise
+            _refuse_ragged(data, delimiter, skip, file)  # unless the extra fields are all empty:
+            frame = _typed_or_text(data, {**options, "truncate_ragged_lines": True})  # a trailing delimiter
+    except pl.exceptions.NoDataError:
+        raise DataError("no header row where the data starts", file=file, line=skip + 1,
+                        hint="export the data again, with a header row (e.g. date,visits)") from None
+    except pl.exceptions.PolarsError as exc:
+        raise DataError(f"cannot read it as CSV ({str(exc).splitlines()[0]})", file=file,
+                        hint='look for a quote (") left open; or export it again as CSV UTF-8') from None
     return Table(_tidy(frame), skip + 2, comma_thousands, "csv")
 
 
@@ -154,17 +177,21 @@ def sniff_delimiter(lines: list[str]) -> str:
 def _refuse_ragged(data: bytes, delimiter: str, skip: int, file: str) -> None:
     """A row with more cells than the header, some not empty: its values would land in the wrong
     columns (often a number written `1,234` in a comma-separated file)."""
-    rows = csv.reader(io.StringIO(data.decode("utf-8")), delimiter=delimiter)
+    rows = csv.reader(io.StringIO(data.decode("utf-8"), newline=""), delimiter=delimiter)  # "\r" in a cell too
     width = 0
-    for number, row in enumerate(rows, start=1):
-        if number <= skip:
-            continue
-        if number == skip + 1:
-            width = len(row)
-        elif len(row) > width and any(cell.strip() for cell in row[width:]):
-            raise DataError(f"this row has {len(row)} cells but the header has {width}", file=file, line=number,
-                            hint=f"a value holds the delimiter '{delimiter}': quote it (\"1{delimiter}234\"), "
-                                 "or export with another delimiter")
+    try:
+        for number, row in enumerate(rows, start=1):
+            if number <= skip:
+                continue
+            if number == skip + 1:
+                width = len(row)
+            elif len(row) > width and any(cell.strip() for cell in row[width:]):
+                raise DataError(f"this row has {len(row)} cells but the header has {width}", file=file,
+                                line=number, hint=f"a value holds the delimiter '{delimiter}': quote it "
+                                                  f'("1{delimiter}234"), or export with another delimiter')
+    except csv.Error as exc:
+        raise DataError(f"cannot read it as CSV ({exc})", file=file,
+                        hint='look for a quote (") left open; or export it again as CSV UTF-8') from None
 
 
 def _tidy(frame: pl.DataFrame, titles: list[str] | None = None) -> pl.DataFrame:
@@ -182,7 +209,11 @@ def _tidy(frame: pl.DataFrame, titles: list[str] | None = None) -> pl.DataFrame:
             name += " (2)"
         names.append(name)
         kept.append(raw)
-    return frame.select(kept).rename(dict(zip(kept, names, strict=True)))
+    if not kept:
+        return frame.select([])
+    # Series, not names: select("*") or a name like "^a$" would be read as a wildcard or a regex
+    return pl.DataFrame([frame.get_column(raw).alias(name) for raw, name in zip(kept, names, strict=True)],
+                        height=frame.height)
 
 
 # --- XLSX -----------------------------------------------------------------------------------------
@@ -193,10 +224,10 @@ def _read_xlsx(path: Path, sheet: str | None, header: str | None, comma_thousand
 
     file = str(path)
     try:
-        workbook = load_workbook(path, read_only=True, data_only=True)
+        # from its bytes: openpyxl judges a path by its extension, and a workbook may be named .csv
+        workbook = load_workbook(io.BytesIO(path.read_bytes()), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        raise DataError(f"cannot open it as an XLSX workbook ({exc.__class__.__name__})", file=file,
-                        hint="save it again from Excel as .xlsx, or export it as CSV UTF-8") from None
+        raise workbook_error(path, exc) from None
     try:
         if sheet is not None and sheet not in workbook.sheetnames:
             raise DataError(f"no sheet '{sheet}'", file=file,
@@ -217,6 +248,15 @@ def _read_xlsx(path: Path, sheet: str | None, header: str | None, comma_thousand
     frame = pl.DataFrame([_column(f"\x00{index}", [row[index] if index < len(row) else None for row in records])
                           for index in range(width)])
     return Table(_tidy(frame, titles), top + 2, comma_thousands, "xlsx")
+
+
+def workbook_error(path: Path, exc: Exception) -> DataError:
+    """A workbook openpyxl cannot open: cut short (a copy or download interrupted), or not an XLSX."""
+    what = ("it is damaged or cut short (not a complete XLSX file)" if isinstance(exc, zipfile.BadZipFile)
+            else f"cannot open it as an XLSX workbook ({exc.__class__.__name__})")
+    return DataError(what, file=str(path),
+                     hint="copy or download it again, or open it in Excel and save it as .xlsx "
+                          "(or export it as CSV UTF-8)")
 
 
 def _header_row(rows: list[list], header: str | None) -> int | None:  # type: ignore[type-arg]

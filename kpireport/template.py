@@ -4,17 +4,21 @@ only replaced with --update (its values and notes carried to the same input and 
 from __future__ import annotations
 
 import datetime as dt
+import io
+import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from openpyxl import load_workbook
+from openpyxl.formula.tokenizer import TokenizerError
 from openpyxl.utils.exceptions import InvalidFileException
 
 from .config import Config
 from .errors import DataError, KpiReportError
 from .files import atomic_path
 from .months import Month
+from .tables import is_ole
 from .workbook import Values, build_workbook, sheet_months
 
 
@@ -31,35 +35,76 @@ class TypedValues:
 
 def named_cells(workbook, name: str):  # type: ignore[no-untyped-def]
     """The cells a workbook-level defined name points at, in order (empty if the name is broken)."""
+    try:
+        return _cells(workbook, name)
+    except _BrokenNameError:
+        return []
+
+
+class _BrokenNameError(Exception):
+    """A defined name that points nowhere (its row or sheet deleted, its sheet renamed)."""
+
+
+def _cells(workbook, name: str):  # type: ignore[no-untyped-def]
     defined = workbook.defined_names.get(name)
     if defined is None:
-        return []
+        raise _BrokenNameError(f"the workbook has no name '{name}'")
     cells = []
-    for title, reference in defined.destinations:
+    try:
+        destinations = list(defined.destinations)
+    except (TokenizerError, ValueError):  # a mangled reference
+        destinations = []
+    if not destinations:
+        raise _BrokenNameError(f"the name '{name}' points nowhere ({defined.attr_text}): its row or "
+                               "column was deleted")
+    for title, reference in destinations:
         if title not in workbook.sheetnames:
-            return []
-        found = workbook[title][reference]
+            raise _BrokenNameError(f"the name '{name}' points at the sheet '{title}', which the workbook "
+                                   "no longer has (deleted or renamed by a tool that left the name behind)")
+        try:
+            found = workbook[title][reference]
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise _BrokenNameError(f"the name '{name}' points nowhere ({defined.attr_text}): its row or "
+                                   "column was deleted") from None
         rows = found if isinstance(found, tuple) else ((found,),)
         for row in rows:
             cells.extend(row if isinstance(row, tuple) else (row,))
     return cells
 
 
+def checked_cells(workbook, name: str, file: str):  # type: ignore[no-untyped-def]
+    """The cells of a name the template must have, or a DataError saying how it broke."""
+    try:
+        return _cells(workbook, name)
+    except _BrokenNameError as exc:
+        raise DataError(f"the template is damaged: {exc}", file=file,
+                        hint="undo the change in the workbook (restore the row or the sheet's name), or "
+                             "build a new template with 'kpireport template' and copy the values over"
+                        ) from None
+
+
 def read_typed(path: Path) -> TypedValues | None:
     """The typed values of a kpireport template, or None when the workbook is not one."""
+    if is_ole(path):
+        raise KpiReportError("this workbook is password-protected (encrypted), or an old .xls workbook; it is "
+                             "left untouched", file=str(path),
+                             hint="choose another output file (-o), or pass --force to replace it")
     try:
-        workbook = load_workbook(path, data_only=True)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError) as exc:
-        raise DataError(f"cannot open it as a workbook ({exc.__class__.__name__})", file=str(path),
-                        hint="choose another output file, or pass --force to replace it") from None
-    header = named_cells(workbook, "months")
-    if not header:
+        workbook = load_workbook(io.BytesIO(path.read_bytes()), data_only=True)  # whatever its extension
+    except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        what = ("it is damaged or cut short" if isinstance(exc, zipfile.BadZipFile)
+                else f"cannot open it as a workbook ({exc.__class__.__name__})")
+        raise DataError(f"{what}; it is left untouched", file=str(path),
+                        hint="choose another output file (-o), or pass --force to replace it") from None
+    if "months" not in workbook.defined_names:
         return None
+    header = checked_cells(workbook, "months", str(path))
     months = [Month.of(c.value) if isinstance(c.value, dt.date | dt.datetime) else None for c in header]
     typed = TypedValues()
     for name in workbook.defined_names:
         if name.startswith("in_"):
-            series = {month: cell.value for month, cell in zip(months, named_cells(workbook, name), strict=False)
+            cells = checked_cells(workbook, name, str(path))
+            series = {month: cell.value for month, cell in zip(months, cells, strict=False)
                       if month is not None and cell.value not in (None, "")}
             if series:
                 typed.values[name[3:]] = series
@@ -98,8 +143,14 @@ def write_template(config: Config, path: Path, period: list[Month], values: Valu
             _carry(config, typed, merged, notes, outcome)
     outcome.filled = sum(1 for series in merged.values() for month in series if month in outcome.months)
     workbook = build_workbook(config, period, merged, notes)
+    buffer = io.BytesIO()  # built in memory, then written in one go: a failed write (disk full) leaves
+    try:  # no half-open zip behind to complain when it is garbage-collected
+        workbook.save(buffer)
+    except OSError as exc:  # openpyxl writes each sheet to a temporary file first
+        raise KpiReportError(f"cannot write it: {exc.strerror} (in the temporary folder)", file=str(path),
+                             hint=f"check the free space, also in {tempfile.gettempdir()}") from None
     with atomic_path(path) as temporary:
-        workbook.save(temporary)
+        temporary.write_bytes(buffer.getvalue())
     return outcome
 
 

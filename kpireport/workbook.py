@@ -25,6 +25,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from .config import Config, Kpi
 from .engine import ytd_tree
+from .errors import ConfigError
 from .formula import Name, to_excel
 from .locale import excel_number_format, month_header_format, text
 from .months import Month, month_range
@@ -156,7 +157,13 @@ def build_workbook(config: Config, period: list[Month], values: Values,
 _STYLE_ARRAYS: WeakKeyDictionary[Workbook, dict[tuple, tuple]] = WeakKeyDictionary()
 
 
+EXCEL_FORMULA_CHARS = 8192  # Excel refuses longer formulas (it "repairs" the file, dropping them)
+EXCEL_CELL_CHARS = 32767  # and longer text in a cell
+
+
 def _put(sheet: Worksheet, row: int, column: int, value: object, **style: object):  # type: ignore[no-untyped-def]
+    if isinstance(value, str) and len(value) > EXCEL_CELL_CHARS:
+        value = value[:EXCEL_CELL_CHARS - 1] + "…"
     cell = sheet.cell(row=row, column=column, value=value)
     is_formula = style.pop("formula", False)
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@") and not is_formula:
@@ -379,7 +386,7 @@ class _KpiSheet:
             assert column is not None
             letter = get_column_letter(column)
             value, target = f"{letter}{rows['value']}", f"{letter}{rows['target']}"
-            _formula(sheet, rows["value"], column, to_excel(kpi.formula.tree, month, self.refs), number_format)
+            _formula(sheet, rows["value"], column, self._excel(kpi, kpi.formula.tree, month), number_format)
             _put(sheet, rows["target"], column, kpi.target.for_month(month), number_format=number_format,
                  protection=UNLOCKED, fill=INPUT_FILL if month >= layout.period[0] else HISTORY_FILL, border=BOX)
             ratio = f"{value}/{target}" if kpi.direction == "up" else f"{target}/{value}"
@@ -401,9 +408,19 @@ class _KpiSheet:
             _put(sheet, top, after + offset, value, alignment=WRAP_TOP, font=SMALL)
         sheet.row_dimensions.group(rows["attainment"], rows["ytd"], outline_level=1, hidden=False)
 
+    def _excel(self, kpi: Kpi, tree, month: Month) -> str:  # type: ignore[no-untyped-def]
+        formula = to_excel(tree, month, self.refs)
+        if len(formula) > EXCEL_FORMULA_CHARS:
+            raise ConfigError(f"written for Excel, this formula takes {len(formula)} characters: more than "
+                              f"Excel's {EXCEL_FORMULA_CHARS}", file=str(self.config.path),
+                              key=f"kpis.{kpi.id}.formula",
+                              hint="split it: one KPI can use another KPI by its id (avg() and ytd() of a "
+                                   "name, not of a calculation, take one range)")
+        return formula
+
     def _ytd(self, kpi: Kpi, tree, month: Month, value_row: int) -> str:  # type: ignore[no-untyped-def]
         if tree is not None:
-            return to_excel(tree, month, self.refs)
+            return self._excel(kpi, tree, month)
         start, end = self.layout.letter(month.january), self.layout.letter(month)
         if start is None or end is None:
             return '=""'

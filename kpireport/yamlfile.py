@@ -33,12 +33,14 @@ def load_yaml(path: Path) -> tuple[Any, dict[KeyPath, int]]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
+        tab = mark is not None and "\t" in (text.splitlines()[mark.line:mark.line + 1] or [""])[0]
         raise ConfigError(
             f"invalid YAML: {problem}",
             file=str(path),
             line=mark.line + 1 if mark else None,
             column=mark.column + 1 if mark else None,
-            hint="check indentation and quoting; text holding ':' or '#' needs quotes",
+            hint="YAML indents with spaces, never tabs: replace the tab with spaces" if tab
+            else "check indentation and quoting; text holding ':' or '#' needs quotes",
         ) from None
     finally:
         loader.dispose()
@@ -109,11 +111,41 @@ def _explain(error: dict[str, Any], model: type[BaseModel], loc: KeyPath) -> tup
             hint = "allowed keys: " + ", ".join(sorted(allowed))
         return f"unknown key '{loc[-1]}'", hint
     if kind == "missing":
-        return "this key is required", None
+        return "this key is required", _FIELD_HINTS.get(loc[-1] if loc else "", f"add '{loc[-1]}: …' here"
+                                                        if loc else None)
     if kind == "literal_error":
         expected = error.get("ctx", {}).get("expected", "")
         return f"'{error['input']}' is not allowed", f"use one of {expected}"
-    return error["msg"][0].lower() + error["msg"][1:], None
+    message = error["msg"].removeprefix("Value error, ")
+    return message[0].lower() + message[1:], _FIELD_HINTS.get(loc[-1] if loc else "") or _KIND_HINTS.get(kind)
+
+
+# How to fix a value, by its key (the schema's own words say what is wrong, not what to write).
+_FIELD_HINTS = {
+    "title": "give the review a title, e.g. title: Monthly marketing review",
+    "kpis": "list the KPIs as 'id: {…}' lines under 'kpis:', e.g. open_rate: {use: email.open_rate}",
+    "currency": "a three-letter currency code in capitals, e.g. EUR, USD or GBP",
+    "colour": "a colour as #RRGGBB, e.g. #1F4E78",
+    "email": "an address like name@example.com",
+    "from": "an address like reviews@example.com, or 'KPI <reviews@example.com>'",
+    "reply_to": "an address like reviews@example.com",
+    "tolerance": "a share between 0 and 1: 0.1 means within 10 % of the target",
+    "port": "a port number between 1 and 65535 (587 for starttls, 465 for ssl), or leave it out",
+    "target": "a number (e.g. 0.25 or 1200), or one per month: {default: 1000, 2026-12: 1500}",
+}
+_KIND_HINTS = {
+    "float_parsing": "write a number, e.g. 1200 or 0.25 (a dot for decimals, no unit)",
+    "float_type": "write a number, e.g. 1200 or 0.25 (a dot for decimals, no unit)",
+    "int_parsing": "write a whole number",
+    "int_type": "write a whole number",
+    "string_type": "write text (quote it if it looks like a number or a date)",
+    "dict_type": "write it as a mapping: 'key: value' lines indented below it, or {key: value}",
+    "list_type": "write it as a list: '- item' lines below it, or [a, b]",
+    "model_type": "write it as a mapping: 'key: value' lines indented below it, or {key: value}",
+    "too_short": "give at least one (see 'kpireport init DIR' for an example)",
+    "value_error": "see 'kpireport init DIR' for a working example",
+    "bool_parsing": "write true or false",
+}
 
 
 def _fields_at(model: type[BaseModel], loc: KeyPath) -> set[str]:

@@ -143,6 +143,43 @@ def test_verbose_shows_the_traceback(tmp_path: Path) -> None:
     assert type(result.exception).__name__ == "ConfigError"
 
 
+def test_an_internal_error_is_one_line_exit_1_and_a_traceback_with_verbose(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug (an exception that is not kpireport's own) is not dressed up as bad input (exit 2), and
+    not a page of traceback either: one line saying it is a bug, --verbose for the details."""
+    import kpireport.engine
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(kpireport.engine, "compute", broken)
+    result = run("compute", EXAMPLE / "kpireport.yaml")
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)
+    assert result.output == ("internal error: RuntimeError: boom\n  this is a bug in kpireport: run the same "
+                             "command with --verbose to see the traceback, and please report it\n")
+    verbose = run("--verbose", "compute", EXAMPLE / "kpireport.yaml")
+    assert isinstance(verbose.exception, RuntimeError)
+
+
+def test_an_internal_error_prints_no_traceback_in_a_real_process() -> None:
+    script = ("import sys, kpireport.engine\n"
+              "def broken(*a, **k): raise RuntimeError('boom')\n"
+              "kpireport.engine.compute = broken\n"
+              "from kpireport.cli import cli\n"
+              "cli(sys.argv[1:])\n")
+    config = str(EXAMPLE / "kpireport.yaml")
+    quiet = subprocess.run([sys.executable, "-c", script, "compute", config], capture_output=True, text=True,
+                           check=False)
+    assert (quiet.returncode, quiet.stdout) == (1, "")
+    assert quiet.stderr.startswith("internal error: RuntimeError: boom\n")
+    assert "Traceback" not in quiet.stderr
+    verbose = subprocess.run([sys.executable, "-c", script, "--verbose", "compute", config], capture_output=True,
+                             text=True, check=False)
+    assert verbose.returncode == 1
+    assert "Traceback" in verbose.stderr
+    assert "RuntimeError: boom" in verbose.stderr
+
+
 # --- compute ------------------------------------------------------------------------------------
 
 

@@ -281,3 +281,23 @@ def test_unquoted_comma_in_a_flow_formula_gets_a_quoting_hint(tmp_path: Path) ->
     error = error_of(tmp_path, VALID.replace("  ctr:", "  g: {formula: prev(open_rate, 12)}\n  ctr:"))
     assert error.message == "unknown key '12)'"
     assert error.hint == 'inside { } a comma ends the value: quote the formula, e.g. formula: "prev(x, 12)"'
+
+
+@pytest.mark.parametrize(("logo", "message"), [
+    ("../../etc/passwd", "the logo '../../etc/passwd' is outside the config's folder"),
+    ("/etc/passwd", "the logo '/etc/passwd' is outside the config's folder"),
+    ("images/../../secret.png", "the logo 'images/../../secret.png' is outside the config's folder"),
+    ("logo.png", "no logo file 'logo.png'"),
+])
+def test_the_logo_must_be_a_file_in_the_config_folder(tmp_path: Path, logo: str, message: str) -> None:
+    """The review's PDF reads no file outside the project: a logo elsewhere is refused at load."""
+    error = error_of(tmp_path, VALID + f"review: {{logo: '{logo}'}}\n")
+    assert (error.key, error.message, error.line) == ("review.logo", message, VALID.count("\n") + 1)
+    assert error.hint
+
+
+def test_a_logo_in_the_config_folder_resolves(tmp_path: Path) -> None:
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "logo.png").write_bytes(b"\x89PNG")
+    assert load_config(write(tmp_path, VALID + "review: {logo: images/logo.png}\n")).logo == (
+        tmp_path / "images" / "logo.png").resolve()

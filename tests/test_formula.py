@@ -167,10 +167,18 @@ ERRORS = [
     ("prev()", "prev() takes 1 to 2 arguments, not 0 (position 1)", None),
     ("ytd(a, 2)", "ytd() takes 1 argument, not 2 (position 1)", None),
     ("avg(a)", "avg() takes 2 arguments, not 1 (position 1)", None),
-    ("prev(a, 1.5)", "the second argument of prev() must be a whole number of months (1 or more)", None),
-    ("avg(a, b)", "the second argument of avg() must be a whole number of months (1 or more)", None),
-    ("prev(a, 0)", "the second argument of prev() must be a whole number of months (1 or more)", None),
+    ("prev(a, 1.5)", "the second argument of prev() must be a whole number of months (1 to 120)", None),
+    ("avg(a, b)", "the second argument of avg() must be a whole number of months (1 to 120)", None),
+    ("prev(a, 0)", "the second argument of prev() must be a whole number of months (1 to 120)", None),
     ("a * 1e999", "the number 1e999 is too large (position 5)", None),
+    ("prev(a, 121)", "the second argument of prev() must be a whole number of months (1 to 120)", None),
+    # deep trees would exhaust Python's stack in the parser or the back-ends (a RecursionError before)
+    pytest.param("(" * 101 + "a" + ")" * 101, "the formula is too long or nests too deeply (over 100 levels) "
+                 "(position 101)", "split it: one KPI can use another KPI by its id", id="101-parentheses"),
+    pytest.param("-" * 5000 + "a", "the formula is too long or nests too deeply (over 100 levels) (position 100)",
+                 None, id="5000-minus-signs"),
+    pytest.param("/".join(["a"] * 5000), "the formula is too long or nests too deeply (over 100 levels) "
+                 "(position 1)", None, id="a-division-chain-of-5000"),
 ]
 
 

@@ -339,6 +339,24 @@ def test_same_input_and_month_in_two_files_is_an_error(tmp_path: Path) -> None:
     assert error.hint == "keep it in one file, or remove one of the sources"
 
 
+def test_a_month_repeated_in_a_file_of_months_is_an_error(tmp_path: Path) -> None:
+    config = project(tmp_path, "date,Sessions\n2026-01,100\n2026-02,120\n2026-01,90\n")
+    error = error_of(config)
+    assert (error.line, error.column) == (4, "date")
+    assert error.message == "the month 2026-01 appears on 2 rows (rows 2, 4) in a file of months"
+    assert error.hint.startswith("a file of months has one row per month")
+    config = project(tmp_path, crm="day,metric,amount,channel\n202601,visits,5,web\n202601,visits,6,email\n")
+    assert error_of(config).message == ("the month 2026-01 appears on 2 rows for 'visits' (rows 2, 3) "
+                                        "in a file of months")
+
+
+def test_a_month_repeated_is_fine_for_counted_inputs_and_days(tmp_path: Path) -> None:
+    config = project(tmp_path, "date,Sessions\n2026-01-03,100\n2026-01-04,90\n",
+                     crm="day,metric,amount,channel\n2026-01,tickets,x,web\n2026-01,tickets,y,web\n")
+    values = load_data(config).values
+    assert (values["visits"], values["tickets"]) == ({JAN: 190}, {JAN: 2})
+
+
 def test_sources_complete_each_other(tmp_path: Path) -> None:
     config = project(tmp_path, "date,revenue\n2026-01-01,3\n",
                      "day,metric,amount,channel\n2026-02-09,revenue,5,web\n")
@@ -495,7 +513,8 @@ def test_a_missing_sheet(tmp_path: Path) -> None:
 def test_an_old_xls_workbook(tmp_path: Path) -> None:
     (tmp_path / "old.xls").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(64))
     error = error_of(one_source(tmp_path, "{path: old.xls}"))
-    assert error.hint == "save it as .xlsx (Excel Workbook) or as CSV UTF-8"
+    assert "password-protected (encrypted), or an old .xls workbook" in error.message
+    assert "as .xlsx (Excel Workbook), or export it as CSV UTF-8" in error.hint
 
 
 def test_a_sheet_on_a_csv_file(tmp_path: Path) -> None:
@@ -624,7 +643,7 @@ def test_a_broken_workbook_and_an_empty_sheet(tmp_path: Path) -> None:
     (tmp_path / "broken.xlsx").write_bytes(b"PK\x03\x04" + bytes(100))
     error = error_of(one_source(tmp_path, "{path: broken.xlsx}"))
     assert (error.file, error.message) == (str(tmp_path / "broken.xlsx"),
-                                           "cannot open it as an XLSX workbook (BadZipFile)")
+                                           "it is damaged or cut short (not a complete XLSX file)")
     xlsx(tmp_path / "empty.xlsx", [], sheet="Vide")
     assert str(error_of(one_source(tmp_path, "{path: empty.xlsx}"))) == (
         f"{tmp_path / 'empty.xlsx'}: Vide: the sheet is empty\n  hint: choose the sheet with 'sheet:' in the source")
@@ -649,3 +668,28 @@ def test_the_template_warns_about_inputs_the_config_lost_and_long_rows_with_no_n
     config = project(tmp_path, crm="day,metric,amount,channel\n2026-01-02,,3,web\n")
     assert (f"{tmp_path / 'crm.csv'}:1:metric: 1 row(s) with a value but no name, ignored\n"
             "  hint: fill in the name, or delete the rows") in load_data(config).warnings
+
+
+def test_a_workbook_named_like_a_csv_file_is_read_as_a_workbook(tmp_path: Path) -> None:
+    """Found by the fuzz tests: openpyxl refused a path by its extension (a traceback)."""
+    xlsx(tmp_path / "export.xlsx", [["date", "visits"], ["2026-01-05", 7]])
+    (tmp_path / "export.xlsx").rename(tmp_path / "export.csv")
+    assert load_data(one_source(tmp_path, "{path: export.csv}")).values["visits"] == {JAN: 7}
+
+
+@pytest.mark.parametrize(("web", "message"), [
+    ("date,Sessions\n2026-01-05,1,2,\r0\n", "this row has 4 cells but the header has 2"),  # csv.Error on \r before
+    ('date,Sessions\n2026-01-05,1,"\n', "cannot read it as CSV (CSV malformed"),  # polars' ComputeError before
+    ("\n2026-01-05,date", "no header row where the data starts"),  # polars' NoDataError before
+])
+def test_csv_files_the_long_fuzz_run_found(tmp_path: Path, web: str, message: str) -> None:
+    """Each raised something other than kpireport's own error (a traceback in the CLI)."""
+    assert message in error_of(project(tmp_path, web)).message
+
+
+def test_a_header_named_like_a_wildcard_or_a_regex_is_a_plain_name(tmp_path: Path) -> None:
+    """Found by the long fuzz run: a column named '*' made polars select every column (DuplicateError)."""
+    config = project(tmp_path, "date,*,^Sessions$,Sessions\n2026-01-05,1,2,3\n")
+    data = load_data(config)
+    assert data.values["visits"] == {JAN: 3}
+    assert any("column '*' maps to no input" in warning for warning in data.warnings)

@@ -292,8 +292,8 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path, mon
     write_template(config, written, PERIOD, {})
     before = written.read_bytes()
 
-    def crash(self, filename):  # type: ignore[no-untyped-def]
-        Path(filename).write_bytes(b"half a file")
+    def crash(self, target):  # type: ignore[no-untyped-def]
+        target.write(b"half a file")  # the workbook is built in memory, then written in one go
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr("openpyxl.workbook.workbook.Workbook.save", crash)
