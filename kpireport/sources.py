@@ -28,7 +28,7 @@ from .months import Month
 from .tables import Table, is_ole, ole_error, read_table, workbook_error
 
 SKIPPED_SHOWN = 20  # skipped rows listed one by one per file; past that, one line counts the rest
-_ROW = "\x00row"  # the row-number column added to each table (no header can be named so)
+_ROW = "\x00row"  # the row-number column added to each table (tables.py strips NUL from headers)
 _DAY = "\x00day"
 _TEXT = "\x00date"  # the date as written
 _MONTH_TEXT = r"^(?:[0-9]{4}-[0-9]{1,2}|[0-9]{6})$"  # a date written as a month: 2026-03, 202603

@@ -195,12 +195,12 @@ def _refuse_ragged(data: bytes, delimiter: str, skip: int, file: str) -> None:
 
 
 def _tidy(frame: pl.DataFrame, titles: list[str] | None = None) -> pl.DataFrame:
-    """Header names stripped and unique; a column with neither a name nor a cell (the trailing
-    delimiter of some exports) dropped, one with cells but no name called `column N`."""
+    """Header names stripped (of NUL characters too) and unique; a column with neither a name nor a
+    cell (the trailing delimiter of some exports) dropped, one with cells but no name called `column N`."""
     names: list[str] = []
     kept = []
     for position, (raw, title) in enumerate(zip(frame.columns, titles or frame.columns, strict=True), start=1):
-        name = title.strip()
+        name = title.replace("\x00", "").strip()  # NUL is kpireport's own: its working columns start with it
         if not name or name.startswith("_duplicated_"):  # polars' name for a second blank header
             if frame[raw].null_count() == len(frame):
                 continue

@@ -693,3 +693,9 @@ def test_a_header_named_like_a_wildcard_or_a_regex_is_a_plain_name(tmp_path: Pat
     data = load_data(config)
     assert data.values["visits"] == {JAN: 3}
     assert any("column '*' maps to no input" in warning for warning in data.warnings)
+
+
+def test_a_header_holding_nul_characters_cannot_clash_with_kpireports_own_columns(tmp_path: Path) -> None:
+    """Found by the long fuzz run: a header '\\x00row' clashed with the row-number column (DuplicateError)."""
+    config = project(tmp_path, "date,\x00row,Sessi\x00ons\n2026-01-05,1,3\n")
+    assert load_data(config).values["visits"] == {JAN: 3}
