@@ -94,7 +94,8 @@ def main() -> None:
     config = load_config(config_path)
     for workers in (1, 2):
         def batch(workers: int = workers) -> None:
-            list(write_reviews(config, values, MONTH, folder / "batch" / "review.pdf", per="owner", workers=workers))
+            results = review_results(config, values, MONTH)
+            list(write_reviews(results, MONTH, folder / "batch" / "review.pdf", per="owner", workers=workers))
 
         seconds = median_seconds(batch)
         print(f"batch of {OWNERS} per-owner reviews, {workers} process{'es' if workers > 1 else ''}: {seconds:.2f} s "

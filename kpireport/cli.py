@@ -212,6 +212,22 @@ def template(config: Path, output: Path, year: int | None, start, count: int,  #
                f"{period[0]} to {period[-1]}, {outcome.filled} input cells filled{carried}")
 
 
+def _review_month(config: Path, data_files: tuple[Path, ...], month, skip_bad_rows: bool):  # type: ignore[no-untyped-def]
+    """The config, its data and the month to review (by default the last with data), for report and send."""
+    from .config import load_config
+    from .review import last_month_with_data
+    from .sources import load_data
+
+    settings = load_config(config)
+    data = load_data(settings, data_files, skip_bad_rows=skip_bad_rows)
+    _warn(data.warnings)
+    month = month or last_month_with_data(data.values)
+    if month is None:
+        raise KpiReportError("there is no data to review", file=str(config),
+                             hint="add data files under 'sources:' or give --data FILE")
+    return settings, data, month
+
+
 @cli.command()
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--data", "data_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
@@ -230,27 +246,19 @@ def report(config: Path, data_files: tuple[Path, ...], month, output: Path | Non
            html_path: Path | None, per: str | None, template_dir: Path | None, skip_bad_rows: bool) -> None:
     """Render the monthly review of CONFIG as PDF: summary, each KPI against its target and its trend,
     the funnel. With --per owner, one PDF per owner."""
-    from .config import load_config
-    from .review import last_month_with_data, plan_jobs, write_html, write_reviews
-    from .sources import load_data
+    from .review import plan_jobs, review_results, write_html, write_reviews
 
-    settings = load_config(config)
-    data = load_data(settings, data_files, skip_bad_rows=skip_bad_rows)
-    _warn(data.warnings)
-    month = month or last_month_with_data(data.values)
-    if month is None:
-        raise KpiReportError("there is no data to review", file=str(config),
-                             hint="add data files under 'sources:' or give --data FILE")
+    settings, data, month = _review_month(config, data_files, month, skip_bad_rows)
     output = output or Path("output") / f"review-{month}.pdf"
+    results = review_results(settings, data.values, month)
     if html_path:
-        write_html(settings, data.values, month, html_path, template_dir=template_dir, notes=data.notes)
+        write_html(results, month, html_path, template_dir=template_dir, notes=data.notes)
         click.echo(f"wrote {html_path}")
     jobs = plan_jobs(settings, output, per)
     if per == "owner":
         _warn([f"{kpi.id} has no owner: it is in no per-owner review (give it 'owner:')"
                for kpi in settings.kpis.values() if kpi.owner is None])
-    documents = write_reviews(settings, data.values, month, output, per=per, template_dir=template_dir,
-                              notes=data.notes)
+    documents = write_reviews(results, month, output, per=per, template_dir=template_dir, notes=data.notes)
     refused: list[str] = []
     written: list[Path] = []
     # a batch on a terminal shows a progress bar; otherwise (a log, CI) one line per document
@@ -294,19 +302,10 @@ def send(config: Path, data_files: tuple[Path, ...], month, per: str, to: tuple[
     """
     from functools import partial
 
-    from .config import load_config
     from .delivery import LOG_NAME, SendLog, connect, credentials_from_environment, deliver
     from .mail import prepare, write_eml
-    from .review import last_month_with_data
-    from .sources import load_data
 
-    settings = load_config(config)
-    data = load_data(settings, data_files, skip_bad_rows=skip_bad_rows)
-    _warn(data.warnings)
-    month = month or last_month_with_data(data.values)
-    if month is None:
-        raise KpiReportError("there is no data to review", file=str(config),
-                             hint="add data files under 'sources:' or give --data FILE")
+    settings, data, month = _review_month(config, data_files, month, skip_bad_rows)
     credentials = None if dry_run else credentials_from_environment()
     messages = prepare(settings, data.values, month, per=per, to=list(to), output_dir=output_dir,
                        template_dir=template_dir, notes=data.notes)

@@ -85,9 +85,9 @@ def prepare(config: Config, values: MonthlyValues, month: Month, *, per: str, to
     if not any(audiences.values()):
         raise KpiReportError("nobody to send the review to", file=str(config.path), key="owners",
                              hint="declare owners with an e-mail address, or give --to ADDR")
-    list(write_reviews(config, values, month, output, per="owner" if per == "owner" else None,
-                       template_dir=template_dir, notes=notes))
     results = review_results(config, values, month)
+    list(write_reviews(results, month, output, per="owner" if per == "owner" else None,
+                       template_dir=template_dir, notes=notes))
     messages = []
     for job in jobs:
         view = build_view(config, results, month, kpi_ids=job.kpi_ids, audience=job.audience, notes=notes)

@@ -406,12 +406,13 @@ def review_results(config: Config, values: engine.MonthlyValues, month: Month) -
     return engine.compute(config, values, month_range(month - (TREND_MONTHS - 1), month))
 
 
-def write_reviews(config: Config, values: engine.MonthlyValues, month: Month, output: Path, *,
-                  per: str | None = None, template_dir: Path | None = None, notes: Mapping[str, str] | None = None,
+def write_reviews(results: engine.Results, month: Month, output: Path, *, per: str | None = None,
+                  template_dir: Path | None = None, notes: Mapping[str, str] | None = None,
                   workers: int = 2) -> Iterator[tuple[Path, list[str]]]:
-    """Write the review(s) of `month`, yielding each path as it is done (with its refused URLs).
-    Several documents are spread over `workers` processes, each reusing its parsed stylesheet."""
-    results = review_results(config, values, month)
+    """Write the review(s) of `month` from `review_results`, yielding each path as it is done (with its
+    refused URLs). Several documents are spread over `workers` processes, each reusing its parsed
+    stylesheet."""
+    config = results.config
     tasks = [_Task(config, results, month, job, template_dir, dict(notes or {}))
              for job in plan_jobs(config, output, per)]
     if len(tasks) == 1 or workers <= 1:
@@ -421,9 +422,9 @@ def write_reviews(config: Config, values: engine.MonthlyValues, month: Month, ou
         yield from pool.map(_write_one, tasks)
 
 
-def write_html(config: Config, values: engine.MonthlyValues, month: Month, path: Path, *,
-               template_dir: Path | None = None, notes: Mapping[str, str] | None = None) -> Path:
-    view = build_view(config, review_results(config, values, month), month, notes=notes)
+def write_html(results: engine.Results, month: Month, path: Path, *, template_dir: Path | None = None,
+               notes: Mapping[str, str] | None = None) -> Path:
+    view = build_view(results.config, results, month, notes=notes)
     html = render_html(view, template_dir=template_dir)
     with atomic_path(path) as temporary:
         temporary.write_text(html, encoding="utf-8")
