@@ -36,6 +36,17 @@ EXAMPLE = ROOT / "config" / "example"
 MONTH = Month(2026, 10)
 
 
+def example_copy(tmp_path: Path) -> tuple[Path, dict]:
+    """A copy of the bundled example to change: its config path and its config as data."""
+    shutil.copytree(EXAMPLE, tmp_path / "project")
+    path = tmp_path / "project" / "kpireport.yaml"
+    return path, yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def save(path: Path, document: dict) -> None:
+    path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
 def run(*args: object):
     return CliRunner().invoke(cli, [str(a) for a in args])
 
@@ -166,13 +177,10 @@ def test_per_owner_writes_one_pdf_each_with_only_their_kpis(tmp_path: Path) -> N
 
 
 def test_owners_sharing_a_name_or_a_file_name_get_separate_reviews(tmp_path: Path) -> None:
-    project = tmp_path / "project"
-    shutil.copytree(EXAMPLE, project)
-    path = project / "kpireport.yaml"
-    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    path, document = example_copy(tmp_path)
     document["owners"]["Sales"] = dict(document["owners"]["sales"])  # same name, ids differing by case
     document["kpis"]["win_rate"]["owner"] = "Sales"
-    path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    save(path, document)
     jobs = {job.path.name: job.kpi_ids for job in plan_jobs(load_config(path), tmp_path / "r.pdf", "owner")}
     assert jobs["r-sales.pdf"] == ["revenue"]
     assert jobs["r-sales-2.pdf"] == ["win_rate"]
@@ -200,12 +208,9 @@ def test_month_defaults_to_the_last_month_with_data(tmp_path: Path) -> None:
 
 
 def test_html_is_standalone_and_escaped(tmp_path: Path) -> None:
-    project = tmp_path / "project"
-    shutil.copytree(EXAMPLE, project)
-    path = project / "kpireport.yaml"
-    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    path, document = example_copy(tmp_path)
     document["title"] = "Revue <script>alert(1)</script> & co"
-    path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    save(path, document)
     html = tmp_path / "review.html"
     result = run("report", path, "--month", MONTH, "-o", tmp_path / "review.pdf", "--html", html)
     assert result.exit_code == 0, result.output
@@ -299,14 +304,12 @@ def test_local_only_fetcher_allows_files_under_its_roots_only(tmp_path: Path) ->
 
 
 def test_logo_and_colour_from_the_config(tmp_path: Path) -> None:
-    project = tmp_path / "project"
-    shutil.copytree(EXAMPLE, project)
+    path, document = example_copy(tmp_path)
+    project = path.parent
     (project / "logo.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20">'
                                       '<rect width="40" height="20" fill="#ff0000"/></svg>', encoding="utf-8")
-    path = project / "kpireport.yaml"
-    document = yaml.safe_load(path.read_text(encoding="utf-8"))
     document["review"] = {"logo": "logo.svg", "colour": "#6A1B9A"}
-    path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    save(path, document)
     html = tmp_path / "r.html"
     result = run("report", path, "--month", MONTH, "-o", tmp_path / "r.pdf", "--html", html)
     assert result.exit_code == 0, result.output
@@ -317,24 +320,18 @@ def test_logo_and_colour_from_the_config(tmp_path: Path) -> None:
 
 
 def test_bad_colour_is_a_config_error(tmp_path: Path) -> None:
-    project = tmp_path / "project"
-    shutil.copytree(EXAMPLE, project)
-    path = project / "kpireport.yaml"
-    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    path, document = example_copy(tmp_path)
     document["review"] = {"colour": "blue"}
-    path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    save(path, document)
     with pytest.raises(KpiReportError) as caught:
         load_config(path)
     assert "review.colour" in str(caught.value)
 
 
 def test_no_data_at_all_is_a_clear_error(tmp_path: Path) -> None:
-    project = tmp_path / "project"
-    shutil.copytree(EXAMPLE, project)
-    path = project / "kpireport.yaml"
-    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    path, document = example_copy(tmp_path)
     document["sources"] = []
-    path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    save(path, document)
     result = run("report", path, "-o", tmp_path / "r.pdf")
     assert result.exit_code == 2
     assert "no data" in result.output
@@ -394,13 +391,10 @@ def test_axis_labels_are_short_and_exact(value: float, fmt: str, step: float, fr
 
 
 def test_sections_per_owner_when_the_config_asks(tmp_path: Path) -> None:
-    project = tmp_path / "project"
-    shutil.copytree(EXAMPLE, project)
-    path = project / "kpireport.yaml"
-    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    path, document = example_copy(tmp_path)
     document["review"] = {"sections": "owner"}
     document["kpis"]["win_rate"].pop("owner")
-    path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    save(path, document)
     config = load_config(path)
     view = build_view(config, engine.compute(config, load_data(config).values), MONTH)
     titles = {section.title: [k.id for k in section.kpis] for section in view.sections}
