@@ -73,7 +73,7 @@ def trend_svg(points: Sequence[TrendPoint], *, status: str, value_label: Callabl
             low = max(low, 0.0)
     ticks = nice_ticks(low, high)
     low, high = ticks[0], ticks[-1]
-    step_ = ticks[1] - ticks[0] if len(ticks) > 1 else 0.0
+    tick_step = ticks[1] - ticks[0] if len(ticks) > 1 else 0.0
     axis = axis_label or (lambda value, _step: value_label(value))
     plot_w, plot_h = width - left - right, height - top - bottom
     step = plot_w / max(len(points) - 1, 1)
@@ -89,7 +89,7 @@ def trend_svg(points: Sequence[TrendPoint], *, status: str, value_label: Callabl
         parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" stroke="#E0E0E0" '
                      'stroke-width="0.6"/>')
         parts.append(f'<text x="{left - 4}" y="{y + 2.5:.1f}" text-anchor="end" fill="#616161">'
-                     f"{escape(axis(tick, step_))}</text>")
+                     f"{escape(axis(tick, tick_step))}</text>")
     for index, point in enumerate(points):
         if (len(points) - 1 - index) % 3 == 0:
             parts.append(f'<text x="{xs[index]:.1f}" y="{height - 3}" text-anchor="middle" fill="#616161">'
