@@ -4,7 +4,6 @@ rendered to HTML (Jinja2, templates/ overridable) and to PDF (WeasyPrint, local 
 from __future__ import annotations
 
 import base64
-import logging
 import math
 import re
 from collections.abc import Iterator, Mapping
@@ -14,7 +13,6 @@ from dataclasses import dataclass, field
 from functools import cache
 from itertools import pairwise
 from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 from markupsafe import Markup
 
@@ -25,6 +23,7 @@ from .errors import KpiReportError
 from .files import atomic_path
 from .locale import format_axis, format_month, format_percent, format_value, text
 from .months import Month, month_range
+from .pdf import html_to_pdf
 
 
 def _default_templates() -> Path:
@@ -256,14 +255,15 @@ def environment(template_dir: str | None):  # type: ignore[no-untyped-def]
                        lstrip_blocks=True, autoescape=select_autoescape(disabled_extensions=("txt",), default=True))
 
 
-def render_html(view: ReviewView, *, template_dir: Path | None = None, standalone: bool = True) -> str:
-    """The review as HTML; `standalone` puts the stylesheet inside (for --html), else it is given to
-    WeasyPrint parsed once (see pdf_bytes)."""
+def render_html(view: ReviewView, *, template_dir: Path | None = None, standalone: bool = True,
+                part: Part | None = None) -> str:
+    """The review (or `part` of it) as HTML; `standalone` puts the stylesheet inside (for --html), else
+    it is given to WeasyPrint parsed once (see pdf_bytes)."""
     folder = str(template_dir) if template_dir else None
     css = _css_text(folder, view.colour, view.locale) if standalone else ""
     with template_errors(template_dir):
         return environment(folder).get_template("review/base.html").render(
-            view=view, t=_words(view.locale), stylesheet=Markup(css))
+            view=view, part=part or Part(view.sections), t=_words(view.locale), stylesheet=Markup(css))
 
 
 def _words(locale: str):  # type: ignore[no-untyped-def]
@@ -290,53 +290,42 @@ def _css_text(template_dir: str | None, colour: str, locale: str) -> str:
         return environment(template_dir).get_template("review/review.css").render(colour=colour, t=_words(locale))
 
 
-def local_only_fetcher(roots: list[Path]):  # type: ignore[no-untyped-def]
-    """A WeasyPrint URL fetcher that reads only local files under `roots` (templates, the config's
-    folder) and data: URIs; anything else, http(s) first, is refused, never fetched, and listed in
-    its `refused`. (A subclass of WeasyPrint's fetcher, as its documentation asks; built here so that
-    importing this module does not import WeasyPrint.)"""
-    from weasyprint.urls import URLFetcher
+@dataclass(frozen=True)
+class Part:
+    """The pages one HTML document holds: the whole review, or one of two parts laid out at once."""
 
-    class LocalOnly(URLFetcher):
-        def __init__(self) -> None:
-            super().__init__(allowed_protocols={"file", "data"}, allow_redirects=False)
-            self.roots = [root.resolve() for root in roots]
-            self.refused: list[str] = []
-
-        def fetch(self, url: str, headers=None):  # type: ignore[no-untyped-def]
-            parsed = urlparse(url)
-            if parsed.scheme == "data" or (parsed.scheme == "file" and any(
-                    Path(unquote(parsed.path)).resolve().is_relative_to(root) for root in self.roots)):
-                return super().fetch(url, headers)
-            self.refused.append(url)
-            raise ValueError(f"kpireport loads local files only; refused {url}")
-
-    return LocalOnly()
+    sections: list[SectionView]
+    opening: bool = True  # the cover and the summary
+    closing: bool = True  # the funnel
 
 
-@cache
-def _stylesheet(template_dir: str | None, colour: str, locale: str):  # type: ignore[no-untyped-def]
-    """The stylesheet parsed once per process (and its fonts loaded once): a batch reuses them."""
-    from weasyprint import CSS
-    from weasyprint.text.fonts import FontConfiguration
-
-    fonts = FontConfiguration()
-    return CSS(string=_css_text(template_dir, colour, locale), font_config=fonts), fonts
+SPLIT_FROM = 30  # KPIs: below, a second process costs about what it saves
+SUMMARY_LINE = 0.16  # layout work of one summary table line, in KPI cards (measured on the catalog)
 
 
-def pdf_bytes(view: ReviewView, *, template_dir: Path | None, base_dir: Path) -> tuple[bytes, list[str]]:
-    """The review as PDF bytes, and the URLs that were refused."""
-    from weasyprint import HTML
+def parts_of(view: ReviewView) -> list[Part]:
+    """The whole review, or two parts needing about the same layout work, cut between two sections
+    (each starts on a new page, so the cut moves nothing)."""
+    kpis = sum(len(section.kpis) for section in view.sections)
+    if kpis < SPLIT_FROM or len(view.sections) < 2:
+        return [Part(view.sections)]
+    before = [SUMMARY_LINE * kpis]  # the work before each possible cut
+    for section in view.sections:
+        before.append(before[-1] + len(section.kpis))
+    cut = min(range(1, len(view.sections)), key=lambda k: abs(2 * before[k] - before[-1]))
+    return [Part(view.sections[:cut], closing=False), Part(view.sections[cut:], opening=False)]
 
-    # fontTools and WeasyPrint log font-table trivia and refused URLs; kpireport reports the URLs itself
-    for noisy in ("fontTools", "weasyprint"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
-    html = render_html(view, template_dir=template_dir, standalone=False)
-    stylesheet, fonts = _stylesheet(str(template_dir) if template_dir else None, view.colour, view.locale)
+
+def pdf_bytes(view: ReviewView, *, template_dir: Path | None, base_dir: Path,
+              split: bool = True) -> tuple[bytes, list[str]]:
+    """The review as PDF bytes, and the URLs that were refused. With `split`, a long review is laid
+    out in two processes (not with --template-dir: a changed layout may not start sections on a new
+    page)."""
+    parts = parts_of(view) if split and template_dir is None else [Part(view.sections)]
+    html = [render_html(view, template_dir=template_dir, standalone=False, part=part) for part in parts]
+    folder = str(template_dir) if template_dir else None
     roots = [DEFAULT_TEMPLATES, base_dir] + ([template_dir] if template_dir else [])
-    fetcher = local_only_fetcher(roots)
-    document = HTML(string=html, base_url=str(base_dir) + "/", url_fetcher=fetcher)
-    return document.write_pdf(stylesheets=[stylesheet], font_config=fonts), fetcher.refused
+    return html_to_pdf(html, css=_css_text(folder, view.colour, view.locale), base_dir=base_dir, roots=roots)
 
 
 # --- the job: one review, or one per owner or domain ------------------------------------------------------
@@ -390,12 +379,14 @@ class _Task:
     job: ReviewJob
     template_dir: Path | None
     notes: Mapping[str, str]
+    split: bool  # lay a long review out in two processes (when it is the only document)
 
 
 def _write_one(task: _Task) -> tuple[Path, list[str]]:
     view = build_view(task.config, task.results, task.month, kpi_ids=task.job.kpi_ids, audience=task.job.audience,
                       notes=task.notes)
-    pdf, refused = pdf_bytes(view, template_dir=task.template_dir, base_dir=task.config.path.parent)
+    pdf, refused = pdf_bytes(view, template_dir=task.template_dir, base_dir=task.config.path.parent,
+                             split=task.split)
     with atomic_path(task.job.path) as temporary:
         temporary.write_bytes(pdf)
     return task.job.path, refused
@@ -411,10 +402,11 @@ def write_reviews(results: engine.Results, month: Month, output: Path, *, per: s
                   workers: int = 2) -> Iterator[tuple[Path, list[str]]]:
     """Write the review(s) of `month` from `review_results`, yielding each path as it is done (with its
     refused URLs). Several documents are spread over `workers` processes, each reusing its parsed
-    stylesheet."""
+    stylesheet; a single long one is laid out in two parts at once."""
     config = results.config
-    tasks = [_Task(config, results, month, job, template_dir, dict(notes or {}))
-             for job in plan_jobs(config, output, per)]
+    jobs = plan_jobs(config, output, per)
+    split = len(jobs) == 1 and workers > 1
+    tasks = [_Task(config, results, month, job, template_dir, dict(notes or {}), split) for job in jobs]
     if len(tasks) == 1 or workers <= 1:
         yield from map(_write_one, tasks)
         return

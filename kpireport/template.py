@@ -4,7 +4,9 @@ only replaced with --update (its values and notes carried to the same input and 
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import io
+import os
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
@@ -146,12 +148,26 @@ def write_template(config: Config, path: Path, period: list[Month], values: Valu
     buffer = io.BytesIO()  # built in memory, then written in one go: a failed write (disk full) leaves
     try:  # no half-open zip behind to complain when it is garbage-collected
         workbook.save(buffer)
-    except OSError as exc:  # openpyxl writes each sheet to a temporary file first
-        raise KpiReportError(f"cannot write it: {exc.strerror} (in the temporary folder)", file=str(path),
+    except Exception as exc:  # openpyxl writes each sheet to a temporary file first
+        reason = _write_failure(exc)
+        if reason is None:
+            raise
+        raise KpiReportError(f"cannot write it: {reason} (in the temporary folder)", file=str(path),
                              hint=f"check the free space, also in {tempfile.gettempdir()}") from None
     with atomic_path(path) as temporary:
         temporary.write_bytes(buffer.getvalue())
     return outcome
+
+
+def _write_failure(exc: Exception) -> str | None:
+    """Why writing failed, if it was the system refusing a write: an OSError, or, where openpyxl writes
+    through lxml (installed with pikepdf), lxml's SerialisationError naming the errno ('IO_ENOSPC')."""
+    if isinstance(exc, OSError):
+        return exc.strerror
+    code = getattr(errno, str(exc).removeprefix("IO_"), None)
+    if type(exc).__name__ == "SerialisationError" and isinstance(code, int):
+        return os.strerror(code)
+    return None
 
 
 def _carry(config: Config, typed: TypedValues, merged: dict[str, dict[Month, float | str]],

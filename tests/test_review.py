@@ -27,8 +27,9 @@ from kpireport.config import load_config
 from kpireport.errors import KpiReportError
 from kpireport.locale import format_axis, format_value, text
 from kpireport.months import Month
+from kpireport.pdf import local_only_fetcher
 from kpireport.presets import write_project
-from kpireport.review import build_view, local_only_fetcher, plan_jobs, render_html, safe_name
+from kpireport.review import build_view, plan_jobs, render_html, safe_name
 from kpireport.sources import load_data
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,0 +1,129 @@
+"""A long review is laid out in two processes at once, then joined (kpireport.pdf). The joined PDF must
+read exactly as the same review laid out in one piece by WeasyPrint alone: every page's text, the
+footers numbered across the join, the outline pointing at the same pages; the same bytes every time;
+and a part that fails is an error, never a hang."""
+
+from __future__ import annotations
+
+import multiprocessing
+from io import BytesIO
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+
+from kpireport import pdf
+from kpireport.config import load_config
+from kpireport.months import Month
+from kpireport.pdf import html_to_pdf
+from kpireport.presets import write_project
+from kpireport.review import SPLIT_FROM, SUMMARY_LINE, build_view, parts_of, pdf_bytes, review_results
+from kpireport.sources import load_data
+
+MONTH = Month(2026, 10)
+NUMBERED = "@page { size: A6; @bottom-center { content: counter(page) ' of ' counter(pages) } } p { break-after: page }"
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory: pytest.TempPathFactory):
+    """The whole catalog's review (133 KPIs), as a view, and its folder."""
+    folder = tmp_path_factory.mktemp("catalog")
+    write_project(folder / "full", "full", "fr", last_month=MONTH)
+    config = load_config(folder / "full" / "kpireport.yaml")
+    view = build_view(config, review_results(config, load_data(config).values, MONTH), MONTH)
+    return view, folder / "full"
+
+
+def outline(reader: PdfReader, entries: list | None = None) -> list:
+    """The outline as nested (title, page number) pairs."""
+    result = []
+    for entry in reader.outline if entries is None else entries:
+        if isinstance(entry, list):
+            result.append(outline(reader, entry))
+        else:
+            result.append((entry.title, reader.get_destination_page_number(entry)))
+    return result
+
+
+def test_a_long_review_is_cut_between_sections_into_two_parts_of_about_the_same_work(catalog) -> None:
+    view, _ = catalog
+    first, second = parts_of(view)
+    assert (first.opening, first.closing, second.opening, second.closing) == (True, False, False, True)
+    assert first.sections + second.sections == view.sections
+    kpis = sum(len(s.kpis) for s in view.sections)
+
+    def imbalance(cut: int) -> float:  # the first part also lays out the cover and the summary table
+        before = SUMMARY_LINE * kpis + sum(len(s.kpis) for s in view.sections[:cut])
+        return abs(before - (kpis - sum(len(s.kpis) for s in view.sections[:cut])))
+
+    cut = len(first.sections)
+    assert all(imbalance(cut) <= imbalance(other) for other in range(1, len(view.sections)))
+
+
+def test_a_short_review_or_a_single_section_is_laid_out_whole(catalog) -> None:
+    view, _ = catalog
+    few = [section for section in view.sections if len(section.kpis) < SPLIT_FROM // 2][:2]
+    assert sum(len(s.kpis) for s in few) < SPLIT_FROM
+    assert len(parts_of(type(view)(**{**vars(view), "sections": few}))) == 1
+    one = type(view.sections[0])("all", [kpi for section in view.sections for kpi in section.kpis])
+    assert len(parts_of(type(view)(**{**vars(view), "sections": [one]}))) == 1
+
+
+def test_the_joined_review_reads_as_the_review_laid_out_in_one_piece(catalog) -> None:
+    view, folder = catalog
+    whole, _ = pdf_bytes(view, template_dir=None, base_dir=folder, split=False)
+    joined, refused = pdf_bytes(view, template_dir=None, base_dir=folder)
+    assert refused == []
+    one, two = PdfReader(BytesIO(whole)), PdfReader(BytesIO(joined))
+    pages = len(one.pages)
+    assert len(two.pages) == pages > 40
+    for number, (expected, page) in enumerate(zip(one.pages, two.pages, strict=True), start=1):
+        content = page.extract_text()
+        assert content == expected.extract_text(), f"page {number}"
+        if number > 1:  # the cover has no footer
+            assert f"Page {number} / {pages}" in content, f"page {number}"
+            assert view.title in content, f"page {number}: the running title"
+    assert "Page 1 /" not in two.pages[0].extract_text()
+    # the outline (sections, then KPIs) points at the same pages, on both sides of the join
+    assert outline(two) == outline(one)
+    titles = [entry[0] for entry in outline(two) if isinstance(entry, tuple)]
+    assert titles[1:] == [section.title for section in view.sections]
+    # the same review gives the same bytes (the send log tells a changed review by its hash)
+    assert pdf_bytes(view, template_dir=None, base_dir=folder)[0] == joined
+
+
+def test_pages_are_numbered_across_the_two_parts(tmp_path: Path) -> None:
+    parts = ["<p>a</p><p>b</p>", "<p>c</p><p>d</p><p>e</p>"]
+    joined, _ = html_to_pdf(parts, css=NUMBERED, base_dir=tmp_path, roots=[tmp_path])
+    texts = [page.extract_text().split() for page in PdfReader(BytesIO(joined)).pages]
+    assert texts == [[letter, str(n), "of", "5"] for n, letter in enumerate("abcde", start=1)]
+
+
+def test_a_failing_second_part_is_an_error_and_no_process_is_left(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    render = pdf._render
+
+    def failing(html: str, *args):  # type: ignore[no-untyped-def]
+        if "second" in html:
+            raise ValueError("the layout broke")
+        return render(html, *args)
+
+    monkeypatch.setattr(pdf, "_render", failing)  # the forked process inherits it
+    with pytest.raises(RuntimeError, match="second part of the review failed: ValueError: the layout broke"):
+        html_to_pdf(["<p>first</p>", "<p>second</p>"], css=NUMBERED, base_dir=tmp_path, roots=[tmp_path])
+    assert multiprocessing.active_children() == []
+
+
+def test_a_failing_first_part_is_its_own_error_and_no_process_is_left(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    render = pdf._render
+
+    def failing(html: str, *args):  # type: ignore[no-untyped-def]
+        if "first" in html:
+            raise ValueError("the first part broke")
+        return render(html, *args)
+
+    monkeypatch.setattr(pdf, "_render", failing)
+    with pytest.raises(ValueError, match="the first part broke"):
+        html_to_pdf(["<p>first</p>", "<p>second</p>"], css=NUMBERED, base_dir=tmp_path, roots=[tmp_path])
+    assert multiprocessing.active_children() == []
