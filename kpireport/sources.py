@@ -262,8 +262,11 @@ class _SourceReader:
             rows = rows.filter(kept)
         self.refuse_repeated_months(rows, day_of, measures, keys)
         partials = {e.meta.output_name(): e for column, how, _ in measures for e in _partials(column, how)}
-        daily = rows.group_by(_TEXT, *keys).agg(partials.values()).join(day_of, on=_TEXT).drop_nulls(_DAY)
-        return daily.group_by(pl.col(_DAY).dt.month_start(), *keys).agg(
+        # maintain_order: each group's values are added up in the file's order, every run; otherwise the
+        # threads' order varies and so do the sums' last bits (a chart's axis then flips from run to run)
+        daily = (rows.group_by(_TEXT, *keys, maintain_order=True).agg(partials.values())
+                 .join(day_of, on=_TEXT, maintain_order="left").drop_nulls(_DAY))
+        return daily.group_by(pl.col(_DAY).dt.month_start(), *keys, maintain_order=True).agg(
             _combined(column, how).alias(name) for column, how, name in measures)
 
     def refuse_repeated_months(self, rows: pl.DataFrame, day_of: pl.DataFrame, measures: list[tuple[str, str, str]],
