@@ -6,6 +6,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field, replace
 from email.utils import parseaddr
+from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -13,7 +14,7 @@ from pydantic import ConfigDict, Field, ValidationError, field_validator, model_
 
 from .catalog import Benchmark, load_catalog
 from .errors import ConfigError, FormulaError, did_you_mean
-from .formula import Formula, Name, lookback, parse, transform
+from .formula import MAX_DEPTH, Formula, Name, depth, lookback, parse, transform
 from .months import Month
 from .vocabulary import Aggregate, Direction, Format, Frequency, KpiType, Locale, Strict
 from .yamlfile import KeyPath, line_of, load_yaml, schema_errors
@@ -240,20 +241,8 @@ class Config:
 
     def kpi_order(self) -> list[str]:
         """KPIs ordered so that each comes after the KPIs its formula uses."""
-        done: list[str] = []
-        seen: set[str] = set()
-
-        def visit(kpi_id: str) -> None:
-            if kpi_id in seen:
-                return
-            seen.add(kpi_id)
-            for name in sorted(self.kpis[kpi_id].formula.kpi_names()):
-                visit(name)
-            done.append(kpi_id)
-
-        for kpi_id in self.kpis:
-            visit(kpi_id)
-        return done
+        return list(TopologicalSorter({kid: sorted(kpi.formula.kpi_names()) for kid, kpi in self.kpis.items()})
+                    .static_order())
 
     def lookback(self) -> int:
         """How many months before the first reported month the formulas read."""
@@ -314,7 +303,7 @@ class _Resolver:
         kpis = {kid: self.kpi(kid, k, owners) for kid, k in spec.kpis.items()}
         kpis = {kid: replace(kpi, formula=self.resolve_names(kid, kpi.formula, inputs, kpis))
                 for kid, kpi in kpis.items()}
-        self.check_cycles(kpis)
+        self.check_dependencies(kpis)
         funnel_spec = spec.funnel if isinstance(spec.funnel, FunnelSpec) else FunnelSpec.model_construct(
             stages=list(spec.funnel), target=None)
         funnel = list(funnel_spec.stages)
@@ -430,25 +419,26 @@ class _Resolver:
         assert tree is not None  # resolve never drops a name
         return Formula(formula.text, tree)
 
-    def check_cycles(self, kpis: dict[str, Kpi]) -> None:
-        state: dict[str, str] = {}  # visiting | done
-
-        def visit(kid: str, trail: list[str]) -> None:
-            if state.get(kid) == "done":
-                return
-            if state.get(kid) == "visiting":
-                cycle = [*trail[trail.index(kid):], kid]
-                raise self.error(("kpis", cycle[0], "formula"),
-                                 "the formulas refer to each other in a cycle: " + " → ".join(cycle),
-                                 "a KPI cannot depend on itself; use prev(x) to read an earlier month",
-                                 FormulaError)
-            state[kid] = "visiting"
-            for name in sorted(kpis[kid].formula.kpi_names()):  # even under prev(): no end to it
-                visit(name, [*trail, kid])
-            state[kid] = "done"
-
-        for kid in kpis:
-            visit(kid, [])
+    def check_dependencies(self, kpis: dict[str, Kpi]) -> None:
+        """KPIs using KPIs: no cycle, and no chain so deep that, written out (as the year-to-date
+        figures and the evaluation do), a formula would nest past MAX_DEPTH levels."""
+        uses = {kid: sorted(kpi.formula.kpi_names()) for kid, kpi in kpis.items()}  # even under prev()
+        try:
+            order = list(TopologicalSorter(uses).static_order())
+        except CycleError as exc:
+            cycle = exc.args[1][::-1]  # graphlib lists it from each KPI to the one using it; read "uses"
+            raise self.error(("kpis", cycle[0], "formula"),
+                             "the formulas refer to each other in a cycle: " + " → ".join(cycle),
+                             "a KPI cannot depend on itself; use prev(x) to read an earlier month",
+                             FormulaError) from None
+        levels: dict[str, int] = {}
+        for kid in order:
+            levels[kid] = depth(kpis[kid].formula.tree, lambda name: levels[name.name] if name.kind == "kpi" else 1)
+            if levels[kid] > MAX_DEPTH:
+                raise self.error(("kpis", kid, "formula"),
+                                 f"with the KPIs it uses written out, this formula nests {levels[kid]} levels "
+                                 f"(at most {MAX_DEPTH})",
+                                 "compute it from inputs, or from fewer KPIs that use KPIs", FormulaError)
 
     def logo(self, logo: str | None) -> Path | None:
         """The review's logo: a file inside the config's folder (the PDF reads no other file)."""
@@ -493,6 +483,7 @@ def _advice(kpis: dict[str, Kpi]) -> list[str]:
                 groups.setdefault(group, []).append(kpi.id)
         for group, members in groups.items():
             if len(members) > MAX_KPIS_PER_GROUP:
-                warnings.append(f"{word} '{group}' has {len(members)} KPIs ({', '.join(members)}): "
+                named = ", ".join(members[:6]) + (f" and {len(members) - 6} more" if len(members) > 6 else "")
+                warnings.append(f"{word} '{group}' has {len(members)} KPIs ({named}): "
                                 f"the documents advise at most {MAX_KPIS_PER_GROUP} each")
     return warnings

@@ -167,7 +167,7 @@ class _Parser:
         if self.token.kind != "end":
             raise _error(self.text, self.token.position, f"unexpected '{self.token.text}'",
                          "an operator (+ - * /) is probably missing before it")
-        if _depth(tree) > MAX_DEPTH:  # a long chain like a/b/c/… builds a deep tree without recursing here
+        if depth(tree) > MAX_DEPTH:  # a long chain like a/b/c/… builds a deep tree without recursing here
             raise self.too_deep(0)
         return tree
 
@@ -261,12 +261,13 @@ def _count_words(fewest: int, most: int | None) -> str:
     return f"{fewest} to {most} arguments"
 
 
-def _depth(tree: Node) -> int:
-    """How many levels the tree has (without recursion: it may be too deep for that)."""
+def depth(tree: Node, name_depth: Callable[[Name], int] = lambda _name: 1) -> int:
+    """How many levels the tree has, a name counting as `name_depth(name)` levels (another KPI: as
+    deep as its own formula). Without recursion: the tree may be too deep for that."""
     deepest, pending = 0, [(tree, 1)]
     while pending:
         node, level = pending.pop()
-        deepest = max(deepest, level)
+        deepest = max(deepest, level - 1 + name_depth(node) if isinstance(node, Name) else level)
         children: tuple[Node, ...] = ()
         if isinstance(node, Negate):
             children = (node.operand,)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import textwrap
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 from kpireport.config import load_config
 from kpireport.errors import ConfigError, FormulaError
+from kpireport.formula import MAX_DEPTH
 from kpireport.months import Month
 
 VALID = """\
@@ -241,6 +243,35 @@ def test_cycle_between_kpis(tmp_path: Path) -> None:
     error = error_of(tmp_path, text, FormulaError)
     assert error.message == "the formulas refer to each other in a cycle: a → b → a"
     assert error.key == "kpis.a.formula"
+
+
+def test_a_cycle_through_several_kpis_names_them_in_order(tmp_path: Path) -> None:
+    kpis = "  a: {formula: b + 1}\n  b: {formula: c * 2}\n  c: {formula: open_rate + a}\n"
+    text = VALID.replace("  ctr:", kpis + "  ctr:")
+    error = error_of(tmp_path, text, FormulaError)
+    cycle = error.message.removeprefix("the formulas refer to each other in a cycle: ").split(" → ")
+    assert cycle[0] == cycle[-1]
+    assert sorted(cycle[:-1]) == ["a", "b", "c"]
+    uses = {"a": "b", "b": "c", "c": "a"}
+    assert all(uses[kpi] == following for kpi, following in itertools.pairwise(cycle))  # each uses the next
+    assert error.key == f"kpis.{cycle[0]}.formula"
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_kpis_using_kpis_nest_at_most_max_depth_levels_written_out(tmp_path: Path, reverse: bool) -> None:
+    """A chain of KPIs, each using the one before: the engine writes formulas out for year-to-date
+    figures and evaluates them recursively, so a chain of 1,500 crashed; now it is refused where it
+    passes MAX_DEPTH levels, in whatever order the config lists it."""
+    def chain(length: int) -> str:
+        lines = ["  k0: {formula: emails_opened}"] + [f"  k{i}: {{formula: k{i - 1} + 1}}" for i in range(1, length)]
+        return VALID.replace("  ctr:", "\n".join(reversed(lines) if reverse else lines) + "\n  ctr:")
+
+    config = load_config(write(tmp_path, chain(MAX_DEPTH)))  # k99 = k98 + 1 = … : 100 levels
+    assert config.kpi_order().index("k0") < config.kpi_order().index(f"k{MAX_DEPTH - 1}")
+    error = error_of(tmp_path, chain(1500), FormulaError)
+    assert error.key == f"kpis.k{MAX_DEPTH}.formula"
+    assert error.message == (f"with the KPIs it uses written out, this formula nests {MAX_DEPTH + 1} levels "
+                             f"(at most {MAX_DEPTH})")
 
 
 def test_a_kpi_named_like_its_input_reads_the_input(tmp_path: Path) -> None:
