@@ -23,7 +23,7 @@ from .errors import KpiReportError
 from .files import atomic_path
 from .locale import format_axis, format_month, format_percent, format_value, text
 from .months import Month, month_range
-from .pdf import html_to_pdf
+from .pdf import can_split, html_to_pdf
 
 
 def _default_templates() -> Path:
@@ -258,7 +258,7 @@ def environment(template_dir: str | None):  # type: ignore[no-untyped-def]
 def render_html(view: ReviewView, *, template_dir: Path | None = None, standalone: bool = True,
                 part: Part | None = None) -> str:
     """The review (or `part` of it) as HTML; `standalone` puts the stylesheet inside (for --html), else
-    it is given to WeasyPrint parsed once (see pdf_bytes)."""
+    it is given to WeasyPrint parsed once (see pdf.stylesheet)."""
     folder = str(template_dir) if template_dir else None
     css = _css_text(folder, view.colour, view.locale) if standalone else ""
     with template_errors(template_dir):
@@ -317,11 +317,12 @@ def parts_of(view: ReviewView) -> list[Part]:
 
 
 def pdf_bytes(view: ReviewView, *, template_dir: Path | None, base_dir: Path,
-              split: bool = True) -> tuple[bytes, list[str]]:
+              split: bool = False) -> tuple[bytes, list[str]]:
     """The review as PDF bytes, and the URLs that were refused. With `split`, a long review is laid
-    out in two processes (not with --template-dir: a changed layout may not start sections on a new
-    page)."""
-    parts = parts_of(view) if split and template_dir is None else [Part(view.sections)]
+    out in two processes at once (not with --template-dir: a changed layout may not start sections
+    on a new page)."""
+    whole = not split or template_dir is not None or not can_split()
+    parts = [Part(view.sections)] if whole else parts_of(view)
     html = [render_html(view, template_dir=template_dir, standalone=False, part=part) for part in parts]
     folder = str(template_dir) if template_dir else None
     roots = [DEFAULT_TEMPLATES, base_dir] + ([template_dir] if template_dir else [])

@@ -6,6 +6,7 @@ and a part that fails is an error, never a hang."""
 from __future__ import annotations
 
 import multiprocessing
+import os
 from io import BytesIO
 from pathlib import Path
 
@@ -74,7 +75,7 @@ def test_a_short_review_or_a_single_section_is_laid_out_whole(catalog) -> None:
 def test_the_joined_review_reads_as_the_review_laid_out_in_one_piece(catalog) -> None:
     view, folder = catalog
     whole, _ = pdf_bytes(view, template_dir=None, base_dir=folder, split=False)
-    joined, refused = pdf_bytes(view, template_dir=None, base_dir=folder)
+    joined, refused = pdf_bytes(view, template_dir=None, base_dir=folder, split=True)
     assert refused == []
     one, two = PdfReader(BytesIO(whole)), PdfReader(BytesIO(joined))
     pages = len(one.pages)
@@ -86,6 +87,10 @@ def test_the_joined_review_reads_as_the_review_laid_out_in_one_piece(catalog) ->
             assert f"Page {number} / {pages}" in content, f"page {number}"
             assert view.title in content, f"page {number}: the running title"
     assert "Page 1 /" not in two.pages[0].extract_text()
+    # each part's subset of a font has its own name (the standard forbids two subsets sharing one)
+    fonts = {font.idnum: font.get_object()["/BaseFont"] for page in two.pages
+             for font in page["/Resources"]["/Font"].values()}
+    assert len(set(fonts.values())) == len(fonts) > 3
     # the outline (sections, then KPIs) points at the same pages, on both sides of the join
     assert outline(two) == outline(one)
     titles = [entry[0] for entry in outline(two) if isinstance(entry, tuple)]
@@ -105,31 +110,84 @@ def test_pages_are_numbered_across_the_two_parts(tmp_path: Path) -> None:
     assert texts == [[letter, str(n), "of", "5"] for n, letter in enumerate("abcde", start=1)]
 
 
+def zombies() -> list[int]:
+    """This process's children that ended without being waited for."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, parent = stat.read_text().rsplit(")", 1)[1].split()[:2]
+        except (OSError, ValueError):
+            continue
+        if state == "Z" and parent == str(os.getpid()):
+            found.append(int(stat.parent.name))
+    return found
+
+
+def failing_part(monkeypatch: pytest.MonkeyPatch, marker: str, failure, after: bool = False) -> None:  # type: ignore[no-untyped-def]
+    """The part whose HTML holds `marker` runs `failure()` (before or after laying itself out)."""
+    render = pdf._render
+
+    def patched(html: str, *args):  # type: ignore[no-untyped-def]
+        if marker in html and not after:
+            failure()
+        result = render(html, *args)
+        if marker in html:
+            failure()
+        return result
+
+    monkeypatch.setattr(pdf, "_render", patched)  # the forked process inherits it
+
+
+def lay_out(tmp_path: Path) -> bytes:
+    return html_to_pdf(["<p>first</p>", "<p>second</p><p>.</p>"], css=NUMBERED, base_dir=tmp_path,
+                       roots=[tmp_path])[0]
+
+
+def boom(kind: type[BaseException], message: str):  # type: ignore[no-untyped-def]
+    def failure() -> None:
+        raise kind(message)
+    return failure
+
+
 def test_a_failing_second_part_is_an_error_and_no_process_is_left(tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    render = pdf._render
-
-    def failing(html: str, *args):  # type: ignore[no-untyped-def]
-        if "second" in html:
-            raise ValueError("the layout broke")
-        return render(html, *args)
-
-    monkeypatch.setattr(pdf, "_render", failing)  # the forked process inherits it
-    with pytest.raises(RuntimeError, match="second part of the review failed: ValueError: the layout broke"):
-        html_to_pdf(["<p>first</p>", "<p>second</p>"], css=NUMBERED, base_dir=tmp_path, roots=[tmp_path])
+    failing_part(monkeypatch, "second", boom(ValueError, "the layout broke"))
+    with pytest.raises(pdf.PartError, match="second part of the review could not be laid out: ValueError: "
+                                            "the layout broke"):
+        lay_out(tmp_path)
     assert multiprocessing.active_children() == []
+    assert zombies() == []
 
 
-def test_a_failing_first_part_is_its_own_error_and_no_process_is_left(tmp_path: Path,
+def test_a_second_process_that_dies_is_an_error_and_is_reaped(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    failing_part(monkeypatch, "second", lambda: os._exit(3))
+    with pytest.raises(pdf.PartError, match="could not be laid out: the process stopped"):
+        lay_out(tmp_path)
+    assert zombies() == []
+
+
+@pytest.mark.parametrize("after", [False, True], ids=["before the page counts", "after the page counts"])
+def test_a_failing_first_part_is_its_own_error_and_no_process_is_left(tmp_path: Path, after: bool,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    render = pdf._render
-
-    def failing(html: str, *args):  # type: ignore[no-untyped-def]
-        if "first" in html:
-            raise ValueError("the first part broke")
-        return render(html, *args)
-
-    monkeypatch.setattr(pdf, "_render", failing)
-    with pytest.raises(ValueError, match="the first part broke"):
-        html_to_pdf(["<p>first</p>", "<p>second</p>"], css=NUMBERED, base_dir=tmp_path, roots=[tmp_path])
+    # an EOFError of its own (a truncated file, say) is not taken for the other process stopping
+    failing_part(monkeypatch, "first", boom(EOFError, "the first part broke"), after=after)
+    with pytest.raises(EOFError, match="the first part broke"):
+        lay_out(tmp_path)
     assert multiprocessing.active_children() == []
+    assert zombies() == []
+
+
+def test_without_fork_a_long_review_is_laid_out_whole(catalog, monkeypatch: pytest.MonkeyPatch) -> None:
+    view, folder = catalog
+    sections, kpis = [], 0
+    for section in view.sections:  # just long enough to be split
+        sections.append(section)
+        kpis += len(section.kpis)
+        if kpis >= SPLIT_FROM:
+            break
+    shorter = type(view)(**{**vars(view), "sections": sections, "funnel": None})
+    assert len(parts_of(shorter)) == 2
+    monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["spawn"])
+    assert pdf_bytes(shorter, template_dir=None, base_dir=folder, split=True) == \
+        pdf_bytes(shorter, template_dir=None, base_dir=folder)
