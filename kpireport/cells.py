@@ -167,9 +167,10 @@ class _Style(NamedTuple):
     timed: bool = True  # may be followed by a time of day
 
 
+_SLASHED = r"[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}"
 _STYLES = (
     _Style(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}", "%Y-%m-%d"),  # ISO, and ISO date-times
-    _Style(r"[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}", "%d/%m/%Y"),  # French exports: day first
+    _Style(_SLASHED, "%d/%m/%Y"),  # French exports: day first (US ones, month first: see _styles_of)
     _Style(r"[0-9]{4}/[0-9]{1,2}/[0-9]{1,2}", "%Y/%m/%d"),
     _Style(r"[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{4}", "%d.%m.%Y"),
     _Style(r"[0-9]{1,2}-[0-9]{1,2}-[0-9]{4}", "%d-%m-%Y"),
@@ -202,11 +203,23 @@ def dates(column: pl.Series) -> Parsed:
     return Parsed(values.alias(column.name), ~blank(column) & values.is_null())
 
 
+def _styles_of(column: pl.Series) -> tuple[_Style, ...]:
+    """The styles to read a column in. Its DD/MM/YYYY dates are read day first, as French exports
+    write them, unless some only make sense month first (03/14/2026) and none only day first: then
+    the column is a US export, and 03/01/2026 is the 1st of March."""
+    pairs = column.unique().str.extract_groups(r"^\s*([0-9]{1,2})/([0-9]{1,2})/[0-9]{4}").struct.unnest()
+    first, second = (pairs[name].cast(pl.Int32) for name in pairs.columns)
+    if (second > 12).any() and not (first > 12).any():
+        return tuple(s._replace(format="%m/%d/%Y") if s.pattern == _SLASHED else s for s in _STYLES)
+    return _STYLES
+
+
 def _dates_from_text(column: pl.Series) -> pl.Series:
     present = ~blank(column)
     first = column.filter(present).head(1).str.strip_chars().to_list()
-    style = next((s for s in _STYLES if first and re.fullmatch(s.pattern, first[0])), None)
-    timed = next((s for s in _STYLES if s.timed and first and re.fullmatch(s.pattern + _TIME, first[0])), None)
+    styles = _styles_of(column)
+    style = next((s for s in styles if first and re.fullmatch(s.pattern, first[0])), None)
+    timed = next((s for s in styles if s.timed and first and re.fullmatch(s.pattern + _TIME, first[0])), None)
     # The whole column in its first cell's style first: one pass, as polars reads it
     if style is not None and not style.day:
         values = column.str.to_date(style.format, strict=False)
@@ -220,7 +233,7 @@ def _dates_from_text(column: pl.Series) -> pl.Series:
     # The rest (other styles, times of day, spaces): each distinct text once, by full regex match.
     rest = column.filter(pending).unique()
     text = pl.col("text").str.strip_chars()
-    candidates = [_in_style(text, s) for s in _STYLES]
+    candidates = [_in_style(text, s) for s in styles]
     serial = text.str.extract(f"^({_SERIAL})$", 1).cast(pl.Float64).floor().cast(pl.Int32)
     candidates.append((serial + _EXCEL_DAY_ZERO).cast(pl.Date))
     found = pl.DataFrame({"text": rest}).select(pl.coalesce(candidates)).to_series()
@@ -250,8 +263,8 @@ def date_problem(text: str) -> tuple[str, str]:
         return f"'{shown}' is not a date", "write the year with four digits (14/03/2026), or export dates as YYYY-MM-DD"
     if match and int(match.group(1)) <= 12 < int(match.group(2)) <= 31:
         return (f"'{shown}' is not a date",
-                "dates with '/' are read day first (DD/MM/YYYY, as French exports write them) and this one "
-                "only makes sense month first: export the dates as YYYY-MM-DD")
+                "this one only makes sense month first (MM/DD/YYYY) and others in the column only day first "
+                "(DD/MM/YYYY): export the dates as YYYY-MM-DD")
     if shown.lower() in _TOTALS:
         return f"'{shown}' is not a date", "remove the totals row from the export (kpireport sums the rows itself)"
     return f"'{shown}' is not a date", DATE_HINT

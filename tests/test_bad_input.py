@@ -202,7 +202,7 @@ DATA_CASES = [
     Case("wrong-delimiter", ["web.csv:1", "no column 'date'", "'|'"],
          files={"web.csv": "date|visits|leads\n2026-01-05|100|5\n2026-02-03|120|7\n"}),
     Case("mixed-date-styles-month-first", ["web.csv:3:date", "'02/15/2026' is not a date", "month first"],
-         files={"web.csv": "date,visits,leads\n2026-01-05,100,5\n02/15/2026,120,7\n"}),
+         files={"web.csv": "date,visits,leads\n15/01/2026,100,5\n02/15/2026,120,7\n"}),
     Case("two-digit-year", ["web.csv:2:date", "'15/01/26' is not a date", "four digits"],
          files={"web.csv": "date,visits,leads\n15/01/26,100,5\n"}),
     Case("text-in-a-number-column", ["web.csv:3:visits", "'lots' is not a number", "--skip-bad-rows"],

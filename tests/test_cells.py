@@ -72,7 +72,7 @@ def test_typed_columns_from_workbooks_and_parquet() -> None:
 
 @pytest.mark.parametrize(("text", "day"), [
     ("2026-03-14", dt.date(2026, 3, 14)), ("2026-3-4", dt.date(2026, 3, 4)),
-    ("14/03/2026", dt.date(2026, 3, 14)), ("4/3/2026", dt.date(2026, 3, 4)),
+    ("14/03/2026", dt.date(2026, 3, 14)), ("4/3/2026", dt.date(2026, 3, 4)), ("03/14/2026", dt.date(2026, 3, 14)),
     ("2026/03/14", dt.date(2026, 3, 14)), ("14.03.2026", dt.date(2026, 3, 14)), ("14-03-2026", dt.date(2026, 3, 14)),
     ("2026-03", dt.date(2026, 3, 1)), ("202603", dt.date(2026, 3, 1)), ("20260314", dt.date(2026, 3, 14)),
     ("2026-03-14 09:30:00", dt.date(2026, 3, 14)), ("2026-03-14T09:30", dt.date(2026, 3, 14)),
@@ -86,7 +86,6 @@ def test_one_date(text: str, day: dt.date) -> None:
 
 @pytest.mark.parametrize(("text", "hint"), [
     ("2026-13-45", "write dates as YYYY-MM-DD"),
-    ("03/14/2026", "only makes sense month first"),
     ("14/03/26", "write the year with four digits"),
     ("Total", "remove the totals row"),
     ("hier", "write dates as YYYY-MM-DD"),
@@ -103,6 +102,28 @@ def test_a_date_column_mixes_styles_and_marks_bad_cells() -> None:
     assert parsed.values.to_list() == [dt.date(2026, 1, 31), dt.date(2026, 2, 1), None, dt.date(2026, 2, 1),
                                        None, None, dt.date(2026, 2, 3)]
     assert parsed.bad.to_list() == [False, False, False, False, True, False, False]
+
+
+def test_a_us_export_is_read_month_first() -> None:
+    """In a column where 03/14/2026 shows the month comes first, 03/01/2026 is the 1st of March."""
+    days = [dt.date(2026, 3, 1) + dt.timedelta(days=n) for n in range(45)]
+    parsed = dates(pl.Series([f"{day:%m/%d/%Y}" for day in days]))
+    assert parsed.values.to_list() == days
+    iso_first = dates(pl.Series(["2026-01-05", "02/15/2026", "03/01/2026"]))  # whatever the first cell's style
+    assert iso_first.values.to_list() == [dt.date(2026, 1, 5), dt.date(2026, 2, 15), dt.date(2026, 3, 1)]
+
+
+def test_a_column_of_ambiguous_dates_is_read_day_first() -> None:
+    assert dates(pl.Series(["03/01/2026", "04/01/2026 10:00"])).values.to_list() == [dt.date(2026, 1, 3),
+                                                                                     dt.date(2026, 1, 4)]
+
+
+def test_a_column_mixing_day_first_and_month_first_dates_marks_the_month_first_ones() -> None:
+    parsed = dates(pl.Series(["14/03/2026", "03/15/2026", "01/02/2026"]))
+    assert parsed.values.to_list() == [dt.date(2026, 3, 14), None, dt.date(2026, 2, 1)]
+    assert parsed.bad.to_list() == [False, True, False]
+    assert date_problem("03/15/2026")[1] == ("this one only makes sense month first (MM/DD/YYYY) and others in the "
+                                             "column only day first (DD/MM/YYYY): export the dates as YYYY-MM-DD")
 
 
 # --- properties ----------------------------------------------------------------------------------

@@ -453,11 +453,16 @@ def test_unparseable_date_names_row_column_and_fix(tmp_path: Path) -> None:
         "or YYYY-MM (a time of day may follow); 1 more rows like it (--skip-bad-rows reports and skips such rows)")
 
 
-def test_a_month_first_date_is_explained(tmp_path: Path) -> None:
-    config = project(tmp_path, "date,Sessions\n01/02/2026,3\n01/13/2026,4\n")
+def test_a_us_export_is_read_month_first(tmp_path: Path) -> None:
+    config = project(tmp_path, "date,Sessions\n01/02/2026,3\n01/13/2026,4\n02/01/2026,5\n")
+    assert load_data(config).values["visits"] == {JAN: 7.0, FEB: 5.0}
+
+
+def test_day_first_and_month_first_dates_in_one_file_are_explained(tmp_path: Path) -> None:
+    config = project(tmp_path, "date,Sessions\n14/01/2026,3\n01/13/2026,4\n")
     error = error_of(config)
     assert (error.line, error.column) == (3, "date")
-    assert "only makes sense month first: export the dates as YYYY-MM-DD" in error.hint
+    assert "only makes sense month first (MM/DD/YYYY) and others in the column only day first" in error.hint
 
 
 def test_unparseable_number_names_row_column_and_fix(tmp_path: Path) -> None:
