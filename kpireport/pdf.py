@@ -14,6 +14,7 @@ import gc
 import hashlib
 import logging
 import multiprocessing
+import pickle
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -108,7 +109,7 @@ def html_to_pdf(parts: Sequence[str], *, css: str, base_dir: Path, roots: list[P
         second_pdf, second_refused = _receive(ours)
     except PartError as exc:
         raise PartError(f"the second part of the review could not be laid out: {exc}") from None
-    except BaseException:
+    except BaseException:  # this part's failure, or the other's, raised here as it was raised there
         process.kill()  # this part failed: the other one is not needed
         raise
     finally:
@@ -126,9 +127,19 @@ def _render_second(html: str, css: str, base_dir: Path, roots: list[Path], link,
     except PartError:
         return  # the first part failed, and says why: nobody waits for this one
     except BaseException as exc:
-        reply = ("error", f"{type(exc).__name__}: {exc}")
+        reply = ("error", _portable(exc))
     _send(link, reply)
     link.close()
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """The exception itself if it crosses to the other process intact (then the first process raises
+    just what laying the review out in one piece would have raised), else its text as a PartError."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:
+        return PartError(f"{type(exc).__name__}: {exc}")
+    return exc
 
 
 def _send(link, message: tuple) -> None:  # type: ignore[no-untyped-def,type-arg]
@@ -137,13 +148,13 @@ def _send(link, message: tuple) -> None:  # type: ignore[no-untyped-def,type-arg
 
 
 def _receive(link) -> list:  # type: ignore[no-untyped-def,type-arg]
-    """The other process's next message (pages, pdf) without its kind; its failure as a PartError."""
+    """The other process's next message (pages, pdf) without its kind; raises what failed there."""
     try:
         kind, *message = link.recv()
     except (EOFError, ConnectionError):  # closed, or reset when it died with our message unread
         raise PartError("the process stopped") from None
     if kind == "error":
-        raise PartError(message[0])
+        raise message[0]
     return message
 
 

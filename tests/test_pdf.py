@@ -151,11 +151,25 @@ def boom(kind: type[BaseException], message: str):  # type: ignore[no-untyped-de
 
 def test_a_failing_second_part_is_an_error_and_no_process_is_left(tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second part's exception is raised here, as laying the review out in one piece would."""
     failing_part(monkeypatch, "second", boom(ValueError, "the layout broke"))
-    with pytest.raises(pdf.PartError, match="second part of the review could not be laid out: ValueError: "
-                                            "the layout broke"):
+    with pytest.raises(ValueError, match="the layout broke"):
         lay_out(tmp_path)
     assert multiprocessing.active_children() == []
+    assert zombies() == []
+
+
+def test_an_exception_that_cannot_cross_is_told_by_its_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    class UnpicklableError(Exception):
+        def __init__(self, message: str, extra: int) -> None:  # pickle rebuilds it with one argument: fails
+            super().__init__(message)
+
+    def failure() -> None:
+        raise UnpicklableError("an odd error", 1)
+
+    failing_part(monkeypatch, "second", failure)
+    with pytest.raises(pdf.PartError, match="could not be laid out: UnpicklableError: an odd error"):
+        lay_out(tmp_path)
     assert zombies() == []
 
 
