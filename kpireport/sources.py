@@ -356,8 +356,11 @@ class _SourceReader:
                             hint="make one with 'kpireport template', or read this file with 'layout: wide'")
         try:
             content = path.read_bytes()  # openpyxl judges a path by its extension: a template may be renamed
-            workbook = load_workbook(io.BytesIO(content), data_only=True)
-            formulas = load_workbook(io.BytesIO(content))  # to tell a KPI's formula from a value typed over it
+            workbook = load_workbook(io.BytesIO(content))  # formulas kept: a value typed over a KPI's shows
+            if self.inputs_hold_formulas(workbook):  # someone typed =120+30: read what the spreadsheet saved
+                formulas, workbook = workbook, load_workbook(io.BytesIO(content), data_only=True)
+            else:
+                formulas = workbook
         except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
             raise workbook_error(path, exc) from None
         months = [Month.of(c.value) if isinstance(c.value, dt.date) else None
@@ -388,6 +391,14 @@ class _SourceReader:
                 if value is not None:
                     self.data.add(input_id, month, value, self.file)
         return provided
+
+    def inputs_hold_formulas(self, workbook) -> bool:  # type: ignore[no-untyped-def]
+        """Whether a person typed a formula into an input cell (the template has none there)."""
+        from .template import checked_cells
+
+        return any(isinstance(cell.value, str) and cell.value.startswith("=")
+                   for name in list(workbook.defined_names) if name.startswith("in_")
+                   for cell in checked_cells(workbook, name, self.file))
 
     def typed_over_formulas(self, workbook, months: list[Month | None]) -> None:  # type: ignore[no-untyped-def]
         """A KPI cell where a person typed a value over its formula: the review would compute another

@@ -22,6 +22,8 @@ from kpireport.sources import SKIPPED_SHOWN, load_data, parse_date, parse_number
 from kpireport.template import named_cells, write_template
 from kpireport.workbook import template_period
 
+from .libreoffice import recalculate
+
 JAN, FEB, MAR = Month(2026, 1), Month(2026, 2), Month(2026, 3)
 
 CONFIG = """\
@@ -297,6 +299,23 @@ def test_a_template_filled_by_hand_computes_as_the_equivalent_csv(tmp_path: Path
     assert sources_with(from_csv, [filled])[-1].layout == "template"
     (tmp_path / "monthly.csv").write_text("month\n", encoding="utf-8")
     assert load_data(from_csv, [filled]).values == data.values
+
+
+def test_a_formula_typed_in_an_input_cell_reads_as_the_value_the_spreadsheet_saved(tmp_path: Path) -> None:
+    """The template is read once, formulas kept; only when an input cell holds a formula is it read
+    again for the values the spreadsheet computed (here LibreOffice, as a person's Calc would)."""
+    (tmp_path / "kpireport.yaml").write_text(TEMPLATE_CONFIG.replace(
+        "{path: monthly.csv, date: month}", "{path: filled.xlsx, layout: template}"), encoding="utf-8")
+    config = load_config(tmp_path / "kpireport.yaml")
+    typed = tmp_path / "typed.xlsx"
+    write_template(config, typed, template_period(year=2026), {})
+    workbook = load_workbook(typed)
+    months = [Month.of(c.value) for c in named_cells(workbook, "months")]
+    named_cells(workbook, "in_emails_delivered")[months.index(FEB)].value = "=1200+34"
+    named_cells(workbook, "in_emails_delivered")[months.index(MAR)].value = 999
+    workbook.save(typed)
+    recalculate(typed, tmp_path / "saved").rename(tmp_path / "filled.xlsx")
+    assert load_data(config).values["emails_delivered"] == {FEB: 1234.0, MAR: 999.0}
 
 
 def test_a_bad_cell_in_the_template_names_its_cell(tmp_path: Path) -> None:
