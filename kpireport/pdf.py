@@ -109,13 +109,13 @@ def html_to_pdf(parts: Sequence[str], *, css: str, base_dir: Path, roots: list[P
         second_pdf, second_refused = _receive(ours)
     except PartError as exc:
         raise PartError(f"the second part of the review could not be laid out: {exc}") from None
-    except BaseException:  # this part's failure, or the other's, raised here as it was raised there
-        process.kill()  # this part failed: the other one is not needed
+    except BaseException:  # this part's failure, or the other's raised here as it was raised there
+        process.kill()  # the review failed: the other process is not needed
         raise
     finally:
         ours.close()
         process.join()
-    return _join([pdf, second_pdf]), refused + second_refused
+    return _join(pdf, second_pdf), refused + second_refused
 
 
 def _render_second(html: str, css: str, base_dir: Path, roots: list[Path], link, parents_end) -> None:  # type: ignore[no-untyped-def]
@@ -189,11 +189,11 @@ def _numbered_across(link, *, first: bool) -> Iterator[None]:  # type: ignore[no
         layout.make_margin_boxes = make_margin_boxes
 
 
-def _join(pdfs: list[bytes]) -> bytes:
+def _join(first: bytes, second: bytes) -> bytes:
     """One PDF: the pages and outline entries of the second part after those of the first."""
     import pikepdf
 
-    whole, part = (pikepdf.open(BytesIO(pdf)) for pdf in pdfs)
+    whole, part = pikepdf.open(BytesIO(first)), pikepdf.open(BytesIO(second))
     _retag_fonts(part, salt="2")
     offset = len(whole.pages)
     whole.pages.extend(part.pages)
