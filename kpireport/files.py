@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,6 +36,18 @@ def atomic_path(path: Path) -> Iterator[Path]:
                              hint="check the free space and the folder's permissions") from None
     finally:
         temporary.unlink(missing_ok=True)
+    _remove_left_over(path)
+
+
+LEFT_OVER_AFTER = 3600  # seconds: a temporary file that old was left by a killed run, not being written
+
+
+def _remove_left_over(path: Path) -> None:
+    """Remove the temporary files an earlier run, killed before its rename, left beside `path`."""
+    for temporary in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        with contextlib.suppress(OSError):  # gone already, or not ours to remove: no matter
+            if time.time() - temporary.stat().st_mtime > LEFT_OVER_AFTER:
+                temporary.unlink()
 
 
 def write_text(path: Path, content: str) -> None:

@@ -117,6 +117,26 @@ def test_a_review_killed_at_any_moment_is_the_old_pdf_or_the_new(tmp_path: Path)
         assert out.read_bytes() == old or "March 2026" in text
 
 
+def test_temporary_files_left_by_a_killed_run_are_removed_by_the_next_write(tmp_path: Path) -> None:
+    """A kill between writing and renaming leaves a hidden `.review.pdf.<random>.tmp` (the old review
+    intact): the next successful write of that file removes those older than an hour, and leaves a
+    fresh one, which another run may be writing right now."""
+    config = project(tmp_path / "p")
+    out = tmp_path / "p" / "review.pdf"
+    left = out.with_name(".review.pdf.k1ll3d.tmp")
+    fresh = out.with_name(".review.pdf.wr1t1n.tmp")
+    other = out.with_name(".other.pdf.k1ll3d.tmp")
+    for path in (left, fresh, other):
+        path.write_bytes(b"%PDF-1.7 half")
+    hours_ago = time.time() - 2 * 3600
+    for path in (left, other):
+        os.utime(path, (hours_ago, hours_ago))
+    assert run("report", config, "-o", out, "--month", "2026-03").exit_code == 0
+    assert not left.exists()
+    assert fresh.exists()
+    assert other.exists()  # another file's: left for its own next write
+
+
 # --- folders that cannot be written to ------------------------------------------------------------------------
 
 
