@@ -263,6 +263,35 @@ def test_template_dir_overrides_one_block_and_keeps_the_others(tmp_path: Path) -
     assert "Synthèse" in content  # the summary block still comes from the built-in templates
 
 
+EARLIER_BASE = """<!DOCTYPE html>
+<html lang="{{ view.locale }}">
+<head><meta charset="utf-8"><title>{{ view.title }}</title></head>
+<body class="{{ 'one-section' if view.sections | length == 1 }}">
+  {% include "review/cover.html" %}
+  {% include "review/summary.html" %}
+  {% for section in view.sections %}{% include "review/section.html" %}{% endfor %}
+  {% if view.funnel %}{% include "review/funnel.html" %}{% endif %}
+</body>
+</html>
+"""
+
+
+def test_a_base_layout_copied_from_an_earlier_version_still_shows_the_running_title(tmp_path: Path) -> None:
+    """base.html as kpireport shipped it before long reviews came in parts (no `part`, no data-title
+    on body): the footer's title then comes from the cover's heading, as it used to."""
+    custom = tmp_path / "mine" / "review"
+    custom.mkdir(parents=True)
+    (custom / "base.html").write_text(EARLIER_BASE, encoding="utf-8")
+    pdf = tmp_path / "review.pdf"
+    result = run("report", EXAMPLE / "kpireport.yaml", "--month", MONTH, "-o", pdf, "--template-dir",
+                 tmp_path / "mine")
+    assert result.exit_code == 0, result.output
+    pages = [spaced(page.extract_text()) for page in PdfReader(pdf).pages]
+    title = spaced(load_config(EXAMPLE / "kpireport.yaml").title)
+    for number, content in enumerate(pages[1:], start=2):
+        assert f"{title} Page {number} / {len(pages)}" in content, f"page {number}"
+
+
 def test_a_broken_template_is_a_clear_error_and_writes_nothing(tmp_path: Path) -> None:
     custom = tmp_path / "mine" / "review"
     custom.mkdir(parents=True)
