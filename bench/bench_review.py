@@ -10,10 +10,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import yaml
+from _timing import timings  # bench/ is on the path: these run as scripts
 from pypdf import PdfReader
 
 from kpireport.config import load_config
@@ -28,12 +28,7 @@ OWNERS = 20
 
 
 def median_seconds(function) -> float:  # type: ignore[no-untyped-def]
-    times = []
-    for _ in range(RUNS):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(timings(function, RUNS))
 
 
 def first_kpis(config_path: Path, count: int) -> Path:

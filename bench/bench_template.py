@@ -10,6 +10,7 @@ import time
 from copy import copy
 from pathlib import Path
 
+from _timing import timings  # bench/ is on the path: these run as scripts
 from openpyxl import Workbook
 
 from kpireport.config import load_config
@@ -23,12 +24,7 @@ PERIOD = month_range(Month(2024, 11), Month(2026, 10))
 
 
 def best(function) -> float:  # type: ignore[no-untyped-def]
-    times = []
-    for _ in range(RUNS):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return min(timings(function, RUNS))
 
 
 def snapshot(workbook: Workbook) -> list[dict]:

@@ -8,20 +8,16 @@ from __future__ import annotations
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from _timing import timings  # bench/ is on the path: these run as scripts
 
 RUNS = 15
 KPIREPORT = Path(sys.executable).with_name("kpireport")
 
 
 def timed(command: list[str]) -> list[float]:
-    times = []
-    for _ in range(RUNS):
-        start = time.perf_counter()
-        subprocess.run(command, check=True, capture_output=True)
-        times.append(time.perf_counter() - start)
-    return times
+    return timings(lambda: subprocess.run(command, check=True, capture_output=True), RUNS)
 
 
 def main() -> None:
