@@ -42,7 +42,7 @@ def compose(config: Config, view: ReviewView, recipient: Recipient, document: Pa
     import datetime as dt
 
     pdf = document.read_bytes()
-    templates = environment(str(template_dir) if template_dir else None)
+    templates = environment(template_dir)
     off = [kpi for section in view.sections for kpi in section.kpis if kpi.status == "off"]
     values = {"view": view, "recipient": recipient.name, "off": off}
     with template_errors(template_dir):

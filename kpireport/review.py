@@ -244,13 +244,13 @@ def _funnel(config: Config, results: engine.Results, month: Month) -> FunnelView
 
 
 @cache
-def environment(template_dir: str | None):  # type: ignore[no-untyped-def]
+def environment(template_dir: Path | None):  # type: ignore[no-untyped-def]
     """Templates from `template_dir` first, then the built-in ones. Escaping is on for everything but
     the plain-text mail templates (*.txt), where `&` must stay `&`."""
     from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
     loaders = [FileSystemLoader(template_dir)] if template_dir else []
-    loaders.append(FileSystemLoader(str(DEFAULT_TEMPLATES)))
+    loaders.append(FileSystemLoader(DEFAULT_TEMPLATES))
     return Environment(loader=ChoiceLoader(loaders), undefined=StrictUndefined, trim_blocks=True,
                        lstrip_blocks=True, autoescape=select_autoescape(disabled_extensions=("txt",), default=True))
 
@@ -259,10 +259,9 @@ def render_html(view: ReviewView, *, template_dir: Path | None = None, standalon
                 part: Part | None = None) -> str:
     """The review (or `part` of it) as HTML; `standalone` puts the stylesheet inside (for --html), else
     it is given to WeasyPrint parsed once (see pdf.stylesheet)."""
-    folder = str(template_dir) if template_dir else None
-    css = _css_text(folder, view.colour, view.locale) if standalone else ""
+    css = _css_text(template_dir, view.colour, view.locale) if standalone else ""
     with template_errors(template_dir):
-        return environment(folder).get_template("review/base.html").render(
+        return environment(template_dir).get_template("review/base.html").render(
             view=view, part=part or Part(view.sections), t=_words(view.locale), stylesheet=Markup(css))
 
 
@@ -285,8 +284,8 @@ def template_errors(template_dir: Path | None) -> Iterator[None]:
                              ) from None
 
 
-def _css_text(template_dir: str | None, colour: str, locale: str) -> str:
-    with template_errors(Path(template_dir) if template_dir else None):
+def _css_text(template_dir: Path | None, colour: str, locale: str) -> str:
+    with template_errors(template_dir):
         return environment(template_dir).get_template("review/review.css").render(colour=colour, t=_words(locale))
 
 
@@ -324,9 +323,8 @@ def pdf_bytes(view: ReviewView, *, template_dir: Path | None, base_dir: Path,
     whole = not split or template_dir is not None or not can_split()
     parts = [Part(view.sections)] if whole else parts_of(view)
     html = [render_html(view, template_dir=template_dir, standalone=False, part=part) for part in parts]
-    folder = str(template_dir) if template_dir else None
     roots = [DEFAULT_TEMPLATES, base_dir] + ([template_dir] if template_dir else [])
-    return html_to_pdf(html, css=_css_text(folder, view.colour, view.locale), base_dir=base_dir, roots=roots)
+    return html_to_pdf(html, css=_css_text(template_dir, view.colour, view.locale), base_dir=base_dir, roots=roots)
 
 
 # --- the job: one review, or one per owner or domain ------------------------------------------------------
