@@ -131,7 +131,7 @@ def failing_part(monkeypatch: pytest.MonkeyPatch, marker: str, failure, after: b
         if marker in html and not after:
             failure()
         result = render(html, *args)
-        if marker in html:
+        if marker in html and after:
             failure()
         return result
 
