@@ -396,7 +396,11 @@ class _NotInSheetError(Exception):
     """A month the formula needs is not in the workbook: the cell has no value."""
 
 
+# How tightly each printed form binds. A period function prints its argument as it is (prev(a + c)
+# is `O1+O3`), so the precedence is that of what was printed, not of the node: brackets follow it.
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2}
+_NEGATION = 3
+_ATOM = 4
 
 
 def excel_number(value: float) -> str:
@@ -418,31 +422,32 @@ class _ExcelPrinter:
         return ref
 
     def print(self, node: Node, month: Month) -> str:
+        return self.printed(node, month)[0]
+
+    def printed(self, node: Node, month: Month) -> tuple[str, int]:
+        """The Excel text of `node` and how tightly it binds."""
         if isinstance(node, Number):
-            return excel_number(node.value)
+            return excel_number(node.value), _ATOM
         if isinstance(node, Name):
-            return self.cell(node, month)
+            return self.cell(node, month), _ATOM
         if isinstance(node, Negate):
-            inner = self.print(node.operand, month)
-            return f"-({inner})" if isinstance(node.operand, Binary) else f"-{inner}"
+            inner, binds = self.printed(node.operand, month)
+            return (f"-{inner}" if binds >= _NEGATION else f"-({inner})"), _NEGATION
         if isinstance(node, Binary):
-            left = self.print(node.left, month)
-            right = self.print(node.right, month)
             mine = _PRECEDENCE[node.op]
-            if isinstance(node.left, Binary) and _PRECEDENCE[node.left.op] < mine:
+            left, left_binds = self.printed(node.left, month)
+            right, right_binds = self.printed(node.right, month)
+            if left_binds < mine:
                 left = f"({left})"
-            if isinstance(node.right, Binary) and (
-                _PRECEDENCE[node.right.op] < mine
-                or (_PRECEDENCE[node.right.op] == mine and node.op in "-/")
-            ):
+            if right_binds < mine or (right_binds == mine and node.op in "-/"):
                 right = f"({right})"
-            return f"{left}{node.op}{right}"
-        return self.print_call(node, month)
+            return f"{left}{node.op}{right}", mine
+        if node.function == "prev":
+            return self.printed(node.args[0], month - months_arg(node))
+        return self.print_call(node, month), _ATOM
 
     def print_call(self, node: Call, month: Month) -> str:
         function, first = node.function, node.args[0]
-        if function == "prev":
-            return self.print(first, month - months_arg(node))
         if function in ("ytd", "avg"):
             start = month.january if function == "ytd" else month - (months_arg(node) - 1)
             excel = "SUM" if function == "ytd" else "AVERAGE"

@@ -12,14 +12,13 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import math
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from kpireport.config import load_config
@@ -27,13 +26,6 @@ from kpireport.errors import FormulaError, KpiReportError
 from kpireport.formula import Name, evaluate, parse, to_excel
 from kpireport.months import Month
 from kpireport.sources import load_data, parse_date, parse_number
-
-settings.register_profile("ci", max_examples=150, deadline=None, derandomize=True,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("long", max_examples=20_000, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
-PROFILE = "long" if os.environ.get("KPIREPORT_FUZZ") == "long" else "ci"
-fuzz = settings.get_profile(PROFILE)
 
 # --- the formula parser -------------------------------------------------------------------------------
 
@@ -53,7 +45,6 @@ class _Refs:
         return f"{self.cell(name, first)}:{self.cell(name, last)}"
 
 
-@fuzz
 @given(FORMULA_TEXT, st.floats(allow_nan=False, allow_infinity=False) | st.none())  # data are finite
 def test_any_text_parses_or_is_a_formula_error_and_both_backends_answer(text: str, value: float | None) -> None:
     try:
@@ -69,7 +60,6 @@ def test_any_text_parses_or_is_a_formula_error_and_both_backends_answer(text: st
 # --- numbers and dates --------------------------------------------------------------------------------
 
 
-@fuzz
 @given(st.text(max_size=30) | st.sampled_from(["1 234,5", "1,234.5", "12,5 %", "(1 200,00)", "1e999", "-",
                                                 "n/a", "€ 12", "１２", "١٢", "1.234.567,8", "--1", "+-1"]),
        st.booleans())
@@ -81,13 +71,11 @@ def test_any_text_is_a_finite_number_no_value_or_a_value_error(text: str, comma_
     assert value is None or (isinstance(value, float) and math.isfinite(value))
 
 
-@fuzz
 @given(st.floats(allow_nan=False, allow_infinity=False))
 def test_a_number_as_python_writes_it_reads_back_the_same(number: float) -> None:
     assert parse_number(repr(number)) == number
 
 
-@fuzz
 @given(st.text(max_size=30) | st.sampled_from(["2026-02-30", "31/04/2026", "2026-13", "202613", "99999",
                                                 "0001-01-01", "2026-03-14T25:00", "14/03/2026 9:30 PM"]))
 def test_any_text_is_a_date_or_a_value_error(text: str) -> None:
@@ -99,7 +87,6 @@ def test_any_text_is_a_date_or_a_value_error(text: str) -> None:
     assert 1900 <= value.year <= 2200
 
 
-@fuzz
 @given(st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2200, 12, 31)))
 def test_a_date_in_every_style_reads_back_the_same(day: dt.date) -> None:
     for text in (day.isoformat(), day.strftime("%d/%m/%Y"), day.strftime("%Y%m%d"), f"{day.isoformat()} 09:30"):
@@ -144,7 +131,6 @@ def mutated(draw: st.DrawFn, text: str) -> str:
     return text[:start] + filler + text[end:]
 
 
-@fuzz
 @given(st.binary(max_size=200) | st.text(max_size=200).map(str.encode) | mutated(CONFIG).map(str.encode))
 def test_any_config_file_loads_or_is_a_kpireport_error(folder: Path, content: bytes) -> None:
     (folder / "kpireport.yaml").write_bytes(content)
@@ -171,7 +157,6 @@ def csv_text(draw: st.DrawFn) -> str:
     return header + "\n" + "\n".join(delimiter.join(row) for row in rows) + draw(st.sampled_from(["", "\n"]))
 
 
-@fuzz
 @given(csv_text() | st.text(max_size=120) | mutated("date,visits,leads\n2026-01-05,100,5\n2026-02-03,120,7\n"),
        st.booleans())
 def test_any_csv_loads_or_is_a_kpireport_error(folder: Path, content: str, skip_bad_rows: bool) -> None:
@@ -188,7 +173,6 @@ def test_any_csv_loads_or_is_a_kpireport_error(folder: Path, content: str, skip_
         assert all(math.isfinite(value) for value in series.values())
 
 
-@fuzz
 @given(st.binary(max_size=300))
 def test_any_bytes_as_a_data_file_load_or_are_a_kpireport_error(folder: Path, content: bytes) -> None:
     (folder / "kpireport.yaml").write_text(CONFIG, encoding="utf-8")

@@ -1,0 +1,12 @@
+"""Shared test settings: property tests draw the same examples on every CI run (a failure there is
+reproducible, and a pass means the same thing each time); `KPIREPORT_FUZZ=long` draws new ones, many."""
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile("ci", max_examples=150, deadline=None, derandomize=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("long", max_examples=20_000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("long" if os.environ.get("KPIREPORT_FUZZ") == "long" else "ci")
