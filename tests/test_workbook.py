@@ -34,6 +34,9 @@ EXTRA_KPIS = {
                  "direction": "down", "target": 0.2, "tolerance": 0.05},
     "open_rate_growth": {"formula": "open_rate / prev(open_rate) - 1", "format": "percent"},
     "market_share": {"use": "marketing.market_share"},  # a percent input, with no data at all
+    # operations under a period function: Excel needs brackets the tree does not show
+    "lost_and_won_x2": {"formula": "prev(deals_won + deals_lost) * 2"},
+    "minus_last_year": {"formula": "-prev(leads - mqls, 12) / leads", "format": "percent"},
 }
 
 
