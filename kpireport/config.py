@@ -283,6 +283,7 @@ class _Resolver:
         self.spec = spec
         self.lines = lines
         self.catalog = load_catalog()
+        self.inputs_in_use = self._inputs_in_use()
 
     def error(self, key: KeyPath, message: str, hint: str | None = None,
               error_type: type[ConfigError] = ConfigError) -> ConfigError:
@@ -309,6 +310,7 @@ class _Resolver:
         funnel = list(funnel_spec.stages)
         stages_key = ("funnel", "stages") if isinstance(spec.funnel, FunnelSpec) else ("funnel",)
         for index, stage in enumerate(funnel):
+            self.refuse_ambiguous(stage, (*stages_key, str(index)), kpis)
             if stage not in inputs and stage not in kpis:
                 raise self.error((*stages_key, str(index)), f"unknown stage '{stage}'",
                                  did_you_mean(stage, [*inputs, *kpis]) or "a stage is an input or a KPI id")
@@ -388,21 +390,24 @@ class _Resolver:
 
     def resolve_names(self, kid: str, formula: Formula, inputs: dict[str, Input],
                       kpis: dict[str, Kpi]) -> Formula:
-        """Tell each name's kind: an input the config declares, else another KPI, else a catalog
-        input (added to `inputs`). So `visits: {use: website.visits}` reads the input `visits`."""
+        """Tell each name's kind. A catalog formula's names are the catalog's inputs, whatever the
+        config's KPIs are called (`leads: {use: blog.leads}` must not turn every other catalog
+        formula's `leads` into blog leads). A formula written in the config reads a declared input,
+        else another KPI, else a catalog input (added to `inputs`); a name that is both a KPI and an
+        input in use is refused rather than guessed. So `visits: {use: website.visits}` reads the
+        input `visits`."""
+        from_catalog = self.spec.kpis[kid].formula is None
 
         def resolve(node: Name) -> Name:
+            if from_catalog:
+                self.add_catalog_input(node.name, inputs)
+                return replace(node, kind="input")
+            self.refuse_ambiguous(node.name, ("kpis", kid, "formula"), kpis, kid)
             if node.name in self.spec.inputs:
                 return replace(node, kind="input")
             if node.name in kpis and node.name != kid:
                 return replace(node, kind="kpi")
-            known = self.catalog.inputs.get(node.name)
-            if node.name in inputs:  # added from the catalog for an earlier KPI
-                return replace(node, kind="input")
-            if known is not None:
-                locale = self.spec.locale
-                inputs[node.name] = Input(node.name, known.label(locale), known.aggregate, known.format,
-                                          known.description(locale) if known.description else None)
+            if self.add_catalog_input(node.name, inputs):
                 return replace(node, kind="input")
             key = "formula" if self.spec.kpis[kid].formula else "use"
             caret = " " * node.position + "^" * len(node.name)
@@ -418,6 +423,38 @@ class _Resolver:
         tree = transform(formula.tree, resolve)
         assert tree is not None  # resolve never drops a name
         return Formula(formula.text, tree)
+
+    def add_catalog_input(self, name: str, inputs: dict[str, Input]) -> bool:
+        """Make sure a declared or catalog input `name` is in `inputs`; False if there is none."""
+        if name in inputs:
+            return True
+        known = self.catalog.inputs.get(name)
+        if known is None:
+            return False
+        locale = self.spec.locale
+        inputs[name] = Input(name, known.label(locale), known.aggregate, known.format,
+                             known.description(locale) if known.description else None)
+        return True
+
+    def _inputs_in_use(self) -> set[str]:
+        """The inputs that a name could mean: declared ones, and those the catalog formulas read."""
+        used = set(self.spec.inputs)
+        for spec in self.spec.kpis.values():
+            base = self.catalog.kpis.get(spec.use) if spec.use and spec.formula is None else None
+            if base is not None:
+                used |= parse(base.formula).names()
+        return used
+
+    def refuse_ambiguous(self, name: str, key: KeyPath, kpis: dict[str, Kpi], kid: str | None = None) -> None:
+        """A name that is a KPI computing something else than the input of that name, where that
+        input is also in use, could mean either: say so instead of picking one."""
+        kpi = kpis.get(name)
+        if kpi is None or name == kid or kpi.formula.tree == Name(name) or name not in self.inputs_in_use:
+            return
+        new_id = kpi.catalog_id.replace(".", "_") if kpi.catalog_id else f"{name}_kpi"
+        raise self.error(key, f"'{name}' could mean the KPI '{name}' ({kpi.formula.text}) or the input '{name}'",
+                         f"rename the KPI (e.g. to '{new_id}'), so that '{name}' means the input everywhere",
+                         FormulaError)
 
     def check_dependencies(self, kpis: dict[str, Kpi]) -> None:
         """KPIs using KPIs: no cycle, and no chain so deep that, written out (as the year-to-date

@@ -103,7 +103,6 @@ class _Project:
         self.months = month_range(last_month - (MONTHS - 1), last_month)
         self.random = random.Random(seed)
         self.kpi_ids = list(preset.kpis or self.catalog.kpis)
-        self.local_ids = self._local_ids()
         inputs: dict[str, None] = {}
         for kid in self.kpi_ids:
             for name in sorted(parse(self.catalog.kpis[kid].formula).names()):
@@ -111,11 +110,19 @@ class _Project:
         for stage in preset.funnel:
             inputs[stage] = None
         self.inputs = list(inputs)
+        self.local_ids = self._local_ids()
         self.values = self._monthly_values()
 
     def _local_ids(self) -> dict[str, str]:
+        """Each KPI's short name (blog.visits → visits), unless two KPIs share it or it names an
+        input that the KPI does not just show (blog.leads counts blog leads: `leads` is all leads)."""
         short = [kid.split(".", 1)[1] for kid in self.kpi_ids]
-        return {kid: (name if short.count(name) == 1 else kid.replace(".", "_"))
+
+        def clear(kid: str, name: str) -> bool:
+            shows_the_input = self.catalog.kpis[kid].formula.strip() == name
+            return short.count(name) == 1 and (name not in self.inputs or shows_the_input)
+
+        return {kid: (name if clear(kid, name) else kid.replace(".", "_"))
                 for kid, name in zip(self.kpi_ids, short, strict=True)}
 
     def _monthly_values(self) -> dict[str, dict[Month, float]]:

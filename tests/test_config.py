@@ -286,6 +286,33 @@ def test_a_kpi_named_like_its_input_reads_the_input(tmp_path: Path) -> None:
     assert per_visit.right.kind == "kpi"  # another KPI's id: the KPI
 
 
+def test_catalog_formulas_read_catalog_inputs_whatever_the_kpis_are_called(tmp_path: Path) -> None:
+    # `leads` is the blog's leads here; the catalog's total_leads and visitor_to_lead_rate mean all leads
+    text = VALID.replace("  ctr:", "  leads: {use: blog.leads}\n  total_leads: {use: campaigns.total_leads}\n"
+                                   "  visitor_to_lead_rate: {use: conversion.visitor_to_lead_rate}\n  ctr:")
+    config = load_config(write(tmp_path, text))
+    assert config.kpis["total_leads"].formula.tree.kind == "input"
+    assert config.kpis["visitor_to_lead_rate"].formula.tree.left.kind == "input"
+    assert config.kpis["leads"].formula.tree.name == "blog_leads"
+
+
+def test_a_name_that_is_a_kpi_and_an_input_in_use_is_refused_in_a_written_formula(tmp_path: Path) -> None:
+    text = VALID.replace("  ctr:", "  leads: {use: blog.leads}\n  total_leads: {use: campaigns.total_leads}\n"
+                                   "  per_lead: {formula: emails_opened / leads}\n  ctr:")
+    error = error_of(tmp_path, text, FormulaError)
+    assert error.key == "kpis.per_lead.formula"
+    assert error.message == "'leads' could mean the KPI 'leads' (blog_leads) or the input 'leads'"
+    assert error.hint == "rename the KPI (e.g. to 'blog_leads'), so that 'leads' means the input everywhere"
+    # the same name as a funnel stage
+    funnel = VALID.replace("  ctr:", "  leads: {use: blog.leads}\n  total_leads: {use: campaigns.total_leads}\n"
+                                     "  ctr:") + "funnel: [leads, emails_opened]\n"
+    assert error_of(tmp_path, funnel, FormulaError).key == "funnel.0"
+    # a KPI of that name with no input of that name in use is simply the KPI
+    text = VALID.replace("  ctr:", "  leads: {use: blog.leads}\n  per_lead: {formula: emails_opened / leads}\n  ctr:")
+    config = load_config(write(tmp_path, text))
+    assert config.kpis["per_lead"].formula.tree.right.kind == "kpi"
+
+
 def test_a_kpi_cannot_use_itself_when_no_input_has_its_name(tmp_path: Path) -> None:
     error = error_of(tmp_path, VALID.replace("  ctr:", "  growth: {formula: growth * 2}\n  ctr:"), FormulaError)
     assert error.message.startswith("the KPI 'growth' uses itself (position 1)")
