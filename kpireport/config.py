@@ -299,8 +299,7 @@ class _Resolver:
                     raise self.error((section, item_id), f"'{item_id}' is not a valid id",
                                      "ids are lowercase letters, digits and '_', starting with a letter")
         owners = {oid: Owner(oid, o.name, o.email, o.role) for oid, o in spec.owners.items()}
-        inputs = {iid: Input(iid, i.label or _pretty(iid), i.aggregate, i.format, i.description)
-                  for iid, i in spec.inputs.items()}
+        inputs = {iid: self.declared_input(iid, i) for iid, i in spec.inputs.items()}
         kpis = {kid: self.kpi(kid, k, owners) for kid, k in spec.kpis.items()}
         kpis = {kid: replace(kpi, formula=self.resolve_names(kid, kpi.formula, inputs, kpis))
                 for kid, kpi in kpis.items()}
@@ -424,16 +423,29 @@ class _Resolver:
         assert tree is not None  # resolve never drops a name
         return Formula(formula.text, tree)
 
+    def declared_input(self, iid: str, spec: InputSpec) -> Input:
+        """An input of `inputs:`; declaring a catalog input overrides only the keys written
+        (`mqls: {aggregate: count}` keeps the label "MQL" and the catalog's format)."""
+        base = self.catalog_input(iid)
+        if base is None:
+            return Input(iid, spec.label or _pretty(iid), spec.aggregate, spec.format, spec.description)
+        written = {key: getattr(spec, key) for key in spec.model_fields_set if getattr(spec, key) is not None}
+        return replace(base, **written)
+
+    def catalog_input(self, name: str) -> Input | None:
+        known, locale = self.catalog.inputs.get(name), self.spec.locale
+        if known is None:
+            return None
+        return Input(name, known.label(locale), known.aggregate, known.format,
+                     known.description(locale) if known.description else None)
+
     def add_catalog_input(self, name: str, inputs: dict[str, Input]) -> bool:
         """Make sure a declared or catalog input `name` is in `inputs`; False if there is none."""
-        if name in inputs:
-            return True
-        known = self.catalog.inputs.get(name)
-        if known is None:
-            return False
-        locale = self.spec.locale
-        inputs[name] = Input(name, known.label(locale), known.aggregate, known.format,
-                             known.description(locale) if known.description else None)
+        if name not in inputs:
+            known = self.catalog_input(name)
+            if known is None:
+                return False
+            inputs[name] = known
         return True
 
     def _inputs_in_use(self) -> set[str]:

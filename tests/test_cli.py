@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from openpyxl import load_workbook
 
 from kpireport.cli import cli
+from kpireport.config import load_config
 from kpireport.months import Month
 from kpireport.presets import write_project
 
@@ -316,3 +318,19 @@ def test_template_conflicting_options(tmp_path: Path, args: list[str], message: 
     result = run("template", EXAMPLE / "kpireport.yaml", "-o", tmp_path / "t.xlsx", *args)
     assert result.exit_code == 2
     assert message in result.output
+
+
+def test_overriding_a_catalog_input_keeps_its_labels(tmp_path: Path) -> None:
+    """`inputs: {mqls: {aggregate: max}}` changes how MQLs roll up, not what they are called."""
+    project = tmp_path / "project"
+    assert run("init", project, "--preset", "demo").exit_code == 0
+    path = project / "kpireport.yaml"
+    path.write_text(path.read_text(encoding="utf-8") + "inputs:\n  mqls: {aggregate: max}\n", encoding="utf-8")
+    workbook_path = tmp_path / "kpi.xlsx"
+    assert run("template", path, "-o", workbook_path).exit_code == 0
+    texts = {cell.value for row in load_workbook(workbook_path)["Saisie"].iter_rows() for cell in row
+             if isinstance(cell.value, str)}
+    assert "Leads qualifiés marketing (MQL)" in texts
+    assert "Mqls" not in texts
+    mqls = load_config(path).inputs["mqls"]
+    assert (mqls.aggregate, mqls.format) == ("max", "number")
