@@ -132,6 +132,7 @@ def validate(config: Path, data_files: tuple[Path, ...], skip_bad_rows: bool) ->
     _warn(settings.warnings + data.warnings)
     months = sorted({m for series in data.values.values() for m in series})
     span = f", data from {months[0]} to {months[-1]}" if months else ", no data yet"
+    span += "".join(f" ({m} partial: data up to {day})" for m, day in sorted(data.partial.items()))
     click.echo(f"{config}: ok — {len(settings.kpis)} KPIs, {len(settings.inputs)} inputs, "
                f"{len(settings.sources)} sources{span}")
 
@@ -150,7 +151,7 @@ def compute(config: Path, data_files: tuple[Path, ...], month, output_format: st
 
     CSV columns: kpi, month (YYYY-MM), value, target, status (on, watch, off, no_data, no_target),
     attainment, previous, change_mom, year_ago, change_yoy, ytd, label, domain, owner, format,
-    direction. An empty cell means no value.
+    direction, complete (false when the month's data stop before its end). An empty cell means no value.
     """
     from . import engine, export
     from .config import load_config
@@ -159,7 +160,7 @@ def compute(config: Path, data_files: tuple[Path, ...], month, output_format: st
     settings = load_config(config)
     data = load_data(settings, data_files, skip_bad_rows=skip_bad_rows)
     _warn(data.warnings)
-    results = engine.compute(settings, data.values, [month] if month else None)
+    results = engine.compute(settings, data.values, [month] if month else None, partial=data.partial)
     text = export.to_json(results, month) if output_format == "json" else export.to_csv(results, month)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
@@ -198,14 +199,15 @@ def template(config: Path, output: Path, year: int | None, start, count: int,  #
         raise click.UsageError("give --update or --force, not both")
     settings = load_config(config)
     values: dict = {}
+    partial: dict = {}
     last = None
     if not blank:
         data = load_data(settings, data_files, skip_bad_rows=skip_bad_rows)
         _warn(data.warnings)
-        values = data.values
+        values, partial = data.values, data.partial
         last = max((m for series in values.values() for m in series), default=None)
     period = template_period(year, start, count, last)
-    outcome = write_template(settings, output, period, values, update=update, force=force)
+    outcome = write_template(settings, output, period, values, update=update, force=force, partial=partial)
     _warn([f"not carried over: {line}" for line in outcome.not_carried])
     carried = f", {outcome.carried} typed values and notes carried over" if update else ""
     click.echo(f"wrote {output} — {len(settings.kpis)} KPIs, {len(settings.inputs)} inputs, "
@@ -213,18 +215,24 @@ def template(config: Path, output: Path, year: int | None, start, count: int,  #
 
 
 def _review_month(config: Path, data_files: tuple[Path, ...], month, skip_bad_rows: bool):  # type: ignore[no-untyped-def]
-    """The config, its data and the month to review (by default the last with data), for report and send."""
+    """The config, its data and the month to review (by default the last complete month with data),
+    for report and send."""
     from .config import load_config
-    from .review import last_month_with_data
     from .sources import load_data
 
     settings = load_config(config)
     data = load_data(settings, data_files, skip_bad_rows=skip_bad_rows)
     _warn(data.warnings)
-    month = month or last_month_with_data(data.values)
     if month is None:
-        raise KpiReportError("there is no data to review", file=str(config),
-                             hint="add data files under 'sources:' or give --data FILE")
+        month = data.last_complete_month()
+        skipped = sorted(m for m in data.partial if month is None or m > month)
+        if skipped:
+            _warn([f"{m} is partial (data up to {data.partial[m]}): not reviewed by default; "
+                   f"give --month {m} to review it anyway" for m in skipped])
+    if month is None:
+        what = "complete month of data" if data.partial else "data"
+        raise KpiReportError(f"there is no {what} to review", file=str(config),
+                             hint="add data files under 'sources:', give --data FILE, or --month YYYY-MM")
     return settings, data, month
 
 
@@ -232,7 +240,8 @@ def _review_month(config: Path, data_files: tuple[Path, ...], month, skip_bad_ro
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--data", "data_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
               help="A data file to read too (replaces a source of the same file name). Repeatable.")
-@click.option("--month", callback=_month, metavar="YYYY-MM", help="The month to review (default: the last with data).")
+@click.option("--month", callback=_month, metavar="YYYY-MM",
+              help="The month to review (default: the last complete month with data).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="The PDF to write (default: output/review-YYYY-MM.pdf).")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -250,7 +259,7 @@ def report(config: Path, data_files: tuple[Path, ...], month, output: Path | Non
 
     settings, data, month = _review_month(config, data_files, month, skip_bad_rows)
     output = output or Path("output") / f"review-{month}.pdf"
-    results = review_results(settings, data.values, month)
+    results = review_results(settings, data.values, month, partial=data.partial)
     if html_path:
         write_html(results, month, html_path, template_dir=template_dir, notes=data.notes)
         click.echo(f"wrote {html_path}")
@@ -279,7 +288,8 @@ def report(config: Path, data_files: tuple[Path, ...], month, output: Path | Non
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--data", "data_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
               help="A data file to read too (replaces a source of the same file name). Repeatable.")
-@click.option("--month", callback=_month, metavar="YYYY-MM", help="The month to send (default: the last with data).")
+@click.option("--month", callback=_month, metavar="YYYY-MM",
+              help="The month to send (default: the last complete month with data).")
 @click.option("--per", type=click.Choice(["owner", "all"]), default="owner", show_default=True,
               help="owner: each owner gets the review of their KPIs; all: everyone gets the whole review.")
 @click.option("--to", "to", multiple=True, metavar="ADDR",
@@ -308,7 +318,7 @@ def send(config: Path, data_files: tuple[Path, ...], month, per: str, to: tuple[
     settings, data, month = _review_month(config, data_files, month, skip_bad_rows)
     credentials = None if dry_run else credentials_from_environment()
     messages = prepare(settings, data.values, month, per=per, to=list(to), output_dir=output_dir,
-                       template_dir=template_dir, notes=data.notes)
+                       template_dir=template_dir, notes=data.notes, partial=data.partial)
     if dry_run:
         for outgoing in messages:
             click.echo(f"wrote {write_eml(outgoing, dry_run)} (to {outgoing.recipient.address})")

@@ -5,9 +5,10 @@ The result is plain data; the CSV/JSON output, the workbook, the review and the 
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .config import Config, Kpi
 from .formula import Call, Name, Node, evaluate, transform, walk
@@ -87,9 +88,13 @@ class Results:
     months: tuple[Month, ...]
     kpis: tuple[KpiResult, ...]  # in the config's order
     inputs: MonthlyValues  # the data they come from
+    partial: Mapping[Month, dt.date] = field(default_factory=dict)  # months whose data stop early: last day
 
     def kpi(self, kpi_id: str) -> KpiResult:
         return next(result for result in self.kpis if result.kpi.id == kpi_id)
+
+    def has_values(self, month: Month) -> bool:
+        return any(row.value is not None for result in self.kpis if (row := result.at(month)) is not None)
 
 
 def data_months(data: MonthlyValues) -> list[Month]:
@@ -150,8 +155,10 @@ class _Evaluator:
         return self.memo[key]
 
 
-def compute(config: Config, data: MonthlyValues, months: list[Month] | None = None) -> Results:
-    """Every KPI of the config for `months` (default: every month from the first to the last data)."""
+def compute(config: Config, data: MonthlyValues, months: list[Month] | None = None, *,
+            partial: Mapping[Month, dt.date] | None = None) -> Results:
+    """Every KPI of the config for `months` (default: every month from the first to the last data);
+    `partial` says which months' data stop before their end (see sources.MonthlyData)."""
     months = months if months is not None else data_months(data)
     evaluator = _Evaluator(config, data)
     results = []
@@ -180,4 +187,4 @@ def compute(config: Config, data: MonthlyValues, months: list[Month] | None = No
                 ytd=year_to_date,
             ))
         results.append(KpiResult(kpi, tuple(rows)))
-    return Results(config, tuple(months), tuple(results), data)
+    return Results(config, tuple(months), tuple(results), data, dict(partial or {}))

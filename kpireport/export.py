@@ -11,7 +11,7 @@ from .engine import Results
 from .months import Month
 
 COLUMNS = ("kpi", "month", "value", "target", "status", "attainment", "previous", "change_mom",
-           "year_ago", "change_yoy", "ytd", "label", "domain", "owner", "format", "direction")
+           "year_ago", "change_yoy", "ytd", "label", "domain", "owner", "format", "direction", "complete")
 _NUMBERS = ("value", "target", "attainment", "previous", "change_mom", "year_ago", "change_yoy", "ytd")
 
 
@@ -29,6 +29,7 @@ def rows(results: Results, month: Month | None = None) -> list[dict[str, Any]]:
                 "status": row.status.value,
                 "label": kpi.label, "domain": kpi.domain, "owner": kpi.owner or "",
                 "format": kpi.format, "direction": kpi.direction,
+                "complete": row.month not in results.partial,  # false: the month's data stop early
             })
     return out
 
@@ -36,6 +37,8 @@ def rows(results: Results, month: Month | None = None) -> list[dict[str, Any]]:
 def _cell(value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, float):
         return format(value, ".15g")  # Excel's precision, without float noise like 0.30000000000000004
     return str(value)

@@ -133,6 +133,7 @@ LABELS: dict[str, dict[Locale, str]] = {
     "review.no_owner": {"fr": "Sans responsable", "en": "No owner"},
     "review.kind": {"fr": "Revue mensuelle des indicateurs", "en": "Monthly KPI review"},
     "review.for": {"fr": "Pour {name}", "en": "For {name}"},
+    "review.partial": {"fr": "Données partielles au {day}", "en": "Partial data, up to {day}"},
     "review.summary": {"fr": "Synthèse", "en": "Summary"},
     "review.kpis_count": {"fr": "{count} indicateurs suivis", "en": "{count} KPIs tracked"},
     "review.improvements": {"fr": "Plus fortes progressions", "en": "Biggest improvements"},

@@ -4,6 +4,7 @@ month's summary in the body and the PDF attached."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 from collections.abc import Mapping
@@ -62,7 +63,8 @@ def compose(config: Config, view: ReviewView, recipient: Recipient, document: Pa
 
 
 def prepare(config: Config, values: MonthlyValues, month: Month, *, per: str, to: list[str], output_dir: Path,
-            template_dir: Path | None = None, notes: Mapping[str, str] | None = None) -> list[Outgoing]:
+            template_dir: Path | None = None, notes: Mapping[str, str] | None = None,
+            partial: Mapping[Month, dt.date] | None = None) -> list[Outgoing]:
     """Render the month's review(s) into `output_dir` and compose a message for each recipient:
     per owner, each owner gets the PDF of their KPIs; `all`, every owner gets the whole review.
     `to` sends everything to these addresses instead (to try it out)."""
@@ -85,7 +87,7 @@ def prepare(config: Config, values: MonthlyValues, month: Month, *, per: str, to
     if not any(audiences.values()):
         raise KpiReportError("nobody to send the review to", file=str(config.path), key="owners",
                              hint="declare owners with an e-mail address, or give --to ADDR")
-    results = review_results(config, values, month)
+    results = review_results(config, values, month, partial=partial)
     list(write_reviews(results, month, output, per="owner" if per == "owner" else None,
                        template_dir=template_dir, notes=notes))
     messages = []

@@ -4,6 +4,7 @@ rendered to HTML (Jinja2, templates/ overridable) and to PDF (WeasyPrint, local 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import math
 import re
 from collections.abc import Iterator, Mapping
@@ -93,6 +94,7 @@ class ReviewView:
     company: str | None
     month: str
     audience: str | None  # the owner or domain a partial review is for
+    partial: str | None  # "Données partielles au 28 octobre" when the month's data stop early
     colour: str
     logo: str | None
     counts: dict[str, int]
@@ -148,12 +150,19 @@ def build_view(config: Config, results: engine.Results, month: Month, *, kpi_ids
         sections.setdefault(_section_of(config, result.kpi), []).append(view)
     return ReviewView(
         locale=locale, title=config.title, company=config.company, month=format_month(month.first_day, locale),
-        audience=audience, colour=config.colour, logo=config.logo.resolve().as_uri() if config.logo else None,
+        audience=audience, partial=_partial(results.partial.get(month), locale),
+        colour=config.colour, logo=config.logo.resolve().as_uri() if config.logo else None,
         counts=counts, improvements=improvements, declines=declines,
         without_data=[v.label for v in views if not v.has_value],
         sections=[SectionView(title, members) for title, members in sections.items()],
         funnel=_funnel(config, results, month) if kpi_ids is None else None,
     )
+
+
+def _partial(last: dt.date | None, locale: str) -> str | None:
+    if last is None:
+        return None
+    return text("review.partial", locale, day=format_month(last, locale, "d MMMM" if locale == "fr" else "MMMM d"))
 
 
 def _section_of(config: Config, kpi: Kpi) -> str:
@@ -391,9 +400,16 @@ def _write_one(task: _Task) -> tuple[Path, list[str]]:
     return task.job.path, refused
 
 
-def review_results(config: Config, values: engine.MonthlyValues, month: Month) -> engine.Results:
-    """The engine's results for the trend window ending at `month`."""
-    return engine.compute(config, values, month_range(month - (TREND_MONTHS - 1), month))
+def review_results(config: Config, values: engine.MonthlyValues, month: Month, *,
+                   partial: Mapping[Month, dt.date] | None = None) -> engine.Results:
+    """The engine's results for the trend window ending at `month`; refused when no KPI has a value
+    that month (a review of empty cards helps nobody)."""
+    results = engine.compute(config, values, month_range(month - (TREND_MONTHS - 1), month), partial=partial)
+    if not results.has_values(month):
+        raise KpiReportError(f"no KPI has a value for {month}", file=str(config.path),
+                             hint="choose a month with data (--month YYYY-MM); `kpireport validate` shows the "
+                                  "months the data cover")
+    return results
 
 
 def write_reviews(results: engine.Results, month: Month, output: Path, *, per: str | None = None,
@@ -421,7 +437,4 @@ def write_html(results: engine.Results, month: Month, path: Path, *, template_di
         temporary.write_text(html, encoding="utf-8")
     return path
 
-
-def last_month_with_data(values: engine.MonthlyValues) -> Month | None:
-    return max((m for series in values.values() for m in series), default=None)
 

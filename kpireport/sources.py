@@ -42,6 +42,17 @@ class MonthlyData:
     origin: dict[tuple[str, Month], str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     notes: dict[str, str] = field(default_factory=dict)  # input id -> what people wrote in its note cell
+    partial: dict[Month, dt.date] = field(default_factory=dict)  # a month whose data stop early -> the last day
+
+    def stops_early(self, last: dt.date) -> None:
+        """A file's data stop on `last`, before the end of its month: that month is partial."""
+        month = Month.of(last)
+        self.partial[month] = min(last, self.partial.get(month, last))
+
+    def last_complete_month(self) -> Month | None:
+        """The latest month with data that is not partial: what a review is of by default."""
+        months = {m for series in self.values.values() for m in series}
+        return max((m for m in months if m not in self.partial), default=None)
 
     def add(self, input_id: str, month: Month, value: float, origin: str) -> None:
         key = (input_id, month)
@@ -260,6 +271,12 @@ class _SourceReader:
         kept = self.settle(rows, problems)
         if kept is not None:
             rows = rows.filter(kept)
+        if measures:
+            has_values = pl.any_horizontal(pl.col(name).is_not_null() for name in {m[0] for m in measures})
+            with_values = rows.filter(has_values)[_TEXT].unique().implode()
+            last = last_day_if_partial(day_of.filter(pl.col(_TEXT).is_in(with_values))[_DAY])
+            if last is not None:
+                self.data.stops_early(last)
         self.refuse_repeated_months(rows, day_of, measures, keys)
         partials = {e.meta.output_name(): e for column, how, _ in measures for e in _partials(column, how)}
         # maintain_order: each group's values are added up in the file's order, every run; otherwise the
@@ -442,6 +459,21 @@ class _SourceReader:
             return None
         raise DataError(message, file=self.file, line=cell.row, column=cell.column_letter,
                         hint=f"{hint} (--skip-bad-rows reports and skips such cells)")
+
+
+def last_day_if_partial(days: pl.Series) -> dt.date | None:
+    """The last day with data when it comes before the end of its month: a daily or weekly file's
+    last month is partial while a day is left in it on a weekday that the file has rows on (so a
+    weekdays-only export is complete on the last Friday, a weekly one on its last week's date). A file
+    of months (one date a month) is never partial."""
+    days = days.drop_nulls().cast(pl.Date).unique()
+    if days.is_empty() or days.dt.month_start().n_unique() == len(days):
+        return None
+    last: dt.date = days.max()  # type: ignore[assignment]
+    weekdays = set(days.dt.weekday().unique().to_list())  # ISO: 1 = Monday … 7 = Sunday
+    month_end = (Month.of(last) + 1).first_day - dt.timedelta(days=1)
+    left = (last + dt.timedelta(days=n) for n in range(1, (month_end - last).days + 1))
+    return last if any(day.isoweekday() in weekdays for day in left) else None
 
 
 def _no_bad() -> pl.DataFrame:

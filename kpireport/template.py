@@ -9,6 +9,7 @@ import io
 import os
 import tempfile
 import zipfile
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,7 +128,7 @@ class TemplateOutcome:
 
 
 def write_template(config: Config, path: Path, period: list[Month], values: Values, *,
-                   update: bool = False, force: bool = False) -> TemplateOutcome:
+                   update: bool = False, force: bool = False, partial: Collection[Month] = ()) -> TemplateOutcome:
     """Build the template and write it atomically, without ever dropping typed values silently."""
     merged: dict[str, dict[Month, float | str]] = {name: dict(series) for name, series in values.items()}
     notes: dict[str, str] = {}
@@ -144,7 +145,7 @@ def write_template(config: Config, path: Path, period: list[Month], values: Valu
         if update:
             _carry(config, typed, merged, notes, outcome)
     outcome.filled = sum(1 for series in merged.values() for month in series if month in outcome.months)
-    workbook = build_workbook(config, period, merged, notes)
+    workbook = build_workbook(config, period, merged, notes, partial)
     buffer = io.BytesIO()  # built in memory, then written in one go: a failed write (disk full) leaves
     try:  # no half-open zip behind to complain when it is garbage-collected
         workbook.save(buffer)

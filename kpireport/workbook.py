@@ -9,7 +9,7 @@ Readers (kpireport itself, other tools) find the data by defined names, never by
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from copy import copy
 from dataclasses import dataclass, field
 from weakref import WeakKeyDictionary
@@ -129,8 +129,9 @@ def sheet_months(config: Config, period: list[Month]) -> list[Month]:
 
 
 def build_workbook(config: Config, period: list[Month], values: Values,
-                   notes: Mapping[str, str] | None = None) -> Workbook:
-    """The template for `period`, input cells filled with `values` (empty mapping: a blank template)."""
+                   notes: Mapping[str, str] | None = None, partial: Collection[Month] = ()) -> Workbook:
+    """The template for `period`, input cells filled with `values` (empty mapping: a blank template);
+    the dashboard opens on the last month with values that is not `partial` (its data stop early)."""
     layout = Layout(sheet_months(config, period), period)
     workbook = Workbook()
     start = workbook.active
@@ -142,7 +143,7 @@ def build_workbook(config: Config, period: list[Month], values: Values,
     _InputsSheet(config, layout, inputs).write(values, notes or {})
     _KpiSheet(config, layout, kpis, _Refs(layout, inputs.title)).write()
     chart_data = workbook.create_sheet("chart_data")
-    _Dashboard(config, layout, dashboard, kpis, values, chart_data).write()
+    _Dashboard(config, layout, dashboard, kpis, values, chart_data, partial).write()
     _StartSheet(config, layout, start).write()
     _define_names(workbook, config, layout, inputs, kpis)
     workbook.active = 1 if values else 0
@@ -460,14 +461,15 @@ class _Dashboard:
     TABLE_ROW = 10
 
     def __init__(self, config: Config, layout: Layout, sheet: Worksheet, kpis: Worksheet,
-                 values: Values, chart_data: Worksheet) -> None:
+                 values: Values, chart_data: Worksheet, partial: Collection[Month]) -> None:
         self.config, self.layout, self.sheet, self.kpis, self.values = config, layout, sheet, kpis, values
-        self.chart_data = chart_data
+        self.chart_data, self.partial = chart_data, partial
 
     def shown_month(self) -> Month:
-        """The last month of the period with any input value, else the first month."""
-        filled = [m for series in self.values.values() for m in series if m in self.layout.period]
-        return max(filled) if filled else self.layout.period[0]
+        """The last complete month of the period with any input value, else the last partial one,
+        else the first month."""
+        filled = {m for series in self.values.values() for m in series if m in self.layout.period}
+        return max(filled - set(self.partial), default=max(filled, default=self.layout.period[0]))
 
     def write(self) -> None:
         config, sheet, locale = self.config, self.sheet, self.config.locale

@@ -6,6 +6,8 @@ refused; a KPI without data says so instead of showing 0."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
+import io
 import itertools
 import math
 import re
@@ -18,6 +20,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from markupsafe import escape
+from openpyxl import load_workbook
 from pypdf import PdfReader
 
 from kpireport import engine
@@ -431,3 +434,62 @@ def test_sections_per_owner_when_the_config_asks(tmp_path: Path) -> None:
     assert titles["Lucas Moreau"] == ["revenue"]
     assert titles["Sans responsable"] == ["win_rate"]
     assert titles[config.owners["email"].name] == ["open_rate", "click_rate"]
+
+
+def _daily_export_cut(tmp_path: Path, keep) -> Path:  # type: ignore[no-untyped-def]
+    """The bundled example whose daily export keeps only the rows `keep(date)` accepts."""
+    path, _ = example_copy(tmp_path)
+    daily = path.parent / "data" / "daily-web-email.csv"
+    lines = daily.read_text(encoding="utf-8").splitlines()
+    daily.write_text("\n".join([lines[0], *(line for line in lines[1:]
+                                            if keep(dt.date.fromisoformat(line.split(",")[0])))]) + "\n",
+                     encoding="utf-8")
+    return path
+
+
+def test_a_month_whose_daily_data_stop_on_the_28th_is_partial_and_not_reviewed_by_default(tmp_path: Path) -> None:
+    path = _daily_export_cut(tmp_path, lambda day: day <= dt.date(2026, 10, 28))
+    computed = run("compute", path, "--format", "csv")
+    complete = {(row["kpi"], row["month"]): row["complete"] for row in csv.DictReader(io.StringIO(computed.stdout))}
+    assert complete[("visits", "2026-10")] == "false"
+    assert complete[("revenue", "2026-10")] == "false"  # the month is partial, whichever file a KPI reads
+    assert complete[("visits", "2026-09")] == "true"
+    assert "(2026-10 partial: data up to 2026-10-28)" in run("validate", path).output
+    # by default the review is of September, and says why
+    result = run("report", path, "-o", tmp_path / "default.pdf")
+    assert result.exit_code == 0, result.output
+    assert "2026-10 is partial (data up to 2026-10-28): not reviewed by default" in result.output
+    cover = pdf_text(tmp_path / "default.pdf").split("\n", 8)
+    assert any("Septembre 2026" in line for line in cover)
+    assert "partielles" not in pdf_text(tmp_path / "default.pdf")
+    # asked for explicitly, October is reviewed with the warning on its cover
+    assert run("report", path, "--month", "2026-10", "-o", tmp_path / "october.pdf").exit_code == 0
+    assert "Données partielles au 28 octobre" in pdf_text(tmp_path / "october.pdf")
+
+
+def test_a_weekdays_only_export_ending_on_the_last_friday_is_complete(tmp_path: Path) -> None:
+    # 31 October 2026 is a Saturday: an export without weekends has nothing more to give for October
+    path = _daily_export_cut(tmp_path, lambda day: day.isoweekday() <= 5 and day <= dt.date(2026, 10, 30))
+    computed = run("compute", path, "--month", "2026-10", "--format", "csv")
+    assert {row["complete"] for row in csv.DictReader(io.StringIO(computed.stdout))} == {"true"}
+    cut_on_thursday = _daily_export_cut(tmp_path / "thursday",
+                                        lambda day: day.isoweekday() <= 5 and day <= dt.date(2026, 10, 29))
+    assert "(2026-10 partial: data up to 2026-10-29)" in run("validate", cut_on_thursday).output
+
+
+def test_a_review_of_a_month_without_any_value_is_refused(tmp_path: Path) -> None:
+    for command in ("report", "send"):
+        extra = ["-o", tmp_path / "review.pdf"] if command == "report" else ["--dry-run", tmp_path / "mail"]
+        result = run(command, EXAMPLE / "kpireport.yaml", "--month", "2020-01", *extra)
+        assert result.exit_code == 2, result.output
+        assert "no KPI has a value for 2020-01" in result.output
+    assert not (tmp_path / "review.pdf").exists()
+    assert not (tmp_path / "mail").exists() or not any((tmp_path / "mail").iterdir())
+
+
+def test_the_template_dashboard_opens_on_the_last_complete_month(tmp_path: Path) -> None:
+    path = _daily_export_cut(tmp_path, lambda day: day <= dt.date(2026, 10, 28))
+    workbook_path = tmp_path / "kpi.xlsx"
+    assert run("template", path, "-o", workbook_path).exit_code == 0
+    shown = load_workbook(workbook_path)["Tableau de bord"]["B3"].value
+    assert Month.of(shown) == Month(2026, 9)
