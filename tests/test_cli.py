@@ -278,6 +278,37 @@ def test_compute_reports_a_data_mistake_with_file_line_and_column(tmp_path: Path
     assert result.output.startswith(f"error: {bad}:2:value: 'beaucoup' is not a number\n")
 
 
+def test_compute_warns_once_per_file_and_never_twice(tmp_path: Path) -> None:
+    """17 unused columns were 34 warning lines, printed again for each source reading the file."""
+    unused = [f"series_{n}" for n in range(17)]
+    (tmp_path / "web.csv").write_text(f"date,visits,{','.join(unused)}\n2026-01-05,100{',1' * 17}\n",
+                                      encoding="utf-8")
+    (tmp_path / "kpireport.yaml").write_text(
+        "title: T\ninputs:\n  visits: {aggregate: sum}\n  leads: {aggregate: sum}\nkpis:\n  k: {formula: visits}\n"
+        "sources:\n  - {path: web.csv}\n  - {path: web.csv, columns: {visits: leads}}\n", encoding="utf-8")
+    result = run("compute", tmp_path / "kpireport.yaml")
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert warnings == [f"warning: {tmp_path / 'web.csv'}:1: 17 columns map to no input and are ignored: 'series_0', "
+                        "'series_1', 'series_2', 'series_3', 'series_4', 'series_5', 'series_6', 'series_7', "
+                        "'series_8', 'series_9', …; to read one, declare an input of its name, or map it to one "
+                        "under this source's 'columns:'"]
+    assert result.stdout.splitlines()[1].startswith("k,2026-01,100,")
+
+
+def test_compute_a_misspelt_mapped_column_is_an_error_naming_the_config_key(tmp_path: Path) -> None:
+    (tmp_path / "web.csv").write_text("date,Sessions\n2026-01-05,100\n", encoding="utf-8")
+    (tmp_path / "kpireport.yaml").write_text(
+        "title: T\ninputs:\n  visits: {aggregate: sum}\nkpis:\n  k: {formula: visits}\n"
+        "sources:\n  - {path: web.csv, columns: {Session: visits}}\n", encoding="utf-8")
+    result = run("compute", tmp_path / "kpireport.yaml")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr == (f"error: {tmp_path / 'web.csv'}:1: sources.0.columns.Session: no column 'Session' "
+                             "(read as 'visits' under 'columns:')\n  hint: did you mean 'Sessions'? correct the name "
+                             "under this source's 'columns:' in the config\n")
+
+
 # --- template -----------------------------------------------------------------------------------
 
 
