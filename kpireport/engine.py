@@ -6,10 +6,12 @@ The result is plain data; the CSV/JSON output, the workbook, the review and the 
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .config import Config, Kpi
+from .errors import DataError
 from .formula import Call, Name, Node, evaluate, transform, walk
 from .months import Month, month_range
 
@@ -152,6 +154,11 @@ class _Evaluator:
 
 def compute(config: Config, data: MonthlyValues, months: list[Month] | None = None) -> Results:
     """Every KPI of the config for `months` (default: every month from the first to the last data)."""
+    for input_id, series in data.items():  # load_data refuses these with their file; this is for other callers
+        for month, number in series.items():
+            if not math.isfinite(number):
+                raise DataError(f"'{input_id}' for {month} is {number}, not a finite number",
+                                hint="give a finite number, or leave the month out (no value)")
     months = months if months is not None else data_months(data)
     evaluator = _Evaluator(config, data)
     results = []

@@ -45,6 +45,10 @@ class MonthlyData:
     notes: dict[str, str] = field(default_factory=dict)  # input id -> what people wrote in its note cell
 
     def add(self, input_id: str, month: Month, value: float, origin: str) -> None:
+        if not math.isfinite(value):  # every cell is finite, but two 1e308 add up to inf: never a KPI "on"
+            raise DataError(f"'{input_id}' for {month} adds up to {value}: beyond the largest number (about 1.8e308)",
+                            file=origin, hint="look for a huge value in that month's rows (a wrong unit, or digits "
+                                              "pasted twice) and correct it")
         key = (input_id, month)
         if key in self.origin:
             raise DataError(

@@ -246,6 +246,42 @@ def test_parquet(tmp_path: Path) -> None:
     assert load_data(config).values["visits"] == {JAN: 3}
 
 
+def test_non_finite_values_nan_is_no_value_and_infinity_is_refused(tmp_path: Path) -> None:
+    """NaN is how Parquet (and 'nan' how Python tools) write a missing float: no value. Infinity is
+    no measure of anything: refused with its row and column, as the text 'inf' is in a CSV file."""
+    pl.DataFrame({"date": [dt.date(2026, 1, 2), dt.date(2026, 1, 3), dt.date(2026, 2, 2)],
+                  "visits": [3.0, float("nan"), float("nan")]}).write_parquet(tmp_path / "web.parquet")
+    config = one_source(tmp_path, "{path: web.parquet}")
+    assert load_data(config).values["visits"] == {JAN: 3}
+    pl.DataFrame({"date": [dt.date(2026, 1, 2), dt.date(2026, 1, 3)],
+                  "visits": [3.0, float("-inf")]}).write_parquet(tmp_path / "web.parquet")
+    error = error_of(config)
+    assert (error.line, error.column, error.message) == (2, "visits", "'-inf' is not a finite number")
+    (tmp_path / "web.csv").write_text("date,visits\n2026-01-02,nan\n2026-02-02,4\n", encoding="utf-8")
+    assert load_data(one_source(tmp_path, "{path: web.csv}")).values["visits"] == {FEB: 4}
+    (tmp_path / "web.csv").write_text("date,visits\n2026-01-02,4\n2026-02-02,Infinity\n", encoding="utf-8")
+    error = error_of(one_source(tmp_path, "{path: web.csv}"))
+    assert (error.line, error.column, error.message) == (3, "visits", "'Infinity' is not a finite number")
+
+
+@pytest.mark.parametrize("aggregate", ["sum", "mean"])
+def test_a_month_that_adds_up_to_infinity_is_an_error_naming_input_file_and_month(tmp_path: Path,
+                                                                                  aggregate: str) -> None:
+    (tmp_path / "web.csv").write_text("date,visits\n2026-01-02,1\n2026-02-02,1e308\n2026-02-03,1e308\n",
+                                      encoding="utf-8")
+    error = error_of(one_source(tmp_path, "{path: web.csv}", f"visits: {{aggregate: {aggregate}}}"))
+    assert (error.file, error.message) == (
+        str(tmp_path / "web.csv"), "'visits' for 2026-02 adds up to inf: beyond the largest number (about 1.8e308)")
+
+
+def test_a_long_month_that_adds_up_to_infinity_is_an_error(tmp_path: Path) -> None:
+    config = project(tmp_path, crm="day,metric,amount,channel\n2026-03-01,revenue,-1e308,web\n"
+                                   "2026-03-02,revenue,-1e308,email\n")
+    error = error_of(config)
+    assert (error.file, error.message) == (
+        str(tmp_path / "crm.csv"), "'revenue' for 2026-03 adds up to -inf: beyond the largest number (about 1.8e308)")
+
+
 # --- the filled template, read back ------------------------------------------------------------------------
 
 TEMPLATE_CONFIG = """\
