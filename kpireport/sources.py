@@ -229,7 +229,7 @@ class _SourceReader:
         values: dict[str, pl.Series] = {}
         problems: list[pl.DataFrame] = []
         for column, input_id in columns.items():
-            values[input_id], bad = self.values(frame, frame[column], inputs[input_id].aggregate, table)
+            values[input_id], bad = self.values(frame, frame[column], inputs[input_id].aggregate, table, input_id)
             problems.append(bad)
         rows = pl.DataFrame({_ROW: frame[_ROW], _TEXT: frame[source.date], **values})
         measures = [(input_id, inputs[input_id].aggregate, input_id) for input_id in values]
@@ -264,7 +264,7 @@ class _SourceReader:
         frame, names = frame.filter(known), names.filter(known)
         aggregates = names.replace_strict({i: spec.aggregate for i, spec in inputs.items()}, default=None)
         counted = aggregates == "count"
-        values, problems = self.values(frame, frame[source.value], "sum", table, checked=~counted)
+        values, problems = self.values(frame, frame[source.value], "sum", table, names, checked=~counted)
         present = _ones(~is_missing(frame[source.value]))
         values = pl.select(pl.when(counted).then(present).otherwise(values)).to_series()
         rows = pl.DataFrame({_ROW: frame[_ROW], _TEXT: frame[source.date], "input": names, "value": values})
@@ -341,19 +341,34 @@ class _SourceReader:
             hint="a file of months has one row per month: remove the repeated row, or write days (YYYY-MM-DD) "
                  "if the rows are to be added up")
 
-    def values(self, frame: pl.DataFrame, cells: pl.Series, aggregate: str, table: Table,
+    def values(self, frame: pl.DataFrame, cells: pl.Series, aggregate: str, table: Table, inputs: str | pl.Series,
                checked: pl.Series | None = None) -> tuple[pl.Series, pl.DataFrame]:
         """A value column as numbers (1.0 per cell with a value for `count`: text counts too), and its
-        bad cells among the `checked` rows (all by default)."""
+        bad cells among the `checked` rows (all by default). `inputs` is the column's input id, or
+        each row's: a percentage (`150 %`) is a value for a percent input only; for a count, an
+        amount or a duration it is a mistake, not 1.5."""
         if aggregate == "count":
             return _ones(~is_missing(cells)), _no_bad()
         parsed = numbers(cells, comma_thousands=table.comma_thousands)
         bad = parsed.bad if checked is None else parsed.bad & checked
+        kind = pl.lit("number")
+        formats = {i: spec.format for i, spec in self.config.inputs.items()}
+        if cells.dtype == pl.String and (not isinstance(inputs, str) or formats[inputs] != "percent"):
+            # typed cells (Parquet, a workbook's numbers) carry no % sign: only text is looked at
+            fmt = pl.lit(formats[inputs] if isinstance(inputs, str) else inputs.replace_strict(formats, default=None))
+            percent = pl.select((pl.lit(cells).str.contains("%", literal=True) & pl.lit(parsed.values).is_not_null()
+                                 & (fmt != "percent")).fill_null(False)).to_series()
+            if checked is not None:
+                percent &= checked
+            # the kind carries the input and its format (ids hold no ':') for _explained's message
+            kind = pl.when(pl.lit(percent)).then(pl.concat_str(pl.lit("percent:"), pl.lit(inputs), pl.lit(":"), fmt))
+            kind = kind.otherwise(pl.lit("number"))
+            bad |= percent
         if not bad.any():
             return parsed.values, _no_bad()
-        shown = pl.DataFrame({_ROW: frame[_ROW], "text": cells}).filter(bad)
+        shown = pl.DataFrame({_ROW: frame[_ROW], "text": cells}).with_columns(kind=kind).filter(bad)
         return parsed.values, shown.select(_ROW, pl.col("text").cast(pl.String), column=pl.lit(cells.name),
-                                           kind=pl.lit("number"))
+                                           kind=pl.col("kind"))
 
     def settle(self, frame: pl.DataFrame, problems: list[pl.DataFrame]) -> pl.Series | None:
         """Raise for the first bad cell, or (skipping bad rows) warn about each and return the rows
@@ -472,13 +487,21 @@ class _SourceReader:
             problem = f"'{value}' is not a finite number"
         elif isinstance(value, str):
             try:
-                return parse_number(value, comma_thousands=self.config.locale == "en")
+                number = parse_number(value, comma_thousands=self.config.locale == "en")
             except ValueError as exc:
                 problem = str(exc)
+            else:
+                input_format = self.config.inputs[input_id].format
+                if number is None or "%" not in value or input_format == "percent":
+                    return number
+                problem, hint = _percent_problem(value.strip(), input_format)
+                return self.refuse_cell(cell, f"{input_id} for {month}: {problem}", hint)
         else:
             problem = f"'{value}' is not a number"
-        message = f"{input_id} for {month}: {problem}"
-        hint = "type a number in the cell, or empty it"
+        return self.refuse_cell(cell, f"{input_id} for {month}: {problem}", "type a number in the cell, or empty it")
+
+    def refuse_cell(self, cell, message: str, hint: str) -> None:  # type: ignore[no-untyped-def]
+        """A template cell that cannot be read: an error, or (skipping bad rows) a warning."""
         if self.skip_bad_rows:
             self.warn(f"{message}; the cell is skipped", cell.row, cell.column_letter, hint)
             return None
@@ -497,9 +520,24 @@ def _explained(record: dict) -> _Bad:  # type: ignore[type-arg]
         message, hint = date_problem(text)
     elif record["kind"] == "no date":
         message, hint = "the date is empty on a row with values", "fill in the date, or delete the row"
+    elif record["kind"].startswith("percent:"):
+        _, input_id, input_format = record["kind"].split(":")
+        problem, hint = _percent_problem(text.strip(), input_format)
+        message = f"{problem} (input '{input_id}')"
     else:
         message, hint = number_problem(text), NUMBER_HINT
     return _Bad(record[_ROW], record["column"], message, hint)
+
+
+_EXPECTED = {"number": "a count", "currency": "an amount", "duration": "a duration in seconds"}
+
+
+def _percent_problem(text: str, input_format: str) -> tuple[str, str]:
+    """A percentage given for an input that is no percentage: what is wrong, and the fix."""
+    expected = _EXPECTED[input_format]
+    return (f"'{text}' is a percentage where {expected} is expected",
+            f"write {expected} here, without '%'; or, if the input is a rate, give it 'format: percent' under "
+            "'inputs:' in the config")
 
 
 def _partials(column: str, how: str) -> list[pl.Expr]:

@@ -240,6 +240,16 @@ DATA_CASES = [
     Case("month-adds-up-to-infinity", ["web.csv", "'visits' for 2026-01 adds up to inf"],
          files={"web.csv": "date,visits,leads\n2026-01-05,1e308,5\n2026-01-06,1e308,7\n"}, command="report",
          why="each cell is a number, but their sum is none: a review showing 'inf' on target would be a lie"),
+    Case("percentage-in-a-count", ["web.csv:3:leads", "'150 %' is a percentage where a count is expected",
+                                   "format: percent"],
+         files={"web.csv": "date,visits,leads\n2026-01-05,100,5\n2026-02-03,120,150 %\n"},
+         why="read as 1.5 leads it would be a silent nonsense; a rate input says 'format: percent'"),
+    Case("percentage-in-an-amount", ["crm.csv:2:amount", "'12 %' is a percentage where an amount is expected"],
+         lambda text: text.replace("  leads: {aggregate: sum}", "  leads: {aggregate: sum}\n"
+                                   "  spend: {aggregate: sum, format: currency}").replace(
+             "  - {path: web.csv, date: date}", "  - {path: web.csv, date: date}\n"
+             "  - {path: crm.csv, layout: long, name: metric, value: amount}"),
+         {"crm.csv": "date,metric,amount\n2026-01-05,spend,12 %\n"}, command="compute"),
     Case("totals-row", ["web.csv:4:date", "'Total' is not a date", "totals row"],
          files={"web.csv": WEB.replace("2026-03-01,90,4", "Total,310,16")}),
     Case("values-without-a-date", ["web.csv:3:date", "the date is empty on a row with values"],

@@ -140,7 +140,8 @@ def test_every_date_style_in_a_file(tmp_path: Path, day: str) -> None:
     ("1 200 €", 1200), ("", None), ("n/a", None), ("-", None),
 ])
 def test_every_number_style_in_a_file(tmp_path: Path, cell: str, value: float | None) -> None:
-    config = project(tmp_path, f"date;Sessions\n2026-01-05;{cell}\n")
+    rate = CONFIG.replace("visits: {aggregate: sum}", "visits: {aggregate: sum, format: percent}")
+    config = project(tmp_path, f"date;Sessions\n2026-01-05;{cell}\n", config=rate if "%" in cell else CONFIG)
     expected = {JAN: pytest.approx(value)} if value is not None else {}
     assert load_data(config).values.get("visits", {}) == expected
 
@@ -431,6 +432,48 @@ def test_data_option_adds_a_wide_file(tmp_path: Path) -> None:
     config = project(tmp_path, "date,Sessions\n2026-01-01,3\n")
     (tmp_path / "extra.csv").write_text("date,nps\n2026-01-01,42\n", encoding="utf-8")
     assert load_data(config, [tmp_path / "extra.csv"]).values["nps"] == {JAN: 42}
+
+
+def test_a_percentage_typed_in_the_template_for_a_count_names_its_cell(tmp_path: Path) -> None:
+    (tmp_path / "kpireport.yaml").write_text(TEMPLATE_CONFIG.replace(
+        "{path: monthly.csv, date: month}", "{path: filled.xlsx, layout: template}"), encoding="utf-8")
+    config = load_config(tmp_path / "kpireport.yaml")
+    filled = tmp_path / "filled.xlsx"
+    write_template(config, filled, template_period(year=2026), {})
+    workbook = load_workbook(filled)
+    months = [Month.of(c.value) for c in named_cells(workbook, "months")]
+    cell = named_cells(workbook, "in_emails_opened")[months.index(FEB)]
+    cell.value = "150 %"
+    named_cells(workbook, "in_emails_delivered")[months.index(FEB)].value = "1 200"
+    workbook.save(filled)
+    error = error_of(config)
+    assert (error.file, error.line, error.column) == (str(filled), cell.row, cell.column_letter)
+    assert error.message == "emails_opened for 2026-02: '150 %' is a percentage where a count is expected"
+    assert load_data(config, skip_bad_rows=True).values == {"emails_delivered": {FEB: 1200}}
+
+
+def test_a_percentage_where_a_count_or_an_amount_is_expected_is_an_error(tmp_path: Path) -> None:
+    """'150 %' read as 1.5 visits would be a silent nonsense; for an input of format percent it is 1.5."""
+    percent = CONFIG.replace("nps: {aggregate: mean}", "nps: {aggregate: mean, format: percent}")
+    config = project(tmp_path, 'date,Sessions,nps\n2026-01-01,3,"40 %"\n2026-01-02,"150 %","12,5 %"\n',
+                     config=percent)
+    error = error_of(config)
+    assert (error.line, error.column) == (3, "Sessions")
+    assert error.message == "'150 %' is a percentage where a count is expected (input 'visits')"
+    assert error.hint == ("write a count here, without '%'; or, if the input is a rate, give it 'format: percent' "
+                          "under 'inputs:' in the config (--skip-bad-rows reports and skips such rows)")
+    config = project(tmp_path, 'date,Sessions,nps\n2026-01-01,3,"40 %"\n2026-01-02,150,"12,5 %"\n', config=percent)
+    assert load_data(config).values["nps"] == {JAN: (0.4 + 0.125) / 2}
+    config = project(tmp_path, crm="day,metric,amount,channel\n2026-01-02,revenue,3,web\n"
+                                   "2026-02-02,revenue,4 %,web\n2026-03-02,best_day,5 %,web\n")
+    error = error_of(config)
+    assert (error.file, error.line, error.column) == (str(tmp_path / "crm.csv"), 3, "amount")
+    assert error.message == "'4 %' is a percentage where an amount is expected (input 'revenue')"
+    data = load_data(config, skip_bad_rows=True)
+    assert (data.values["revenue"], "best_day" in data.values) == ({JAN: 3}, False)
+    assert [w.split("\n")[0].split(":amount: ")[1] for w in data.warnings if "is a percentage" in w] == [
+        "'4 %' is a percentage where an amount is expected (input 'revenue'); the row is skipped",
+        "'5 %' is a percentage where a count is expected (input 'best_day'); the row is skipped"]
 
 
 # --- warnings ----------------------------------------------------------------------------------------------
