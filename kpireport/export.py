@@ -34,10 +34,12 @@ def rows(results: Results, month: Month | None = None) -> list[dict[str, Any]]:
 
 
 def _cell(value: Any) -> str:
+    """A number in full: the shortest text that reads back as the same float, an integer exactly
+    (2**60 as its 19 digits, never 1.15292150460685e+18)."""
     if value is None:
         return ""
     if isinstance(value, float):
-        return format(value, ".15g")  # Excel's precision, without float noise like 0.30000000000000004
+        return str(int(value)) if value.is_integer() else repr(value)
     return str(value)
 
 

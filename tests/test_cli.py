@@ -309,6 +309,31 @@ def test_compute_a_misspelt_mapped_column_is_an_error_naming_the_config_key(tmp_
                              "under this source's 'columns:' in the config\n")
 
 
+def _compute_csv(tmp_path: Path, web: str, kpis: str, owners: str = "") -> dict[str, dict[str, str]]:
+    (tmp_path / "web.csv").write_text(web, encoding="utf-8")
+    (tmp_path / "kpireport.yaml").write_text(
+        f"title: T\n{owners}inputs:\n  visits: {{aggregate: sum}}\n  leads: {{aggregate: sum}}\n"
+        f"kpis:\n{kpis}sources:\n  - {{path: web.csv}}\n", encoding="utf-8")
+    result = run("compute", tmp_path / "kpireport.yaml")
+    assert result.exit_code == 0, result.output
+    return {row["kpi"]: row for row in csv.DictReader(io.StringIO(result.stdout))}
+
+
+def test_compute_csv_keeps_every_digit(tmp_path: Path) -> None:
+    """Written with 15 significant digits, 1/3 came back as 0.333333333333333 and 2**60 as
+    1.15292150460685e+18: a tool reading the CSV got other numbers than kpireport computed."""
+    rows = _compute_csv(tmp_path, f"date,visits,leads\n2026-01-05,{2**59},0.1\n2026-01-06,{2**59},0.2\n",
+                        "  visits_kpi: {formula: visits}\n  leads_kpi: {formula: leads, target: 3}\n"
+                        "  ratio: {formula: leads_kpi / 3, target: 0.5}\n  lost: {formula: visits / visits - 4.5}\n")
+    assert rows["visits_kpi"]["value"] == "1152921504606846976" == str(2**60)
+    assert rows["leads_kpi"]["value"] == "0.30000000000000004"
+    assert float(rows["leads_kpi"]["value"]) == 0.1 + 0.2
+    assert rows["leads_kpi"]["target"] == "3"  # an integer: no '.0'
+    assert float(rows["ratio"]["value"]) == (0.1 + 0.2) / 3
+    assert float(rows["ratio"]["attainment"]) == (0.1 + 0.2) / 3 / 0.5
+    assert rows["lost"]["value"] == "-3.5"  # a number is never neutralised, even with a leading '-'
+
+
 # --- template -----------------------------------------------------------------------------------
 
 
