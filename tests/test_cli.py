@@ -334,6 +334,23 @@ def test_compute_csv_keeps_every_digit(tmp_path: Path) -> None:
     assert rows["lost"]["value"] == "-3.5"  # a number is never neutralised, even with a leading '-'
 
 
+def test_compute_csv_neutralises_text_a_spreadsheet_would_run_and_json_stays_raw(tmp_path: Path) -> None:
+    kpis = ('  a: {formula: visits, label: "=HYPERLINK(\\"http://evil.example\\", \\"Open\\")", domain: "+SUM(1)",'
+            ' owner: "@evil"}\n  b: {formula: visits, label: "-2+3", domain: "\\tTab", target: -1}\n'
+            '  c: {formula: visits, label: "\\rCR", domain: "Web = traffic"}\n')
+    owners = 'owners:\n  "@evil": {name: Evil}\n'
+    rows = _compute_csv(tmp_path, "date,visits,leads\n2026-01-05,-7,1\n", kpis, owners)
+    assert rows["a"]["label"] == "'=HYPERLINK(\"http://evil.example\", \"Open\")"
+    assert (rows["a"]["domain"], rows["a"]["owner"]) == ("'+SUM(1)", "'@evil")
+    assert (rows["b"]["label"], rows["b"]["domain"]) == ("'-2+3", "'\tTab")
+    assert (rows["c"]["label"], rows["c"]["domain"]) == ("'\rCR", "Web = traffic")
+    assert (rows["b"]["value"], rows["b"]["target"]) == ("-7", "-1")
+    result = run("compute", tmp_path / "kpireport.yaml", "--format", "json")
+    labels = {row["kpi"]: (row["label"], row["domain"], row["owner"]) for row in json.loads(result.stdout)["rows"]}
+    assert labels["a"] == ('=HYPERLINK("http://evil.example", "Open")', "+SUM(1)", "@evil")
+    assert labels["b"][:2] == ("-2+3", "\tTab")
+
+
 # --- template -----------------------------------------------------------------------------------
 
 
