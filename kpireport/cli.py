@@ -67,8 +67,12 @@ _skip_bad_rows = click.option(
 
 
 def _warn(lines: list[str]) -> None:
+    """Print warnings, each once per command: the same line twice only buries the others."""
+    shown = click.get_current_context().meta.setdefault("kpireport.warned", set())
     for line in lines:
-        click.echo(f"warning: {line}", err=True)
+        if line not in shown:
+            shown.add(line)
+            click.echo(f"warning: {line}", err=True)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .config import Config, Kpi
+from .errors import DataError
 from .formula import Call, Name, Node, evaluate, transform, walk
 from .months import Month, month_range
 
@@ -159,6 +161,11 @@ def compute(config: Config, data: MonthlyValues, months: list[Month] | None = No
             partial: Mapping[Month, dt.date] | None = None) -> Results:
     """Every KPI of the config for `months` (default: every month from the first to the last data);
     `partial` says which months' data stop before their end (see sources.MonthlyData)."""
+    for input_id, series in data.items():  # load_data refuses these with their file; this is for other callers
+        for month, number in series.items():
+            if not math.isfinite(number):
+                raise DataError(f"'{input_id}' for {month} is {number}, not a finite number",
+                                hint="give a finite number, or leave the month out (no value)")
     months = months if months is not None else data_months(data)
     evaluator = _Evaluator(config, data)
     results = []

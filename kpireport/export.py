@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from .engine import Results
@@ -34,23 +35,37 @@ def rows(results: Results, month: Month | None = None) -> list[dict[str, Any]]:
     return out
 
 
+_RUNS_IN_A_SPREADSHEET = ("=", "+", "-", "@", "\t", "\r")  # OWASP's list for CSV injection
+
+
 def _cell(value: Any) -> str:
+    """A number in full: the shortest text that reads back as the same float, an integer exactly
+    (2**60 as its 19 digits, never 1.15292150460685e+18). Text that a spreadsheet would run as a
+    formula (=HYPERLINK(…), -2+3, @SUM(…)) gets a leading ' so it shows as text; numbers never do."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        return format(value, ".15g")  # Excel's precision, without float noise like 0.30000000000000004
-    return str(value)
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, int):
+        return str(value)
+    text = str(value)
+    return f"'{text}" if text.startswith(_RUNS_IN_A_SPREADSHEET) else text
 
 
 def to_csv(results: Results, month: Month | None = None) -> str:
+    lines = [_line(COLUMNS)]
+    lines += [_line([_cell(row[column]) for column in COLUMNS]) for row in rows(results, month)]
+    return "".join(lines)
+
+
+def _line(cells: Iterable[str]) -> str:
+    """One CSV row ending in \\n. The writer quotes a cell only for the characters of its line
+    terminator: with \\n alone, a label holding \\r went out unquoted and cut the row in two."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    for row in rows(results, month):
-        writer.writerow([_cell(row[column]) for column in COLUMNS])
-    return buffer.getvalue()
+    csv.writer(buffer, lineterminator="\r\n").writerow(cells)
+    return buffer.getvalue()[:-2] + "\n"
 
 
 def to_json(results: Results, month: Month | None = None) -> str:

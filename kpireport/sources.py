@@ -28,6 +28,7 @@ from .months import Month
 from .tables import Table, is_ole, ole_error, read_table, workbook_error
 
 SKIPPED_SHOWN = 20  # skipped rows listed one by one per file; past that, one line counts the rest
+UNUSED_SHOWN = 10  # unused columns (or names) listed in a file's one warning; past that, "…"
 _ROW = "\x00row"  # the row-number column added to each table (tables.py strips NUL from headers)
 _DAY = "\x00day"
 _TEXT = "\x00date"  # the date as written
@@ -55,6 +56,10 @@ class MonthlyData:
         return max((m for m in months if m not in self.partial), default=None)
 
     def add(self, input_id: str, month: Month, value: float, origin: str) -> None:
+        if not math.isfinite(value):  # every cell is finite, but two 1e308 add up to inf: never a KPI "on"
+            raise DataError(f"'{input_id}' for {month} adds up to {value}: beyond the largest number (about 1.8e308)",
+                            file=origin, hint="look for a huge value in that month's rows (a wrong unit, or digits "
+                                              "pasted twice) and correct it")
         key = (input_id, month)
         if key in self.origin:
             raise DataError(
@@ -96,8 +101,8 @@ def load_data(config: Config, data_paths: Iterable[str | Path] = (), skip_bad_ro
     """
     data = MonthlyData()
     provided: set[str] = set()
-    for source in sources_with(config, data_paths):
-        reader = _SourceReader(config, source, data, skip_bad_rows)
+    for index, source in enumerate(sources_with(config, data_paths)):  # --data files come last: no key
+        reader = _SourceReader(config, source, data, skip_bad_rows, f"sources.{index}")
         provided |= reader.template() if source.layout == "template" else reader.table()
     for input_id, series in data.values.items():
         negative = sorted(month for month, value in series.items() if value < 0)
@@ -116,6 +121,7 @@ def load_data(config: Config, data_paths: Iterable[str | Path] = (), skip_bad_ro
             f"no data file provides {', '.join(missing)}", file=str(config.path),
             hint="type the values in the template and read it back (a source with 'layout: template'), "
                  "or add a data file with a column for each")))
+    data.warnings = list(dict.fromkeys(data.warnings))  # two sources reading one file warn alike: once
     return data
 
 
@@ -130,9 +136,10 @@ class _Bad:
 
 
 class _SourceReader:
-    def __init__(self, config: Config, source: Source, data: MonthlyData, skip_bad_rows: bool) -> None:
+    def __init__(self, config: Config, source: Source, data: MonthlyData, skip_bad_rows: bool, key: str) -> None:
         self.config, self.source, self.data, self.skip_bad_rows = config, source, data, skip_bad_rows
         self.file = str(source.path)
+        self.key = key  # the source's place in the config (sources.0), for mistakes under its keys
 
     def warn(self, message: str, row: int | None = None, column: str | None = None, hint: str | None = None) -> None:
         self.data.warnings.append(str(KpiReportError(message, file=self.file, line=row, column=column, hint=hint)))
@@ -153,10 +160,43 @@ class _SourceReader:
                 raise DataError(f"no column '{column}'", file=self.file, line=header_row,
                                 hint=did_you_mean(column, names) or _delimiter_hint(names)
                                 or "its columns: " + ", ".join(names))
+        if not len(frame):
+            self.data.warnings.append(f"{self.file} has no rows (only a header): it gives no value")
+        self.check_renamed(frame, header_row)
         frame = self.filtered(frame, header_row)
         if source.layout == "long":
             return self.long(frame, table, header_row)
         return self.wide(frame, table, header_row)
+
+    def check_renamed(self, frame: pl.DataFrame, header_row: int) -> None:
+        """A name under `columns:` that the file does not have: its input would silently get no value."""
+        source = self.source
+        if source.layout == "wide":  # every row of an export has every column: a missing one is misspelt
+            names = [c for c in frame.columns if c != _ROW]
+            for renamed, input_id in source.columns.items():
+                if renamed not in names:
+                    close = did_you_mean(renamed, names) or f"its columns: {_listed(names)};"
+                    raise DataError(
+                        f"no column '{renamed}' (read as '{input_id}' under 'columns:')", file=self.file,
+                        line=header_row, key=f"{self.key}.columns.{renamed}",
+                        hint=f"{close} correct the name under this source's 'columns:' in the config")
+            return
+        # A long file's names are values: one missing is normal (a month without refunds has no
+        # 'refunds' row). Refused only when the file has the same name but for case, spaces or
+        # punctuation, and nothing reads that one: its rows would be dropped for certain. Mere
+        # look-alikes ('Deals won', 'Deals lost') may be two metrics.
+        assert source.name is not None
+        seen = frame[source.name].cast(pl.String).str.strip_chars().drop_nulls().unique().sort().to_list()
+        unread = [name for name in seen if name not in source.columns and name not in self.config.inputs]
+        for renamed, input_id in source.columns.items():
+            twin = next((name for name in unread if _folded(name) == _folded(renamed)), None)
+            if renamed not in seen and twin is not None:
+                raise DataError(
+                    f"the column '{source.name}' has no name '{renamed}' (read as '{input_id}' under 'columns:') "
+                    f"but has '{twin}', which maps to no input", file=self.file, line=header_row,
+                    key=f"{self.key}.columns.{renamed}",
+                    hint=f"did you mean '{twin}'? names are compared exactly, case included: correct the name "
+                         "under this source's 'columns:' in the config")
 
     def filtered(self, frame: pl.DataFrame, header_row: int) -> pl.DataFrame:
         for column, wanted in self.source.filter.items():
@@ -179,6 +219,7 @@ class _SourceReader:
         source, inputs = self.source, self.config.inputs
         reserved = {_ROW, source.date, *source.filter}
         columns: dict[str, str] = {}  # column -> input id
+        unused: list[str] = []
         for column in frame.columns:
             if column in reserved:
                 continue
@@ -191,16 +232,15 @@ class _SourceReader:
                                     hint="remove one, or map it to another input under 'columns:'")
                 columns[column] = input_id
             else:
-                self.warn(f"column '{column}' maps to no input; it is ignored", header_row, column,
-                          _unmapped_hint(input_id, inputs))
-        for renamed in source.columns:
-            if renamed not in frame.columns:
-                self.warn(f"no column '{renamed}' (renamed to '{source.columns[renamed]}' under 'columns:')",
-                          header_row, None, did_you_mean(renamed, frame.columns) or "check the column's name")
+                unused.append(_unused(column, input_id, source.columns, inputs))
+        if unused:
+            self.warn(f"{_counted(len(unused), 'column')} map{'s' if len(unused) == 1 else ''} to no input "
+                      f"and {'is' if len(unused) == 1 else 'are'} ignored: {_listed(unused)}; to read one, declare "
+                      "an input of its name, or map it to one under this source's 'columns:'", header_row)
         values: dict[str, pl.Series] = {}
         problems: list[pl.DataFrame] = []
         for column, input_id in columns.items():
-            values[input_id], bad = self.values(frame, frame[column], inputs[input_id].aggregate, table)
+            values[input_id], bad = self.values(frame, frame[column], inputs[input_id].aggregate, table, input_id)
             problems.append(bad)
         rows = pl.DataFrame({_ROW: frame[_ROW], _TEXT: frame[source.date], **values})
         measures = [(input_id, inputs[input_id].aggregate, input_id) for input_id in values]
@@ -222,18 +262,20 @@ class _SourceReader:
         unknown = (pl.DataFrame({"name": names, "value": ~is_missing(frame[source.value])})
                    .filter(~known & pl.col("value"))
                    .group_by("name", maintain_order=True).len())
-        for name, count in unknown.iter_rows():
-            if name:
-                rows = "its row is ignored" if count == 1 else f"its {count} rows are ignored"
-                self.warn(f"'{name}' maps to no input; {rows}", header_row, source.name,
-                          _unmapped_hint(name, inputs))
-            else:
-                self.warn(f"{count} row(s) with a value but no name, ignored", header_row, source.name,
-                          "fill in the name, or delete the rows")
+        unused = [_unused(name, name, {}, inputs) for name in unknown["name"].drop_nulls() if name]
+        if unused:
+            rows = unknown.filter(pl.col("name").str.len_bytes() > 0)["len"].sum()
+            self.warn(f"{_counted(len(unused), 'name')} map{'s' if len(unused) == 1 else ''} to no input "
+                      f"({_counted(rows, 'row')} ignored): {_listed(unused)}; to read one, declare "
+                      "an input of its name, or map it to one under this source's 'columns:'", header_row, source.name)
+        nameless = unknown.filter(pl.col("name").fill_null("") == "")["len"].sum()
+        if nameless:
+            self.warn(f"{nameless} row(s) with a value but no name, ignored", header_row, source.name,
+                      "fill in the name, or delete the rows")
         frame, names = frame.filter(known), names.filter(known)
         aggregates = names.replace_strict({i: spec.aggregate for i, spec in inputs.items()}, default=None)
         counted = aggregates == "count"
-        values, problems = self.values(frame, frame[source.value], "sum", table, checked=~counted)
+        values, problems = self.values(frame, frame[source.value], "sum", table, names, checked=~counted)
         present = _ones(~is_missing(frame[source.value]))
         values = pl.select(pl.when(counted).then(present).otherwise(values)).to_series()
         rows = pl.DataFrame({_ROW: frame[_ROW], _TEXT: frame[source.date], "input": names, "value": values})
@@ -316,19 +358,34 @@ class _SourceReader:
             hint="a file of months has one row per month: remove the repeated row, or write days (YYYY-MM-DD) "
                  "if the rows are to be added up")
 
-    def values(self, frame: pl.DataFrame, cells: pl.Series, aggregate: str, table: Table,
+    def values(self, frame: pl.DataFrame, cells: pl.Series, aggregate: str, table: Table, inputs: str | pl.Series,
                checked: pl.Series | None = None) -> tuple[pl.Series, pl.DataFrame]:
         """A value column as numbers (1.0 per cell with a value for `count`: text counts too), and its
-        bad cells among the `checked` rows (all by default)."""
+        bad cells among the `checked` rows (all by default). `inputs` is the column's input id, or
+        each row's: a percentage (`150 %`) is a value for a percent input only; for a count, an
+        amount or a duration it is a mistake, not 1.5."""
         if aggregate == "count":
             return _ones(~is_missing(cells)), _no_bad()
         parsed = numbers(cells, comma_thousands=table.comma_thousands)
         bad = parsed.bad if checked is None else parsed.bad & checked
+        kind = pl.lit("number")
+        formats = {i: spec.format for i, spec in self.config.inputs.items()}
+        if cells.dtype == pl.String and (not isinstance(inputs, str) or formats[inputs] != "percent"):
+            # typed cells (Parquet, a workbook's numbers) carry no % sign: only text is looked at
+            fmt = pl.lit(formats[inputs] if isinstance(inputs, str) else inputs.replace_strict(formats, default=None))
+            percent = pl.select((pl.lit(cells).str.contains("%", literal=True) & pl.lit(parsed.values).is_not_null()
+                                 & (fmt != "percent")).fill_null(False)).to_series()
+            if checked is not None:
+                percent &= checked
+            # the kind carries the input and its format (ids hold no ':') for _explained's message
+            kind = pl.when(pl.lit(percent)).then(pl.concat_str(pl.lit("percent:"), pl.lit(inputs), pl.lit(":"), fmt))
+            kind = kind.otherwise(pl.lit("number"))
+            bad |= percent
         if not bad.any():
             return parsed.values, _no_bad()
-        shown = pl.DataFrame({_ROW: frame[_ROW], "text": cells}).filter(bad)
+        shown = pl.DataFrame({_ROW: frame[_ROW], "text": cells}).with_columns(kind=kind).filter(bad)
         return parsed.values, shown.select(_ROW, pl.col("text").cast(pl.String), column=pl.lit(cells.name),
-                                           kind=pl.lit("number"))
+                                           kind=pl.col("kind"))
 
     def settle(self, frame: pl.DataFrame, problems: list[pl.DataFrame]) -> pl.Series | None:
         """Raise for the first bad cell, or (skipping bad rows) warn about each and return the rows
@@ -447,13 +504,21 @@ class _SourceReader:
             problem = f"'{value}' is not a finite number"
         elif isinstance(value, str):
             try:
-                return parse_number(value, comma_thousands=self.config.locale == "en")
+                number = parse_number(value, comma_thousands=self.config.locale == "en")
             except ValueError as exc:
                 problem = str(exc)
+            else:
+                input_format = self.config.inputs[input_id].format
+                if number is None or "%" not in value or input_format == "percent":
+                    return number
+                problem, hint = _percent_problem(value.strip(), input_format)
+                return self.refuse_cell(cell, f"{input_id} for {month}: {problem}", hint)
         else:
             problem = f"'{value}' is not a number"
-        message = f"{input_id} for {month}: {problem}"
-        hint = "type a number in the cell, or empty it"
+        return self.refuse_cell(cell, f"{input_id} for {month}: {problem}", "type a number in the cell, or empty it")
+
+    def refuse_cell(self, cell, message: str, hint: str) -> None:  # type: ignore[no-untyped-def]
+        """A template cell that cannot be read: an error, or (skipping bad rows) a warning."""
         if self.skip_bad_rows:
             self.warn(f"{message}; the cell is skipped", cell.row, cell.column_letter, hint)
             return None
@@ -487,9 +552,24 @@ def _explained(record: dict) -> _Bad:  # type: ignore[type-arg]
         message, hint = date_problem(text)
     elif record["kind"] == "no date":
         message, hint = "the date is empty on a row with values", "fill in the date, or delete the row"
+    elif record["kind"].startswith("percent:"):
+        _, input_id, input_format = record["kind"].split(":")
+        problem, hint = _percent_problem(text.strip(), input_format)
+        message = f"{problem} (input '{input_id}')"
     else:
         message, hint = number_problem(text), NUMBER_HINT
     return _Bad(record[_ROW], record["column"], message, hint)
+
+
+_EXPECTED = {"number": "a count", "currency": "an amount", "duration": "a duration in seconds"}
+
+
+def _percent_problem(text: str, input_format: str) -> tuple[str, str]:
+    """A percentage given for an input that is no percentage: what is wrong, and the fix."""
+    expected = _EXPECTED[input_format]
+    return (f"'{text}' is a percentage where {expected} is expected",
+            f"write {expected} here, without '%'; or, if the input is a rate, give it 'format: percent' under "
+            "'inputs:' in the config")
 
 
 def _partials(column: str, how: str) -> list[pl.Expr]:
@@ -557,9 +637,25 @@ def _delimiter_hint(names: list[str]) -> str | None:
             "export the file again with one of those")
 
 
-def _unmapped_hint(name: str, inputs: Iterable[str]) -> str:
-    close = did_you_mean(name, inputs)
-    how = ("to read it, declare an input of that name, or map it to one under this source's 'columns:' "
-           f"(e.g. columns: {{{name}: an_input}})")
-    return f"{close} {how}" if close else how
+def _unused(name: str, input_id: str, columns: dict[str, str], inputs: Iterable[str]) -> str:
+    """A column (or name) that maps to no input, as the unused list shows it: `vists (did you mean
+    'visits'?)`, or `Sessions → visitz` when `columns:` maps it to an input the config lacks."""
+    shown = f"'{name}' → '{input_id}'" if name in columns else f"'{name}'"
+    close = did_you_mean(input_id, inputs)
+    return f"{shown} ({close})" if close else shown
+
+
+def _listed(items: list[str]) -> str:
+    """The first few of a list, for a one-line message."""
+    more = ", …" if len(items) > UNUSED_SHOWN else ""
+    return ", ".join(items[:UNUSED_SHOWN]) + more
+
+
+def _counted(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _folded(name: str) -> str:
+    """A name without case, spaces or punctuation: 'Deals-Won ' and 'deals won' fold alike."""
+    return "".join(c for c in name.casefold() if c.isalnum())
 

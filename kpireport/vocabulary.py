@@ -18,7 +18,7 @@ Frequency = Literal["weekly", "monthly", "quarterly"]
 class Strict(BaseModel):
     """A schema node that refuses unknown keys (so typos are caught, not ignored)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # .inf is no target
 
 
 class Text(Strict):

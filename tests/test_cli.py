@@ -280,6 +280,79 @@ def test_compute_reports_a_data_mistake_with_file_line_and_column(tmp_path: Path
     assert result.output.startswith(f"error: {bad}:2:value: 'beaucoup' is not a number\n")
 
 
+def test_compute_warns_once_per_file_and_never_twice(tmp_path: Path) -> None:
+    """17 unused columns were 34 warning lines, printed again for each source reading the file."""
+    unused = [f"series_{n}" for n in range(17)]
+    (tmp_path / "web.csv").write_text(f"date,visits,{','.join(unused)}\n2026-01-05,100{',1' * 17}\n",
+                                      encoding="utf-8")
+    (tmp_path / "kpireport.yaml").write_text(
+        "title: T\ninputs:\n  visits: {aggregate: sum}\n  leads: {aggregate: sum}\nkpis:\n  k: {formula: visits}\n"
+        "sources:\n  - {path: web.csv}\n  - {path: web.csv, columns: {visits: leads}}\n", encoding="utf-8")
+    result = run("compute", tmp_path / "kpireport.yaml")
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert warnings == [f"warning: {tmp_path / 'web.csv'}:1: 17 columns map to no input and are ignored: 'series_0', "
+                        "'series_1', 'series_2', 'series_3', 'series_4', 'series_5', 'series_6', 'series_7', "
+                        "'series_8', 'series_9', …; to read one, declare an input of its name, or map it to one "
+                        "under this source's 'columns:'"]
+    assert result.stdout.splitlines()[1].startswith("k,2026-01,100,")
+
+
+def test_compute_a_misspelt_mapped_column_is_an_error_naming_the_config_key(tmp_path: Path) -> None:
+    (tmp_path / "web.csv").write_text("date,Sessions\n2026-01-05,100\n", encoding="utf-8")
+    (tmp_path / "kpireport.yaml").write_text(
+        "title: T\ninputs:\n  visits: {aggregate: sum}\nkpis:\n  k: {formula: visits}\n"
+        "sources:\n  - {path: web.csv, columns: {Session: visits}}\n", encoding="utf-8")
+    result = run("compute", tmp_path / "kpireport.yaml")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr == (f"error: {tmp_path / 'web.csv'}:1: sources.0.columns.Session: no column 'Session' "
+                             "(read as 'visits' under 'columns:')\n  hint: did you mean 'Sessions'? correct the name "
+                             "under this source's 'columns:' in the config\n")
+
+
+def _compute_csv(tmp_path: Path, web: str, kpis: str, owners: str = "") -> dict[str, dict[str, str]]:
+    (tmp_path / "web.csv").write_text(web, encoding="utf-8")
+    (tmp_path / "kpireport.yaml").write_text(
+        f"title: T\n{owners}inputs:\n  visits: {{aggregate: sum}}\n  leads: {{aggregate: sum}}\n"
+        f"kpis:\n{kpis}sources:\n  - {{path: web.csv}}\n", encoding="utf-8")
+    result = run("compute", tmp_path / "kpireport.yaml")
+    assert result.exit_code == 0, result.output
+    return {row["kpi"]: row for row in csv.DictReader(io.StringIO(result.stdout))}
+
+
+def test_compute_csv_keeps_every_digit(tmp_path: Path) -> None:
+    """Written with 15 significant digits, 1/3 came back as 0.333333333333333 and 2**60 as
+    1.15292150460685e+18: a tool reading the CSV got other numbers than kpireport computed."""
+    rows = _compute_csv(tmp_path, f"date,visits,leads\n2026-01-05,{2**59},0.1\n2026-01-06,{2**59},0.2\n",
+                        "  visits_kpi: {formula: visits}\n  leads_kpi: {formula: leads, target: 3}\n"
+                        "  ratio: {formula: leads_kpi / 3, target: 0.5}\n  lost: {formula: visits / visits - 4.5}\n")
+    assert rows["visits_kpi"]["value"] == "1152921504606846976" == str(2**60)
+    assert rows["leads_kpi"]["value"] == "0.30000000000000004"
+    assert float(rows["leads_kpi"]["value"]) == 0.1 + 0.2
+    assert rows["leads_kpi"]["target"] == "3"  # an integer: no '.0'
+    assert float(rows["ratio"]["value"]) == (0.1 + 0.2) / 3
+    assert float(rows["ratio"]["attainment"]) == (0.1 + 0.2) / 3 / 0.5
+    assert rows["lost"]["value"] == "-3.5"  # a number is never neutralised, even with a leading '-'
+
+
+def test_compute_csv_neutralises_text_a_spreadsheet_would_run_and_json_stays_raw(tmp_path: Path) -> None:
+    kpis = ('  a: {formula: visits, label: "=HYPERLINK(\\"http://evil.example\\", \\"Open\\")", domain: "+SUM(1)",'
+            ' owner: "@evil"}\n  b: {formula: visits, label: "-2+3", domain: "\\tTab", target: -1}\n'
+            '  c: {formula: visits, label: "\\rCR", domain: "Web = traffic"}\n')
+    owners = 'owners:\n  "@evil": {name: Evil}\n'
+    rows = _compute_csv(tmp_path, "date,visits,leads\n2026-01-05,-7,1\n", kpis, owners)
+    assert rows["a"]["label"] == "'=HYPERLINK(\"http://evil.example\", \"Open\")"
+    assert (rows["a"]["domain"], rows["a"]["owner"]) == ("'+SUM(1)", "'@evil")
+    assert (rows["b"]["label"], rows["b"]["domain"]) == ("'-2+3", "'\tTab")
+    assert (rows["c"]["label"], rows["c"]["domain"]) == ("'\rCR", "Web = traffic")
+    assert (rows["b"]["value"], rows["b"]["target"]) == ("-7", "-1")
+    result = run("compute", tmp_path / "kpireport.yaml", "--format", "json")
+    labels = {row["kpi"]: (row["label"], row["domain"], row["owner"]) for row in json.loads(result.stdout)["rows"]}
+    assert labels["a"] == ('=HYPERLINK("http://evil.example", "Open")', "+SUM(1)", "@evil")
+    assert labels["b"][:2] == ("-2+3", "\tTab")
+
+
 # --- template -----------------------------------------------------------------------------------
 
 

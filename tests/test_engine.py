@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import textwrap
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 from kpireport.config import load_config
 from kpireport.engine import Status, attainment_of, change, compute, status_of, ytd_tree
+from kpireport.errors import DataError
 from kpireport.formula import parse
 from kpireport.months import Month, month_range
 
@@ -163,3 +165,14 @@ def test_ytd_tree_prints_the_substituted_formula(tmp_path: Path) -> None:
 
 def test_default_months_span_the_data(results) -> None:
     assert results.months == tuple(MONTHS)
+
+
+def test_a_non_finite_input_given_to_compute_is_an_error_naming_input_and_month(tmp_path: Path) -> None:
+    """load_data refuses these with their file; a caller of the library may pass them straight in."""
+    path = tmp_path / "kpireport.yaml"
+    path.write_text(textwrap.dedent(CONFIG), encoding="utf-8")
+    values = data()
+    values["leads"][Month(2026, 2)] = math.inf
+    with pytest.raises(DataError) as caught:
+        compute(load_config(path), values)
+    assert caught.value.message == "'leads' for 2026-02 is inf, not a finite number"

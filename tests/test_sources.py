@@ -107,13 +107,13 @@ def test_daily_wide_rows_roll_up_with_each_aggregate(tmp_path: Path) -> None:
 
 def test_last_is_the_latest_day_with_a_value_and_the_lowest_row_on_that_day(tmp_path: Path) -> None:
     config = project(tmp_path, """\
-        date,subscribers
-        2026-01-20,300
-        2026-01-31 08:00,310
-        2026-01-31 18:00,315
-        2026-01-10,200
-        2026-02-28,
-        2026-02-03,400
+        date,subscribers,Sessions
+        2026-01-20,300,
+        2026-01-31 08:00,310,
+        2026-01-31 18:00,315,
+        2026-01-10,200,
+        2026-02-28,,
+        2026-02-03,400,
         """)
     assert load_data(config).values["subscribers"] == {JAN: 315, FEB: 400}
 
@@ -140,7 +140,8 @@ def test_every_date_style_in_a_file(tmp_path: Path, day: str) -> None:
     ("1 200 €", 1200), ("", None), ("n/a", None), ("-", None),
 ])
 def test_every_number_style_in_a_file(tmp_path: Path, cell: str, value: float | None) -> None:
-    config = project(tmp_path, f"date;Sessions\n2026-01-05;{cell}\n")
+    rate = CONFIG.replace("visits: {aggregate: sum}", "visits: {aggregate: sum, format: percent}")
+    config = project(tmp_path, f"date;Sessions\n2026-01-05;{cell}\n", config=rate if "%" in cell else CONFIG)
     expected = {JAN: pytest.approx(value)} if value is not None else {}
     assert load_data(config).values.get("visits", {}) == expected
 
@@ -244,6 +245,42 @@ def test_parquet(tmp_path: Path) -> None:
         tmp_path / "web.parquet")
     config = one_source(tmp_path, "{path: web.parquet}")
     assert load_data(config).values["visits"] == {JAN: 3}
+
+
+def test_non_finite_values_nan_is_no_value_and_infinity_is_refused(tmp_path: Path) -> None:
+    """NaN is how Parquet (and 'nan' how Python tools) write a missing float: no value. Infinity is
+    no measure of anything: refused with its row and column, as the text 'inf' is in a CSV file."""
+    pl.DataFrame({"date": [dt.date(2026, 1, 2), dt.date(2026, 1, 3), dt.date(2026, 2, 2)],
+                  "visits": [3.0, float("nan"), float("nan")]}).write_parquet(tmp_path / "web.parquet")
+    config = one_source(tmp_path, "{path: web.parquet}")
+    assert load_data(config).values["visits"] == {JAN: 3}
+    pl.DataFrame({"date": [dt.date(2026, 1, 2), dt.date(2026, 1, 3)],
+                  "visits": [3.0, float("-inf")]}).write_parquet(tmp_path / "web.parquet")
+    error = error_of(config)
+    assert (error.line, error.column, error.message) == (2, "visits", "'-inf' is not a finite number")
+    (tmp_path / "web.csv").write_text("date,visits\n2026-01-02,nan\n2026-02-02,4\n", encoding="utf-8")
+    assert load_data(one_source(tmp_path, "{path: web.csv}")).values["visits"] == {FEB: 4}
+    (tmp_path / "web.csv").write_text("date,visits\n2026-01-02,4\n2026-02-02,Infinity\n", encoding="utf-8")
+    error = error_of(one_source(tmp_path, "{path: web.csv}"))
+    assert (error.line, error.column, error.message) == (3, "visits", "'Infinity' is not a finite number")
+
+
+@pytest.mark.parametrize("aggregate", ["sum", "mean"])
+def test_a_month_that_adds_up_to_infinity_is_an_error_naming_input_file_and_month(tmp_path: Path,
+                                                                                  aggregate: str) -> None:
+    (tmp_path / "web.csv").write_text("date,visits\n2026-01-02,1\n2026-02-02,1e308\n2026-02-03,1e308\n",
+                                      encoding="utf-8")
+    error = error_of(one_source(tmp_path, "{path: web.csv}", f"visits: {{aggregate: {aggregate}}}"))
+    assert (error.file, error.message) == (
+        str(tmp_path / "web.csv"), "'visits' for 2026-02 adds up to inf: beyond the largest number (about 1.8e308)")
+
+
+def test_a_long_month_that_adds_up_to_infinity_is_an_error(tmp_path: Path) -> None:
+    config = project(tmp_path, crm="day,metric,amount,channel\n2026-03-01,revenue,-1e308,web\n"
+                                   "2026-03-02,revenue,-1e308,email\n")
+    error = error_of(config)
+    assert (error.file, error.message) == (
+        str(tmp_path / "crm.csv"), "'revenue' for 2026-03 adds up to -inf: beyond the largest number (about 1.8e308)")
 
 
 # --- the filled template, read back ------------------------------------------------------------------------
@@ -351,7 +388,7 @@ def test_a_workbook_that_is_not_a_template(tmp_path: Path) -> None:
 
 
 def test_same_input_and_month_in_two_files_is_an_error(tmp_path: Path) -> None:
-    config = project(tmp_path, "date,revenue\n2026-01-01,3\n",
+    config = project(tmp_path, "date,revenue,Sessions\n2026-01-01,3,\n",
                      "day,metric,amount,channel\n2026-01-09,revenue,5,web\n")
     error = error_of(config)
     assert error.message == (f"'revenue' for 2026-01 comes from two files: {tmp_path / 'web.csv'} "
@@ -378,7 +415,7 @@ def test_a_month_repeated_is_fine_for_counted_inputs_and_days(tmp_path: Path) ->
 
 
 def test_sources_complete_each_other(tmp_path: Path) -> None:
-    config = project(tmp_path, "date,revenue\n2026-01-01,3\n",
+    config = project(tmp_path, "date,revenue,Sessions\n2026-01-01,3,\n",
                      "day,metric,amount,channel\n2026-02-09,revenue,5,web\n")
     assert load_data(config).values["revenue"] == {JAN: 3, FEB: 5}
 
@@ -397,32 +434,134 @@ def test_data_option_adds_a_wide_file(tmp_path: Path) -> None:
     assert load_data(config, [tmp_path / "extra.csv"]).values["nps"] == {JAN: 42}
 
 
+def test_a_percentage_typed_in_the_template_for_a_count_names_its_cell(tmp_path: Path) -> None:
+    (tmp_path / "kpireport.yaml").write_text(TEMPLATE_CONFIG.replace(
+        "{path: monthly.csv, date: month}", "{path: filled.xlsx, layout: template}"), encoding="utf-8")
+    config = load_config(tmp_path / "kpireport.yaml")
+    filled = tmp_path / "filled.xlsx"
+    write_template(config, filled, template_period(year=2026), {})
+    workbook = load_workbook(filled)
+    months = [Month.of(c.value) for c in named_cells(workbook, "months")]
+    cell = named_cells(workbook, "in_emails_opened")[months.index(FEB)]
+    cell.value = "150 %"
+    named_cells(workbook, "in_emails_delivered")[months.index(FEB)].value = "1 200"
+    workbook.save(filled)
+    error = error_of(config)
+    assert (error.file, error.line, error.column) == (str(filled), cell.row, cell.column_letter)
+    assert error.message == "emails_opened for 2026-02: '150 %' is a percentage where a count is expected"
+    assert load_data(config, skip_bad_rows=True).values == {"emails_delivered": {FEB: 1200}}
+
+
+def test_a_percentage_where_a_count_or_an_amount_is_expected_is_an_error(tmp_path: Path) -> None:
+    """'150 %' read as 1.5 visits would be a silent nonsense; for an input of format percent it is 1.5."""
+    percent = CONFIG.replace("nps: {aggregate: mean}", "nps: {aggregate: mean, format: percent}")
+    config = project(tmp_path, 'date,Sessions,nps\n2026-01-01,3,"40 %"\n2026-01-02,"150 %","12,5 %"\n',
+                     config=percent)
+    error = error_of(config)
+    assert (error.line, error.column) == (3, "Sessions")
+    assert error.message == "'150 %' is a percentage where a count is expected (input 'visits')"
+    assert error.hint == ("write a count here, without '%'; or, if the input is a rate, give it 'format: percent' "
+                          "under 'inputs:' in the config (--skip-bad-rows reports and skips such rows)")
+    config = project(tmp_path, 'date,Sessions,nps\n2026-01-01,3,"40 %"\n2026-01-02,150,"12,5 %"\n', config=percent)
+    assert load_data(config).values["nps"] == {JAN: (0.4 + 0.125) / 2}
+    config = project(tmp_path, crm="day,metric,amount,channel\n2026-01-02,revenue,3,web\n"
+                                   "2026-02-02,revenue,4 %,web\n2026-03-02,best_day,5 %,web\n")
+    error = error_of(config)
+    assert (error.file, error.line, error.column) == (str(tmp_path / "crm.csv"), 3, "amount")
+    assert error.message == "'4 %' is a percentage where an amount is expected (input 'revenue')"
+    data = load_data(config, skip_bad_rows=True)
+    assert (data.values["revenue"], "best_day" in data.values) == ({JAN: 3}, False)
+    assert [w.split("\n")[0].split(":amount: ")[1] for w in data.warnings if "is a percentage" in w] == [
+        "'4 %' is a percentage where an amount is expected (input 'revenue'); the row is skipped",
+        "'5 %' is a percentage where a count is expected (input 'best_day'); the row is skipped"]
+
+
 # --- warnings ----------------------------------------------------------------------------------------------
 
 
-def test_a_column_that_maps_to_no_input_is_warned_not_fatal(tmp_path: Path) -> None:
+def test_the_columns_that_map_to_no_input_are_one_warning_line_per_file(tmp_path: Path) -> None:
     config = project(tmp_path, "date,Sessions,Bounces,vists\n2026-01-01,3,1,2\n")
     warnings = load_data(config).warnings
-    web = tmp_path / "web.csv"
-    assert warnings[0] == (f"{web}:1:Bounces: column 'Bounces' maps to no input; it is ignored\n  hint: to read it, "
-                           "declare an input of that name, or map it to one under this source's 'columns:' "
-                           "(e.g. columns: {Bounces: an_input})")
-    assert warnings[1].startswith(f"{web}:1:vists: column 'vists' maps to no input; it is ignored\n"
-                                  "  hint: did you mean 'visits'?")
+    assert warnings[0] == (f"{tmp_path / 'web.csv'}:1: 2 columns map to no input and are ignored: 'Bounces', "
+                           "'vists' (did you mean 'visits'?); to read one, declare an input of its name, or map it "
+                           "to one under this source's 'columns:'")
+    assert "\n" not in warnings[0]
 
 
-def test_a_name_that_maps_to_no_input_in_a_long_file_is_warned(tmp_path: Path) -> None:
-    config = project(tmp_path, crm="day,metric,amount,channel\n2026-01-02,revenu,3,web\n2026-01-03,revenu,4,web\n")
-    warnings = load_data(config).warnings
-    assert (f"{tmp_path / 'crm.csv'}:1:metric: 'revenu' maps to no input; its 2 rows are ignored\n"
-            "  hint: did you mean 'revenue'?") in "\n".join(warnings)
+def test_a_long_list_of_unused_columns_is_cut(tmp_path: Path) -> None:
+    unused = [f"series_{n}" for n in range(17)]
+    config = project(tmp_path, f"date,Sessions,{','.join(unused)}\n2026-01-01,3{',1' * 17}\n")
+    warning = load_data(config).warnings[0]
+    assert warning.startswith(f"{tmp_path / 'web.csv'}:1: 17 columns map to no input and are ignored: 'series_0', ")
+    assert "'series_9', …; to read one" in warning
+    assert "series_10" not in warning
 
 
-def test_a_renamed_column_that_is_not_there_is_warned(tmp_path: Path) -> None:
+def test_a_column_mapped_to_an_input_the_config_lacks_is_listed_with_its_mapping(tmp_path: Path) -> None:
+    """Not an error: a KPI removed from the config takes its catalog inputs away, and the source's
+    mapping for them is then harmless."""
+    config = project(tmp_path, "date,Sessions\n2026-01-01,3\n",
+                     config=CONFIG.replace("{Sessions: visits}", "{Sessions: visitz}"))
+    assert load_data(config).warnings[0] == (
+        f"{tmp_path / 'web.csv'}:1: 1 column maps to no input and is ignored: 'Sessions' → 'visitz' (did you mean "
+        "'visits'?); to read one, declare an input of its name, or map it to one under this source's 'columns:'")
+
+
+def test_the_names_that_map_to_no_input_in_a_long_file_are_one_warning_line(tmp_path: Path) -> None:
+    config = project(tmp_path, crm="day,metric,amount,channel\n2026-01-02,revenu,3,web\n2026-01-03,revenu,4,web\n"
+                                   "2026-01-03,Followers,4,web\n")
+    assert (f"{tmp_path / 'crm.csv'}:1:metric: 2 names map to no input (3 rows ignored): 'revenu' (did you mean "
+            "'revenue'?), 'Followers'; to read one, declare an input of its name, or map it to one under this "
+            "source's 'columns:'") in load_data(config).warnings
+
+
+def test_a_renamed_column_that_is_not_there_is_an_error_naming_the_config_key(tmp_path: Path) -> None:
     config = project(tmp_path, "date,Session\n2026-01-01,3\n")
+    assert str(error_of(config)) == (
+        f"{tmp_path / 'web.csv'}:1: sources.0.columns.Sessions: no column 'Sessions' (read as 'visits' under "
+        "'columns:')\n  hint: did you mean 'Session'? correct the name under this source's 'columns:' in the config")
+
+
+def test_a_renamed_column_with_no_look_alike_lists_the_columns(tmp_path: Path) -> None:
+    config = project(tmp_path, "date,Visites\n2026-01-01,3\n")
+    assert error_of(config).hint == ("its columns: date, Visites; correct the name under this source's 'columns:' "
+                                     "in the config")
+
+
+def test_a_long_files_mapped_name_that_differs_only_by_case_is_an_error(tmp_path: Path) -> None:
+    config = project(tmp_path, crm="day,metric,amount,channel\n2026-01-02,Ticket,3,web\n",
+                     config=CONFIG.replace("filter:", "columns: {ticket: tickets}, filter:"))
+    error = error_of(config)
+    assert (error.file, error.line, error.key) == (str(tmp_path / "crm.csv"), 1, "sources.1.columns.ticket")
+    assert error.message == ("the column 'metric' has no name 'ticket' (read as 'tickets' under 'columns:') but has "
+                             "'Ticket', which maps to no input")
+    assert error.hint.startswith("did you mean 'Ticket'?")
+
+
+def test_a_long_files_mapped_name_that_is_absent_is_fine(tmp_path: Path) -> None:
+    """A month may lack a metric ('Deals won' in a month of losses): absent is no mistake, and a
+    look-alike may be another metric."""
+    config = project(tmp_path, crm="day,metric,amount,channel\n2026-01-02,Deals lost,3,web\n",
+                     config=CONFIG.replace("filter:", "columns: {Deals won: revenue}, filter:"))
+    data = load_data(config)
+    assert "revenue" not in data.values
+    assert not any("columns.Deals won" in warning for warning in data.warnings)
+
+
+def test_a_file_with_a_header_and_no_rows_is_warned(tmp_path: Path) -> None:
+    config = project(tmp_path, "date,Sessions\n", "day,metric,amount,channel\n2026-01-02,revenue,3,web\n")
+    data = load_data(config)
+    assert data.values["revenue"] == {JAN: 3}
+    assert f"{tmp_path / 'web.csv'} has no rows (only a header): it gives no value" in data.warnings
+    assert not any("crm.csv has no rows" in warning for warning in data.warnings)
+
+
+def test_two_sources_reading_one_file_warn_once(tmp_path: Path) -> None:
+    config = project(tmp_path, "date,Sessions,Bounces\n2026-01-01,3,1\n", config=CONFIG.replace(
+        "  - {path: crm.csv", "  - {path: web.csv, date: date, columns: {Sessions: revenue}}\n  - {path: crm.csv"))
     warnings = load_data(config).warnings
-    assert (f"{tmp_path / 'web.csv'}:1: no column 'Sessions' (renamed to 'visits' under 'columns:')\n"
-            "  hint: did you mean 'Session'?") in warnings
+    assert len([w for w in warnings if "'Bounces'" in w]) == 1
+    assert len(warnings) == len(set(warnings))
 
 
 def test_an_input_that_no_source_provides_is_a_warning(tmp_path: Path) -> None:
@@ -717,7 +856,7 @@ def test_a_header_named_like_a_wildcard_or_a_regex_is_a_plain_name(tmp_path: Pat
     config = project(tmp_path, "date,*,^Sessions$,Sessions\n2026-01-05,1,2,3\n")
     data = load_data(config)
     assert data.values["visits"] == {JAN: 3}
-    assert any("column '*' maps to no input" in warning for warning in data.warnings)
+    assert any("'*', '^Sessions$'; to read one" in warning for warning in data.warnings)
 
 
 def test_a_header_holding_nul_characters_cannot_clash_with_kpireports_own_columns(tmp_path: Path) -> None:
