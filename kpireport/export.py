@@ -47,7 +47,9 @@ def _cell(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else repr(value)
+        # whole numbers digit for digit while that reads well (JavaScript's cut-off); past it, repr
+        # still reads back as the same float, without 300 digits for 1e300
+        return str(int(value)) if value.is_integer() and abs(value) < 1e21 else repr(value)
     if isinstance(value, int):
         return str(value)
     text = str(value)

@@ -326,8 +326,11 @@ def test_compute_csv_keeps_every_digit(tmp_path: Path) -> None:
     1.15292150460685e+18: a tool reading the CSV got other numbers than kpireport computed."""
     rows = _compute_csv(tmp_path, f"date,visits,leads\n2026-01-05,{2**59},0.1\n2026-01-06,{2**59},0.2\n",
                         "  visits_kpi: {formula: visits}\n  leads_kpi: {formula: leads, target: 3}\n"
-                        "  ratio: {formula: leads_kpi / 3, target: 0.5}\n  lost: {formula: visits / visits - 4.5}\n")
+                        "  ratio: {formula: leads_kpi / 3, target: 0.5}\n  lost: {formula: visits / visits - 4.5}\n"
+                        "  huge: {formula: visits * 1e290}\n")
     assert rows["visits_kpi"]["value"] == "1152921504606846976" == str(2**60)
+    assert float(rows["huge"]["value"]) == 2.0**60 * 1e290  # a whole number too, but 309 digits helps nobody
+    assert len(rows["huge"]["value"]) < 25
     assert rows["leads_kpi"]["value"] == "0.30000000000000004"
     assert float(rows["leads_kpi"]["value"]) == 0.1 + 0.2
     assert rows["leads_kpi"]["target"] == "3"  # an integer: no '.0'
