@@ -51,6 +51,13 @@ def attainment_of(value: float | None, target: float | None, direction: str) -> 
     return numerator / denominator if denominator else None
 
 
+def change_pts(value: float | None, before: float | None) -> float | None:
+    """The difference of two rates in percentage points (0.27 after 0.25: 2.0)."""
+    if value is None or before is None:
+        return None
+    return (value - before) * 100
+
+
 def change(value: float | None, before: float | None) -> float | None:
     """Relative change (0.1 = +10 %); none when either side is missing or the base is 0."""
     if value is None or before is None or before == 0:
@@ -70,6 +77,9 @@ class KpiMonth:
     year_ago: float | None  # the value twelve months earlier
     change_yoy: float | None
     ytd: float | None  # year to date (see ytd_tree), else the mean of the months since January
+    # a rate's change is read in percentage points (25 % -> 27 % is +2 pts, not +8 %): percent KPIs only
+    change_mom_pts: float | None = None
+    change_yoy_pts: float | None = None
 
 
 @dataclass(frozen=True)
@@ -192,6 +202,8 @@ def compute(config: Config, data: MonthlyValues, months: list[Month] | None = No
                 year_ago=year_ago,
                 change_yoy=change(value, year_ago),
                 ytd=year_to_date,
+                change_mom_pts=change_pts(value, previous) if kpi.format == "percent" else None,
+                change_yoy_pts=change_pts(value, year_ago) if kpi.format == "percent" else None,
             ))
         results.append(KpiResult(kpi, tuple(rows)))
     return Results(config, tuple(months), tuple(results), data, dict(partial or {}))

@@ -12,8 +12,10 @@ from .engine import Results
 from .months import Month
 
 COLUMNS = ("kpi", "month", "value", "target", "status", "attainment", "previous", "change_mom",
-           "year_ago", "change_yoy", "ytd", "label", "domain", "owner", "format", "direction", "complete")
-_NUMBERS = ("value", "target", "attainment", "previous", "change_mom", "year_ago", "change_yoy", "ytd")
+           "year_ago", "change_yoy", "ytd", "label", "domain", "owner", "format", "direction", "complete",
+           "change_mom_pts", "change_yoy_pts")
+_NUMBERS = ("value", "target", "attainment", "previous", "change_mom", "year_ago", "change_yoy", "ytd",
+            "change_mom_pts", "change_yoy_pts")
 
 
 def rows(results: Results, month: Month | None = None) -> list[dict[str, Any]]:

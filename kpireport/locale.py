@@ -6,6 +6,7 @@ come from Babel's CLDR data (e.g. the currency symbol after the amount in French
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 
 from .vocabulary import Format, Locale
@@ -230,13 +231,24 @@ def _pattern(kind: str, locale: Locale) -> str:
     return formats[None if kind == "percent" else "standard"].pattern
 
 
-def format_number(value: float, locale: Locale, decimals: int | None = None) -> str:
+def format_number(value: float, locale: Locale, decimals: int | None = None, *, extra: int = 0,
+                  sign: bool = False) -> str:
     from babel.numbers import format_decimal
 
     if decimals is None:  # as many decimals as a person would write for that size
         decimals = 0 if abs(value) >= 100 or float(value).is_integer() else 1 if abs(value) >= 10 else 2
+    decimals += extra
     pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
+    if sign:
+        pattern = f"+{pattern};-{pattern}"
     return format_decimal(value, pattern, locale=_babel_locale(locale))
+
+
+def format_points(points: float, locale: Locale) -> str:
+    """A change of rate in percentage points, `+14,2 pts`: a second decimal only when the first
+    would print a real change as 0."""
+    decimals = 2 if 0 < abs(points) < 0.05 else 1
+    return f"{format_number(points, locale, decimals, sign=True)}\u00a0pts"
 
 
 def format_percent(value: float, locale: Locale, decimals: int = 1, sign: bool = False) -> str:
@@ -248,11 +260,11 @@ def format_percent(value: float, locale: Locale, decimals: int = 1, sign: bool =
     return babel_percent(value, pattern, locale=_babel_locale(locale))
 
 
-def format_currency(value: float, currency: str, locale: Locale) -> str:
+def format_currency(value: float, currency: str, locale: Locale, *, cents: bool = False) -> str:
     from babel.numbers import format_currency as babel_currency
 
     pattern = _pattern("currency", locale)
-    if abs(value) >= 1000:  # cents mean nothing next to thousands
+    if abs(value) >= 1000 and not cents:  # cents mean nothing next to thousands
         pattern = pattern.replace("0.00", "0")
     return babel_currency(value, currency, pattern, locale=_babel_locale(locale), currency_digits=False)
 
@@ -268,18 +280,34 @@ def format_duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
-def format_value(value: float | None, fmt: Format, locale: Locale, currency: str, unit: str | None = None) -> str:
-    """A KPI value for people: `24,9 %`, `362 240 €`, `2 min 30 s`, `66 jours`; no value is a dash."""
+def format_value(value: float | None, fmt: Format, locale: Locale, currency: str, unit: str | None = None,
+                 *, extra: int = 0) -> str:
+    """A KPI value for people: `24,9 %`, `362 240 €`, `2 min 30 s`, `66 jours`; no value is a dash.
+    `extra` decimals tell apart values that the usual ones would print alike."""
     if value is None:
         return "—"
     if fmt == "percent":
-        return format_percent(value, locale)
+        return format_percent(value, locale, 1 + extra)
     if fmt == "currency":
-        return format_currency(value, currency, locale)
+        return format_currency(value, currency, locale, cents=extra > 0)
     if fmt == "duration":
         return format_duration(value)
-    number = format_number(value, locale)
+    number = format_number(value, locale, extra=extra)
     return f"{number}\u00a0{unit}" if unit else number
+
+
+def format_values(values: Sequence[float | None], fmt: Format, locale: Locale, currency: str,
+                  unit: str | None = None) -> list[str]:
+    """Values shown side by side (actual, target, last month…), with as many more decimals as it
+    takes (at most 3) for two different values never to print the same: `0,23 %` against `0,21 %`,
+    not `0,2 %` twice, and a KPI short of its target never shows the target's figure."""
+    texts: list[str] = []
+    for extra in range(4):
+        texts = [format_value(v, fmt, locale, currency, unit, extra=extra) for v in values]
+        if not any(texts[i] == texts[j] and a != b for i, a in enumerate(values) for j, b in enumerate(values)
+                   if i < j and a is not None and b is not None):
+            break
+    return texts
 
 
 def format_axis(value: float, fmt: Format, locale: Locale, currency: str, step: float) -> str:

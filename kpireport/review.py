@@ -22,7 +22,7 @@ from .charts import TrendPoint, trend_svg
 from .config import Config, Kpi
 from .errors import KpiReportError
 from .files import atomic_path
-from .locale import format_axis, format_month, format_percent, format_value, text
+from .locale import format_axis, format_month, format_percent, format_points, format_value, format_values, text
 from .months import Month, month_range
 from .pdf import can_split, html_to_pdf
 
@@ -105,21 +105,35 @@ class ReviewView:
     funnel: FunnelView | None
 
 
-def _tone(change: float | None, direction: str) -> str:
+def _is_flat(change: float, points: bool) -> bool:
+    """Too small a change to show, as printed: 0.1 % relative, or 0.01 pts."""
+    return round(change, 2) == 0 if points else round(change, 3) == 0
+
+
+def _tone(change: float | None, direction: str, points: bool = False) -> str:
     if change is None:
         return "none"
-    if round(change, 3) == 0:
+    if _is_flat(change, points):
         return "flat"
     return "good" if (change > 0) == (direction == "up") else "bad"
 
 
-def _change_text(change: float | None, locale: str) -> str:
+def _change_text(change: float | None, locale: str, points: bool = False) -> str:
+    """`▲ +8,2 %`, or for a rate in percentage points `▲ +2,0 pts`; `=` when too small to show."""
     if change is None:
         return "—"
-    if round(change, 3) == 0:  # as printed (0.1 %): no arrow for a change too small to show
-        return f"= {format_percent(0, locale)}"
+    if _is_flat(change, points):  # no arrow for a change too small to show
+        return f"= {format_points(0, locale) if points else format_percent(0, locale)}"
     arrow = "▲" if change > 0 else "▼"
-    return f"{arrow} {format_percent(change, locale, sign=True)}"
+    return f"{arrow} {format_points(change, locale) if points else format_percent(change, locale, sign=True)}"
+
+
+def _changes(kpi: Kpi, row: engine.KpiMonth, locale: str) -> dict[str, str]:
+    """The changes vs last month and last year as the review shows them: rates in points."""
+    points = kpi.format == "percent"
+    mom, yoy = (row.change_mom_pts, row.change_yoy_pts) if points else (row.change_mom, row.change_yoy)
+    return {"change_mom": _change_text(mom, locale, points), "change_mom_tone": _tone(mom, kpi.direction, points),
+            "change_yoy": _change_text(yoy, locale, points), "change_yoy_tone": _tone(yoy, kpi.direction, points)}
 
 
 def build_view(config: Config, results: engine.Results, month: Month, *, kpi_ids: list[str] | None = None,
@@ -178,6 +192,8 @@ def _kpi_view(config: Config, result: engine.KpiResult, row: engine.KpiMonth, mo
     def value(number: float | None) -> str:
         return format_value(number, kpi.format, locale, currency, kpi.unit)
 
+    actual, target, ytd = format_values([row.value, row.target, row.ytd], kpi.format, locale, currency, kpi.unit)
+
     points = [TrendPoint(m, r.value, r.target) for m in month_range(month - (TREND_MONTHS - 1), month)
               if (r := result.at(m)) is not None]
     chart = trend_svg(points, status=row.status.value, value_label=value,
@@ -186,11 +202,10 @@ def _kpi_view(config: Config, result: engine.KpiResult, row: engine.KpiMonth, mo
     owner = config.owners[kpi.owner].name if kpi.owner else ""
     return KpiView(
         id=kpi.id, label=kpi.label, status=row.status.value, status_text=text(f"status.{row.status.value}", locale),
-        status_symbol=STATUS_SYMBOL[row.status.value], value=value(row.value), target=value(row.target),
+        status_symbol=STATUS_SYMBOL[row.status.value], value=actual, target=target,
         attainment=format_percent(row.attainment, locale, 0) if row.attainment is not None else "—",
-        change_mom=_change_text(row.change_mom, locale), change_mom_tone=_tone(row.change_mom, kpi.direction),
-        change_yoy=_change_text(row.change_yoy, locale), change_yoy_tone=_tone(row.change_yoy, kpi.direction),
-        ytd=value(row.ytd), chart=_image(chart, kpi.label), definition=kpi.definition or "", owner=owner,
+        **_changes(kpi, row, locale), ytd=ytd, chart=_image(chart, kpi.label), definition=kpi.definition or "",
+        owner=owner,
         direction=text(f"direction.{kpi.direction}", locale), benchmark=_benchmark(kpi, locale, currency),
         comments=[notes[name] for name in sorted(kpi.formula.names()) if notes.get(name)],
         has_value=row.value is not None,

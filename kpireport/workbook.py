@@ -244,6 +244,13 @@ def _kpi_number_format(config: Config, kpi: Kpi) -> str:
 # --- the inputs sheet -------------------------------------------------------------------------------
 
 
+def change_number_format(kpi: Kpi) -> str:
+    """The change vs last month: relative (`▲ 8.2%`), or for a rate in percentage points (`▲ +2.0 pts`)."""
+    if kpi.format == "percent":
+        return '"▲ +"0.0" pts";"▼ -"0.0" pts";"= "0.0" pts"'
+    return '"▲ "0.0%;"▼ "0.0%;"= "0.0%'
+
+
 def input_groups(config: Config) -> dict[str, list[str]]:
     """Inputs grouped under the domain of the first KPI that reads them, in the config's order."""
     groups: dict[str, list[str]] = {}
@@ -397,8 +404,10 @@ class _KpiSheet:
             change = '=""'
             if previous is not None:
                 before = f"{previous}{rows['value']}"
-                change = f'=IF(COUNT({before},{value})<2,"",IFERROR(({value}-{before})/ABS({before}),""))'
-            _formula(sheet, rows["change_mom"], column, change, '"▲ "0.0%;"▼ "0.0%;"= "0.0%')
+                difference = (f"({value}-{before})*100" if kpi.format == "percent"  # a rate: in points
+                              else f"({value}-{before})/ABS({before})")
+                change = f'=IF(COUNT({before},{value})<2,"",IFERROR({difference},""))'
+            _formula(sheet, rows["change_mom"], column, change, change_number_format(kpi))
             _formula(sheet, rows["ytd"], column, self._ytd(kpi, ytd, month, rows["value"]), number_format)
         self._status_colours(kpi, rows)
         after = layout.tolerance_column
@@ -522,7 +531,7 @@ class _Dashboard:
             _put(sheet, row, 2, config.owners[kpi.owner].name if kpi.owner else "", border=BOX)
             first, last = get_column_letter(FIRST_MONTH_COLUMN), get_column_letter(layout.last_column)
             for column, offset, fmt in ((3, 0, number_format), (4, 1, number_format), (5, 2, "0%"),
-                                        (6, 3, '"▲ "0.0%;"▼ "0.0%;"= "0.0%')):
+                                        (6, 3, change_number_format(kpi))):
                 found = f"INDEX({kpi_sheet}!${first}${top + offset}:${last}${top + offset},1,MATCH($B$3,months,0))"
                 _formula(sheet, row, column, f'=IFERROR(IF(ISNUMBER({found}),{found},""),"")', fmt).border = BOX
             tolerance = f"{kpi_sheet}!${get_column_letter(layout.tolerance_column)}${top}"

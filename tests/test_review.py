@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import email
+import email.policy
 import io
 import itertools
 import math
@@ -28,7 +30,7 @@ from kpireport.charts import TrendPoint, nice_ticks, trend_svg
 from kpireport.cli import cli
 from kpireport.config import load_config
 from kpireport.errors import KpiReportError
-from kpireport.locale import format_axis, format_value, text
+from kpireport.locale import format_axis, format_values, text
 from kpireport.months import Month
 from kpireport.pdf import local_only_fetcher
 from kpireport.presets import write_project
@@ -89,8 +91,8 @@ def test_every_kpi_has_its_label_value_target_and_status_in_the_pdf(rendered) ->
         assert row is not None
         assert row.value is not None
         label = spaced(kpi.label)
-        value = spaced(format_value(row.value, kpi.format, locale, config.currency, kpi.unit))
-        target = spaced(format_value(row.target, kpi.format, locale, config.currency, kpi.unit))
+        value, target, _ = map(spaced, format_values([row.value, row.target, row.ytd], kpi.format, locale,
+                                                     config.currency, kpi.unit))
         status = text(f"status.{row.status.value}", locale)
         # the overview table prints each KPI on one line: label, value, target, attainment, change, status
         line = next((ln for ln in content.splitlines() if ln.startswith(label + " ") and value in ln), None)
@@ -493,3 +495,36 @@ def test_the_template_dashboard_opens_on_the_last_complete_month(tmp_path: Path)
     assert run("template", path, "-o", workbook_path).exit_code == 0
     shown = load_workbook(workbook_path)["Tableau de bord"]["B3"].value
     assert Month.of(shown) == Month(2026, 9)
+
+
+def test_rates_change_in_points_and_print_enough_digits_to_differ(tmp_path: Path) -> None:
+    """0,23 % against a target of 0,21 % (not 0,2 % twice); a rate's change in points, coloured the
+    right way round for a lower-is-better rate."""
+    (tmp_path / "data.csv").write_text("date,signups,visits,bounces\n2026-09-01,20,10000,4500\n"
+                                       "2026-10-01,23,10000,4200\n", encoding="utf-8")
+    config = tmp_path / "kpireport.yaml"
+    config.write_text(
+        "title: Taux\nowners: {web: {name: Web, email: web@example.com}}\n"
+        "smtp: {host: localhost, from: kpi@example.com}\n"
+        "inputs: {signups: {}, visits: {}, bounces: {}}\n"
+        "kpis:\n  signup_rate: {formula: signups / visits, format: percent, target: 0.0021, owner: web}\n"
+        "  bounce: {formula: bounces / visits, format: percent, direction: down, target: 0.35, owner: web}\n"
+        "sources: [{path: data.csv}]\n", encoding="utf-8")
+    html = tmp_path / "review.html"
+    assert run("report", config, "--month", "2026-10", "-o", tmp_path / "r.pdf", "--html", html).exit_code == 0
+    page = spaced(re.sub(r"<[^>]+>", " ", html.read_text(encoding="utf-8")))
+    assert "0,23 %" in page
+    assert "0,21 %" in page
+    assert "▲ +0,03 pts" in page  # 0.20 % -> 0.23 %: +0.03 points (+15 % relative is not what people read)
+    assert "▼ -3,0 pts" in page  # 45 % -> 42 %
+    assert re.search(r'tone-good"><span>[^<]*</span> ▼ -3,0\xa0pts', html.read_text(encoding="utf-8"))
+    computed = {row["kpi"]: row for row in csv.DictReader(io.StringIO(
+        run("compute", config, "--month", "2026-10").stdout))}
+    assert float(computed["bounce"]["change_mom_pts"]) == pytest.approx(42 - 45)
+    assert float(computed["bounce"]["change_mom"]) == pytest.approx((0.42 - 0.45) / 0.45)  # stays relative
+    assert float(computed["signup_rate"]["change_mom_pts"]) == pytest.approx(0.23 - 0.20)
+    assert run("send", config, "--month", "2026-10", "--dry-run", tmp_path / "mail").exit_code == 0
+    [eml] = (tmp_path / "mail").glob("*.eml")
+    message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+    body = spaced(message.get_body(("plain",)).get_content())  # type: ignore[union-attr]
+    assert "Bounce : 42,0 % pour une cible de 35,0 % (▼ -3,0 pts vs M-1)" in body

@@ -87,8 +87,9 @@ def _compare(config, workbook, results, months: list[Month]) -> tuple[int, list[
             if row.month not in months:
                 continue
             column = first.column + sheet_months_.index(row.month)
+            change = row.change_mom_pts if result.kpi.format == "percent" else row.change_mom  # rates: points
             expected = {"value": row.value, "target": row.target, "attainment": row.attainment,
-                        "change_mom": row.change_mom, "ytd": row.ytd}
+                        "change_mom": change, "ytd": row.ytd}
             for offset, name in enumerate(BLOCK_ROWS):
                 cell = sheet.cell(first.row + offset, column)
                 compared += 1
