@@ -164,7 +164,8 @@ def compute(config: Path, data_files: tuple[Path, ...], month, output_format: st
     settings = load_config(config)
     data = load_data(settings, data_files, skip_bad_rows=skip_bad_rows)
     _warn(data.warnings)
-    results = engine.compute(settings, data.values, [month] if month else None, partial=data.partial)
+    results = engine.compute(settings, data.values, [month] if month else None, partial=data.partial,
+                             rows=data.rows)
     text = export.to_json(results, month) if output_format == "json" else export.to_csv(results, month)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
@@ -204,14 +205,16 @@ def template(config: Path, output: Path, year: int | None, start, count: int,  #
     settings = load_config(config)
     values: dict = {}
     partial: dict = {}
+    rows: dict = {}
     last = None
     if not blank:
         data = load_data(settings, data_files, skip_bad_rows=skip_bad_rows)
         _warn(data.warnings)
-        values, partial = data.values, data.partial
+        values, partial, rows = data.values, data.partial, data.rows
         last = max((m for series in values.values() for m in series), default=None)
     period = template_period(year, start, count, last)
-    outcome = write_template(settings, output, period, values, update=update, force=force, partial=partial)
+    outcome = write_template(settings, output, period, values, update=update, force=force, partial=partial,
+                             rows=rows)
     _warn([f"not carried over: {line}" for line in outcome.not_carried])
     carried = f", {outcome.carried} typed values and notes carried over" if update else ""
     click.echo(f"wrote {output} — {len(settings.kpis)} KPIs, {len(settings.inputs)} inputs, "
@@ -263,7 +266,7 @@ def report(config: Path, data_files: tuple[Path, ...], month, output: Path | Non
 
     settings, data, month = _review_month(config, data_files, month, skip_bad_rows)
     output = output or Path("output") / f"review-{month}.pdf"
-    results = review_results(settings, data.values, month, partial=data.partial)
+    results = review_results(settings, data.values, month, partial=data.partial, rows=data.rows)
     if html_path:
         write_html(results, month, html_path, template_dir=template_dir, notes=data.notes)
         click.echo(f"wrote {html_path}")
@@ -322,7 +325,7 @@ def send(config: Path, data_files: tuple[Path, ...], month, per: str, to: tuple[
     settings, data, month = _review_month(config, data_files, month, skip_bad_rows)
     credentials = None if dry_run else credentials_from_environment()
     messages = prepare(settings, data.values, month, per=per, to=list(to), output_dir=output_dir,
-                       template_dir=template_dir, notes=data.notes, partial=data.partial)
+                       template_dir=template_dir, notes=data.notes, partial=data.partial, rows=data.rows)
     if dry_run:
         for outgoing in messages:
             click.echo(f"wrote {write_eml(outgoing, dry_run)} (to {outgoing.recipient.address})")

@@ -17,6 +17,7 @@ from .formula import Call, Name, Node, evaluate, transform, walk
 from .months import Month, month_range
 
 MonthlyValues = Mapping[str, Mapping[Month, float]]  # input id -> month -> value
+RowCounts = Mapping[str, Mapping[Month, int]]  # a mean input -> month -> how many rows its mean is of
 
 
 class Status(enum.StrEnum):
@@ -120,10 +121,12 @@ def data_months(data: MonthlyValues) -> list[Month]:
 def ytd_tree(config: Config, kpi_id: str) -> Node | None:
     """The KPI's formula with each input replaced by its year-to-date form, or None if meaningless.
 
-    A summed input becomes ytd(input) and a stock ('last') stays as it is, so a ratio's YTD is the
-    ratio of YTD totals (e.g. opens since January ÷ deliveries since January), never a sum of
-    monthly ratios. Formulas that already look at other months, or use averaged inputs, have none:
-    their year to date is the mean of their monthly values since January (see ytd_mean).
+    Each input takes what "since January" means for its aggregate: a sum (or count) the total, a
+    stock ('last') this month's value, a mean the mean of every row since January (each month weighed
+    by its rows, when known for every month; else each month the same), min and max the least or
+    greatest month. So a ratio's YTD is the ratio of YTD totals (opens since January ÷ deliveries
+    since January), never a sum of monthly ratios. Formulas that already look at other months have
+    none: their year to date is the mean of their monthly values since January (see ytd_mean).
     """
     tree = config.kpis[kpi_id].formula.tree
     if any(isinstance(node, Call) for node in walk(tree)):
@@ -135,7 +138,9 @@ def ytd_tree(config: Config, kpi_id: str) -> Node | None:
         aggregate = config.inputs[name.name].aggregate
         if aggregate in ("sum", "count"):
             return Call("ytd", (name,))
-        return name if aggregate == "last" else None
+        if aggregate == "mean":
+            return Call("ytd_mean", (name, Name(name.name, kind="rows")))
+        return name if aggregate == "last" else Call(f"ytd_{aggregate}", (name,))
 
     return transform(tree, replace)
 
@@ -150,14 +155,18 @@ def ytd_mean(values: list[float | None]) -> float | None:
 class _Evaluator:
     """Evaluates KPIs on demand, each (KPI, month) once."""
 
-    def __init__(self, config: Config, data: MonthlyValues) -> None:
+    def __init__(self, config: Config, data: MonthlyValues, rows: RowCounts) -> None:
         self.config = config
         self.data = data
+        self.rows = rows
         self.memo: dict[tuple[str, Month], float | None] = {}
 
     def lookup(self, name: Name, month: Month) -> float | None:
         if name.kind == "kpi":
             return self.kpi(name.name, month)
+        if name.kind == "rows":
+            count = self.rows.get(name.name, {}).get(month)
+            return None if count is None else float(count)
         return self.data.get(name.name, {}).get(month)
 
     def kpi(self, kpi_id: str, month: Month) -> float | None:
@@ -168,16 +177,17 @@ class _Evaluator:
 
 
 def compute(config: Config, data: MonthlyValues, months: list[Month] | None = None, *,
-            partial: Mapping[Month, dt.date] | None = None) -> Results:
+            partial: Mapping[Month, dt.date] | None = None, rows: RowCounts | None = None) -> Results:
     """Every KPI of the config for `months` (default: every month from the first to the last data);
-    `partial` says which months' data stop before their end (see sources.MonthlyData)."""
+    `partial` says which months' data stop before their end, `rows` how many rows each mean input's
+    monthly value is the mean of (see sources.MonthlyData)."""
     for input_id, series in data.items():  # load_data refuses these with their file; this is for other callers
         for month, number in series.items():
             if not math.isfinite(number):
                 raise DataError(f"'{input_id}' for {month} is {number}, not a finite number",
                                 hint="give a finite number, or leave the month out (no value)")
     months = months if months is not None else data_months(data)
-    evaluator = _Evaluator(config, data)
+    evaluator = _Evaluator(config, data, rows or {})
     results = []
     for kpi_id, kpi in config.kpis.items():
         ytd = ytd_tree(config, kpi_id)

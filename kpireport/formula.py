@@ -59,6 +59,10 @@ FUNCTIONS: dict[str, tuple[int, int | None, str]] = {
     "min": (1, None, "min(a, b, …): the smallest value"),
     "max": (1, None, "max(a, b, …): the largest value"),
 }
+# Year-to-date forms that only the engine writes (ytd_tree), never a config: a mean input's mean
+# since January, weighted by the rows behind each month when they are all known (its second
+# argument names those counts), and the least or greatest month since January.
+YTD_FORMS = {"ytd_mean": "AVERAGE", "ytd_min": "MIN", "ytd_max": "MAX"}
 # functions whose second argument is a whole number of months written as a literal
 _MONTH_COUNT_ARG = {"prev", "avg"}
 MAX_MONTHS = 120  # prev()/avg() read at most 10 years back: the template has a column per month read
@@ -304,7 +308,7 @@ def lookback(node: Node, name_lookback: Callable[[Name], int] = lambda name: 0) 
         return inner + months_arg(node)
     if node.function == "avg":
         return inner + months_arg(node) - 1
-    if node.function == "ytd":
+    if node.function == "ytd" or node.function in YTD_FORMS:
         return inner + 11
     return inner
 
@@ -364,6 +368,8 @@ def evaluate(node: Node, month: Month, lookup: Lookup) -> float | None:
 
 def _evaluate_call(node: Call, month: Month, lookup: Lookup) -> float | None:
     function, first = node.function, node.args[0]
+    if function in YTD_FORMS:
+        return _evaluate_ytd_form(node, month, lookup)
     if function == "prev":
         return evaluate(first, month - months_arg(node), lookup)
     if function in ("ytd", "avg"):
@@ -379,6 +385,20 @@ def _evaluate_call(node: Call, month: Month, lookup: Lookup) -> float | None:
     if any(v is None for v in values):
         return None
     return min(values) if function == "min" else max(values)  # type: ignore[type-var]
+
+
+def _evaluate_ytd_form(node: Call, month: Month, lookup: Lookup) -> float | None:
+    months = month_range(month.january, month)
+    values = [evaluate(node.args[0], m, lookup) for m in months]
+    if any(v is None for v in values):
+        return None
+    if node.function != "ytd_mean":
+        return (min if node.function == "ytd_min" else max)(values)  # type: ignore[type-var]
+    weights = [evaluate(node.args[1], m, lookup) if len(node.args) > 1 else None for m in months]
+    if any(w is None for w in weights):  # rows unknown (typed by hand): each month weighs the same
+        return math.fsum(values) / len(values)  # type: ignore[arg-type]
+    total = math.fsum(weights)  # type: ignore[arg-type]
+    return _finite(math.fsum(v * w for v, w in zip(values, weights, strict=True)) / total) if total else None  # type: ignore[operator]
 
 
 # --- back-end 2: Excel formula text ------------------------------------------------------------
@@ -448,6 +468,8 @@ class _ExcelPrinter:
 
     def print_call(self, node: Call, month: Month) -> str:
         function, first = node.function, node.args[0]
+        if function in YTD_FORMS:
+            return self.print_ytd_form(node, month)
         if function in ("ytd", "avg"):
             start = month.january if function == "ytd" else month - (months_arg(node) - 1)
             excel = "SUM" if function == "ytd" else "AVERAGE"
@@ -461,6 +483,20 @@ class _ExcelPrinter:
             return f"{excel}({','.join(parts)})"
         parts = [self.print(arg, month) for arg in node.args]
         return f"{function.upper()}({','.join(parts)})"
+
+
+    def print_ytd_form(self, node: Call, month: Month) -> str:
+        """Over a row of the sheet: the values must all be there (guarded); the row counts may not,
+        and then every month weighs the same, as in Python."""
+        span = self.refs.span(node.args[0], month.january, month)  # type: ignore[arg-type]
+        if span is None:
+            raise _NotInSheetError
+        self.guards[span] = month.month
+        plain = f"{YTD_FORMS[node.function]}({span})"
+        rows = self.refs.span(node.args[1], month.january, month) if len(node.args) > 1 else None  # type: ignore[arg-type]
+        if node.function != "ytd_mean" or rows is None:
+            return plain
+        return f"IF(COUNT({rows})={month.month},SUMPRODUCT({span},{rows})/SUM({rows}),{plain})"
 
 
 def to_excel(node: Node, month: Month, refs: ExcelRefs) -> str:

@@ -102,6 +102,8 @@ LABELS: dict[str, dict[Locale, str]] = {
     "start.owners": {"fr": "Qui suit quoi", "en": "Who tracks what"},
     # inputs sheet
     "inputs.title": {"fr": "Saisie mensuelle", "en": "Monthly inputs"},
+    "inputs.rows": {"fr": "↳ lignes de la moyenne (pondération depuis janvier)",
+                    "en": "↳ rows behind the mean (weights since January)"},
     "inputs.hint": {
         "fr": "Saisissez les chiffres du mois dans les cellules jaunes. Laissez vide ce que vous ne "
               "connaissez pas (pas de zéro). Les colonnes grises « historique » servent aux comparaisons.",

@@ -14,7 +14,7 @@ from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 from pathlib import Path
 
 from .config import Config
-from .engine import MonthlyValues
+from .engine import MonthlyValues, RowCounts
 from .errors import KpiReportError
 from .months import Month
 from .review import ReviewView, environment, template_errors
@@ -64,7 +64,7 @@ def compose(config: Config, view: ReviewView, recipient: Recipient, document: Pa
 
 def prepare(config: Config, values: MonthlyValues, month: Month, *, per: str, to: list[str], output_dir: Path,
             template_dir: Path | None = None, notes: Mapping[str, str] | None = None,
-            partial: Mapping[Month, dt.date] | None = None) -> list[Outgoing]:
+            partial: Mapping[Month, dt.date] | None = None, rows: RowCounts | None = None) -> list[Outgoing]:
     """Render the month's review(s) into `output_dir` and compose a message for each recipient:
     per owner, each owner gets the PDF of their KPIs; `all`, every owner gets the whole review.
     `to` sends everything to these addresses instead (to try it out)."""
@@ -87,7 +87,7 @@ def prepare(config: Config, values: MonthlyValues, month: Month, *, per: str, to
     if not any(audiences.values()):
         raise KpiReportError("nobody to send the review to", file=str(config.path), key="owners",
                              hint="declare owners with an e-mail address, or give --to ADDR")
-    results = review_results(config, values, month, partial=partial)
+    results = review_results(config, values, month, partial=partial, rows=rows)
     list(write_reviews(results, month, output, per="owner" if per == "owner" else None,
                        template_dir=template_dir, notes=notes))
     messages = []

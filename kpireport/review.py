@@ -416,10 +416,12 @@ def _write_one(task: _Task) -> tuple[Path, list[str]]:
 
 
 def review_results(config: Config, values: engine.MonthlyValues, month: Month, *,
-                   partial: Mapping[Month, dt.date] | None = None) -> engine.Results:
+                   partial: Mapping[Month, dt.date] | None = None,
+                   rows: engine.RowCounts | None = None) -> engine.Results:
     """The engine's results for the trend window ending at `month`; refused when no KPI has a value
     that month (a review of empty cards helps nobody)."""
-    results = engine.compute(config, values, month_range(month - (TREND_MONTHS - 1), month), partial=partial)
+    results = engine.compute(config, values, month_range(month - (TREND_MONTHS - 1), month), partial=partial,
+                             rows=rows)
     if not results.has_values(month):
         raise KpiReportError(f"no KPI has a value for {month}", file=str(config.path),
                              hint="choose a month with data (--month YYYY-MM); `kpireport validate` shows the "

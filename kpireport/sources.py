@@ -33,6 +33,7 @@ _ROW = "\x00row"  # the row-number column added to each table (tables.py strips 
 _DAY = "\x00day"
 _TEXT = "\x00date"  # the date as written
 _MONTH_TEXT = r"^(?:[0-9]{4}-[0-9]{1,2}|[0-9]{6})$"  # a date written as a month: 2026-03, 202603
+_ROWS = "\x00rows"  # a mean input's row count, beside its value
 
 
 @dataclass
@@ -44,6 +45,7 @@ class MonthlyData:
     warnings: list[str] = field(default_factory=list)
     notes: dict[str, str] = field(default_factory=dict)  # input id -> what people wrote in its note cell
     partial: dict[Month, dt.date] = field(default_factory=dict)  # a month whose data stop early -> the last day
+    rows: dict[str, dict[Month, int]] = field(default_factory=dict)  # a mean input -> month -> rows averaged
 
     def stops_early(self, last: dt.date) -> None:
         """A file's data stop on `last`, before the end of its month: that month is partial."""
@@ -244,11 +246,15 @@ class _SourceReader:
             problems.append(bad)
         rows = pl.DataFrame({_ROW: frame[_ROW], _TEXT: frame[source.date], **values})
         measures = [(input_id, inputs[input_id].aggregate, input_id) for input_id in values]
+        measures += [(input_id, "count", input_id + _ROWS) for input_id in values  # how many rows each mean is of
+                     if inputs[input_id].aggregate == "mean"]
         for record in self.monthly(rows, problems, measures).iter_rows(named=True):
             month = Month.of(record.pop(_DAY))
             for input_id, value in record.items():
-                if value is not None:
+                if value is not None and not input_id.endswith(_ROWS):
                     self.data.add(input_id, month, float(value), self.file)
+                    if input_id + _ROWS in record:
+                        self.data.rows.setdefault(input_id, {})[month] = int(record[input_id + _ROWS])
         return set(columns.values())
 
     def long(self, frame: pl.DataFrame, table: Table, header_row: int) -> set[str]:
@@ -281,10 +287,14 @@ class _SourceReader:
         rows = pl.DataFrame({_ROW: frame[_ROW], _TEXT: frame[source.date], "input": names, "value": values})
         how_of = {i: spec.aggregate for i, spec in inputs.items()}
         measures = [("value", how, how) for how in sorted(set(aggregates.unique().to_list()))]
+        measures += [("value", "count", "mean" + _ROWS)]  # how many rows each mean is of
         for record in self.monthly(rows, [problems], measures, keys=["input"]).iter_rows(named=True):
-            value = record[how_of[record["input"]]]
+            input_id, how = record["input"], how_of[record["input"]]
+            value = record[how]
             if value is not None:
-                self.data.add(record["input"], Month.of(record[_DAY]), float(value), self.file)
+                self.data.add(input_id, Month.of(record[_DAY]), float(value), self.file)
+                if how == "mean":
+                    self.data.rows.setdefault(input_id, {})[Month.of(record[_DAY])] = int(record["mean" + _ROWS])
         return set(names.unique().to_list())
 
     def monthly(self, rows: pl.DataFrame, problems: list[pl.DataFrame], measures: list[tuple[str, str, str]],
@@ -411,7 +421,8 @@ class _SourceReader:
     # --- the template ------------------------------------------------------------------------------
 
     def template(self) -> set[str]:
-        """Read a filled kpireport workbook by its defined names: `months`, `in_<input>`, `note_<input>`."""
+        """Read a filled kpireport workbook by its defined names: `months`, `in_<input>`, `note_<input>`,
+        and `rows_<input>` (how many rows a mean input's months are the mean of)."""
         from openpyxl import load_workbook
 
         from .template import checked_cells
@@ -443,7 +454,7 @@ class _SourceReader:
         provided = set()
         for name in list(workbook.defined_names):
             kind, _, raw = name.partition("_")
-            if kind not in ("in", "note"):
+            if kind not in ("in", "note", "rows"):
                 continue
             input_id = self.source.columns.get(raw, raw)
             cells = checked_cells(workbook, name, self.file)
@@ -456,6 +467,11 @@ class _SourceReader:
             if kind == "note":
                 if cells and cells[0].value not in (None, ""):
                     self.data.notes[input_id] = str(cells[0].value).strip()
+                continue
+            if kind == "rows":  # written by kpireport from the data files; a count or nothing
+                counts = {month: int(cell.value) for month, cell in zip(months, cells, strict=False)
+                          if month is not None and isinstance(cell.value, int | float) and cell.value > 0}
+                self.data.rows.setdefault(input_id, {}).update(counts)
                 continue
             provided.add(input_id)
             for month, cell in zip(months, cells, strict=False):
@@ -530,12 +546,16 @@ def last_day_if_partial(days: pl.Series) -> dt.date | None:
     """The last day with data when it comes before the end of its month: a daily or weekly file's
     last month is partial while a day is left in it on a weekday that the file has rows on (so a
     weekdays-only export is complete on the last Friday, a weekly one on its last week's date). A file
-    of months (one date a month) is never partial."""
+    of months (one date a month) is never partial, nor one of sparse events (a row per deal, on
+    under 90 % of its days): its last row says nothing of when the export was made."""
     days = days.drop_nulls().cast(pl.Date).unique()
     if days.is_empty() or days.dt.month_start().n_unique() == len(days):
         return None
     last: dt.date = days.max()  # type: ignore[assignment]
     weekdays = set(days.dt.weekday().unique().to_list())  # ISO: 1 = Monday … 7 = Sunday
+    span = pl.date_range(days.min(), last, eager=True)
+    if len(days) < 0.9 * span.dt.weekday().is_in(list(weekdays)).sum():
+        return None
     month_end = (Month.of(last) + 1).first_day - dt.timedelta(days=1)
     left = (last + dt.timedelta(days=n) for n in range(1, (month_end - last).days + 1))
     return last if any(day.isoweekday() in weekdays for day in left) else None

@@ -18,6 +18,7 @@ from openpyxl.formula.tokenizer import TokenizerError
 from openpyxl.utils.exceptions import InvalidFileException
 
 from .config import Config
+from .engine import RowCounts
 from .errors import DataError, KpiReportError
 from .files import atomic_path
 from .months import Month
@@ -128,7 +129,8 @@ class TemplateOutcome:
 
 
 def write_template(config: Config, path: Path, period: list[Month], values: Values, *,
-                   update: bool = False, force: bool = False, partial: Collection[Month] = ()) -> TemplateOutcome:
+                   update: bool = False, force: bool = False, partial: Collection[Month] = (),
+                   rows: RowCounts | None = None) -> TemplateOutcome:
     """Build the template and write it atomically, without ever dropping typed values silently."""
     merged: dict[str, dict[Month, float | str]] = {name: dict(series) for name, series in values.items()}
     notes: dict[str, str] = {}
@@ -145,7 +147,7 @@ def write_template(config: Config, path: Path, period: list[Month], values: Valu
         if update:
             _carry(config, typed, merged, notes, outcome)
     outcome.filled = sum(1 for series in merged.values() for month in series if month in outcome.months)
-    workbook = build_workbook(config, period, merged, notes, partial)
+    workbook = build_workbook(config, period, merged, notes, partial, rows)
     buffer = io.BytesIO()  # built in memory, then written in one go: a failed write (disk full) leaves
     try:  # no half-open zip behind to complain when it is garbage-collected
         workbook.save(buffer)

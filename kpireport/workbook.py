@@ -24,7 +24,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
 from .config import Config, Kpi
-from .engine import ytd_tree
+from .engine import RowCounts, ytd_tree
 from .errors import ConfigError
 from .formula import Name, to_excel
 from .locale import excel_number_format, month_header_format, text
@@ -73,6 +73,7 @@ class Layout:
     months: list[Month]  # every column: history months first, then the period
     period: list[Month]
     input_rows: dict[str, int] = field(default_factory=dict)
+    weight_rows: dict[str, int] = field(default_factory=dict)  # a mean input's row counts, just below it
     note_column: int = 0
     kpi_rows: dict[str, int] = field(default_factory=dict)  # the first ("value") row of each block
     tolerance_column: int = 0
@@ -98,24 +99,22 @@ class _Refs:
         self.layout = layout
         self.prefix = quote_sheetname(inputs_sheet) + "!"
 
-    def _row(self, name: Name) -> tuple[str, int]:
+    def _row(self, name: Name) -> tuple[str, int | None]:
         if name.kind == "kpi":
             return "", self.layout.kpi_rows[name.name]
+        if name.kind == "rows":
+            return self.prefix, self.layout.weight_rows.get(name.name)
         return self.prefix, self.layout.input_rows[name.name]
 
     def cell(self, name: Name, month: Month) -> str | None:
         letter = self.layout.letter(month)
-        if letter is None:
-            return None
         prefix, row = self._row(name)
-        return f"{prefix}{letter}{row}"
+        return None if letter is None or row is None else f"{prefix}{letter}{row}"
 
     def span(self, name: Name, first: Month, last: Month) -> str | None:
         start, end = self.layout.letter(first), self.layout.letter(last)
-        if start is None or end is None:
-            return None
         prefix, row = self._row(name)
-        return f"{prefix}{start}{row}:{end}{row}"
+        return None if start is None or end is None or row is None else f"{prefix}{start}{row}:{end}{row}"
 
 
 Values = Mapping[str, Mapping[Month, "float | str"]]  # input id -> month -> what the cell holds
@@ -129,9 +128,11 @@ def sheet_months(config: Config, period: list[Month]) -> list[Month]:
 
 
 def build_workbook(config: Config, period: list[Month], values: Values,
-                   notes: Mapping[str, str] | None = None, partial: Collection[Month] = ()) -> Workbook:
-    """The template for `period`, input cells filled with `values` (empty mapping: a blank template);
-    the dashboard opens on the last month with values that is not `partial` (its data stop early)."""
+                   notes: Mapping[str, str] | None = None, partial: Collection[Month] = (),
+                   rows: RowCounts | None = None) -> Workbook:
+    """The template for `period`, input cells filled with `values` (empty mapping: a blank template)
+    and mean inputs' row counts with `rows`; the dashboard opens on the last month with values that
+    is not `partial` (its data stop early)."""
     layout = Layout(sheet_months(config, period), period)
     workbook = Workbook()
     start = workbook.active
@@ -140,7 +141,7 @@ def build_workbook(config: Config, period: list[Month], values: Values,
     inputs = workbook.create_sheet(text("sheet.inputs", locale))
     kpis = workbook.create_sheet(text("sheet.kpis", locale))
     dashboard = workbook.create_sheet(text("sheet.dashboard", locale))
-    _InputsSheet(config, layout, inputs).write(values, notes or {})
+    _InputsSheet(config, layout, inputs).write(values, notes or {}, rows or {})
     _KpiSheet(config, layout, kpis, _Refs(layout, inputs.title)).write()
     chart_data = workbook.create_sheet("chart_data")
     _Dashboard(config, layout, dashboard, kpis, values, chart_data, partial).write()
@@ -270,7 +271,7 @@ class _InputsSheet:
     def __init__(self, config: Config, layout: Layout, sheet: Worksheet) -> None:
         self.config, self.layout, self.sheet = config, layout, sheet
 
-    def write(self, values: Values, notes: Mapping[str, str]) -> None:
+    def write(self, values: Values, notes: Mapping[str, str], rows: RowCounts) -> None:
         config, layout, sheet, locale = self.config, self.layout, self.sheet, self.config.locale
         _title(sheet, f"{text('inputs.title', locale)} — {config.title}", text("inputs.hint", locale))
         layout.note_column = layout.last_column + 1
@@ -285,6 +286,9 @@ class _InputsSheet:
             for name in names:
                 self._input_row(row, name, values.get(name, {}), notes.get(name), validations)
                 row += 1
+                if config.inputs[name].aggregate == "mean":
+                    self._weight_row(row, name, rows.get(name, {}))
+                    row += 1
         for validation in validations.values():
             if validation.sqref:
                 sheet.add_data_validation(validation)
@@ -318,6 +322,18 @@ class _InputsSheet:
         _put(sheet, row, layout.note_column, note, protection=UNLOCKED, border=BOX, alignment=WRAP)
         first, last = get_column_letter(FIRST_MONTH_COLUMN), get_column_letter(layout.last_column)
         validations[spec.format].add(f"{first}{row}:{last}{row}")
+
+    def _weight_row(self, row: int, name: str, counts: Mapping[Month, int]) -> None:
+        """How many rows each month's mean is of, so that the mean since January weighs them as
+        kpireport does; a month left blank makes every month weigh the same."""
+        layout, sheet = self.layout, self.sheet
+        layout.weight_rows[name] = row
+        _put(sheet, row, 1, text("inputs.rows", self.config.locale), font=SMALL_GREY, alignment=INDENT)
+        for month in layout.months:
+            column = layout.column(month)
+            assert column is not None
+            _put(sheet, row, column, counts.get(month), number_format="0", protection=UNLOCKED, font=SMALL_GREY,
+                 border=BOX, fill=HISTORY_FILL)
 
     def _validations(self) -> dict[str, DataValidation]:
         locale = self.config.locale
@@ -682,6 +698,8 @@ def _define_names(workbook: Workbook, config: Config, layout: Layout, inputs: Wo
     for input_id, row in layout.input_rows.items():
         name(f"in_{input_id}", inputs, f"${first}${row}:${last}${row}")
         name(f"note_{input_id}", inputs, f"${note}${row}")
+    for input_id, row in layout.weight_rows.items():
+        name(f"rows_{input_id}", inputs, f"${first}${row}:${last}${row}")
     for kpi_id, row in layout.kpi_rows.items():
         name(f"kpi_{kpi_id}", kpis, f"${first}${row}:${last}${row}")
         name(f"target_{kpi_id}", kpis, f"${first}${row + 1}:${last}${row + 1}")

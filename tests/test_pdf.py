@@ -33,7 +33,8 @@ def catalog(tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("catalog")
     write_project(folder / "full", "full", "fr", last_month=MONTH)
     config = load_config(folder / "full" / "kpireport.yaml")
-    view = build_view(config, review_results(config, load_data(config).values, MONTH), MONTH)
+    data = load_data(config)
+    view = build_view(config, review_results(config, data.values, MONTH, rows=data.rows), MONTH)
     return view, folder / "full"
 
 

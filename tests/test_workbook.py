@@ -4,14 +4,17 @@ structure (names, formulas, protection, validation, colours, charts); never losi
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 from pathlib import Path
 
 import pytest
 import yaml
+from click.testing import CliRunner
 from openpyxl import load_workbook
 
 from kpireport import engine
+from kpireport.cli import cli
 from kpireport.config import load_config
 from kpireport.errors import KpiReportError
 from kpireport.months import Month, month_range
@@ -167,7 +170,7 @@ def test_formulas_use_only_functions_every_spreadsheet_computes(built) -> None:
 
     _, workbook = built
     allowed = {"IF", "COUNT", "IFERROR", "ISNUMBER", "SUM", "AVERAGE", "MIN", "MAX", "ABS", "INDEX", "MATCH",
-               "NOT", "COUNTIF", "NA"}
+               "NOT", "COUNTIF", "NA", "SUMPRODUCT"}
     used = set()
     for sheet in workbook.worksheets:
         for row in sheet.iter_rows():
@@ -311,3 +314,53 @@ def test_default_period_is_the_year_of_the_latest_data() -> None:
     assert template_period(last_data=Month(2026, 10)) == PERIOD
     assert template_period(start=Month(2025, 7), months=6)[-1] == Month(2025, 12)
     assert template_period(year=2027)[0] == Month(2027, 1)
+
+
+def _deals_project(tmp_path: Path) -> Path:
+    """A CRM export of one row per closed deal: 3 deals in January (30, 40, 50 days), 1 in February
+    (80), 4 in March (20 each). Monthly means 40, 80, 20; since January, per deal, 280 / 8 = 35
+    (the mean of the months, 46.7, lets February's one deal weigh as much as March's four)."""
+    rows = [("2026-01-07", 30), ("2026-01-14", 40), ("2026-01-28", 50), ("2026-02-11", 80),
+            ("2026-03-03", 20), ("2026-03-10", 20), ("2026-03-17", 20), ("2026-03-24", 20)]
+    (tmp_path / "deals.csv").write_text("closed,cycle\n" + "".join(f"{d},{c}\n" for d, c in rows), encoding="utf-8")
+    path = tmp_path / "kpireport.yaml"
+    path.write_text("title: Ventes\nkpis:\n  cycle: {use: sales.sales_cycle_length, target: 40}\n"
+                    "  slowest: {formula: cycle_max}\n  fastest: {formula: cycle_min}\n"
+                    "inputs:\n  cycle_max: {aggregate: max}\n  cycle_min: {aggregate: min}\n"
+                    "sources:\n  - {path: deals.csv, date: closed, columns: {cycle: sales_cycle_days}}\n"
+                    "  - {path: deals.csv, date: closed, columns: {cycle: cycle_max}}\n"
+                    "  - {path: deals.csv, date: closed, columns: {cycle: cycle_min}}\n", encoding="utf-8")
+    return path
+
+
+def test_year_to_date_means_one_thing_per_aggregate_in_python_and_in_the_workbook(tmp_path: Path) -> None:
+    path = _deals_project(tmp_path)
+    runner = CliRunner()
+    computed = runner.invoke(cli, ["compute", str(path), "--format", "json"])
+    assert computed.exit_code == 0, computed.output
+    ytd = {(row["kpi"], row["month"]): row["ytd"] for row in json.loads(computed.stdout)["rows"]}
+    assert ytd[("cycle", "2026-02")] == pytest.approx((30 + 40 + 50 + 80) / 4)  # per deal, not (40 + 80) / 2
+    assert ytd[("cycle", "2026-03")] == pytest.approx(280 / 8)
+    assert ytd[("slowest", "2026-03")] == 80  # the greatest month since January
+    assert ytd[("fastest", "2026-02")] == 30
+    written = tmp_path / "kpi.xlsx"
+    assert runner.invoke(cli, ["template", str(path), "-o", str(written), "--year", "2026"]).exit_code == 0
+    workbook = load_workbook(recalculate(written, tmp_path / "recalculated"), data_only=True)
+    sheet_months_ = [Month.of(c.value) for c in named_cells(workbook, "months")]
+    for kpi, month, expected in (("cycle", 2, 200 / 4), ("cycle", 3, 35.0), ("slowest", 3, 80), ("fastest", 2, 30)):
+        first = named_cells(workbook, f"kpi_{kpi}")[0]
+        column = first.column + sheet_months_.index(Month(2026, month))
+        cell = first.parent.cell(first.row + BLOCK_ROWS.index("ytd"), column)
+        assert cell.value == pytest.approx(expected), (kpi, month)
+    # read back, the workbook gives the same year to date; its row counts erased, each month weighs the same
+    config_text = path.read_text(encoding="utf-8").split("sources:")[0]
+    path.write_text(config_text + "sources:\n  - {path: kpi.xlsx, layout: template}\n", encoding="utf-8")
+    back = runner.invoke(cli, ["compute", str(path), "--month", "2026-03", "--format", "json"])
+    assert back.exit_code == 0, back.output
+    assert {r["kpi"]: r["ytd"] for r in json.loads(back.stdout)["rows"]}["cycle"] == pytest.approx(35.0)
+    filled = load_workbook(written)
+    for cell in named_cells(filled, "rows_sales_cycle_days"):
+        cell.value = None
+    filled.save(written)
+    back = runner.invoke(cli, ["compute", str(path), "--month", "2026-03", "--format", "json"])
+    assert {r["kpi"]: r["ytd"] for r in json.loads(back.stdout)["rows"]}["cycle"] == pytest.approx((40 + 80 + 20) / 3)
