@@ -23,6 +23,8 @@ _EXCEL_DAY_ZERO = -25569  # 1899-12-30, Excel's serial 0, in days from 1970-01-0
 
 NUMBER_HINT = "write a number, e.g. 1234.5, 1 234,5, 12,5 % or 1 200 €; leave it empty (or n/a) for no value"
 DATE_HINT = "write dates as YYYY-MM-DD, DD/MM/YYYY or YYYY-MM (a time of day may follow)"
+# strftime directives of a time of day: `date_format` gives the date only, a time after it is dropped
+_TIME_DIRECTIVES = re.compile(r"%[-_0^#]?(?:[HIklMSpPfzZTRrcXs]|:z|[.0-9]+f)")
 
 
 class Parsed(NamedTuple):
@@ -179,23 +181,29 @@ _STYLES = (
     _Style(r"[0-9]{6}", "%Y%m%d", "01", timed=False),  # Google Analytics: 202603
 )
 _SERIAL = r"[0-9]{5}(?:\.[0-9]+)?"  # an Excel date as a number: 46082 is 2026-03-01
-_TIME = (r"(?:[ T][0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?(?: ?[AaPp][Mm])?"
-         r"(?: ?(?:Z|[+-][0-9]{2}:?[0-9]{2}))?)?")
+_CLOCK = (r"[ T][0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?(?: ?[AaPp][Mm])?"
+          r"(?: ?(?:Z|[+-][0-9]{2}:?[0-9]{2}))?")  # a time of day, and its UTC offset
+_TIME = f"(?:{_CLOCK})?"
 _TOTALS = ("total", "totals", "totaux", "grand total", "total général", "somme", "sum")
 _MONTH_FIRST = re.compile(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{2,4})\b.*")
 
 
-def dates(column: pl.Series) -> Parsed:
+def dates(column: pl.Series, date_format: str | None = None) -> Parsed:
     """A column of dates: `2026-03-14`, `14/03/2026`, `2026-03`, `20260314`, Excel serial numbers,
-    date-times (the time of day is dropped), or real dates from a workbook or Parquet file."""
+    date-times (the time of day is dropped), or real dates from a workbook or Parquet file.
+
+    `date_format` (strftime style, the date part only) forces how text is read: a cell written
+    otherwise is bad.
+    """
+    read = _dates_from_text if date_format is None else (lambda text: in_format(text, date_format))
     if column.dtype == pl.Date:
         values = column
     elif column.dtype == pl.Datetime:
         values = column.dt.date()
     elif column.dtype.is_numeric():  # a workbook's unformatted date, or 20260314 as a number
-        values = _dates_from_text(_number_text(column))
+        values = read(_number_text(column))
     elif column.dtype == pl.String:
-        values = _dates_from_text(column)
+        values = read(column)
     else:
         values = pl.repeat(None, len(column), dtype=pl.Date, eager=True)
     year = values.dt.year()
@@ -241,6 +249,35 @@ def _dates_from_text(column: pl.Series) -> pl.Series:
     return values.fill_null(mapped)
 
 
+def in_format(column: pl.Series, date_format: str) -> pl.Series:
+    """The dates of texts written in `date_format` (a time of day may follow, and is dropped); null
+    where a text is written otherwise."""
+    text = column.str.strip_chars().str.replace(f"{_CLOCK}$", "")
+    if not re.search(r"%[-_0^#]?[dej]", date_format):  # a month (%m/%Y): its first day
+        text, date_format = text + "|01", date_format + "|%d"
+    return text.str.to_date(date_format, strict=False)
+
+
+def format_problem(date_format: str) -> str | None:
+    """What is wrong with a source's `date_format`, or None when dates written in it read back."""
+    if "%" not in date_format:
+        return f"'{date_format}' is not a strftime format (no % directive)"
+    if _TIME_DIRECTIVES.search(date_format):
+        return f"'{date_format}' holds a time of day: give the date part only (a time after the date is dropped)"
+    day = dt.date(2026, 3, 14)
+    try:
+        written = day.strftime(date_format)
+    except ValueError:
+        written = ""
+    try:
+        read = in_format(pl.Series([written], dtype=pl.String), date_format)[0]
+    except pl.exceptions.PolarsError:
+        read = None
+    if read not in (day, day.replace(day=1)):  # no %Y, %m…: it cannot say which month a date is in
+        return f"'{date_format}' does not give a date's year, month and day (14 March 2026 reads back as {read})"
+    return None
+
+
 def _in_style(text: pl.Series | pl.Expr, style: _Style):  # type: ignore[no-untyped-def]
     """The dates of texts written in `style` (a time of day may follow where it allows); null otherwise."""
     date_part = text.str.extract(f"^({style.pattern}){_TIME if style.timed else ''}$", 1)
@@ -255,9 +292,13 @@ def _number_text(column: pl.Series) -> pl.Series:
     ).to_series()
 
 
-def date_problem(text: str) -> tuple[str, str]:
+def date_problem(text: str, date_format: str | None = None) -> tuple[str, str]:
     """What is wrong with a cell that `dates` marked bad, and how to fix it."""
     shown = text.strip()
+    if date_format is not None:
+        return (f"'{shown}' is not a date written as date_format '{date_format}'",
+                f"this source's date_format says dates look like {dt.date(2026, 3, 14).strftime(date_format)} "
+                "(14 March 2026): correct the cell, or date_format in the config")
     match = _MONTH_FIRST.fullmatch(shown)
     if match and len(match.group(3)) == 2:
         return f"'{shown}' is not a date", "write the year with four digits (14/03/2026), or export dates as YYYY-MM-DD"

@@ -244,7 +244,7 @@ class _SourceReader:
         """
         texts = rows[_TEXT]
         written = texts.unique()
-        parsed = dates(written)
+        parsed = dates(written, self.source.date_format)
         day_of = pl.DataFrame({_TEXT: written, _DAY: parsed.values})
         where = pl.lit(self.source.date).alias("column")
         if parsed.bad.any():
@@ -323,12 +323,12 @@ class _SourceReader:
         first_per_row = every.unique(_ROW, keep="first", maintain_order=True).sort(_ROW)
         count = len(first_per_row)
         if not self.skip_bad_rows:
-            bad = _explained(first_per_row.row(0, named=True))
+            bad = _explained(first_per_row.row(0, named=True), self.source.date_format)
             more = f"; {count - 1} more rows like it" if count > 1 else ""
             raise DataError(bad.message, file=self.file, line=bad.row, column=bad.column,
                             hint=f"{bad.hint}{more} (--skip-bad-rows reports and skips such rows)")
         for record in first_per_row.head(SKIPPED_SHOWN).iter_rows(named=True):
-            bad = _explained(record)
+            bad = _explained(record, self.source.date_format)
             self.warn(f"{bad.message}; the row is skipped", bad.row, bad.column, bad.hint)
         if count > SKIPPED_SHOWN:
             self.warn(f"{count - SKIPPED_SHOWN} more bad rows skipped (in all {count})")
@@ -448,11 +448,11 @@ def _no_bad() -> pl.DataFrame:
     return pl.DataFrame(schema={_ROW: pl.UInt32, "text": pl.String, "column": pl.String, "kind": pl.String})
 
 
-def _explained(record: dict) -> _Bad:  # type: ignore[type-arg]
+def _explained(record: dict, date_format: str | None) -> _Bad:  # type: ignore[type-arg]
     """The message and the fix for one bad cell, worked out only for the cells shown."""
     text = record["text"] or ""
     if record["kind"] == "date":
-        message, hint = date_problem(text)
+        message, hint = date_problem(text, date_format)
     elif record["kind"] == "no date":
         message, hint = "the date is empty on a row with values", "fill in the date, or delete the row"
     else:
