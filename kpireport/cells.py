@@ -23,6 +23,8 @@ _EXCEL_DAY_ZERO = -25569  # 1899-12-30, Excel's serial 0, in days from 1970-01-0
 
 NUMBER_HINT = "write a number, e.g. 1234.5, 1 234,5, 12,5 % or 1 200 €; leave it empty (or n/a) for no value"
 DATE_HINT = "write dates as YYYY-MM-DD, DD/MM/YYYY or YYYY-MM (a time of day may follow)"
+AMBIGUOUS_HINT = ('say how the file writes dates: add date_format: "%m/%d/%Y" to this source if month first (US), '
+                  'date_format: "%d/%m/%Y" if day first; or export the dates as YYYY-MM-DD')
 # strftime directives of a time of day: `date_format` gives the date only, a time after it is dropped
 _TIME_DIRECTIVES = re.compile(r"%[-_0^#]?(?:[HIklMSpPfzZTRrcXs]|:z|[.0-9]+f)")
 
@@ -180,6 +182,10 @@ _STYLES = (
     _Style(r"[0-9]{8}", "%Y%m%d", timed=False),  # Google Analytics: 20260314
     _Style(r"[0-9]{6}", "%Y%m%d", "01", timed=False),  # Google Analytics: 202603
 )
+_US_STYLES = tuple(s._replace(format="%m/%d/%Y") if s.pattern == _SLASHED else s for s in _STYLES)
+_DMY = r"^\s*([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})"  # day, month and year in some order, then anything
+_ENGLISH_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+                   "October", "November", "December")
 _SERIAL = r"[0-9]{5}(?:\.[0-9]+)?"  # an Excel date as a number: 46082 is 2026-03-01
 _CLOCK = (r"[ T][0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?(?: ?[AaPp][Mm])?"
           r"(?: ?(?:Z|[+-][0-9]{2}:?[0-9]{2}))?")  # a time of day, and its UTC offset
@@ -212,14 +218,56 @@ def dates(column: pl.Series, date_format: str | None = None) -> Parsed:
 
 
 def _styles_of(column: pl.Series) -> tuple[_Style, ...]:
-    """The styles to read a column in. Its DD/MM/YYYY dates are read day first, as French exports
-    write them, unless some only make sense month first (03/14/2026) and none only day first: then
-    the column is a US export, and 03/01/2026 is the 1st of March."""
-    pairs = column.unique().str.extract_groups(r"^\s*([0-9]{1,2})/([0-9]{1,2})/[0-9]{4}").struct.unnest()
-    first, second = (pairs[name].cast(pl.Int32) for name in pairs.columns)
-    if (second > 12).any() and not (first > 12).any():
-        return tuple(s._replace(format="%m/%d/%Y") if s.pattern == _SLASHED else s for s in _STYLES)
-    return _STYLES
+    """The styles to read a column in: its DD/MM/YYYY-or-MM/DD/YYYY dates day first or month first.
+
+    Values past 12 settle it: 14/03/2026 is day first (French exports), 03/14/2026 month first (US
+    ones; then 03/01/2026 is the 1st of March). Both in one column: day first, and the month-first
+    ones are bad cells, explained. When every date reads both ways, a part that stays the same while
+    the other changes over more than one year is the day: 05/01/2025 … 10/01/2026 is a monthly export,
+    May 2025 to October 2026, since read the other way it would be January days of two years, which
+    no export holds. Otherwise, if the two readings put a date in different months, the column is
+    refused (AmbiguousDatesError): the writer must say, with a source's `date_format`.
+    """
+    parts = column.unique().str.extract_groups(_DMY).struct.unnest().drop_nulls().cast(pl.Int32)
+    first, second, year = (parts[name] for name in parts.columns)
+    if (first > 12).any():
+        return _STYLES
+    if (second > 12).any():
+        return _US_STYLES
+    if year.n_unique() > 1:
+        if first.n_unique() == 1 < second.n_unique():
+            return _STYLES
+        if second.n_unique() == 1 < first.n_unique():
+            return _US_STYLES
+    if ((first != second) & (first > 0) & (second > 0)).any():  # 03/01/2026: 3 January or 1 March
+        texts = pl.DataFrame({"text": column}).filter(_both_ways(pl.col("text")))["text"]
+        raise AmbiguousDatesError(texts.to_list())
+    return _STYLES  # 01/01/2026, 02/02/2026…: the same date either way
+
+
+def _both_ways(text: pl.Expr) -> pl.Expr:
+    """True where a text reads as a date in two months, day first and month first (03/01/2026)."""
+    parts = text.str.extract_groups(_DMY)
+    first, second = (parts.struct.field(name).cast(pl.Int32) for name in ("1", "2"))
+    return (first != second) & first.is_between(1, 12) & second.is_between(1, 12)
+
+
+class AmbiguousDatesError(ValueError):
+    """A column whose dates read both day first and month first, into different months."""
+
+    def __init__(self, texts: list[str]) -> None:
+        super().__init__(ambiguity(texts[0]))
+        self.texts = texts  # the texts that read into two months, in the column's order
+
+
+def ambiguity(text: str) -> str:
+    """Why a date like 03/01/2026 cannot be read without the writer saying how."""
+    shown = text.strip()
+    match = re.match(_DMY, shown)
+    assert match is not None, shown
+    first, second, year = (int(part) for part in match.groups())
+    return (f"'{shown}' is {first} {_ENGLISH_MONTHS[second - 1]} {year} day first and {second} "
+            f"{_ENGLISH_MONTHS[first - 1]} {year} month first, and the column's dates do not tell which")
 
 
 def _dates_from_text(column: pl.Series) -> pl.Series:

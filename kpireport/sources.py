@@ -19,7 +19,17 @@ from pathlib import Path
 
 import polars as pl
 
-from .cells import NUMBER_HINT, date_problem, dates, is_missing, number_problem, numbers
+from .cells import (
+    AMBIGUOUS_HINT,
+    NUMBER_HINT,
+    AmbiguousDatesError,
+    ambiguity,
+    date_problem,
+    dates,
+    is_missing,
+    number_problem,
+    numbers,
+)
 from .cells import parse_date as parse_date  # one text at a time, as before: kept for callers
 from .cells import parse_number as parse_number
 from .config import Config, Source
@@ -244,7 +254,12 @@ class _SourceReader:
         """
         texts = rows[_TEXT]
         written = texts.unique()
-        parsed = dates(written, self.source.date_format)
+        try:
+            parsed = dates(written, self.source.date_format)
+        except AmbiguousDatesError as ambiguous:  # the whole column, not a row: --skip-bad-rows cannot help
+            first = rows.filter(pl.col(_TEXT).is_in(pl.Series(ambiguous.texts).implode())).row(0, named=True)
+            raise DataError(ambiguity(first[_TEXT]), file=self.file, line=first[_ROW], column=self.source.date,
+                            hint=AMBIGUOUS_HINT) from None
         day_of = pl.DataFrame({_TEXT: written, _DAY: parsed.values})
         where = pl.lit(self.source.date).alias("column")
         if parsed.bad.any():

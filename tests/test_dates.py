@@ -73,3 +73,63 @@ def test_a_date_format_that_cannot_read_dates_is_a_config_error(tmp_path: Path) 
         assert error.startswith(f"error: {tmp_path / 'kpireport.yaml'}:7: sources.0.date_format: '{written}' "), error
         assert problem in error
         assert 'hint: how the date column is written, strftime style: "%m/%d/%Y"' in error
+
+
+# --- DD/MM/YYYY or MM/DD/YYYY: the column tells, or the file is refused ---------------------------------
+
+
+US_MONTHS = [f"{m:02d}/01/2025" for m in range(5, 13)] + [f"{m:02d}/01/2026" for m in range(1, 11)]
+EIGHTEEN_MONTHS = {"2025-05": 101, "2025-06": 102, "2025-07": 103, "2025-08": 104, "2025-09": 105, "2025-10": 106,
+                   "2025-11": 107, "2025-12": 108, "2026-01": 109, "2026-02": 110, "2026-03": 111, "2026-04": 112,
+                   "2026-05": 113, "2026-06": 114, "2026-07": 115, "2026-08": 116, "2026-09": 117, "2026-10": 118}
+
+
+def test_a_us_monthly_export_on_the_1st_gives_its_18_months(tmp_path: Path) -> None:
+    """05/01/2025 … 10/01/2026: the second part stays 01 over two years, so it is the day (read day first,
+    the 18 months collapsed into two Januaries). Two campaigns a month: 1..18 and 100."""
+    rows = [(date, n) for n, date in enumerate(US_MONTHS, 1)] + [(date, 100) for date in reversed(US_MONTHS)]
+    assert monthly(tmp_path, csv_of(*rows)) == EIGHTEEN_MONTHS
+
+
+def test_a_french_monthly_export_on_the_1st_gives_its_18_months(tmp_path: Path) -> None:
+    french = [f"{date[3:5]}/{date[:2]}/{date[6:]}" for date in US_MONTHS]  # 01/05/2025 … 01/10/2026
+    rows = [(date, n) for n, date in enumerate(french, 1)] + [(date, 100) for date in french]
+    assert monthly(tmp_path, csv_of(*rows)) == EIGHTEEN_MONTHS
+
+
+def test_dates_that_only_make_sense_one_way_settle_the_column(tmp_path: Path) -> None:
+    # 02/14: month first, so 03/01 is the 1st of March; 14/02: day first, so 01/03 is the 1st of March
+    assert monthly(tmp_path, csv_of(("02/14/2026", 4), ("03/01/2026", 6))) == {"2026-02": 4, "2026-03": 6}
+    assert monthly(tmp_path, csv_of(("14/02/2026", 4), ("01/03/2026", 6))) == {"2026-02": 4, "2026-03": 6}
+    # a daily French month: 13/03 onwards prove day first
+    daily = [(f"{d:02d}/03/2026", d) for d in range(1, 32)]
+    assert monthly(tmp_path, csv_of(*daily)) == {"2026-03": 31 * 32 / 2}
+
+
+def test_an_ambiguous_file_is_refused_until_date_format_says_how_it_is_written(tmp_path: Path) -> None:
+    """Two weeks of a weekly export: 5 and 12 January, or 1 May and 1 December? Nothing in the file says."""
+    rows = csv_of(("2026-01-05", 1), ("05/01/2026", 2), ("12/01/2026", 3))
+    error = refused(tmp_path, rows)
+    assert error == (f"error: {tmp_path / 'data.csv'}:3:date: '05/01/2026' is 5 January 2026 day first and 1 May "
+                     "2026 month first, and the column's dates do not tell which\n  hint: say how the file writes "
+                     'dates: add date_format: "%m/%d/%Y" to this source if month first (US), date_format: '
+                     '"%d/%m/%Y" if day first; or export the dates as YYYY-MM-DD\n')
+    assert refused(tmp_path, rows + "not a date,4\n") == error  # the column is refused before any row
+    result = CliRunner().invoke(cli, ["compute", str(tmp_path / "kpireport.yaml"), "--skip-bad-rows"])
+    assert (result.exit_code, result.stderr) == (2, error)  # no row to skip: the whole column is in doubt
+    assert monthly(tmp_path, csv_of(("05/01/2026", 2), ("12/01/2026", 3)), ', date_format: "%d/%m/%Y"') == {
+        "2026-01": 5}
+    assert monthly(tmp_path, csv_of(("05/01/2026", 2), ("12/01/2026", 3)), ', date_format: "%m/%d/%Y"') == {
+        "2026-05": 2, "2026-12": 3}
+
+
+def test_a_monthly_export_of_one_year_is_refused(tmp_path: Path) -> None:
+    """01/01/2026 … 06/01/2026: six months on the 1st, or six days of January; within one year the
+    file cannot say."""
+    rows = csv_of(*[(f"{m:02d}/01/2026", m) for m in range(1, 7)])
+    assert "'02/01/2026' is 2 January 2026 day first and 1 February 2026 month first" in refused(tmp_path, rows)
+    assert monthly(tmp_path, rows, ', date_format: "%m/%d/%Y"') == {f"2026-0{m}": m for m in range(1, 7)}
+
+
+def test_dates_that_read_the_same_either_way_are_read(tmp_path: Path) -> None:
+    assert monthly(tmp_path, csv_of(("01/01/2026", 3), ("02/02/2026", 4))) == {"2026-01": 3, "2026-02": 4}
