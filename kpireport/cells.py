@@ -186,6 +186,15 @@ _US_STYLES = tuple(s._replace(format="%m/%d/%Y") if s.pattern == _SLASHED else s
 _DMY = r"^\s*([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})"  # day, month and year in some order, then anything
 _ENGLISH_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
                    "October", "November", "December")
+# Month names, English and French, in full and as usually abbreviated; lower case and without accents,
+# as texts are looked up (`_folded`). "mar" is March in both languages, so no name means two months.
+_MONTHS = ("january jan janvier janv", "february feb fevrier fevr fev", "march mar mars", "april apr avril avr",
+           "may mai", "june jun juin", "july jul juillet juil", "august aug aout", "september sep sept septembre",
+           "october oct octobre", "november nov novembre", "december dec decembre")
+_MONTH_NUMBERS = {name: str(number) for number, names in enumerate(_MONTHS, 1) for name in names.split()}
+# [day] month [day][,] year [time]: Jan 1 2000, Jan 1, 2000, 14 mars 2026, 1er févr. 2026, 14-Mar-2026, mars 2026
+_NAMED = (r"^(?:(?P<day>[0-9]{1,2})(?:er|st|nd|rd|th)?[\s-]+)?(?P<month>[a-z]+)\.?"
+          r"(?:[\s,-]+(?P<day2>[0-9]{1,2})(?:st|nd|rd|th)?)?,?[\s-]+(?P<year>[0-9]{4})")
 _SERIAL = r"[0-9]{5}(?:\.[0-9]+)?"  # an Excel date as a number: 46082 is 2026-03-01
 _CLOCK = (r"[ T][0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?(?: ?[AaPp][Mm])?"
           r"(?: ?(?:Z|[+-][0-9]{2}:?[0-9]{2}))?")  # a time of day, and its UTC offset
@@ -195,8 +204,10 @@ _MONTH_FIRST = re.compile(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{2,4})\b.*")
 
 
 def dates(column: pl.Series, date_format: str | None = None) -> Parsed:
-    """A column of dates: `2026-03-14`, `14/03/2026`, `2026-03`, `20260314`, Excel serial numbers,
-    date-times (the time of day is dropped), or real dates from a workbook or Parquet file.
+    """A column of dates: `2026-03-14`, `14/03/2026`, `2026-03`, `20260314`, `Jan 1, 2026`, `1er
+    février 2026`, `mars 2026`, Excel serial numbers, date-times (the time of day is dropped; with a
+    UTC offset, the date as written, in the writer's own time), or real dates from a workbook or
+    Parquet file. Raises AmbiguousDatesError for a column that may be day first or month first.
 
     `date_format` (strftime style, the date part only) forces how text is read: a cell written
     otherwise is bad.
@@ -292,16 +303,47 @@ def _dates_from_text(column: pl.Series) -> pl.Series:
     candidates = [_in_style(text, s) for s in styles]
     serial = text.str.extract(f"^({_SERIAL})$", 1).cast(pl.Float64).floor().cast(pl.Int32)
     candidates.append((serial + _EXCEL_DAY_ZERO).cast(pl.Date))
+    candidates.append(_named(text))
     found = pl.DataFrame({"text": rest}).select(pl.coalesce(candidates)).to_series()
     mapped = column.replace_strict(rest, found, default=None, return_dtype=pl.Date)
     return values.fill_null(mapped)
+
+
+def _named(text: pl.Expr) -> pl.Expr:
+    """The dates of texts with a month name (`Jan 1, 2000`, `1er février 2026`, `mars 2026`); null otherwise."""
+    parts = _folded(text).str.extract_groups(f"{_NAMED}{_TIME}$")
+    day, later_day, year = (parts.struct.field(name) for name in ("day", "day2", "year"))
+    month = parts.struct.field("month").replace_strict(_MONTH_NUMBERS, default=None, return_dtype=pl.String)
+    day = pl.when(day.is_null() | later_day.is_null()).then(pl.coalesce(day, later_day, pl.lit("1")))
+    return pl.concat_str(year, month, day, separator="-").str.to_date("%Y-%m-%d", strict=False)
+
+
+def _folded(text: pl.Expr) -> pl.Expr:
+    """Lower case, without accents: how month names are looked up (Février, fevrier, FÉVR.)."""
+    return (text.str.to_lowercase().str.replace_many(["é", "è", "ê", "û"], ["e", "e", "e", "u"])
+            .str.replace_all("[\u0300-\u036f]", ""))  # accents typed as combining marks (macOS)
+
+
+def written_as_months(texts: pl.Series, date_format: str | None = None) -> bool:
+    """Whether every text names a month and no day: 2026-03, 202603, mars 2026, Mar 2026 (or a
+    date_format with no day in it)."""
+    if date_format is not None:
+        return not _has_day(date_format)
+    text = _folded(pl.col("text").str.strip_chars())
+    named = text.str.extract(r"^([a-z]+)\.?[\s,-]+[0-9]{4}$", 1).is_in(list(_MONTH_NUMBERS))
+    return bool(pl.DataFrame({"text": texts.cast(pl.String)}).select(
+        (text.str.contains(r"^(?:[0-9]{4}-[0-9]{1,2}|[0-9]{6})$") | named).fill_null(False).all()).item())
+
+
+def _has_day(date_format: str) -> bool:
+    return re.search(r"%[-_0^#]?[dej]", date_format) is not None
 
 
 def in_format(column: pl.Series, date_format: str) -> pl.Series:
     """The dates of texts written in `date_format` (a time of day may follow, and is dropped); null
     where a text is written otherwise."""
     text = column.str.strip_chars().str.replace(f"{_CLOCK}$", "")
-    if not re.search(r"%[-_0^#]?[dej]", date_format):  # a month (%m/%Y): its first day
+    if not _has_day(date_format):  # a month (%m/%Y): its first day
         text, date_format = text + "|01", date_format + "|%d"
     return text.str.to_date(date_format, strict=False)
 
@@ -354,14 +396,20 @@ def date_problem(text: str, date_format: str | None = None) -> tuple[str, str]:
         return (f"'{shown}' is not a date",
                 "this one only makes sense month first (MM/DD/YYYY) and others in the column only day first "
                 "(DD/MM/YYYY): export the dates as YYYY-MM-DD")
-    if shown.lower() in _TOTALS:
+    named = re.match(_NAMED.replace("[a-z]", r"[^\W\d_]"), pl.select(_folded(pl.lit(shown))).item())  # any word
+    if shown.lower() in _TOTALS or (named and named["month"] in _TOTALS):
         return f"'{shown}' is not a date", "remove the totals row from the export (kpireport sums the rows itself)"
+    if named and named["month"] not in _MONTH_NUMBERS:
+        return (f"'{shown}' is not a date",
+                f"'{named['month']}' is not a month name kpireport knows: write months in English or French "
+                "(Mar 14, 2026 or 14 mars 2026), or dates as YYYY-MM-DD")
     return f"'{shown}' is not a date", DATE_HINT
 
 
 def parse_date(text: str) -> dt.date:
     """One date: `2026-03-14`, `14/03/2026`, `2026-03-14 09:30`, `2026-03` (its first day), `20260314`,
-    or an Excel serial number. Raises ValueError otherwise."""
+    `Mar 14, 2026`, `14 mars 2026`, or an Excel serial number. Raises ValueError otherwise (03/01/2026
+    too: alone, it may be January or March)."""
     _check_text(text)
     value = dates(pl.Series([text], dtype=pl.String)).values[0]
     if value is None:

@@ -29,6 +29,7 @@ from .cells import (
     is_missing,
     number_problem,
     numbers,
+    written_as_months,
 )
 from .cells import parse_date as parse_date  # one text at a time, as before: kept for callers
 from .cells import parse_number as parse_number
@@ -41,7 +42,6 @@ SKIPPED_SHOWN = 20  # skipped rows listed one by one per file; past that, one li
 _ROW = "\x00row"  # the row-number column added to each table (tables.py strips NUL from headers)
 _DAY = "\x00day"
 _TEXT = "\x00date"  # the date as written
-_MONTH_TEXT = r"^(?:[0-9]{4}-[0-9]{1,2}|[0-9]{6})$"  # a date written as a month: 2026-03, 202603
 
 
 @dataclass
@@ -286,7 +286,7 @@ class _SourceReader:
 
     def refuse_repeated_months(self, rows: pl.DataFrame, day_of: pl.DataFrame, measures: list[tuple[str, str, str]],
                                keys: tuple[str, ...] | list[str]) -> None:
-        """In a file of months (2026-03, 202603), two rows for one month (and name) are a copy-paste
+        """In a file of months (2026-03, 202603, mars 2026), two rows for one month (and name) are a copy-paste
         slip, not days to roll up: their sum would be a wrong month, silently."""
         texts = rows[_TEXT]
         checked = {column for column, how, _ in measures if how != "count"}  # counting rows is their point
@@ -296,7 +296,7 @@ class _SourceReader:
             counted = [i for i, spec in self.config.inputs.items() if spec.aggregate == "count"]
             rows = rows.filter(~pl.col("input").is_in(counted))
         written = day_of[_TEXT].drop_nulls().cast(pl.String).str.strip_chars()  # each distinct text once
-        if not len(written) or not written.str.contains(_MONTH_TEXT).all():
+        if not len(written) or not written_as_months(written, self.source.date_format):
             return
         has_values = pl.any_horizontal(pl.col(name).is_not_null() for name in checked)
         repeated = (rows.filter(has_values).join(day_of, on=_TEXT).drop_nulls(_DAY)

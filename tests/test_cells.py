@@ -79,6 +79,14 @@ def test_typed_columns_from_workbooks_and_parquet() -> None:
     ("2026-03-14T23:59:59.123Z", dt.date(2026, 3, 14)), ("2026-03-14 09:30:00+02:00", dt.date(2026, 3, 14)),
     ("14/03/2026 21:05", dt.date(2026, 3, 14)), ("2026-03-14 9:30 PM", dt.date(2026, 3, 14)),
     ("46095", dt.date(2026, 3, 14)), ("46095.5", dt.date(2026, 3, 14)), (" 2026-03-14 ", dt.date(2026, 3, 14)),
+    # month names, English and French, in full or abbreviated, any case, accents optional
+    ("Jan 1 2000", dt.date(2000, 1, 1)), ("Jan 1, 2000", dt.date(2000, 1, 1)),
+    ("May 01, 2025 10:30 AM", dt.date(2025, 5, 1)), ("14 mars 2026", dt.date(2026, 3, 14)),
+    ("1 janv. 2026", dt.date(2026, 1, 1)), ("1er février 2026", dt.date(2026, 2, 1)),
+    ("March 2026", dt.date(2026, 3, 1)), ("mars 2026", dt.date(2026, 3, 1)), ("1ER FEVRIER 2026", dt.date(2026, 2, 1)),
+    ("fe\u0301vr. 2026", dt.date(2026, 2, 1)), ("14-Mar-2026", dt.date(2026, 3, 14)),
+    ("Sept. 3rd, 2026", dt.date(2026, 9, 3)), ("3 août 2026", dt.date(2026, 8, 3)), ("déc 2026", dt.date(2026, 12, 1)),
+    ("December 31, 2025 11:59 PM", dt.date(2025, 12, 31)), ("juil. 2026", dt.date(2026, 7, 1)),
 ])
 def test_one_date(text: str, day: dt.date) -> None:
     assert parse_date(text) == day
@@ -90,6 +98,10 @@ def test_one_date(text: str, day: dt.date) -> None:
     ("Total", "remove the totals row"),
     ("hier", "write dates as YYYY-MM-DD"),
     ("1850-01-01", "write dates as YYYY-MM-DD"),  # a typo, not a KPI's month
+    ("Marz 14, 2026", "'marz' is not a month name kpireport knows"),
+    ("31 février 2026", "write dates as YYYY-MM-DD"),
+    ("Jan 1 1 2000", "write dates as YYYY-MM-DD"),
+    ("Total 2026", "remove the totals row"),
 ])
 def test_text_that_is_not_a_date(text: str, hint: str) -> None:
     with pytest.raises(ValueError, match="is not a date"):
@@ -203,6 +215,24 @@ def test_a_date_written_as_exports_write_it_reads_back(day: dt.date, style: str)
             parse_date(text)
     else:
         assert parse_date(text) == day
+
+
+MONTH_NAMES = [  # per month: English and French names and abbreviations
+    ["January", "Jan", "janvier", "janv."], ["February", "Feb", "février", "févr.", "fév"], ["March", "Mar", "mars"],
+    ["April", "Apr", "avril", "avr."], ["May", "mai"], ["June", "Jun", "juin"], ["July", "Jul", "juillet", "juil."],
+    ["August", "Aug", "août"], ["September", "Sep", "Sept", "septembre", "sept."], ["October", "Oct", "octobre"],
+    ["November", "Nov", "novembre"], ["December", "Dec", "décembre", "déc."],
+]
+
+
+@given(st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2200, 12, 31)), st.data())
+def test_a_date_with_a_month_name_reads_back(day: dt.date, data: st.DataObject) -> None:
+    name = data.draw(st.sampled_from(MONTH_NAMES[day.month - 1]))
+    name = data.draw(st.sampled_from([name, name.upper(), name.lower(), name.replace("é", "e").replace("û", "u")]))
+    text = data.draw(st.sampled_from([f"{name} {day.day}, {day.year}", f"{day.day} {name} {day.year}",
+                                      f"{name} {day.day:02d} {day.year} 10:30 PM", f"{day.day}-{name}-{day.year}"]))
+    assert parse_date(text) == day
+    assert parse_date(f"{name} {day.year}") == day.replace(day=1)
 
 
 @given(st.lists(st.floats(min_value=-1e9, max_value=1e9, allow_nan=False).map(lambda v: round(v, 3)), max_size=30))

@@ -7,6 +7,7 @@ import csv
 import io
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from kpireport.cli import cli
@@ -133,3 +134,33 @@ def test_a_monthly_export_of_one_year_is_refused(tmp_path: Path) -> None:
 
 def test_dates_that_read_the_same_either_way_are_read(tmp_path: Path) -> None:
     assert monthly(tmp_path, csv_of(("01/01/2026", 3), ("02/02/2026", 4))) == {"2026-01": 3, "2026-02": 4}
+
+
+# --- month names, English and French ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("written", "month"), [
+    ("Jan 1 2000", "2000-01"), ("Jan 1, 2000", "2000-01"), ("May 01, 2025 10:30 AM", "2025-05"),
+    ("14 mars 2026", "2026-03"), ("1 janv. 2026", "2026-01"), ("1er février 2026", "2026-02"),
+    ("March 2026", "2026-03"), ("mars 2026", "2026-03"), ("31 DÉCEMBRE 2025", "2025-12"), ("3 aout 2026", "2026-08"),
+    ("Sept 30, 2026", "2026-09"), ("30 sept. 2026", "2026-09"), ("Février 2026", "2026-02"), ("fevr. 2026", "2026-02"),
+])
+def test_a_month_name_form(tmp_path: Path, written: str, month: str) -> None:
+    assert monthly(tmp_path, csv_of((f'"{written}"', 7))) == {month: 7}
+
+
+def test_a_file_mixing_month_name_forms_adds_up_by_month(tmp_path: Path) -> None:
+    rows = csv_of(('"Jan 31, 2026 11:59 PM"', 1), ("1er février 2026", 2), ("14 févr. 2026", 4), ("Feb 28 2026", 8),
+                  ("1 mars 2026", 16), ("March 31st 2026", 32))
+    assert monthly(tmp_path, rows) == {"2026-01": 1, "2026-02": 14, "2026-03": 48}
+
+
+def test_a_file_of_month_names_is_a_file_of_months(tmp_path: Path) -> None:
+    error = refused(tmp_path, csv_of(("janvier 2026", 5), ("février 2026", 6), ("Jan 2026", 5)))
+    assert "data.csv:4:date: the month 2026-01 appears on 2 rows (rows 2, 4) in a file of months" in error
+
+
+def test_an_unknown_month_name_is_named(tmp_path: Path) -> None:
+    error = refused(tmp_path, csv_of(("14 mars 2026", 5), ("14 märz 2026", 6)))
+    assert error.startswith(f"error: {tmp_path / 'data.csv'}:3:date: '14 märz 2026' is not a date\n  hint: 'märz' "
+                            "is not a month name kpireport knows: write months in English or French")
