@@ -324,15 +324,37 @@ def _folded(text: pl.Expr) -> pl.Expr:
             .str.replace_all("[\u0300-\u036f]", ""))  # accents typed as combining marks (macOS)
 
 
+def mixed_offsets(column: pl.Series) -> list[str]:
+    """The UTC offsets after a column's times of day (as +HH:MM, Z being +00:00) when they are not one
+    time zone's: empty for none, one, or two one hour apart (a zone's winter and summer time)."""
+    if column.dtype != pl.String:
+        return []
+    # The offset ends the text: look at the last six characters with a sign (a few distinct, even
+    # for a million timestamps) and for a final Z, without a regex over every text
+    endings = column.str.tail(6)
+    signed = endings.filter(endings.str.contains("[-+]")).unique()
+    found = signed.str.extract(r"([+-][0-9]{2}):?([0-9]{2})$", 0).drop_nulls()
+    found = found.str.replace(r"^([+-][0-9]{2}):?([0-9]{2})$", "${1}:${2}").to_list()
+    if column.str.ends_with("Z").any():
+        found.append("+00:00")
+    found = sorted(set(found))
+    minutes = [int(f[:3]) * 60 + int(f[0] + f[4:]) for f in found]
+    if len(found) < 2 or (len(found) == 2 and abs(minutes[0] - minutes[1]) == 60):
+        return []
+    return found
+
+
 def written_as_months(texts: pl.Series, date_format: str | None = None) -> bool:
     """Whether every text names a month and no day: 2026-03, 202603, mars 2026, Mar 2026 (or a
     date_format with no day in it)."""
     if date_format is not None:
         return not _has_day(date_format)
-    text = _folded(pl.col("text").str.strip_chars())
-    named = text.str.extract(r"^([a-z]+)\.?[\s,-]+[0-9]{4}$", 1).is_in(list(_MONTH_NUMBERS))
-    return bool(pl.DataFrame({"text": texts.cast(pl.String)}).select(
-        (text.str.contains(r"^(?:[0-9]{4}-[0-9]{1,2}|[0-9]{6})$") | named).fill_null(False).all()).item())
+    text = pl.col("text").str.strip_chars()
+    named = _folded(text).str.extract(r"^([a-z]+)\.?[\s,-]+[0-9]{4}$", 1).is_in(list(_MONTH_NUMBERS))
+    month = (text.str.contains(r"^(?:[0-9]{4}-[0-9]{1,2}|[0-9]{6})$") | named).fill_null(False)
+    frame = pl.DataFrame({"text": texts.cast(pl.String)})
+    # the first text tells most files (of days) at once; a file of months has its every text checked
+    return bool(frame.head(1).select(month.all()).item() and frame.select(month.all()).item())
 
 
 def _has_day(date_format: str) -> bool:

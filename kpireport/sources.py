@@ -27,6 +27,7 @@ from .cells import (
     date_problem,
     dates,
     is_missing,
+    mixed_offsets,
     number_problem,
     numbers,
     written_as_months,
@@ -132,6 +133,7 @@ class _SourceReader:
     def __init__(self, config: Config, source: Source, data: MonthlyData, skip_bad_rows: bool) -> None:
         self.config, self.source, self.data, self.skip_bad_rows = config, source, data, skip_bad_rows
         self.file = str(source.path)
+        self.header_row: int | None = None  # a table's, once read
 
     def warn(self, message: str, row: int | None = None, column: str | None = None, hint: str | None = None) -> None:
         self.data.warnings.append(str(KpiReportError(message, file=self.file, line=row, column=column, hint=hint)))
@@ -144,7 +146,7 @@ class _SourceReader:
         comma_thousands = self.config.locale == "en"
         table = read_table(source.path, sheet=source.sheet, header=source.date, comma_thousands=comma_thousands)
         frame = table.frame.with_row_index(_ROW, offset=table.first_row)
-        header_row = table.first_row - 1
+        header_row = self.header_row = table.first_row - 1
         layout_columns = [source.date, *([source.name, source.value] if source.layout == "long" else [])]
         for column in [*layout_columns, *source.filter]:
             if column not in frame.columns:
@@ -261,6 +263,12 @@ class _SourceReader:
             raise DataError(ambiguity(first[_TEXT]), file=self.file, line=first[_ROW], column=self.source.date,
                             hint=AMBIGUOUS_HINT) from None
         day_of = pl.DataFrame({_TEXT: written, _DAY: parsed.values})
+        offsets = mixed_offsets(written)
+        if offsets:
+            self.warn(f"the dates mix UTC offsets ({', '.join(offsets)}): each row counts in the month of its own "
+                      "local time, as written", self.header_row, self.source.date,
+                      "a row near midnight at a month's end may fall in another month in another zone's time: "
+                      "export the file in one time zone if that matters")
         where = pl.lit(self.source.date).alias("column")
         if parsed.bad.any():
             bad = rows.filter(texts.is_in(written.filter(parsed.bad).implode()))

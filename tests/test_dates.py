@@ -164,3 +164,39 @@ def test_an_unknown_month_name_is_named(tmp_path: Path) -> None:
     error = refused(tmp_path, csv_of(("14 mars 2026", 5), ("14 märz 2026", 6)))
     assert error.startswith(f"error: {tmp_path / 'data.csv'}:3:date: '14 märz 2026' is not a date\n  hint: 'märz' "
                             "is not a month name kpireport knows: write months in English or French")
+
+
+# --- UTC offsets: the month of the local time as written -------------------------------------------------------
+
+
+def test_a_timestamp_counts_in_the_month_of_its_local_time_as_written(tmp_path: Path) -> None:
+    """23:30 on 31 January in New York is February in UTC; the export's writer meant January."""
+    rows = csv_of(("2026-01-31T23:30:00-05:00", 1), ("2026-02-01T00:30:00-05:00", 2), ("2026-02-28T23:59:59-05:00", 4),
+                  ("2026-03-01T00:00:00-05:00", 8))
+    assert monthly(tmp_path, rows) == {"2026-01": 1, "2026-02": 6, "2026-03": 8}
+    rows = csv_of(("2026-01-31T23:30:00Z", 1), ("2026-02-01T00:30:00Z", 2), ("2026-01-31 23:30:00 +0530", 4))
+    assert monthly(tmp_path, rows) == {"2026-01": 5, "2026-02": 2}
+    assert "the dates mix UTC offsets (+00:00, +05:30)" in compute(tmp_path, rows).stderr
+    rows = csv_of(("01/31/2026 11:30 PM -05:00", 1), ("02/01/2026 00:30 -0500", 2))  # date_format: the same rule
+    assert monthly(tmp_path, rows, ', date_format: "%m/%d/%Y"') == {"2026-01": 1, "2026-02": 2}
+
+
+def test_a_column_mixing_time_zones_is_warned_and_read_row_by_row(tmp_path: Path) -> None:
+    rows = csv_of(("2026-01-31T23:30:00-05:00", 1), ("2026-01-31T23:30:00Z", 2), ("2026-02-01T00:10:00+01:00", 4))
+    result = compute(tmp_path, rows)
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (
+        f"warning: {tmp_path / 'data.csv'}:1:date: the dates mix UTC offsets (+00:00, +01:00, -05:00): each row counts "
+        "in the month of its own local time, as written\n  hint: a row near midnight at a month's end may fall in "
+        "another month in another zone's time: export the file in one time zone if that matters\n")
+    assert "k,2026-01,3," in result.stdout
+    assert "k,2026-02,4," in result.stdout
+
+
+def test_one_zones_winter_and_summer_time_are_not_a_mix(tmp_path: Path) -> None:
+    """New York writes -05:00 in winter and -04:00 in summer: one clock, nothing to warn about."""
+    rows = csv_of(("2026-03-07T23:00:00-05:00", 1), ("2026-03-31T23:30:00-04:00", 2), ("2026-04-01T00:30:00-04:00", 4),
+                  ("2026-11-30T23:30:00-05:00", 8))
+    result = compute(tmp_path, rows)
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert monthly(tmp_path, rows) == {"2026-03": 3, "2026-04": 4, "2026-11": 8}
