@@ -217,6 +217,8 @@ DATA_CASES = [
     Case("date-not-as-date-format-says", ["web.csv:2:date", "'2026-01-05' is not a date written as date_format",
                                           "03/14/2026"],
          edit("date: date}", 'date: date, date_format: "%m/%d/%Y"}')),
+    Case("month-name-unknown", ["web.csv:3:date", "'5 Februar 2026' is not a date", "'februar' is not a month name"],
+         files={"web.csv": "date,visits,leads\n5 janvier 2026,100,5\n5 Februar 2026,120,7\n"}),
     Case("two-digit-year", ["web.csv:2:date", "'15/01/26' is not a date", "four digits"],
          files={"web.csv": "date,visits,leads\n15/01/26,100,5\n"}),
     Case("text-in-a-number-column", ["web.csv:3:visits", "'lots' is not a number", "--skip-bad-rows"],
