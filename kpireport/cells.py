@@ -183,7 +183,8 @@ _STYLES = (
     _Style(r"[0-9]{6}", "%Y%m%d", "01", timed=False),  # Google Analytics: 202603
 )
 _US_STYLES = tuple(s._replace(format="%m/%d/%Y") if s.pattern == _SLASHED else s for s in _STYLES)
-_DMY = r"^\s*([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})"  # day, month and year in some order, then anything
+_DAY_MONTH = r"^\s*([0-9]{1,2})/([0-9]{1,2})/[0-9]{4}"  # day and month in some order, a year, then anything
+_DMY = r"^\s*([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})"  # the same, with the year
 _ENGLISH_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
                    "October", "November", "December")
 # Month names, English and French, in full and as usually abbreviated; lower case and without accents,
@@ -239,21 +240,22 @@ def _styles_of(column: pl.Series) -> tuple[_Style, ...]:
     no export holds. Otherwise, if the two readings put a date in different months, the column is
     refused (AmbiguousDatesError): the writer must say, with a source's `date_format`.
     """
-    parts = column.unique().str.extract_groups(_DMY).struct.unnest().drop_nulls().cast(pl.Int32)
-    first, second, year = (parts[name] for name in parts.columns)
+    distinct = column.unique()
+    pairs = distinct.str.extract_groups(_DAY_MONTH).struct.unnest().drop_nulls().cast(pl.Int32)
+    first, second = (pairs[name] for name in pairs.columns)
     if (first > 12).any():
         return _STYLES
     if (second > 12).any():
         return _US_STYLES
-    if year.n_unique() > 1:
+    if not ((first != second) & (first > 0) & (second > 0)).any():
+        return _STYLES  # 01/01/2026, 02/02/2026…: the same date either way
+    if distinct.str.extract(_DMY, 3).drop_nulls().n_unique() > 1:  # years: read only when in doubt
         if first.n_unique() == 1 < second.n_unique():
             return _STYLES
         if second.n_unique() == 1 < first.n_unique():
             return _US_STYLES
-    if ((first != second) & (first > 0) & (second > 0)).any():  # 03/01/2026: 3 January or 1 March
-        texts = pl.DataFrame({"text": column}).filter(_both_ways(pl.col("text")))["text"]
-        raise AmbiguousDatesError(texts.to_list())
-    return _STYLES  # 01/01/2026, 02/02/2026…: the same date either way
+    texts = pl.DataFrame({"text": column}).filter(_both_ways(pl.col("text")))["text"]
+    raise AmbiguousDatesError(texts.to_list())  # 03/01/2026: 3 January or 1 March
 
 
 def _both_ways(text: pl.Expr) -> pl.Expr:
