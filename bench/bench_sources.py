@@ -3,7 +3,8 @@ months through `load_data`, beside the same aggregation written directly in pola
 `pl.read_csv`, dates, group_by month, sum), in two styles written to /tmp:
 
 - plain: `,`-separated, ISO dates, dot decimals (what Analytics, HubSpot or Mailchimp export);
-- french: `;`-separated, DD/MM/YYYY dates, decimal commas (what French Excel saves as CSV).
+- french: `;`-separated, DD/MM/YYYY dates, decimal commas (what French Excel saves as CSV);
+- events: one row per event, ISO timestamps with a UTC offset (New York time), nearly all distinct.
 
 Goal: under 2 s, within 1.5× of the floor. Median of RUNS runs taken in turns; prints figures, never
 fails.
@@ -28,6 +29,7 @@ INPUTS = ("visits", "emails_delivered", "emails_opened", "clicks", "revenue", "a
 STYLES = {  # separator, date format, decimal comma
     "plain": (",", "%Y-%m-%d", False),
     "french": (";", "%d/%m/%Y", True),
+    "events": (",", "%Y-%m-%dT%H:%M:%S-05:00", False),  # the month is the local time's, as written
 }
 
 
@@ -35,7 +37,8 @@ def export(folder: Path, style: str) -> Path:
     separator, date_format, decimal_comma = STYLES[style]
     days = (dt.date(2026, 12, 31) - dt.date(2023, 1, 1)).days + 1
     index = pl.int_range(ROWS, eager=True)
-    dates = pl.select(pl.lit(dt.date(2023, 1, 1)) + pl.duration(days=index * days // ROWS)).to_series()
+    # evenly spread seconds: the same days as `index * days // ROWS`, and a time of day for events
+    dates = pl.select(pl.lit(dt.datetime(2023, 1, 1)) + pl.duration(seconds=index * days * 86400 // ROWS)).to_series()
     frame = pl.DataFrame({
         "date": dates.dt.strftime(date_format),
         "visits": (index * 7919) % 1000,

@@ -23,6 +23,10 @@ _EXCEL_DAY_ZERO = -25569  # 1899-12-30, Excel's serial 0, in days from 1970-01-0
 
 NUMBER_HINT = "write a number, e.g. 1234.5, 1 234,5, 12,5 % or 1 200 €; leave it empty (or n/a) for no value"
 DATE_HINT = "write dates as YYYY-MM-DD, DD/MM/YYYY or YYYY-MM (a time of day may follow)"
+AMBIGUOUS_HINT = ('say how the file writes dates: add date_format: "%m/%d/%Y" to this source if month first (US), '
+                  'date_format: "%d/%m/%Y" if day first; or export the dates as YYYY-MM-DD')
+# strftime directives of a time of day: `date_format` gives the date only, a time after it is dropped
+_TIME_DIRECTIVES = re.compile(r"%[-_0^#]?(?:[HIklMSpPfzZTRrcXs]|:z|[.0-9]+f)")
 
 
 class Parsed(NamedTuple):
@@ -178,24 +182,46 @@ _STYLES = (
     _Style(r"[0-9]{8}", "%Y%m%d", timed=False),  # Google Analytics: 20260314
     _Style(r"[0-9]{6}", "%Y%m%d", "01", timed=False),  # Google Analytics: 202603
 )
+_US_STYLES = tuple(s._replace(format="%m/%d/%Y") if s.pattern == _SLASHED else s for s in _STYLES)
+_DAY_MONTH = r"^\s*([0-9]{1,2})/([0-9]{1,2})/[0-9]{4}"  # day and month in some order, a year, then anything
+_DMY = r"^\s*([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})"  # the same, with the year
+_ENGLISH_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+                   "October", "November", "December")
+# Month names, English and French, in full and as usually abbreviated; lower case and without accents,
+# as texts are looked up (`_folded`). "mar" is March in both languages, so no name means two months.
+_MONTHS = ("january jan janvier janv", "february feb fevrier fevr fev", "march mar mars", "april apr avril avr",
+           "may mai", "june jun juin", "july jul juillet juil", "august aug aout", "september sep sept septembre",
+           "october oct octobre", "november nov novembre", "december dec decembre")
+_MONTH_NUMBERS = {name: str(number) for number, names in enumerate(_MONTHS, 1) for name in names.split()}
+# [day] month [day][,] year [time]: Jan 1 2000, Jan 1, 2000, 14 mars 2026, 1er févr. 2026, 14-Mar-2026, mars 2026
+_NAMED = (r"^(?:(?P<day>[0-9]{1,2})(?:er|st|nd|rd|th)?[\s-]+)?(?P<month>[a-z]+)\.?"
+          r"(?:[\s,-]+(?P<day2>[0-9]{1,2})(?:st|nd|rd|th)?)?,?[\s-]+(?P<year>[0-9]{4})")
 _SERIAL = r"[0-9]{5}(?:\.[0-9]+)?"  # an Excel date as a number: 46082 is 2026-03-01
-_TIME = (r"(?:[ T][0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?(?: ?[AaPp][Mm])?"
-         r"(?: ?(?:Z|[+-][0-9]{2}:?[0-9]{2}))?)?")
+_CLOCK = (r"[ T][0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?(?: ?[AaPp][Mm])?"
+          r"(?: ?(?:Z|[+-][0-9]{2}:?[0-9]{2}))?")  # a time of day, and its UTC offset
+_TIME = f"(?:{_CLOCK})?"
 _TOTALS = ("total", "totals", "totaux", "grand total", "total général", "somme", "sum")
 _MONTH_FIRST = re.compile(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{2,4})\b.*")
 
 
-def dates(column: pl.Series) -> Parsed:
-    """A column of dates: `2026-03-14`, `14/03/2026`, `2026-03`, `20260314`, Excel serial numbers,
-    date-times (the time of day is dropped), or real dates from a workbook or Parquet file."""
+def dates(column: pl.Series, date_format: str | None = None) -> Parsed:
+    """A column of dates: `2026-03-14`, `14/03/2026`, `2026-03`, `20260314`, `Jan 1, 2026`, `1er
+    février 2026`, `mars 2026`, Excel serial numbers, date-times (the time of day is dropped; with a
+    UTC offset, the date as written, in the writer's own time), or real dates from a workbook or
+    Parquet file. Raises AmbiguousDatesError for a column that may be day first or month first.
+
+    `date_format` (strftime style, the date part only) forces how text is read: a cell written
+    otherwise is bad.
+    """
+    read = _dates_from_text if date_format is None else (lambda text: in_format(text, date_format))
     if column.dtype == pl.Date:
         values = column
     elif column.dtype == pl.Datetime:
         values = column.dt.date()
     elif column.dtype.is_numeric():  # a workbook's unformatted date, or 20260314 as a number
-        values = _dates_from_text(_number_text(column))
+        values = read(_number_text(column))
     elif column.dtype == pl.String:
-        values = _dates_from_text(column)
+        values = read(column)
     else:
         values = pl.repeat(None, len(column), dtype=pl.Date, eager=True)
     year = values.dt.year()
@@ -204,14 +230,57 @@ def dates(column: pl.Series) -> Parsed:
 
 
 def _styles_of(column: pl.Series) -> tuple[_Style, ...]:
-    """The styles to read a column in. Its DD/MM/YYYY dates are read day first, as French exports
-    write them, unless some only make sense month first (03/14/2026) and none only day first: then
-    the column is a US export, and 03/01/2026 is the 1st of March."""
-    pairs = column.unique().str.extract_groups(r"^\s*([0-9]{1,2})/([0-9]{1,2})/[0-9]{4}").struct.unnest()
-    first, second = (pairs[name].cast(pl.Int32) for name in pairs.columns)
-    if (second > 12).any() and not (first > 12).any():
-        return tuple(s._replace(format="%m/%d/%Y") if s.pattern == _SLASHED else s for s in _STYLES)
-    return _STYLES
+    """The styles to read a column in: its DD/MM/YYYY-or-MM/DD/YYYY dates day first or month first.
+
+    Values past 12 settle it: 14/03/2026 is day first (French exports), 03/14/2026 month first (US
+    ones; then 03/01/2026 is the 1st of March). Both in one column: day first, and the month-first
+    ones are bad cells, explained. When every date reads both ways, a part that stays the same while
+    the other changes over more than one year is the day: 05/01/2025 … 10/01/2026 is a monthly export,
+    May 2025 to October 2026, since read the other way it would be January days of two years, which
+    no export holds. Otherwise, if the two readings put a date in different months, the column is
+    refused (AmbiguousDatesError): the writer must say, with a source's `date_format`.
+    """
+    distinct = column.unique()
+    pairs = distinct.str.extract_groups(_DAY_MONTH).struct.unnest().drop_nulls().cast(pl.Int32)
+    first, second = (pairs[name] for name in pairs.columns)
+    if (first > 12).any():
+        return _STYLES
+    if (second > 12).any():
+        return _US_STYLES
+    if not ((first != second) & (first > 0) & (second > 0)).any():
+        return _STYLES  # 01/01/2026, 02/02/2026…: the same date either way
+    if distinct.str.extract(_DMY, 3).drop_nulls().n_unique() > 1:  # years: read only when in doubt
+        if first.n_unique() == 1 < second.n_unique():
+            return _STYLES
+        if second.n_unique() == 1 < first.n_unique():
+            return _US_STYLES
+    texts = pl.DataFrame({"text": column}).filter(_both_ways(pl.col("text")))["text"]
+    raise AmbiguousDatesError(texts.to_list())  # 03/01/2026: 3 January or 1 March
+
+
+def _both_ways(text: pl.Expr) -> pl.Expr:
+    """True where a text reads as a date in two months, day first and month first (03/01/2026)."""
+    parts = text.str.extract_groups(_DMY)
+    first, second = (parts.struct.field(name).cast(pl.Int32) for name in ("1", "2"))
+    return (first != second) & first.is_between(1, 12) & second.is_between(1, 12)
+
+
+class AmbiguousDatesError(ValueError):
+    """A column whose dates read both day first and month first, into different months."""
+
+    def __init__(self, texts: list[str]) -> None:
+        super().__init__(ambiguity(texts[0]))
+        self.texts = texts  # the texts that read into two months, in the column's order
+
+
+def ambiguity(text: str) -> str:
+    """Why a date like 03/01/2026 cannot be read without the writer saying how."""
+    shown = text.strip()
+    match = re.match(_DMY, shown)
+    assert match is not None, shown
+    first, second, year = (int(part) for part in match.groups())
+    return (f"'{shown}' is {first} {_ENGLISH_MONTHS[second - 1]} {year} day first and {second} "
+            f"{_ENGLISH_MONTHS[first - 1]} {year} month first, and the column's dates do not tell which")
 
 
 def _dates_from_text(column: pl.Series) -> pl.Series:
@@ -236,9 +305,91 @@ def _dates_from_text(column: pl.Series) -> pl.Series:
     candidates = [_in_style(text, s) for s in styles]
     serial = text.str.extract(f"^({_SERIAL})$", 1).cast(pl.Float64).floor().cast(pl.Int32)
     candidates.append((serial + _EXCEL_DAY_ZERO).cast(pl.Date))
+    candidates.append(_named(text))
     found = pl.DataFrame({"text": rest}).select(pl.coalesce(candidates)).to_series()
     mapped = column.replace_strict(rest, found, default=None, return_dtype=pl.Date)
     return values.fill_null(mapped)
+
+
+def _named(text: pl.Expr) -> pl.Expr:
+    """The dates of texts with a month name (`Jan 1, 2000`, `1er février 2026`, `mars 2026`); null otherwise."""
+    parts = _folded(text).str.extract_groups(f"{_NAMED}{_TIME}$")
+    day, later_day, year = (parts.struct.field(name) for name in ("day", "day2", "year"))
+    month = parts.struct.field("month").replace_strict(_MONTH_NUMBERS, default=None, return_dtype=pl.String)
+    day = pl.when(day.is_null() | later_day.is_null()).then(pl.coalesce(day, later_day, pl.lit("1")))
+    return pl.concat_str(year, month, day, separator="-").str.to_date("%Y-%m-%d", strict=False)
+
+
+def _folded(text: pl.Expr) -> pl.Expr:
+    """Lower case, without accents: how month names are looked up (Février, fevrier, FÉVR.)."""
+    return (text.str.to_lowercase().str.replace_many(["é", "è", "ê", "û"], ["e", "e", "e", "u"])
+            .str.replace_all("[\u0300-\u036f]", ""))  # accents typed as combining marks (macOS)
+
+
+def mixed_offsets(column: pl.Series) -> list[str]:
+    """The UTC offsets after a column's times of day (as +HH:MM, Z being +00:00) when they are not one
+    time zone's: empty for none, one, or two one hour apart (a zone's winter and summer time)."""
+    if column.dtype != pl.String:
+        return []
+    # The offset ends the text: look at the last six characters with a sign (a few distinct, even
+    # for a million timestamps) and for a final Z, without a regex over every text
+    endings = column.str.tail(6)
+    signed = endings.filter(endings.str.contains("[-+]")).unique()
+    found = signed.str.extract(r"([+-][0-9]{2}):?([0-9]{2})$", 0).drop_nulls()
+    found = found.str.replace(r"^([+-][0-9]{2}):?([0-9]{2})$", "${1}:${2}").to_list()
+    if column.str.ends_with("Z").any():
+        found.append("+00:00")
+    found = sorted(set(found))
+    minutes = [int(f[:3]) * 60 + int(f[0] + f[4:]) for f in found]
+    if len(found) < 2 or (len(found) == 2 and abs(minutes[0] - minutes[1]) == 60):
+        return []
+    return found
+
+
+def written_as_months(texts: pl.Series, date_format: str | None = None) -> bool:
+    """Whether every text names a month and no day: 2026-03, 202603, mars 2026, Mar 2026 (or a
+    date_format with no day in it)."""
+    if date_format is not None:
+        return not _has_day(date_format)
+    text = pl.col("text").str.strip_chars()
+    named = _folded(text).str.extract(r"^([a-z]+)\.?[\s,-]+[0-9]{4}$", 1).is_in(list(_MONTH_NUMBERS))
+    month = (text.str.contains(r"^(?:[0-9]{4}-[0-9]{1,2}|[0-9]{6})$") | named).fill_null(False)
+    frame = pl.DataFrame({"text": texts.cast(pl.String)})
+    # the first text tells most files (of days) at once; a file of months has its every text checked
+    return bool(frame.head(1).select(month.all()).item() and frame.select(month.all()).item())
+
+
+def _has_day(date_format: str) -> bool:
+    return re.search(r"%[-_0^#]?[dej]", date_format) is not None
+
+
+def in_format(column: pl.Series, date_format: str) -> pl.Series:
+    """The dates of texts written in `date_format` (a time of day may follow, and is dropped); null
+    where a text is written otherwise."""
+    text = column.str.strip_chars().str.replace(f"{_CLOCK}$", "")
+    if not _has_day(date_format):  # a month (%m/%Y): its first day
+        text, date_format = text + "|01", date_format + "|%d"
+    return text.str.to_date(date_format, strict=False)
+
+
+def format_problem(date_format: str) -> str | None:
+    """What is wrong with a source's `date_format`, or None when dates written in it read back."""
+    if "%" not in date_format:
+        return f"'{date_format}' is not a strftime format (no % directive)"
+    if _TIME_DIRECTIVES.search(date_format):
+        return f"'{date_format}' holds a time of day: give the date part only (a time after the date is dropped)"
+    day = dt.date(2026, 3, 14)
+    try:
+        written = day.strftime(date_format)
+    except ValueError:
+        written = ""
+    try:
+        read = in_format(pl.Series([written], dtype=pl.String), date_format)[0]
+    except pl.exceptions.PolarsError:
+        read = None
+    if read not in (day, day.replace(day=1)):  # no %Y, %m…: it cannot say which month a date is in
+        return f"'{date_format}' does not give a date's year, month and day (14 March 2026 reads back as {read})"
+    return None
 
 
 def _in_style(text: pl.Series | pl.Expr, style: _Style):  # type: ignore[no-untyped-def]
@@ -255,9 +406,13 @@ def _number_text(column: pl.Series) -> pl.Series:
     ).to_series()
 
 
-def date_problem(text: str) -> tuple[str, str]:
+def date_problem(text: str, date_format: str | None = None) -> tuple[str, str]:
     """What is wrong with a cell that `dates` marked bad, and how to fix it."""
     shown = text.strip()
+    if date_format is not None:
+        return (f"'{shown}' is not a date written as date_format '{date_format}'",
+                f"this source's date_format says dates look like {dt.date(2026, 3, 14).strftime(date_format)} "
+                "(14 March 2026): correct the cell, or date_format in the config")
     match = _MONTH_FIRST.fullmatch(shown)
     if match and len(match.group(3)) == 2:
         return f"'{shown}' is not a date", "write the year with four digits (14/03/2026), or export dates as YYYY-MM-DD"
@@ -265,14 +420,20 @@ def date_problem(text: str) -> tuple[str, str]:
         return (f"'{shown}' is not a date",
                 "this one only makes sense month first (MM/DD/YYYY) and others in the column only day first "
                 "(DD/MM/YYYY): export the dates as YYYY-MM-DD")
-    if shown.lower() in _TOTALS:
+    named = re.match(_NAMED.replace("[a-z]", r"[^\W\d_]"), pl.select(_folded(pl.lit(shown))).item())  # any word
+    if shown.lower() in _TOTALS or (named and named["month"] in _TOTALS):
         return f"'{shown}' is not a date", "remove the totals row from the export (kpireport sums the rows itself)"
+    if named and named["month"] not in _MONTH_NUMBERS:
+        return (f"'{shown}' is not a date",
+                f"'{named['month']}' is not a month name kpireport knows: write months in English or French "
+                "(Mar 14, 2026 or 14 mars 2026), or dates as YYYY-MM-DD")
     return f"'{shown}' is not a date", DATE_HINT
 
 
 def parse_date(text: str) -> dt.date:
     """One date: `2026-03-14`, `14/03/2026`, `2026-03-14 09:30`, `2026-03` (its first day), `20260314`,
-    or an Excel serial number. Raises ValueError otherwise."""
+    `Mar 14, 2026`, `14 mars 2026`, or an Excel serial number. Raises ValueError otherwise (03/01/2026
+    too: alone, it may be January or March)."""
     _check_text(text)
     value = dates(pl.Series([text], dtype=pl.String)).values[0]
     if value is None:

@@ -84,6 +84,17 @@ class SourceSpec(Strict):
     columns: dict[str, str] = {}
     filter: dict[str, str | float | list[str | float]] = {}
     sheet: str | None = None
+    date_format: str | None = None  # strftime style, e.g. "%m/%d/%Y": how the date column is written
+
+    @field_validator("date_format")
+    @classmethod
+    def _date_format(cls, value: str | None) -> str | None:
+        from .cells import format_problem  # polars: loaded only for a config that has a date_format
+
+        problem = None if value is None else format_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @model_validator(mode="after")
     def _long_needs_columns(self) -> SourceSpec:
@@ -217,6 +228,7 @@ class Source:
     columns: dict[str, str]
     filter: dict[str, Any]
     sheet: str | None
+    date_format: str | None = None  # None: told by the column's dates
 
 
 @dataclass(frozen=True)
@@ -508,7 +520,7 @@ class _Resolver:
         if not path.is_absolute():
             path = self.path.parent / path
         return Source(path, spec.layout, spec.date, spec.name, spec.value, dict(spec.columns),
-                      dict(spec.filter), spec.sheet)
+                      dict(spec.filter), spec.sheet, spec.date_format)
 
 
 _OTHER = {"fr": "Autres indicateurs", "en": "Other indicators"}

@@ -19,7 +19,19 @@ from pathlib import Path
 
 import polars as pl
 
-from .cells import NUMBER_HINT, date_problem, dates, is_missing, number_problem, numbers
+from .cells import (
+    AMBIGUOUS_HINT,
+    NUMBER_HINT,
+    AmbiguousDatesError,
+    ambiguity,
+    date_problem,
+    dates,
+    is_missing,
+    mixed_offsets,
+    number_problem,
+    numbers,
+    written_as_months,
+)
 from .cells import parse_date as parse_date  # one text at a time, as before: kept for callers
 from .cells import parse_number as parse_number
 from .config import Config, Source
@@ -32,7 +44,6 @@ UNUSED_SHOWN = 10  # unused columns (or names) listed in a file's one warning; p
 _ROW = "\x00row"  # the row-number column added to each table (tables.py strips NUL from headers)
 _DAY = "\x00day"
 _TEXT = "\x00date"  # the date as written
-_MONTH_TEXT = r"^(?:[0-9]{4}-[0-9]{1,2}|[0-9]{6})$"  # a date written as a month: 2026-03, 202603
 _ROWS = "\x00rows"  # a mean input's row count, beside its value
 
 
@@ -142,6 +153,7 @@ class _SourceReader:
         self.config, self.source, self.data, self.skip_bad_rows = config, source, data, skip_bad_rows
         self.file = str(source.path)
         self.key = key  # the source's place in the config (sources.0), for mistakes under its keys
+        self.header_row: int | None = None  # a table's, once read
 
     def warn(self, message: str, row: int | None = None, column: str | None = None, hint: str | None = None) -> None:
         self.data.warnings.append(str(KpiReportError(message, file=self.file, line=row, column=column, hint=hint)))
@@ -154,7 +166,7 @@ class _SourceReader:
         comma_thousands = self.config.locale == "en"
         table = read_table(source.path, sheet=source.sheet, header=source.date, comma_thousands=comma_thousands)
         frame = table.frame.with_row_index(_ROW, offset=table.first_row)
-        header_row = table.first_row - 1
+        header_row = self.header_row = table.first_row - 1
         layout_columns = [source.date, *([source.name, source.value] if source.layout == "long" else [])]
         for column in [*layout_columns, *source.filter]:
             if column not in frame.columns:
@@ -307,8 +319,19 @@ class _SourceReader:
         """
         texts = rows[_TEXT]
         written = texts.unique()
-        parsed = dates(written)
+        try:
+            parsed = dates(written, self.source.date_format)
+        except AmbiguousDatesError as ambiguous:  # the whole column, not a row: --skip-bad-rows cannot help
+            first = rows.filter(pl.col(_TEXT).is_in(pl.Series(ambiguous.texts).implode())).row(0, named=True)
+            raise DataError(ambiguity(first[_TEXT]), file=self.file, line=first[_ROW], column=self.source.date,
+                            hint=AMBIGUOUS_HINT) from None
         day_of = pl.DataFrame({_TEXT: written, _DAY: parsed.values})
+        offsets = mixed_offsets(written)
+        if offsets:
+            self.warn(f"the dates mix UTC offsets ({', '.join(offsets)}): each row counts in the month of its own "
+                      "local time, as written", self.header_row, self.source.date,
+                      "a row near midnight at a month's end may fall in another month in another zone's time: "
+                      "export the file in one time zone if that matters")
         where = pl.lit(self.source.date).alias("column")
         if parsed.bad.any():
             bad = rows.filter(texts.is_in(written.filter(parsed.bad).implode()))
@@ -340,7 +363,7 @@ class _SourceReader:
 
     def refuse_repeated_months(self, rows: pl.DataFrame, day_of: pl.DataFrame, measures: list[tuple[str, str, str]],
                                keys: tuple[str, ...] | list[str]) -> None:
-        """In a file of months (2026-03, 202603), two rows for one month (and name) are a copy-paste
+        """In a file of months (2026-03, 202603, mars 2026), two rows for one month (and name) are a copy-paste
         slip, not days to roll up: their sum would be a wrong month, silently."""
         texts = rows[_TEXT]
         checked = {column for column, how, _ in measures if how != "count"}  # counting rows is their point
@@ -350,7 +373,7 @@ class _SourceReader:
             counted = [i for i, spec in self.config.inputs.items() if spec.aggregate == "count"]
             rows = rows.filter(~pl.col("input").is_in(counted))
         written = day_of[_TEXT].drop_nulls().cast(pl.String).str.strip_chars()  # each distinct text once
-        if not len(written) or not written.str.contains(_MONTH_TEXT).all():
+        if not len(written) or not written_as_months(written, self.source.date_format):
             return
         has_values = pl.any_horizontal(pl.col(name).is_not_null() for name in checked)
         repeated = (rows.filter(has_values).join(day_of, on=_TEXT).drop_nulls(_DAY)
@@ -407,12 +430,12 @@ class _SourceReader:
         first_per_row = every.unique(_ROW, keep="first", maintain_order=True).sort(_ROW)
         count = len(first_per_row)
         if not self.skip_bad_rows:
-            bad = _explained(first_per_row.row(0, named=True))
+            bad = _explained(first_per_row.row(0, named=True), self.source.date_format)
             more = f"; {count - 1} more rows like it" if count > 1 else ""
             raise DataError(bad.message, file=self.file, line=bad.row, column=bad.column,
                             hint=f"{bad.hint}{more} (--skip-bad-rows reports and skips such rows)")
         for record in first_per_row.head(SKIPPED_SHOWN).iter_rows(named=True):
-            bad = _explained(record)
+            bad = _explained(record, self.source.date_format)
             self.warn(f"{bad.message}; the row is skipped", bad.row, bad.column, bad.hint)
         if count > SKIPPED_SHOWN:
             self.warn(f"{count - SKIPPED_SHOWN} more bad rows skipped (in all {count})")
@@ -565,11 +588,11 @@ def _no_bad() -> pl.DataFrame:
     return pl.DataFrame(schema={_ROW: pl.UInt32, "text": pl.String, "column": pl.String, "kind": pl.String})
 
 
-def _explained(record: dict) -> _Bad:  # type: ignore[type-arg]
+def _explained(record: dict, date_format: str | None) -> _Bad:  # type: ignore[type-arg]
     """The message and the fix for one bad cell, worked out only for the cells shown."""
     text = record["text"] or ""
     if record["kind"] == "date":
-        message, hint = date_problem(text)
+        message, hint = date_problem(text, date_format)
     elif record["kind"] == "no date":
         message, hint = "the date is empty on a row with values", "fill in the date, or delete the row"
     elif record["kind"].startswith("percent:"):

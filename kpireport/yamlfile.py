@@ -131,6 +131,8 @@ _FIELD_HINTS = {
     "reply_to": "an address like reviews@example.com",
     "tolerance": "a share between 0 and 1: 0.1 means within 10 % of the target",
     "port": "a port number between 1 and 65535 (587 for starttls, 465 for ssl), or leave it out",
+    "date_format": 'how the date column is written, strftime style: "%m/%d/%Y" for 05/31/2026, "%d/%m/%Y" '
+                   'for 31/05/2026, "%b %d, %Y" for May 31, 2026',
     "target": "a number (e.g. 0.25 or 1200), or one per month: {default: 1000, 2026-12: 1500}",
 }
 _KIND_HINTS = {

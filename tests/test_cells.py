@@ -11,7 +11,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from kpireport.cells import date_problem, dates, number_problem, numbers, parse_date, parse_number
+from kpireport.cells import AmbiguousDatesError, date_problem, dates, number_problem, numbers, parse_date, parse_number
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -72,13 +72,21 @@ def test_typed_columns_from_workbooks_and_parquet() -> None:
 
 @pytest.mark.parametrize(("text", "day"), [
     ("2026-03-14", dt.date(2026, 3, 14)), ("2026-3-4", dt.date(2026, 3, 4)),
-    ("14/03/2026", dt.date(2026, 3, 14)), ("4/3/2026", dt.date(2026, 3, 4)), ("03/14/2026", dt.date(2026, 3, 14)),
+    ("14/03/2026", dt.date(2026, 3, 14)), ("24/3/2026", dt.date(2026, 3, 24)), ("03/14/2026", dt.date(2026, 3, 14)),
     ("2026/03/14", dt.date(2026, 3, 14)), ("14.03.2026", dt.date(2026, 3, 14)), ("14-03-2026", dt.date(2026, 3, 14)),
     ("2026-03", dt.date(2026, 3, 1)), ("202603", dt.date(2026, 3, 1)), ("20260314", dt.date(2026, 3, 14)),
     ("2026-03-14 09:30:00", dt.date(2026, 3, 14)), ("2026-03-14T09:30", dt.date(2026, 3, 14)),
     ("2026-03-14T23:59:59.123Z", dt.date(2026, 3, 14)), ("2026-03-14 09:30:00+02:00", dt.date(2026, 3, 14)),
     ("14/03/2026 21:05", dt.date(2026, 3, 14)), ("2026-03-14 9:30 PM", dt.date(2026, 3, 14)),
     ("46095", dt.date(2026, 3, 14)), ("46095.5", dt.date(2026, 3, 14)), (" 2026-03-14 ", dt.date(2026, 3, 14)),
+    # month names, English and French, in full or abbreviated, any case, accents optional
+    ("Jan 1 2000", dt.date(2000, 1, 1)), ("Jan 1, 2000", dt.date(2000, 1, 1)),
+    ("May 01, 2025 10:30 AM", dt.date(2025, 5, 1)), ("14 mars 2026", dt.date(2026, 3, 14)),
+    ("1 janv. 2026", dt.date(2026, 1, 1)), ("1er février 2026", dt.date(2026, 2, 1)),
+    ("March 2026", dt.date(2026, 3, 1)), ("mars 2026", dt.date(2026, 3, 1)), ("1ER FEVRIER 2026", dt.date(2026, 2, 1)),
+    ("fe\u0301vr. 2026", dt.date(2026, 2, 1)), ("14-Mar-2026", dt.date(2026, 3, 14)),
+    ("Sept. 3rd, 2026", dt.date(2026, 9, 3)), ("3 août 2026", dt.date(2026, 8, 3)), ("déc 2026", dt.date(2026, 12, 1)),
+    ("December 31, 2025 11:59 PM", dt.date(2025, 12, 31)), ("juil. 2026", dt.date(2026, 7, 1)),
 ])
 def test_one_date(text: str, day: dt.date) -> None:
     assert parse_date(text) == day
@@ -90,6 +98,10 @@ def test_one_date(text: str, day: dt.date) -> None:
     ("Total", "remove the totals row"),
     ("hier", "write dates as YYYY-MM-DD"),
     ("1850-01-01", "write dates as YYYY-MM-DD"),  # a typo, not a KPI's month
+    ("Marz 14, 2026", "'marz' is not a month name kpireport knows"),
+    ("31 février 2026", "write dates as YYYY-MM-DD"),
+    ("Jan 1 1 2000", "write dates as YYYY-MM-DD"),
+    ("Total 2026", "remove the totals row"),
 ])
 def test_text_that_is_not_a_date(text: str, hint: str) -> None:
     with pytest.raises(ValueError, match="is not a date"):
@@ -98,8 +110,8 @@ def test_text_that_is_not_a_date(text: str, hint: str) -> None:
 
 
 def test_a_date_column_mixes_styles_and_marks_bad_cells() -> None:
-    parsed = dates(pl.Series(["2026-01-31", "01/02/2026", "", "2026-02", "demain", None, "2026-02-03 08:00"]))
-    assert parsed.values.to_list() == [dt.date(2026, 1, 31), dt.date(2026, 2, 1), None, dt.date(2026, 2, 1),
+    parsed = dates(pl.Series(["2026-01-31", "15/02/2026", "", "2026-02", "demain", None, "2026-02-03 08:00"]))
+    assert parsed.values.to_list() == [dt.date(2026, 1, 31), dt.date(2026, 2, 15), None, dt.date(2026, 2, 1),
                                        None, None, dt.date(2026, 2, 3)]
     assert parsed.bad.to_list() == [False, False, False, False, True, False, False]
 
@@ -113,9 +125,36 @@ def test_a_us_export_is_read_month_first() -> None:
     assert iso_first.values.to_list() == [dt.date(2026, 1, 5), dt.date(2026, 2, 15), dt.date(2026, 3, 1)]
 
 
-def test_a_column_of_ambiguous_dates_is_read_day_first() -> None:
-    assert dates(pl.Series(["03/01/2026", "04/01/2026 10:00"])).values.to_list() == [dt.date(2026, 1, 3),
-                                                                                     dt.date(2026, 1, 4)]
+def test_a_column_of_monthly_dates_on_the_1st_is_read_with_the_constant_part_as_the_day() -> None:
+    """Every date reads both ways; the part that stays 01 over two years is the day."""
+    months = [(2025, m) for m in range(11, 13)] + [(2026, m) for m in range(1, 4)]
+    expected = [dt.date(y, m, 1) for y, m in months]
+    assert dates(pl.Series([f"{m:02d}/01/{y}" for y, m in months])).values.to_list() == expected  # US
+    assert dates(pl.Series([f"01/{m:02d}/{y} 00:00" for y, m in months])).values.to_list() == expected  # French
+
+
+@pytest.mark.parametrize("column", [
+    ["03/01/2026", "04/01/2026 10:00"],  # two days of January, or March and April?
+    ["05/01/2026", "12/01/2026"],  # a weekly export of two rows, or May and December?
+    ["01/01/2026", "01/02/2026", "01/03/2026"],  # a monthly export of one year, or three days of January?
+    ["03/01/2025", "03/01/2026"],  # nothing changes
+    ["01/01/2026", "", "2026-02-01", "02/03/2026"],  # the ISO date does not settle the slashed ones
+])
+def test_a_column_whose_dates_read_into_different_months_either_way_is_refused(column: list[str]) -> None:
+    with pytest.raises(AmbiguousDatesError) as caught:
+        dates(pl.Series(column))
+    ambiguous = [t for t in column if t and t[:2] != t[3:5] and "/" in t]
+    assert caught.value.texts == ambiguous
+    first, second = int(ambiguous[0][:2]), int(ambiguous[0][3:5])
+    assert str(caught.value).startswith(f"'{ambiguous[0]}' is {first} ")
+    assert f"{second} {['January', 'February', 'March', 'April', 'May'][first - 1]} " in str(caught.value)
+    with pytest.raises(ValueError, match=r"day first and .* month first, and the column's dates do not tell which"):
+        parse_date(ambiguous[0])
+
+
+def test_a_column_whose_dates_read_the_same_either_way_is_read() -> None:
+    assert dates(pl.Series(["01/01/2026", "02/02/2026"])).values.to_list() == [dt.date(2026, 1, 1),
+                                                                              dt.date(2026, 2, 2)]
 
 
 def test_a_column_mixing_day_first_and_month_first_dates_marks_the_month_first_ones() -> None:
@@ -171,7 +210,29 @@ def test_a_number_written_as_exports_write_it_reads_back(value: float, style: st
        st.sampled_from(["%Y-%m-%d", "%d/%m/%Y", "%Y-%m-%dT%H:%M:%S", "%d.%m.%Y", "%Y%m%d"]))
 def test_a_date_written_as_exports_write_it_reads_back(day: dt.date, style: str) -> None:
     text = dt.datetime.combine(day, dt.time(13, 45)).strftime(style)
+    if style == "%d/%m/%Y" and day.day <= 12 and day.day != day.month:  # 03/01: January or March, alone
+        with pytest.raises(AmbiguousDatesError):
+            parse_date(text)
+    else:
+        assert parse_date(text) == day
+
+
+MONTH_NAMES = [  # per month: English and French names and abbreviations
+    ["January", "Jan", "janvier", "janv."], ["February", "Feb", "février", "févr.", "fév"], ["March", "Mar", "mars"],
+    ["April", "Apr", "avril", "avr."], ["May", "mai"], ["June", "Jun", "juin"], ["July", "Jul", "juillet", "juil."],
+    ["August", "Aug", "août"], ["September", "Sep", "Sept", "septembre", "sept."], ["October", "Oct", "octobre"],
+    ["November", "Nov", "novembre"], ["December", "Dec", "décembre", "déc."],
+]
+
+
+@given(st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2200, 12, 31)), st.data())
+def test_a_date_with_a_month_name_reads_back(day: dt.date, data: st.DataObject) -> None:
+    name = data.draw(st.sampled_from(MONTH_NAMES[day.month - 1]))
+    name = data.draw(st.sampled_from([name, name.upper(), name.lower(), name.replace("é", "e").replace("û", "u")]))
+    text = data.draw(st.sampled_from([f"{name} {day.day}, {day.year}", f"{day.day} {name} {day.year}",
+                                      f"{name} {day.day:02d} {day.year} 10:30 PM", f"{day.day}-{name}-{day.year}"]))
     assert parse_date(text) == day
+    assert parse_date(f"{name} {day.year}") == day.replace(day=1)
 
 
 @given(st.lists(st.floats(min_value=-1e9, max_value=1e9, allow_nan=False).map(lambda v: round(v, 3)), max_size=30))

@@ -207,7 +207,7 @@ def test_a_tsv_file_added_with_data(tmp_path: Path) -> None:
 def test_encodings(tmp_path: Path, encoding: str) -> None:
     config = project(tmp_path, config=CONFIG.replace("{Sessions: visits}", "{Séances: visits, Coût: revenue}"))
     euro = "€" if encoding != "latin-1" else ""
-    text = f"date;Séances;Coût\n01/02/2026;1 000;1 200,5 {euro}\n"
+    text = f"date;Séances;Coût\n14/02/2026;1 000;1 200,5 {euro}\n"
     (tmp_path / "web.csv").write_bytes(text.encode(encoding))
     values = load_data(config).values
     assert values["visits"] == {FEB: 1000}  # the accented header read right, and a BOM is not part of 'date'
