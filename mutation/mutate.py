@@ -4,6 +4,8 @@ the named functions of one, mutated one change at a time while only the tests th
 cosmic-ray changes the source file in place, so it works in a copy of the work tree (.mutation/tree,
 rebuilt each run): the work tree itself is never touched. A target's session database
 (.mutation/<target>.sqlite) keeps its results; the summary is printed at the end.
+`--report` prints the summary of the sessions as they stand; `--resume` goes on with an interrupted
+run (same copy of the tree, pending mutants only).
 """
 
 from __future__ import annotations
@@ -117,8 +119,12 @@ def run(*command: object) -> None:
                    env=os.environ | {"KPIREPORT_FUZZ": "mutate", "PYTHONDONTWRITEBYTECODE": "1"})
 
 
-def mutate(target: str) -> dict:
-    config, session = config_for(target), WORK / f"{target}.sqlite"
+def mutate(target: str, resume: bool = False) -> dict:
+    config, session = WORK / f"{target}.toml", WORK / f"{target}.sqlite"
+    if resume and session.exists():  # the same copy of the tree: run what is still pending
+        run(PYTHON / "cosmic-ray", "exec", config, session)
+        return summary(target, session)
+    config = config_for(target)
     run(PYTHON / "cosmic-ray", "init", config, session, "--force")
     if TARGETS[target][1]:
         run(PYTHON / "cr-filter-lines", "--config", config, session)
@@ -132,10 +138,12 @@ def mutate(target: str) -> dict:
 def summary(target: str, session: Path) -> dict:
     dump = subprocess.run([PYTHON / "cosmic-ray", "dump", session], check=True, capture_output=True,
                           text=True).stdout
-    killed, survivors, skipped = 0, [], 0
+    killed, survivors, skipped, pending = 0, [], 0, 0
     for line in dump.splitlines():
         item, result = json.loads(line)
-        if result is None or result.get("worker_outcome") == "skipped":
+        if result is None:
+            pending += 1
+        elif result.get("worker_outcome") == "skipped":
             skipped += 1
         elif result.get("test_outcome") == "survived":
             mutation = item["mutations"][0]
@@ -146,25 +154,33 @@ def summary(target: str, session: Path) -> dict:
         else:
             killed += 1  # killed, timed out, or the mutant does not even import (incompetent)
     return {"target": target, "killed": killed, "survived": len(survivors), "skipped": skipped,
-            "survivors": survivors}
+            "pending": pending, "survivors": survivors}
 
 
-def main(names: list[str]) -> None:
+def main(arguments: list[str]) -> None:
+    names = [name for name in arguments if name not in ("--report", "--resume")]
     unknown = [name for name in names if name not in TARGETS]
     if unknown:
         sys.exit(f"mutate: unknown target {', '.join(unknown)}; targets: {', '.join(TARGETS)}")
-    WORK.mkdir(exist_ok=True)
-    copy_tree()
-    results = [mutate(name) for name in names or TARGETS]
+    if "--report" in arguments:  # the sessions as they stand (another run may still be filling them)
+        results = [summary(name, WORK / f"{name}.sqlite") for name in names or TARGETS
+                   if (WORK / f"{name}.sqlite").exists()]
+    elif "--resume" in arguments and TREE.exists():  # after an interrupted run
+        results = [mutate(name, resume=True) for name in names or TARGETS]
+    else:
+        WORK.mkdir(exist_ok=True)
+        copy_tree()
+        results = [mutate(name) for name in names or TARGETS]
     print()
     for result in results:
         if result["survivors"]:
             print(f"survivors of {result['target']}:\n" + "".join(result["survivors"]))
-    print(f"{'target':<16}{'mutants':>8}{'killed':>8}{'survived':>9}{'kill rate':>10}")
+    print(f"{'target':<16}{'mutants':>8}{'killed':>8}{'survived':>9}{'kill rate':>10}{'skipped':>9}{'not run':>9}")
     for result in results:
         total = result["killed"] + result["survived"]
         rate = f"{100 * result['killed'] / total:.1f} %" if total else "—"
-        print(f"{result['target']:<16}{total:>8}{result['killed']:>8}{result['survived']:>9}{rate:>10}")
+        print(f"{result['target']:<16}{total:>8}{result['killed']:>8}{result['survived']:>9}{rate:>10}"
+              f"{result['skipped']:>9}{result['pending']:>9}")
 
 
 if __name__ == "__main__":

@@ -192,3 +192,6 @@ def test_ytd_tree_prints_the_substituted_formula(tmp_path: Path) -> None:
 
 def test_default_months_span_the_data(results) -> None:
     assert results.months == tuple(MONTHS)
+    # a month outside the results has no row: neither the nearest one after it nor before it
+    assert results.kpi("leads_kpi").at(Month(2024, 12)) is None
+    assert results.kpi("leads_kpi").at(Month(2026, 4)) is None
