@@ -351,6 +351,15 @@ class _InputsSheet:
         return made
 
 
+def status_band(direction: str, value: str, target: str, tolerance: str) -> tuple[str, str]:
+    """The Excel conditions "on" and "watch" (to test in this order) of engine.status_of: the edges
+    belong to the better status, and the margin is a share of |target|. One place for the sheet's
+    colours and the dashboard's words."""
+    if direction == "up":
+        return f"{value}>={target}", f"{value}>={target}-{tolerance}*ABS({target})"
+    return f"{value}<={target}", f"{value}<={target}+{tolerance}*ABS({target})"
+
+
 # --- the KPI sheet -------------------------------------------------------------------------------------
 
 
@@ -460,10 +469,7 @@ class _KpiSheet:
         value, target = f"{first}{rows['value']}", f"{first}{rows['target']}"
         tolerance = f"${get_column_letter(layout.tolerance_column)}${rows['value']}"
         both = f"ISNUMBER({value}),ISNUMBER({target})"
-        if kpi.direction == "up":
-            on, watch = f"{value}>={target}", f"{value}>={target}-{tolerance}*ABS({target})"
-        else:
-            on, watch = f"{value}<={target}", f"{value}<={target}+{tolerance}*ABS({target})"
+        on, watch = status_band(kpi.direction, value, target, tolerance)
         span = f"{first}{rows['value']}:{last}{rows['value']}"
         for status, condition in (("on", f"AND({both},{on})"), ("watch", f"AND({both},{watch})"),
                                   ("off", f"AND({both})")):
@@ -551,15 +557,7 @@ class _Dashboard:
                 found = f"INDEX({kpi_sheet}!${first}${top + offset}:${last}${top + offset},1,MATCH($B$3,months,0))"
                 _formula(sheet, row, column, f'=IFERROR(IF(ISNUMBER({found}),{found},""),"")', fmt).border = BOX
             tolerance = f"{kpi_sheet}!${get_column_letter(layout.tolerance_column)}${top}"
-            if kpi.direction == "up":
-                on, watch = f"C{row}>=D{row}", f"C{row}>=D{row}-{tolerance}*ABS(D{row})"
-            else:
-                on, watch = f"C{row}<=D{row}", f"C{row}<=D{row}+{tolerance}*ABS(D{row})"
-            words = {key: text(f"status.{key}", locale).replace('"', '""') for key in STATUS_STYLE | {"no_target": 0}}
-            status = (f'=IF(NOT(ISNUMBER(C{row})),"{words["no_data"]}",IF(NOT(ISNUMBER(D{row})),'
-                      f'"{words["no_target"]}",IF({on},"{words["on"]}",IF({watch},"{words["watch"]}",'
-                      f'"{words["off"]}"))))')
-            _formula(sheet, row, 7, status, "@").border = BOX
+            _formula(sheet, row, 7, self._status_formula(kpi, row, tolerance), "@").border = BOX
         last_row = row
         for status, (fill, font) in STATUS_STYLE.items():
             label = text(f"status.{status}", locale).replace('"', '""')
@@ -570,6 +568,15 @@ class _Dashboard:
                 formula=[f'$G{self.TABLE_ROW + 1}="{label}"'], fill=PatternFill("solid", fgColor=fill, bgColor=fill),
                 font=Font(color=font)))
         return self.TABLE_ROW + 1, last_row
+
+    def _status_formula(self, kpi: Kpi, row: int, tolerance: str) -> str:
+        """The status in words, from the value in C and the target in D, as the engine decides it."""
+        words = {key: text(f"status.{key}", self.config.locale).replace('"', '""')
+                 for key in STATUS_STYLE | {"no_target": 0}}
+        on, watch = status_band(kpi.direction, f"C{row}", f"D{row}", tolerance)
+        return (f'=IF(NOT(ISNUMBER(C{row})),"{words["no_data"]}",IF(NOT(ISNUMBER(D{row})),'
+                f'"{words["no_target"]}",IF({on},"{words["on"]}",IF({watch},"{words["watch"]}",'
+                f'"{words["off"]}"))))')
 
     def _plotted_rows(self, chosen: list[str]) -> dict[str, int]:
         """Charts draw "" as 0, so they read a hidden copy of each row where no value is #N/A (a gap)."""

@@ -9,4 +9,8 @@ settings.register_profile("ci", max_examples=150, deadline=None, derandomize=Tru
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("long", max_examples=20_000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile("long" if os.environ.get("KPIREPORT_FUZZ") == "long" else "ci")
+# `./dev mutate` runs the tests once per mutant: fewer fixed examples (a mutant the fixed cases miss
+# is reported as surviving, which is the point)
+settings.register_profile("mutate", max_examples=60, deadline=None, derandomize=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile({"long": "long", "mutate": "mutate"}.get(os.environ.get("KPIREPORT_FUZZ", ""), "ci"))

@@ -75,6 +75,35 @@ def test_status_respects_direction_and_tolerance(value, target, direction, expec
     assert status_of(value, target, direction, 0.10) == expected
 
 
+# The README: "within 10 % of the target = watch". Within includes the edge: a value exactly
+# target × (1 ∓ tolerance) is watch, the smallest step beyond it is off. Targets and tolerances are
+# chosen so that the edges are exact in binary floating point (80 × 0.25 = 20; 1000 × 0.1 = 100).
+@pytest.mark.parametrize(("value", "target", "direction", "tolerance", "expected"), [
+    (60, 80, "up", 0.25, Status.WATCH),  # 80 - 25 % of 80: on the edge
+    (59.999, 80, "up", 0.25, Status.OFF),
+    (80, 80, "up", 0.25, Status.ON),
+    (79.999, 80, "up", 0.25, Status.WATCH),
+    (100, 80, "down", 0.25, Status.WATCH),  # 80 + 25 %: on the edge
+    (100.001, 80, "down", 0.25, Status.OFF),
+    (80, 80, "down", 0.25, Status.ON),
+    (80.001, 80, "down", 0.25, Status.WATCH),
+    (900, 1000, "up", 0.10, Status.WATCH),  # the README's 10 %
+    (899.99, 1000, "up", 0.10, Status.OFF),
+    (1100, 1000, "down", 0.10, Status.WATCH),
+    (1100.01, 1000, "down", 0.10, Status.OFF),
+    (-100, -80, "up", 0.25, Status.WATCH),  # the margin is a share of |target|: -80 - 20
+    (-100.001, -80, "up", 0.25, Status.OFF),
+    (-60, -80, "down", 0.25, Status.WATCH),
+    (-59.999, -80, "down", 0.25, Status.OFF),
+    (0, 0, "up", 0.25, Status.ON),  # a zero target has no band: on or off
+    (-0.001, 0, "up", 0.25, Status.OFF),
+    (0.001, 0, "down", 0.25, Status.OFF),
+    (79, 80, "up", 0.0, Status.OFF),  # no tolerance: short of target is off at once
+])
+def test_the_tolerance_band_includes_its_edges(value, target, direction, tolerance, expected) -> None:
+    assert status_of(value, target, direction, tolerance) == expected
+
+
 def test_attainment_and_change() -> None:
     assert attainment_of(30, 25, "up") == pytest.approx(1.2)
     assert attainment_of(40, 50, "down") == pytest.approx(1.25)  # cheaper than target = better
@@ -165,6 +194,9 @@ def test_ytd_tree_prints_the_substituted_formula(tmp_path: Path) -> None:
 
 def test_default_months_span_the_data(results) -> None:
     assert results.months == tuple(MONTHS)
+    # a month outside the results has no row: neither the nearest one after it nor before it
+    assert results.kpi("leads_kpi").at(Month(2024, 12)) is None
+    assert results.kpi("leads_kpi").at(Month(2026, 4)) is None
 
 
 def test_a_non_finite_input_given_to_compute_is_an_error_naming_input_and_month(tmp_path: Path) -> None:

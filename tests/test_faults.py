@@ -117,6 +117,60 @@ def test_a_review_killed_at_any_moment_is_the_old_pdf_or_the_new(tmp_path: Path)
         assert out.read_bytes() == old or "March 2026" in text
 
 
+# Runs the CLI with os.replace held at the rename onto `target`: it touches `marker`, then waits to be
+# killed. So the kill lands exactly between the new file being written and the rename.
+HELD_AT_RENAME = """
+import os, sys, time
+target, marker = sys.argv[1], sys.argv[2]
+rename = os.replace
+def held(source, destination, **options):
+    if os.fspath(destination) == target:
+        with open(marker, "w") as handle:
+            handle.write(os.fspath(source))
+        time.sleep(120)
+    return rename(source, destination, **options)
+os.replace = held
+from kpireport.cli import cli
+cli(sys.argv[3:], prog_name="kpireport")
+"""
+
+
+@pytest.mark.parametrize(("name", "command"), [
+    ("out.xlsx", ["template", "--year", "2026", "--force"]),
+    ("review.pdf", ["report", "--month", "2026-03"]),
+])
+def test_killed_after_writing_and_before_the_rename_the_old_file_is_intact(tmp_path: Path, name: str,
+                                                                          command: list[str]) -> None:
+    """The one moment a writer that writes straight to its target would leave a new (or half-new)
+    file: here the old one must be there, byte for byte, and the new one complete beside it."""
+    config = project(tmp_path / "p")
+    out = tmp_path / "p" / name
+    old_command = ["template", "--year", "2025", "--blank"] if name.endswith(".xlsx") else ["report", "--month",
+                                                                                            "2026-02"]
+    assert run(old_command[0], config, "-o", out, *old_command[1:]).exit_code == 0
+    old = out.read_bytes()
+    marker = tmp_path / "renaming"
+    process = subprocess.Popen([sys.executable, "-c", HELD_AT_RENAME, str(out), str(marker), command[0], str(config),
+                                "-o", str(out), *command[1:]], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 90
+        while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.exists(), f"never renamed onto {name}: {process.communicate(timeout=30)}"
+        time.sleep(0.1)  # the marker's content is written
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    assert out.read_bytes() == old
+    written = Path(marker.read_text())
+    assert written.parent == out.parent
+    assert written.name.startswith(f".{name}.")
+    if name.endswith(".xlsx"):
+        assert first_month_of(written.read_bytes(), tmp_path) == "2025-12"  # the 2026 template, complete
+    else:
+        assert "March 2026" in "".join(page.extract_text() for page in PdfReader(written).pages)
+
+
 def test_temporary_files_left_by_a_killed_run_are_removed_by_the_next_write(tmp_path: Path) -> None:
     """A kill between writing and renaming leaves a hidden `.review.pdf.<random>.tmp` (the old review
     intact): the next successful write of that file removes those older than an hour, and leaves a

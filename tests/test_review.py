@@ -528,3 +528,54 @@ def test_rates_change_in_points_and_print_enough_digits_to_differ(tmp_path: Path
     message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
     body = spaced(message.get_body(("plain",)).get_content())  # type: ignore[union-attr]
     assert "Bounce : 42,0 % pour une cible de 35,0 % (▼ -3,0 pts vs M-1)" in body
+# --- improvements and declines, the right way round ------------------------------------------------------
+
+MOVES = """\
+title: Moves
+locale: en
+inputs:
+  cost: {aggregate: sum}
+  churned: {aggregate: sum}
+  visits: {aggregate: sum}
+  leads: {aggregate: sum}
+  calls: {aggregate: sum}
+kpis:
+  cost_kpi: {label: Cost, formula: cost, direction: down, target: 45}
+  churn: {label: Churn, formula: churned, direction: down, target: 10}
+  traffic: {label: Traffic, formula: visits, target: 1000}
+  lead_kpi: {label: Leads, formula: leads, target: 100}
+  call_kpi: {label: Calls, formula: calls, target: 10}
+"""
+
+
+def test_a_fall_of_a_lower_is_better_kpi_is_an_improvement_coloured_good(tmp_path: Path) -> None:
+    """September → October: the cost falls 50 → 40 (−20 %: good news), churn rises 10 → 12 (+20 %: bad),
+    traffic falls 1000 → 900 (−10 %: bad), leads rise 100 → 105 (+5 %: good), calls stay at 10."""
+    path = tmp_path / "kpireport.yaml"
+    path.write_text(MOVES, encoding="utf-8")
+    config = load_config(path)
+    september, october = MONTH - 1, MONTH
+    values = {"cost": {september: 50.0, october: 40.0}, "churned": {september: 10.0, october: 12.0},
+              "visits": {september: 1000.0, october: 900.0}, "leads": {september: 100.0, october: 105.0},
+              "calls": {september: 10.0, october: 10.0}}
+    view = build_view(config, engine.compute(config, values), MONTH)
+    # the best news first, the worst first
+    assert [label for label, _ in view.improvements] == ["Cost", "Leads"]
+    assert [label for label, _ in view.declines] == ["Churn", "Traffic"]
+    assert dict(view.improvements)["Cost"] == "▼ -20.0%"  # the arrow shows the way it moved
+    assert dict(view.declines)["Churn"] == "▲ +20.0%"
+    tones = {k.label: k.change_mom_tone for s in view.sections for k in s.kpis}
+    assert tones == {"Cost": "good", "Churn": "bad", "Traffic": "bad", "Leads": "good", "Calls": "flat"}
+    html = render_html(view)
+    good = re.search(r'<ul class="moves good">(.*?)</ul>', html, re.DOTALL).group(1)  # type: ignore[union-attr]
+    bad = re.search(r'<ul class="moves bad">(.*?)</ul>', html, re.DOTALL).group(1)  # type: ignore[union-attr]
+    assert re.findall(r"<span>([^<]+)</span>", good) == ["Cost", "Leads"]
+    assert re.findall(r"<span>([^<]+)</span>", bad) == ["Churn", "Traffic"]
+    for label, tone in tones.items():  # the overview table's change column
+        assert re.search(rf"<td>{label}</td>(?:(?!</tr>).)*tone-{tone}", html, re.DOTALL), label
+    # and good is green, bad red, as the "on" and "off" badges are
+    def colour(selector: str) -> str:
+        return re.search(re.escape(selector) + r"\s*\{[^}]*?\bcolor:\s*(#[0-9A-Fa-f]{6})", html).group(1).upper()  # type: ignore[union-attr]
+
+    assert colour(".moves.good b") == colour(".tone-good") == colour(".badge.status-on") == "#2E7D32"
+    assert colour(".moves.bad b") == colour(".tone-bad") == colour(".badge.status-off") == "#C62828"

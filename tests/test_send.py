@@ -9,7 +9,6 @@ import io
 import json
 import re
 import shutil
-import socket
 import unicodedata
 from email import policy
 from functools import partial
@@ -17,8 +16,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
 from click.testing import CliRunner
 from pypdf import PdfReader
 
@@ -29,57 +26,18 @@ from kpireport.mail import prepare
 from kpireport.months import Month
 from kpireport.sources import load_data
 
+from .smtp import PASSWORD, Mailbox, smtp_server
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config" / "example"
 MONTH = Month(2026, 10)
-PASSWORD = "hunter2-S3CRET-pw"
-
-
-class Mailbox:
-    """Keeps what the server accepted; can refuse recipients or drop the connection mid-batch."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[list[str], email.message.EmailMessage]] = []
-        self.refused: set[str] = set()
-        self.accept_only: int | None = None  # drop the connection at every DATA beyond this many messages
-
-    async def handle_RCPT(self, server, session, envelope, address, options):  # noqa: N802 (aiosmtpd's name)
-        if address in self.refused:
-            return "550 5.1.1 mailbox unavailable"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802
-        if self.accept_only is not None and len(self.messages) >= self.accept_only:
-            server.transport.close()  # the connection drops before the reply
-            return "421 4.3.0 closing"
-        parsed = email.message_from_bytes(envelope.content, policy=policy.default)
-        self.messages.append((list(envelope.rcpt_tos), parsed))
-        return "250 OK"
-
-    def to(self, address: str) -> list[email.message.EmailMessage]:
-        return [message for recipients, message in self.messages if address in recipients]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _check_login(server, session, envelope, mechanism, auth_data) -> AuthResult:  # type: ignore[no-untyped-def]
-    ok = isinstance(auth_data, LoginPassword) and auth_data.password == PASSWORD.encode()
-    return AuthResult(success=ok, handled=False)
 
 
 @pytest.fixture
 def server():
     mailbox = Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=_free_port(), authenticator=_check_login,
-                            auth_require_tls=False)
-    controller.start()
-    yield mailbox, controller.port
-    controller.stop()
+    with smtp_server(mailbox) as port:
+        yield mailbox, port
 
 
 def project(tmp_path: Path, port: int, security: str = "none", **extra) -> Path:  # type: ignore[no-untyped-def]
@@ -176,6 +134,30 @@ def test_dropped_connection_then_rerun_gives_everyone_exactly_one_message(tmp_pa
     forced = run("send", path, "--month", MONTH, "--output-dir", out, "--resend")
     assert "5 sent" in forced.output
     assert len(mailbox.messages) == 10
+
+
+def test_a_rerun_after_the_pdf_changed_says_so_and_sends_nothing(tmp_path: Path, server) -> None:
+    """The data is corrected after the review went out: the rerun prints that the PDF has changed
+    since (the reader decides on --resend); with the data unchanged it does not."""
+    mailbox, port = server
+    path = project(tmp_path, port)
+    args = ("send", path, "--month", MONTH, "--per", "all", "--to", "boss@example.com",
+            "--output-dir", tmp_path / "out")
+    assert run(*args).exit_code == 0
+    notice = "(the PDF has changed since: --resend sends it again)"
+    same = run(*args)
+    assert same.exit_code == 0, same.output
+    assert "skipped: review-2026-10.pdf to boss@example.com — already sent on " in same.output
+    assert notice not in same.output
+    crm = path.parent / "data" / "crm-monthly.csv"
+    crm.write_text(crm.read_text(encoding="utf-8").replace("2026-10,revenue,362239.61", "2026-10,revenue,362939.61"),
+                   encoding="utf-8")
+    changed = run(*args)
+    assert changed.exit_code == 0, changed.output
+    line = next(ln for ln in changed.output.splitlines() if ln.startswith("skipped: review-2026-10.pdf"))
+    assert line.endswith(f" {notice}")
+    assert "0 sent, 1 already sent, 0 failed" in changed.output
+    assert len(mailbox.messages) == 1
 
 
 def test_a_refused_recipient_is_reported_and_the_others_still_go(tmp_path: Path, server) -> None:

@@ -1,0 +1,88 @@
+"""A real SMTP server (aiosmtpd) on loopback for the e-mail tests, and what it saw: the messages it
+accepted, each RCPT and DATA it was sent, and whether the session was encrypted at the time."""
+
+from __future__ import annotations
+
+import email
+import socket
+import ssl
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from email import policy
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+PASSWORD = "hunter2-S3CRET-pw"
+
+
+class Mailbox:
+    """Keeps what the server accepted; can refuse recipients or data, or drop the connection mid-batch."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[list[str], email.message.EmailMessage]] = []
+        self.refused: set[str] = set()
+        self.refusal = "550 5.1.1 mailbox unavailable"  # the reply to a refused recipient
+        self.accept_only: int | None = None  # drop the connection at every DATA beyond this many messages
+        self.data_reply: str | None = None  # a refusal at the end of DATA (after the recipients were accepted)
+        self.rcpt: list[str] = []  # every RCPT TO the server was sent, refused or not
+        self.data: list[list[str]] = []  # the recipients of every DATA the server was sent
+        self.encrypted: list[bool] = []  # per DATA: was TLS on in that session
+
+    async def handle_RCPT(self, server, session, envelope, address, options):  # noqa: N802 (aiosmtpd's name)
+        self.rcpt.append(address)
+        if address in self.refused:
+            return self.refusal
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        self.data.append(list(envelope.rcpt_tos))
+        self.encrypted.append(session.ssl is not None)
+        if self.accept_only is not None and len(self.messages) >= self.accept_only:
+            server.transport.close()  # the connection drops before the reply
+            return "421 4.3.0 closing"
+        if self.data_reply is not None:
+            return self.data_reply
+        parsed = email.message_from_bytes(envelope.content, policy=policy.default)
+        self.messages.append((list(envelope.rcpt_tos), parsed))
+        return "250 OK"
+
+    def to(self, address: str) -> list[email.message.EmailMessage]:
+        return [message for recipients, message in self.messages if address in recipients]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def check_login(server, session, envelope, mechanism, auth_data) -> AuthResult:  # type: ignore[no-untyped-def]
+    ok = isinstance(auth_data, LoginPassword) and auth_data.password == PASSWORD.encode()
+    return AuthResult(success=ok, handled=False)
+
+
+@contextmanager
+def smtp_server(mailbox: Mailbox, tls: ssl.SSLContext | None = None) -> Iterator[int]:
+    """The server on a free loopback port; with `tls`, it offers STARTTLS and requires it."""
+    options = {"tls_context": tls, "require_starttls": True} if tls else {}
+    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port(), authenticator=check_login,
+                            auth_require_tls=False, **options)
+    controller.start()
+    try:
+        yield controller.port
+    finally:
+        controller.stop()
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 (and its key), made with the openssl command: the only CA that
+    trusts it is the file itself."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=60)
+    return cert, key

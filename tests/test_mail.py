@@ -1,0 +1,108 @@
+"""The review e-mail as composed (no server): the off-target list holds the KPIs beyond the
+tolerance and only them — a KPI to watch, on target or without data is not "off target"."""
+
+from __future__ import annotations
+
+import datetime as dt
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from kpireport import engine
+from kpireport.config import load_config
+from kpireport.errors import KpiReportError
+from kpireport.mail import Recipient, compose, recipients_of
+from kpireport.months import Month
+from kpireport.review import build_view
+
+# October: traffic 70 vs 80 (watch: within 25 %), leads 50 vs 80 (off), cost 110 vs 80 down (off),
+# calls 90 vs 80 (on), churn has no value; cost 100 would be on the band's edge (watch)
+CONFIG = """\
+title: Mail
+locale: {locale}
+inputs:
+  visits: {{aggregate: sum}}
+  leads: {{aggregate: sum}}
+  cost: {{aggregate: sum}}
+  calls: {{aggregate: sum}}
+  churned: {{aggregate: sum}}
+  spend: {{aggregate: sum}}
+kpis:
+  traffic: {{label: Traffic, formula: visits, target: 80, tolerance: 0.25}}
+  lead_kpi: {{label: Leads, formula: leads, target: 80, tolerance: 0.25}}
+  cost_kpi: {{label: Cost, formula: cost, direction: down, target: 80, tolerance: 0.25}}
+  spend_kpi: {{label: Spend, formula: spend, direction: down, target: 80, tolerance: 0.25}}
+  call_kpi: {{label: Calls, formula: calls, target: 80, tolerance: 0.25}}
+  churn: {{label: Churn, formula: churned, target: 80}}
+"""
+MONTH = Month(2026, 10)
+VALUES = {"visits": {MONTH: 70.0}, "leads": {MONTH: 50.0}, "cost": {MONTH: 110.0}, "spend": {MONTH: 100.0},
+          "calls": {MONTH: 90.0}, "churned": {}}
+
+
+@pytest.mark.parametrize(("locale", "heading"), [("en", "Off target this month:"), ("fr", "Hors cible ce mois-ci :")])
+def test_only_kpis_beyond_the_tolerance_are_listed_off_target(tmp_path: Path, locale: str, heading: str) -> None:
+    path = tmp_path / "kpireport.yaml"
+    path.write_text(CONFIG.format(locale=locale), encoding="utf-8")
+    config = load_config(path)
+    results = engine.compute(config, VALUES, [MONTH])
+    statuses = {r.kpi.label: r.months[0].status.value for r in results.kpis}
+    assert statuses == {"Traffic": "watch", "Leads": "off", "Cost": "off", "Spend": "watch", "Calls": "on",
+                        "Churn": "no_data"}  # the premise, by the README's rule
+    document = tmp_path / "review-2026-10.pdf"
+    document.write_bytes(b"%PDF-1.7 stand-in")
+    outgoing = compose(config, build_view(config, results, MONTH), Recipient("Boss", "boss@example.com"),
+                       document, MONTH, sender="kpi@example.com", now=dt.datetime(2026, 11, 2, tzinfo=dt.UTC))
+    body = outgoing.message.get_body(("plain",)).get_content()
+    listed = body.split(heading)[1].split("\n\n")[0]
+    items = [line.strip()[2:].split(":")[0].split(" ")[0] for line in listed.splitlines() if line.strip()]
+    assert items == ["Leads", "Cost"]
+
+
+def _compose(tmp_path: Path, **options) -> EmailMessage:  # type: ignore[no-untyped-def]
+    path = tmp_path / "kpireport.yaml"
+    path.write_text(CONFIG.format(locale="en"), encoding="utf-8")
+    config = load_config(path)
+    results = engine.compute(config, VALUES, [MONTH])
+    document = tmp_path / "review-2026-10.pdf"
+    document.write_bytes(b"%PDF-1.7 stand-in")
+    return compose(config, build_view(config, results, MONTH), Recipient("Boss", "boss@example.com"), document,
+                   MONTH, **{"sender": "Revue KPI <kpi@reviews.example.org>", **options}).message
+
+
+def test_the_headers_say_who_from_whom_to_when(tmp_path: Path) -> None:
+    sent = dt.datetime(2026, 11, 2, 8, 30, tzinfo=dt.UTC)
+    message = _compose(tmp_path, reply_to="manager@example.com", now=sent)
+    assert message["From"] == "Revue KPI <kpi@reviews.example.org>"
+    assert message["To"] == "Boss <boss@example.com>"
+    assert message["Reply-To"] == "manager@example.com"
+    assert message["Date"] == "Mon, 02 Nov 2026 08:30:00 +0000"
+    assert message["Message-ID"].startswith("<")
+    assert message["Message-ID"].endswith("@reviews.example.org>")
+    assert "Reply-To" not in _compose(tmp_path, now=sent)  # none given: none written
+    assert next(message.iter_attachments()).get_content() == b"%PDF-1.7 stand-in"
+
+
+def test_a_body_template_ending_in_a_newline_gets_no_second_one(tmp_path: Path) -> None:
+    custom = tmp_path / "mine" / "mail" / "en"
+    custom.mkdir(parents=True)
+    (custom / "body.txt").write_text("Hello {{ recipient }}\n\n", encoding="utf-8")  # Jinja keeps one
+    message = _compose(tmp_path, template_dir=tmp_path / "mine")
+    assert message.get_body(("plain",)).get_content() == "Hello Boss\n"
+
+
+def test_recipients_are_the_owners_addresses_once_each_and_all_missing_ones_are_named(tmp_path: Path) -> None:
+    path = tmp_path / "kpireport.yaml"
+    path.write_text(CONFIG.format(locale="en") + """owners:
+  anna: {name: Anna, email: anna@example.com}
+  bob: {name: Bob, email: bob@example.com}
+  anna2: {name: Anna B., email: ANNA@example.com}
+  carl: {name: Carl}
+  dora: {name: Dora}
+""", encoding="utf-8")
+    config = load_config(path)
+    assert recipients_of(config, ["anna", "bob", "anna2"]) == [Recipient("Anna", "anna@example.com"),
+                                                                Recipient("Bob", "bob@example.com")]
+    with pytest.raises(KpiReportError, match="no e-mail address for carl, dora: nothing was sent"):
+        recipients_of(config, ["anna", "carl", "dora"])
