@@ -35,13 +35,16 @@ def status_of(value: float | None, target: float | None, direction: str, toleran
     if target is None:
         return Status.NO_TARGET
     margin = tolerance * abs(target)
-    if direction == "up":
-        if value >= target:
-            return Status.ON
-        return Status.WATCH if value >= target - margin else Status.OFF
-    if value <= target:
+    up = direction == "up"
+    if _reaches(value, target, up):
         return Status.ON
-    return Status.WATCH if value <= target + margin else Status.OFF
+    return Status.WATCH if _reaches(value, target - margin if up else target + margin, up) else Status.OFF
+
+
+def _reaches(value: float, bound: float, up: bool) -> bool:
+    """`value` at or beyond `bound` on the good side. A value equal to the edge up to float noise is
+    on it, as spreadsheets compare (0.3 + 10 % is 0.32999999999999996: 0.33 is within the band)."""
+    return (value >= bound if up else value <= bound) or math.isclose(value, bound, rel_tol=1e-12)
 
 
 def attainment_of(value: float | None, target: float | None, direction: str) -> float | None:

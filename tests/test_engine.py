@@ -99,6 +99,13 @@ def test_status_respects_direction_and_tolerance(value, target, direction, expec
     (-0.001, 0, "up", 0.25, Status.OFF),
     (0.001, 0, "down", 0.25, Status.OFF),
     (79, 80, "up", 0.0, Status.OFF),  # no tolerance: short of target is off at once
+    # edges that binary floats miss by a hair (0.3 + 0.03 = 0.32999999999999996): on the edge all the same,
+    # as a spreadsheet compares and as a person reads "33 % against 30 % ± 10 %"
+    (0.33, 0.3, "down", 0.10, Status.WATCH),
+    (0.0345, 0.03, "down", 0.15, Status.WATCH),
+    (0.3 * 0.7, 0.3, "up", 0.30, Status.WATCH),
+    (0.33001, 0.3, "down", 0.10, Status.OFF),
+    (0.1 + 0.2, 0.3, "up", 0.0, Status.ON),
 ])
 def test_the_tolerance_band_includes_its_edges(value, target, direction, tolerance, expected) -> None:
     assert status_of(value, target, direction, tolerance) == expected
