@@ -572,7 +572,7 @@ class _Dashboard:
     def _status_formula(self, kpi: Kpi, row: int, tolerance: str) -> str:
         """The status in words, from the value in C and the target in D, as the engine decides it."""
         words = {key: text(f"status.{key}", self.config.locale).replace('"', '""')
-                 for key in STATUS_STYLE | {"no_target": 0}}
+                 for key in (*STATUS_STYLE, "no_target")}
         on, watch = status_band(kpi.direction, f"C{row}", f"D{row}", tolerance)
         return (f'=IF(NOT(ISNUMBER(C{row})),"{words["no_data"]}",IF(NOT(ISNUMBER(D{row})),'
                 f'"{words["no_target"]}",IF({on},"{words["on"]}",IF({watch},"{words["watch"]}",'
