@@ -346,18 +346,18 @@ class _SourceReader:
         kept = self.settle(rows, problems)
         if kept is not None:
             rows = rows.filter(kept)
-        if measures:
-            has_values = pl.any_horizontal(pl.col(name).is_not_null() for name in {m[0] for m in measures})
-            with_values = rows.filter(has_values)[_TEXT].unique().implode()
-            last = last_day_if_partial(day_of.filter(pl.col(_TEXT).is_in(with_values))[_DAY])
-            if last is not None:
-                self.data.stops_early(last)
         self.refuse_repeated_months(rows, day_of, measures, keys)
         partials = {e.meta.output_name(): e for column, how, _ in measures for e in _partials(column, how)}
         # maintain_order: each group's values are added up in the file's order, every run; otherwise the
         # threads' order varies and so do the sums' last bits (a chart's axis then flips from run to run)
         daily = (rows.group_by(_TEXT, *keys, maintain_order=True).agg(partials.values())
                  .join(day_of, on=_TEXT, maintain_order="left").drop_nulls(_DAY))
+        if partials:  # the dates that hold a value tell whether the last month is complete
+            held = pl.any_horizontal(pl.col(name) > 0 if name.endswith("\x00count") else pl.col(name).is_not_null()
+                                     for name in partials if not name.endswith("\x00sum"))
+            last = last_day_if_partial(daily.filter(held)[_DAY])
+            if last is not None:
+                self.data.stops_early(last)
         return daily.group_by(pl.col(_DAY).dt.month_start(), *keys, maintain_order=True).agg(
             _combined(column, how).alias(name) for column, how, name in measures)
 
