@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kpireport.errors import FormulaError
-from kpireport.formula import Name, evaluate, lookback, parse, to_excel
+from kpireport.formula import Call, Name, depth, evaluate, lookback, parse, to_excel, transform
 from kpireport.months import Month, month_range
 
 MONTHS = month_range(Month(2025, 1), Month(2026, 6))
@@ -119,6 +119,8 @@ CASES = [
     ("c / prev(a * c)", 10 / 140, '=IF(COUNT(P3,O1,O3)<3,"",IFERROR(P3/(O1*O3),""))'),
     ("prev(a / c) * c", 14.0, '=IF(COUNT(O1,O3,P3)<3,"",IFERROR(O1/O3*P3,""))'),
     ("prev(prev(a - c)) * -prev(-a)", (13 - 10) * 14.0, '=IF(COUNT(N1,N3,O1)<3,"",IFERROR((N1-N3)*--O1,""))'),
+    ("a * (c * a)", 15 * 10 * 15.0, '=IF(COUNT(P1,P3)<2,"",IFERROR(P1*P3*P1,""))'),  # no brackets it does not need
+    ("a + (c + a)", 40.0, '=IF(COUNT(P1,P3)<2,"",IFERROR(P1+P3+P1,""))'),
 ]
 
 
@@ -168,7 +170,8 @@ ERRORS = [
     ("", "the formula is empty", None),
     ("a +", "expected a number, a name or '(' but found the end of the formula (position 4)", None),
     ("a b", "unexpected 'b' (position 3)", "an operator (+ - * /) is probably missing before it"),
-    ("(a + b", "expected ')' but found the end of the formula (position 7)", None),
+    ("(a + b", "expected ')' but found the end of the formula (position 7)", "close each '(' with ')'"),
+    ("min()", "min() takes at least 1 argument, not 0 (position 1)", None),
     ("a ^ 2", "unexpected character '^' (position 3)", None),
     ("a + b)", "unexpected ')' (position 6)", None),
     ("prv(a)", "unknown function 'prv' (position 1)", "did you mean 'prev'?"),
@@ -203,6 +206,63 @@ def test_error_shows_a_caret_under_the_problem() -> None:
     with pytest.raises(FormulaError) as caught:
         parse("a + prv(b)")
     assert caught.value.message.splitlines()[1:] == ["    a + prv(b)", "        ^^^"]
+
+
+def test_sequential_negations_do_not_add_up_to_the_nesting_limit() -> None:
+    text = f"min({', '.join(['-a'] * 150)})"  # 150 minus signs side by side, none inside another
+    assert python_value(text, SERIES, M) == -15.0
+
+
+def test_depth_counts_a_name_as_deep_as_its_own_formula() -> None:
+    tree = parse("(a + b) * c").tree
+    assert depth(tree) == 3
+    assert depth(tree, lambda name: 5 if name.name == "b" else 1) == 3 - 1 + 5
+
+
+def test_transform_drops_the_tree_when_a_name_has_no_replacement() -> None:
+    tree = parse("a / (b + prev(c))").tree
+    assert transform(tree, lambda name: None if name.name == "c" else name) is None
+    assert transform(tree, lambda name: None if name.name == "a" else name) is None
+    assert transform(tree, lambda name: Name("x")) == parse("x / (x + prev(x))").tree
+
+
+def test_a_formula_reading_over_255_cells_counts_them_in_chunks_excel_accepts() -> None:
+    months = month_range(Month(2016, 1), Month(2026, 6))
+    grid, text = Grid(months), "avg(a / b + c, 120)"  # 360 cells: COUNT takes 255 arguments at most
+    excel = to_excel(parse(text).tree, M, grid)
+    counts = [part.split(")")[0].count(",") + 1 for part in excel.split("COUNT(")[1:]]
+    assert counts == [255, 105]
+    assert excel.startswith("=IF(COUNT(")
+    assert "<360," in excel
+
+
+# The year-to-date forms the engine writes for inputs (never parsed from a config): a mean weighed by
+# the rows behind each month when all are known, and the least and greatest month since January.
+YTD_DATA = {"a": {Month(2026, 1): 10.0, Month(2026, 2): 20.0, Month(2026, 3): 30.0},
+            "b": {Month(2026, 1): 1.0, Month(2026, 2): 2.0, Month(2026, 3): 3.0},  # rows behind each of a's months
+            "c": {Month(2026, 1): 1.0, Month(2026, 3): 3.0}}  # February's count unknown
+
+
+@pytest.mark.parametrize(("node", "expected"), [
+    (Call("ytd_mean", (Name("a"), Name("b"))), (10 + 2 * 20 + 3 * 30) / 6),
+    (Call("ytd_mean", (Name("a"), Name("c"))), (10 + 20 + 30) / 3),  # a count missing: months weigh alike
+    (Call("ytd_mean", (Name("a"),)), 20.0),
+    (Call("ytd_min", (Name("a"),)), 10.0),
+    (Call("ytd_max", (Name("a"),)), 30.0),
+    (Call("ytd_mean", (Name("b"), Name("a"))), (1 * 10 + 2 * 20 + 3 * 30) / 60),
+])
+def test_year_to_date_forms_in_both_back_ends(node, expected: float) -> None:
+    assert evaluate(node, M, lambda name, m: YTD_DATA[name.name].get(m)) == pytest.approx(expected)
+    assert excel_value(to_excel(node, M, GRID), YTD_DATA) == pytest.approx(expected)
+    assert evaluate(node, Month(2026, 4), lambda name, m: YTD_DATA[name.name].get(m)) is None  # April: no value
+    assert lookback(node) == 11
+
+
+def test_a_mean_whose_rows_add_up_to_zero_has_no_value() -> None:
+    data = {"a": YTD_DATA["a"], "b": dict.fromkeys(YTD_DATA["a"], 0.0), "c": {}}
+    node = Call("ytd_mean", (Name("a"), Name("b")))
+    assert evaluate(node, M, lambda name, m: data[name.name].get(m)) is None
+    assert excel_value(to_excel(node, M, GRID), data) is None
 
 
 # --- random expressions against a reference evaluation -------------------------------------------
