@@ -35,7 +35,7 @@ from .cells import (
 from .cells import parse_date as parse_date  # one text at a time, as before: kept for callers
 from .cells import parse_number as parse_number
 from .config import Config, Source
-from .errors import DataError, KpiReportError, did_you_mean
+from .errors import DataError, KpiReportError, clipped, did_you_mean
 from .months import Month
 from .tables import Table, is_ole, ole_error, read_table, workbook_error
 
@@ -527,7 +527,7 @@ class _SourceReader:
                         or not str(typed).strip():
                     continue
                 raise DataError(
-                    f"the KPI '{name[4:]}' for {month} holds a typed value ({typed}) instead of its formula: "
+                    f"the KPI '{name[4:]}' for {month} holds a typed value ({clipped(typed)}) instead of its formula: "
                     "the review computes KPIs from the inputs", file=self.file, line=cell.row,
                     column=cell.column_letter,
                     hint="type the inputs on the Inputs sheet instead; 'kpireport template --update' rebuilds "
@@ -540,7 +540,7 @@ class _SourceReader:
         if isinstance(value, int | float) and not isinstance(value, bool):
             if math.isfinite(value):
                 return float(value)
-            problem = f"'{value}' is not a finite number"
+            problem = f"'{clipped(value)}' is not a finite number"
         elif isinstance(value, str):
             try:
                 number = parse_number(value, comma_thousands=self.config.locale == "en")
@@ -553,7 +553,7 @@ class _SourceReader:
                 problem, hint = _percent_problem(value.strip(), input_format)
                 return self.refuse_cell(cell, f"{input_id} for {month}: {problem}", hint)
         else:
-            problem = f"'{value}' is not a number"
+            problem = f"'{clipped(value)}' is not a number"
         return self.refuse_cell(cell, f"{input_id} for {month}: {problem}", "type a number in the cell, or empty it")
 
     def refuse_cell(self, cell, message: str, hint: str) -> None:  # type: ignore[no-untyped-def]
@@ -610,7 +610,7 @@ _EXPECTED = {"number": "a count", "currency": "an amount", "duration": "a durati
 def _percent_problem(text: str, input_format: str) -> tuple[str, str]:
     """A percentage given for an input that is no percentage: what is wrong, and the fix."""
     expected = _EXPECTED[input_format]
-    return (f"'{text}' is a percentage where {expected} is expected",
+    return (f"'{clipped(text)}' is a percentage where {expected} is expected",
             f"write {expected} here, without '%'; or, if the input is a rate, give it 'format: percent' under "
             "'inputs:' in the config")
 
