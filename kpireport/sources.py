@@ -37,7 +37,17 @@ from .cells import parse_number as parse_number
 from .config import Config, Source
 from .errors import DataError, KpiReportError, clipped, did_you_mean
 from .months import Month
-from .tables import Table, is_ole, ole_error, read_table, workbook_error
+from .tables import (
+    INDEX_BYTES,
+    TEMPLATE_PART_BYTES,
+    Table,
+    check_workbook,
+    clipped_xml_error,
+    is_ole,
+    ole_error,
+    read_table,
+    workbook_error,
+)
 
 SKIPPED_SHOWN = 20  # skipped rows listed one by one per file; past that, one line counts the rest
 UNUSED_SHOWN = 10  # unused columns (or names) listed in a file's one warning; past that, "…"
@@ -101,6 +111,8 @@ def is_template(path: Path) -> bool:
     """Whether `path` is a kpireport workbook: an XLSX that defines the name `months`."""
     try:
         with zipfile.ZipFile(path) as archive:
+            if archive.getinfo("xl/workbook.xml").file_size > INDEX_BYTES:  # not read: check_workbook says why
+                return False
             return b'name="months"' in archive.read("xl/workbook.xml")
     except (OSError, KeyError, zipfile.BadZipFile):
         return False
@@ -451,6 +463,8 @@ class _SourceReader:
         from .template import checked_cells
 
         path = self.source.path
+        if path.exists():
+            check_workbook(path, TEMPLATE_PART_BYTES)  # read whole, cell objects and all: a tighter bound
         if not is_template(path):
             if not path.exists():
                 read_table(path)  # raises the usual "file not found"
@@ -469,7 +483,9 @@ class _SourceReader:
                 formulas, workbook = workbook, load_workbook(io.BytesIO(content), data_only=True)
             else:
                 formulas = workbook
-        except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        except (SyntaxError, ValueError) as exc:
+            raise clipped_xml_error(path, exc) from None
+        except (zipfile.BadZipFile, KeyError, OSError) as exc:
             raise workbook_error(path, exc) from None
         months = [Month.of(c.value) if isinstance(c.value, dt.date) else None
                   for c in checked_cells(workbook, "months", self.file)]
