@@ -16,6 +16,8 @@ from typing import NamedTuple
 
 import polars as pl
 
+from .errors import clipped
+
 # Cells that mean "no value": blank, dashes and the usual not-available markers (fr and en).
 MISSING = ("", "-", "–", "—", "n/a", "na", "n.a.", "n/d", "n.d.", "nan", "null", "none", "#n/a", "#n/d")
 FIRST_YEAR, LAST_YEAR = 1900, 2200  # outside: a typo or a two-digit year, never a KPI's month
@@ -146,7 +148,7 @@ def number_problem(text: str) -> str:
     value = _as_written(pl.Series([shown], dtype=pl.String), comma_thousands=False)["value"][0]
     if value is None and shown.lower().lstrip("+-") in ("inf", "infinity"):  # a huge number, as a reader typed it
         value = math.inf
-    return f"'{shown}' is not a finite number" if value is not None else f"'{shown}' is not a number"
+    return f"'{clipped(shown)}' is not a finite number" if value is not None else f"'{clipped(shown)}' is not a number"
 
 
 def parse_number(text: str, *, comma_thousands: bool = False) -> float | None:
@@ -279,7 +281,7 @@ def ambiguity(text: str) -> str:
     match = re.match(_DMY, shown)
     assert match is not None, shown
     first, second, year = (int(part) for part in match.groups())
-    return (f"'{shown}' is {first} {_ENGLISH_MONTHS[second - 1]} {year} day first and {second} "
+    return (f"'{clipped(shown)}' is {first} {_ENGLISH_MONTHS[second - 1]} {year} day first and {second} "
             f"{_ENGLISH_MONTHS[first - 1]} {year} month first, and the column's dates do not tell which")
 
 
@@ -409,25 +411,26 @@ def _number_text(column: pl.Series) -> pl.Series:
 def date_problem(text: str, date_format: str | None = None) -> tuple[str, str]:
     """What is wrong with a cell that `dates` marked bad, and how to fix it."""
     shown = text.strip()
+    cut = clipped(shown)  # as messages show it
     if date_format is not None:
-        return (f"'{shown}' is not a date written as date_format '{date_format}'",
+        return (f"'{cut}' is not a date written as date_format '{date_format}'",
                 f"this source's date_format says dates look like {dt.date(2026, 3, 14).strftime(date_format)} "
                 "(14 March 2026): correct the cell, or date_format in the config")
     match = _MONTH_FIRST.fullmatch(shown)
     if match and len(match.group(3)) == 2:
-        return f"'{shown}' is not a date", "write the year with four digits (14/03/2026), or export dates as YYYY-MM-DD"
+        return f"'{cut}' is not a date", "write the year with four digits (14/03/2026), or export dates as YYYY-MM-DD"
     if match and int(match.group(1)) <= 12 < int(match.group(2)) <= 31:
-        return (f"'{shown}' is not a date",
+        return (f"'{cut}' is not a date",
                 "this one only makes sense month first (MM/DD/YYYY) and others in the column only day first "
                 "(DD/MM/YYYY): export the dates as YYYY-MM-DD")
     named = re.match(_NAMED.replace("[a-z]", r"[^\W\d_]"), pl.select(_folded(pl.lit(shown))).item())  # any word
     if shown.lower() in _TOTALS or (named and named["month"] in _TOTALS):
-        return f"'{shown}' is not a date", "remove the totals row from the export (kpireport sums the rows itself)"
+        return f"'{cut}' is not a date", "remove the totals row from the export (kpireport sums the rows itself)"
     if named and named["month"] not in _MONTH_NUMBERS:
-        return (f"'{shown}' is not a date",
-                f"'{named['month']}' is not a month name kpireport knows: write months in English or French "
+        return (f"'{cut}' is not a date",
+                f"'{clipped(named['month'])}' is not a month name kpireport knows: write months in English or French "
                 "(Mar 14, 2026 or 14 mars 2026), or dates as YYYY-MM-DD")
-    return f"'{shown}' is not a date", DATE_HINT
+    return f"'{cut}' is not a date", DATE_HINT
 
 
 def parse_date(text: str) -> dt.date:

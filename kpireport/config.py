@@ -13,8 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .catalog import Benchmark, load_catalog
-from .errors import ConfigError, FormulaError, did_you_mean
-from .formula import MAX_DEPTH, Formula, Name, depth, lookback, parse, transform
+from .errors import ConfigError, FormulaError, clipped, did_you_mean
+from .formula import MAX_COST, MAX_DEPTH, Call, Formula, Name, cost, depth, lookback, parse, transform, walk
 from .months import Month
 from .vocabulary import Aggregate, Direction, Format, Frequency, KpiType, Locale, Strict
 from .yamlfile import KeyPath, line_of, load_yaml, schema_errors
@@ -37,7 +37,7 @@ class OwnerSpec(Strict):
     @classmethod
     def _email(cls, value: str | None) -> str | None:
         if value is not None and not _EMAIL.match(value):
-            raise ValueError(f"'{value}' is not an e-mail address")
+            raise ValueError(f"'{clipped(value)}' is not an e-mail address")
         return value
 
 
@@ -135,7 +135,7 @@ class SmtpSpec(Strict):
     @classmethod
     def _address(cls, value: str | None) -> str | None:
         if value is not None and not _EMAIL.match(parseaddr(value)[1]):
-            raise ValueError(f"'{value}' is not an e-mail address (e.g. reviews@example.com or "
+            raise ValueError(f"'{clipped(value)}' is not an e-mail address (e.g. reviews@example.com or "
                              "'KPI <reviews@example.com>')")
         return value
 
@@ -500,6 +500,21 @@ class _Resolver:
                                  f"with the KPIs it uses written out, this formula nests {levels[kid]} levels "
                                  f"(at most {MAX_DEPTH})",
                                  "compute it from inputs, or from fewer KPIs that use KPIs", FormulaError)
+        # A KPI used by another is computed once a month (and is one cell in the workbook), except in the
+        # year-to-date figures, which write out formulas without windows: there it counts as its own size.
+        written: dict[str, int] = {}
+        for kid in order:
+            tree = kpis[kid].formula.tree
+            values = cost(tree)
+            windowed = any(isinstance(node, Call) for node in walk(tree))  # never written out (see ytd_tree)
+            written[kid] = 1 if windowed else cost(tree, lambda name: written[name.name] if name.kind == "kpi" else 1)
+            if max(values, written[kid]) > MAX_COST:
+                raise self.error(("kpis", kid, "formula"),
+                                 f"this formula computes more than {MAX_COST:,} values a month (windows of avg() "
+                                 "or ytd() inside others multiply)",
+                                 "compute the inner window as another KPI and use it by its id (e.g. avg(monthly_avg, "
+                                 '12) with monthly_avg: {formula: "avg(visits, 12)"}): it is computed once a month',
+                                 FormulaError)
 
     def logo(self, logo: str | None) -> Path | None:
         """The review's logo: a file inside the config's folder (the PDF reads no other file)."""

@@ -5,6 +5,9 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+SHOWN_CHARS = 80  # of a value echoed in a message: enough to recognise it, never a whole 10 MB cell
+_LONGEST_LINE = 1_000  # a line of a message longer than this holds a value that escaped `clipped`
+
 
 class KpiReportError(Exception):
     """A problem with the user's input: the CLI prints it (no traceback) and exits with code 2.
@@ -42,7 +45,8 @@ class KpiReportError(Exception):
         text = f"{place}: {self.message}" if place else self.message
         if self.hint:
             text += f"\n  hint: {self.hint}"
-        return text
+        # the last guard: a value from a file (a key, a sheet name…) that no message cut with `clipped`
+        return "\n".join(clipped(line, _LONGEST_LINE) for line in text.split("\n"))
 
 
 class ConfigError(KpiReportError):
@@ -57,7 +61,17 @@ class DataError(KpiReportError):
     """A data file is missing, unreadable, or holds a value that cannot be understood."""
 
 
+def clipped(value: object, limit: int = SHOWN_CHARS) -> str:
+    """A value from a file as a message shows it: cut to about `limit` characters, saying how long it is."""
+    text = str(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit - 1]}… ({len(text)} characters)"
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     """A 'did you mean …?' hint for a misspelt name, or None when nothing is close."""
+    if len(word) > SHOWN_CHARS:  # no name is that long; and difflib's time grows with its square
+        return None
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None

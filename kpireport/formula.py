@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .errors import FormulaError, did_you_mean
+from .errors import SHOWN_CHARS, FormulaError, did_you_mean
 from .months import Month, month_range
 
 # --- the tree -------------------------------------------------------------------------------
@@ -66,6 +66,10 @@ YTD_FORMS = {"ytd_mean": "AVERAGE", "ytd_min": "MIN", "ytd_max": "MAX"}
 # functions whose second argument is a whole number of months written as a literal
 _MONTH_COUNT_ARG = {"prev", "avg"}
 MAX_MONTHS = 120  # prev()/avg() read at most 10 years back: the template has a column per month read
+# Values computed for one month of one KPI: avg() and ytd() compute their argument once per month of
+# their window, so nested windows multiply (avg(avg(avg(avg(x, 120), 120), 120), 120): 207 million),
+# and so does the length of the Excel formula, which writes inner windows out cell by cell.
+MAX_COST = 100_000
 MAX_DEPTH = 100  # parentheses, functions and operators nested: far past any KPI, short of exhausting the stack
 
 
@@ -134,8 +138,13 @@ def _tokenize(text: str) -> list[_Token]:
 
 def _error(text: str, position: int, message: str, hint: str | None = None,
            width: int = 1) -> FormulaError:
-    caret = " " * position + "^" * max(1, width)
-    return FormulaError(f"{message} (position {position + 1})\n    {text}\n    {caret}", hint=hint)
+    # a long formula is shown around the position only, its cuts marked by "…" (a formula can be megabytes)
+    start = max(0, position - SHOWN_CHARS // 2)
+    end = min(len(text), max(position + width, start + SHOWN_CHARS))
+    before, after = ("…" if start else ""), ("…" if end < len(text) else "")
+    caret = " " * (position - start + len(before)) + "^" * max(1, min(width, end - position))
+    return FormulaError(f"{message} (position {position + 1})\n    {before}{text[start:end]}{after}\n    {caret}",
+                        hint=hint)
 
 
 class _Parser:
@@ -311,6 +320,37 @@ def lookback(node: Node, name_lookback: Callable[[Name], int] = lambda name: 0) 
     if node.function == "ytd" or node.function in YTD_FORMS:
         return inner + 11
     return inner
+
+
+def cost(node: Node, name_cost: Callable[[Name], int] = lambda _name: 1) -> int:
+    """How many values computing the formula for one month takes (a name counting `name_cost(name)`).
+    Without recursion, and saturating at MAX_COST + 1: a long chain of windows overflows nothing."""
+    def capped(value: int) -> int:
+        return min(value, MAX_COST + 1)
+
+    totals: dict[int, int] = {}
+    pending: list[tuple[Node, bool]] = [(node, False)]
+    while pending:
+        current, ready = pending.pop()
+        children: tuple[Node, ...] = ()
+        if isinstance(current, Negate):
+            children = (current.operand,)
+        elif isinstance(current, Binary):
+            children = (current.left, current.right)
+        elif isinstance(current, Call):
+            children = current.args
+        if not ready:
+            pending.append((current, True))
+            pending.extend((child, False) for child in children)
+            continue
+        if isinstance(current, Name):
+            totals[id(current)] = capped(name_cost(current))
+        elif isinstance(current, Call) and current.function in ("avg", "ytd", *YTD_FORMS):
+            window = months_arg(current) if current.function == "avg" else 12
+            totals[id(current)] = capped(1 + window * sum(totals[id(arg)] for arg in current.args))
+        else:
+            totals[id(current)] = capped(1 + sum(totals[id(child)] for child in children))
+    return totals[id(node)]
 
 
 def transform(node: Node, on_name: Callable[[Name], Node | None]) -> Node | None:

@@ -35,9 +35,19 @@ from .cells import (
 from .cells import parse_date as parse_date  # one text at a time, as before: kept for callers
 from .cells import parse_number as parse_number
 from .config import Config, Source
-from .errors import DataError, KpiReportError, did_you_mean
+from .errors import DataError, KpiReportError, clipped, did_you_mean
 from .months import Month
-from .tables import Table, is_ole, ole_error, read_table, workbook_error
+from .tables import (
+    INDEX_BYTES,
+    TEMPLATE_PART_BYTES,
+    Table,
+    check_workbook,
+    clipped_xml_error,
+    is_ole,
+    ole_error,
+    read_table,
+    workbook_error,
+)
 
 SKIPPED_SHOWN = 20  # skipped rows listed one by one per file; past that, one line counts the rest
 UNUSED_SHOWN = 10  # unused columns (or names) listed in a file's one warning; past that, "…"
@@ -101,6 +111,8 @@ def is_template(path: Path) -> bool:
     """Whether `path` is a kpireport workbook: an XLSX that defines the name `months`."""
     try:
         with zipfile.ZipFile(path) as archive:
+            if archive.getinfo("xl/workbook.xml").file_size > INDEX_BYTES:  # not read: check_workbook says why
+                return False
             return b'name="months"' in archive.read("xl/workbook.xml")
     except (OSError, KeyError, zipfile.BadZipFile):
         return False
@@ -246,8 +258,10 @@ class _SourceReader:
                                     hint="remove one, or map it to another input under 'columns:'")
                 columns[column] = input_id
             else:
-                unused.append(_unused(column, input_id, source.columns, inputs))
-        if unused:
+                unused.append(column)
+        if unused:  # only the listed few are explained: a did-you-mean for each of 200,000 columns took 6 s
+            unused = [*(_unused(column, source.columns.get(column, column), source.columns, inputs)
+                        for column in unused[:UNUSED_SHOWN + 1]), *unused[UNUSED_SHOWN + 1:]]
             self.warn(f"{_counted(len(unused), 'column')} map{'s' if len(unused) == 1 else ''} to no input "
                       f"and {'is' if len(unused) == 1 else 'are'} ignored: {_listed(unused)}; to read one, declare "
                       "an input of its name, or map it to one under this source's 'columns:'", header_row)
@@ -451,6 +465,8 @@ class _SourceReader:
         from .template import checked_cells
 
         path = self.source.path
+        if path.exists():
+            check_workbook(path, TEMPLATE_PART_BYTES)  # read whole, cell objects and all: a tighter bound
         if not is_template(path):
             if not path.exists():
                 read_table(path)  # raises the usual "file not found"
@@ -469,7 +485,9 @@ class _SourceReader:
                 formulas, workbook = workbook, load_workbook(io.BytesIO(content), data_only=True)
             else:
                 formulas = workbook
-        except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        except (SyntaxError, ValueError) as exc:
+            raise clipped_xml_error(path, exc) from None
+        except (zipfile.BadZipFile, KeyError, OSError) as exc:
             raise workbook_error(path, exc) from None
         months = [Month.of(c.value) if isinstance(c.value, dt.date) else None
                   for c in checked_cells(workbook, "months", self.file)]
@@ -527,7 +545,7 @@ class _SourceReader:
                         or not str(typed).strip():
                     continue
                 raise DataError(
-                    f"the KPI '{name[4:]}' for {month} holds a typed value ({typed}) instead of its formula: "
+                    f"the KPI '{name[4:]}' for {month} holds a typed value ({clipped(typed)}) instead of its formula: "
                     "the review computes KPIs from the inputs", file=self.file, line=cell.row,
                     column=cell.column_letter,
                     hint="type the inputs on the Inputs sheet instead; 'kpireport template --update' rebuilds "
@@ -540,7 +558,7 @@ class _SourceReader:
         if isinstance(value, int | float) and not isinstance(value, bool):
             if math.isfinite(value):
                 return float(value)
-            problem = f"'{value}' is not a finite number"
+            problem = f"'{clipped(value)}' is not a finite number"
         elif isinstance(value, str):
             try:
                 number = parse_number(value, comma_thousands=self.config.locale == "en")
@@ -553,7 +571,7 @@ class _SourceReader:
                 problem, hint = _percent_problem(value.strip(), input_format)
                 return self.refuse_cell(cell, f"{input_id} for {month}: {problem}", hint)
         else:
-            problem = f"'{value}' is not a number"
+            problem = f"'{clipped(value)}' is not a number"
         return self.refuse_cell(cell, f"{input_id} for {month}: {problem}", "type a number in the cell, or empty it")
 
     def refuse_cell(self, cell, message: str, hint: str) -> None:  # type: ignore[no-untyped-def]
@@ -610,7 +628,7 @@ _EXPECTED = {"number": "a count", "currency": "an amount", "duration": "a durati
 def _percent_problem(text: str, input_format: str) -> tuple[str, str]:
     """A percentage given for an input that is no percentage: what is wrong, and the fix."""
     expected = _EXPECTED[input_format]
-    return (f"'{text}' is a percentage where {expected} is expected",
+    return (f"'{clipped(text)}' is a percentage where {expected} is expected",
             f"write {expected} here, without '%'; or, if the input is a rate, give it 'format: percent' under "
             "'inputs:' in the config")
 

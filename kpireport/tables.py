@@ -17,7 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
-from .errors import DataError, did_you_mean
+from .errors import DataError, clipped, did_you_mean
 
 DELIMITERS = (",", ";", "\t")
 # The encodings spreadsheets write for fr/en users. charset-normalizer chooses among them by how
@@ -27,6 +27,17 @@ HEADER_SEARCH_ROWS = 30  # title lines some exports put above the header (ad pla
 _SAMPLE_BYTES = 1 << 16
 _ZIP, _PARQUET, _OLE = b"PK\x03\x04", b"PAR1", b"\xd0\xcf\x11\xe0"  # the first bytes of each format
 _OLE_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+CELL_CHARS = 32_767  # Excel's own limit on a cell's text: past it, a cell is no export's
+# A workbook's parts, as their zip declares them (Python's zip reader stops at the declared size, so
+# a part cannot unpack to more). openpyxl parses a part whole or row by row, at 10 to 50 times its
+# size in memory for a whole workbook (templates are read that way): so a sheet of a data file may
+# unpack to 200 MB (millions of cells), one of a template to 32 MB; the workbook's index
+# (workbook.xml, relationships, content types) is kilobytes in any real file.
+PART_BYTES = 200 << 20
+TEMPLATE_PART_BYTES = 32 << 20
+INDEX_BYTES = 1 << 20
+PACKED_RATIO = 100  # unpacked / packed of a part over INDEX_BYTES: text compresses 5 to 20 times
+MAX_CELLS = 10_000_000  # rows × columns of a sheet (to its last filled cell), read by openpyxl one by one
 
 
 @dataclass(frozen=True)
@@ -113,7 +124,9 @@ def _read_csv(path: Path, header: str | None, comma_thousands: bool) -> Table:
     except pl.exceptions.PolarsError as exc:
         raise DataError(f"cannot read it as CSV ({str(exc).splitlines()[0]})", file=file,
                         hint='look for a quote (") left open; or export it again as CSV UTF-8') from None
-    return Table(_tidy(frame), skip + 2, comma_thousands, "csv")
+    table = Table(_tidy(frame), skip + 2, comma_thousands, "csv")
+    _refuse_long_cells(table, file)
+    return table
 
 
 def _typed_or_text(data: bytes, options: dict) -> pl.DataFrame:  # type: ignore[type-arg]
@@ -198,6 +211,7 @@ def _tidy(frame: pl.DataFrame, titles: list[str] | None = None) -> pl.DataFrame:
     """Header names stripped (of NUL characters too) and unique; a column with neither a name nor a
     cell (the trailing delimiter of some exports) dropped, one with cells but no name called `column N`."""
     names: list[str] = []
+    taken: set[str] = set()  # `names` as a set: 200,000 columns took 165 s looked up in the list
     kept = []
     for position, (raw, title) in enumerate(zip(frame.columns, titles or frame.columns, strict=True), start=1):
         name = title.replace("\x00", "").strip()  # NUL is kpireport's own: its working columns start with it
@@ -205,12 +219,17 @@ def _tidy(frame: pl.DataFrame, titles: list[str] | None = None) -> pl.DataFrame:
             if frame[raw].null_count() == len(frame):
                 continue
             name = f"column {position}"
-        while name in names:
+        while name in taken:
             name += " (2)"
         names.append(name)
+        taken.add(name)
         kept.append(raw)
     if not kept:
         return frame.select([])
+    if len(kept) == frame.width:  # nothing dropped: renamed in place, positionally (no names parsed)
+        tidy = frame.clone()
+        tidy.columns = names
+        return tidy
     # Series, not names: select("*") or a name like "^a$" would be read as a wildcard or a regex
     return pl.DataFrame([frame.get_column(raw).alias(name) for raw, name in zip(kept, names, strict=True)],
                         height=frame.height)
@@ -219,22 +238,74 @@ def _tidy(frame: pl.DataFrame, titles: list[str] | None = None) -> pl.DataFrame:
 # --- XLSX -----------------------------------------------------------------------------------------
 
 
+def check_workbook(path: Path, part_bytes: int = PART_BYTES) -> None:
+    """Refuse a workbook with a part that would unpack to more than openpyxl can hold, before any is
+    parsed: a zip bomb (a 300 KB file unpacking to 4 GB), a 2 GB cell, an index of megabytes."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            parts = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return  # openpyxl's own error says it better (damaged, cut short)
+    for part in parts:
+        index = part.filename in ("[Content_Types].xml", "xl/workbook.xml") or part.filename.endswith(".rels")
+        limit = INDEX_BYTES if index else part_bytes
+        packed = max(part.compress_size, 1)
+        if part.file_size > limit or (part.file_size > INDEX_BYTES and part.file_size / packed > PACKED_RATIO):
+            raise unsafe_workbook(path, f"its part {clipped(part.filename)} would unpack to "
+                                        f"{part.file_size:,} bytes from {part.compress_size:,}")
+
+
+def unsafe_workbook(path: Path, why: str) -> DataError:
+    return DataError(f"damaged or unsafe workbook: {why}", file=str(path),
+                     hint="open it in Excel and save it as a new .xlsx, or export the data as CSV UTF-8; "
+                          "if it came by e-mail or download, ask its sender for it again")
+
+
+# What a part built to harm the reader raises: a parse error (expat and lxml stop entity expansion;
+# defusedxml, which openpyxl uses when installed, refuses any entity declaration first).
+def xml_errors() -> tuple[type[Exception], ...]:
+    from defusedxml import DefusedXmlException
+
+    return (SyntaxError, DefusedXmlException)
+
+
+def clipped_xml_error(path: Path, exc: Exception) -> DataError:
+    """An XML parse error as "damaged or unsafe"; any other error openpyxl raises as before."""
+    cause = xml_error_in(exc)
+    if cause is not None:
+        return unsafe_workbook(path, f"its XML cannot be read ({cause.__class__.__name__}: {clipped(cause)})")
+    return workbook_error(path, exc)
+
+
+def xml_error_in(exc: BaseException) -> BaseException | None:
+    """The XML parse error `exc` is, or wraps (openpyxl re-raises one as "Unable to read workbook")."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, xml_errors()):
+            return seen
+        seen = seen.__cause__
+    return None
+
+
 def _read_xlsx(path: Path, sheet: str | None, header: str | None, comma_thousands: bool) -> Table:
     from openpyxl import load_workbook  # slow to import, and only workbooks need it
 
     file = str(path)
+    check_workbook(path)
     try:
         # from its bytes: openpyxl judges a path by its extension, and a workbook may be named .csv
         workbook = load_workbook(io.BytesIO(path.read_bytes()), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        raise workbook_error(path, exc) from None
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, SyntaxError) as exc:
+        raise clipped_xml_error(path, exc) from None
     try:
         if sheet is not None and sheet not in workbook.sheetnames:
             raise DataError(f"no sheet '{sheet}'", file=file,
                             hint=did_you_mean(sheet, workbook.sheetnames)
                             or "sheets: " + ", ".join(workbook.sheetnames))
         worksheet = workbook[sheet] if sheet is not None else workbook.worksheets[0]
-        rows = [list(row) for row in worksheet.iter_rows(values_only=True)]
+        rows = _rows(worksheet, path)
+    except xml_errors() as exc:
+        raise clipped_xml_error(path, exc) from None
     finally:
         workbook.close()
     top = _header_row(rows, header)
@@ -247,7 +318,46 @@ def _read_xlsx(path: Path, sheet: str | None, header: str | None, comma_thousand
     titles += [""] * (width - len(titles))
     frame = pl.DataFrame([_column(f"\x00{index}", [row[index] if index < len(row) else None for row in records])
                           for index in range(width)])
-    return Table(_tidy(frame, titles), top + 2, comma_thousands, "xlsx")
+    table = Table(_tidy(frame, titles), top + 2, comma_thousands, "xlsx")
+    _refuse_long_cells(table, file)
+    return table
+
+
+def _rows(worksheet, path: Path) -> list[list]:  # type: ignore[no-untyped-def, type-arg]
+    """The sheet's values, row by row, to the last filled cell of each; at most MAX_CELLS in all."""
+    # openpyxl pads every row to the sheet's <dimension>, which the file declares: 4 KB may claim
+    # A1:XFD1048576, 17 billion cells. Without it, a row is as long as its last cell.
+    worksheet.reset_dimensions()
+    rows: list[list] = []  # type: ignore[type-arg]
+    width = filled = 0
+    for values in worksheet.iter_rows(values_only=True):
+        row = list(values)
+        while row and row[-1] is None:
+            row.pop()
+        rows.append(row)
+        if row:
+            width, filled = max(width, len(row)), len(rows)
+            if width * filled > MAX_CELLS:  # the table built from it is that large
+                raise DataError(f"the sheet holds more than {MAX_CELLS:,} cells ({filled:,} rows by {width:,} "
+                                "columns, to its last filled cell)", file=str(path), key=worksheet.title,
+                                hint="delete the unused rows and columns (a cell far right or far down), "
+                                     "or export the data as CSV UTF-8")
+    return rows[:filled]
+
+
+def _refuse_long_cells(table: Table, file: str) -> None:
+    """A cell's text longer than a spreadsheet cell can hold: no export writes one, and each reader
+    after this would copy it (a 10 MB cell took 20 MB a copy, and was echoed whole in messages)."""
+    longest = table.frame.select(pl.col(pl.String).str.len_bytes().max())  # one pass; chars <= bytes
+    for name in (name for name, size in longest.row(0, named=True).items() if size is not None and size > CELL_CHARS) \
+            if len(longest) else ():
+        lengths = table.frame.get_column(name).str.len_chars()
+        longest_chars = lengths.max()
+        if longest_chars is not None and longest_chars > CELL_CHARS:  # type: ignore[operator]
+            row = lengths.arg_max()
+            raise DataError(f"a cell of {longest_chars} characters, more than a spreadsheet cell holds ({CELL_CHARS})",
+                            file=file, line=table.first_row + (row or 0), column=name,
+                            hint="the file is damaged, or not the export meant: export the data again")
 
 
 def workbook_error(path: Path, exc: Exception) -> DataError:
@@ -299,6 +409,22 @@ def _read_parquet(path: Path) -> Table:
     try:
         frame = pl.read_parquet(path)
     except (pl.exceptions.PolarsError, OSError) as exc:
-        raise DataError(f"cannot read it as Parquet: {str(exc).splitlines()[0]}", file=str(path),
+        raise DataError(f"cannot read it as Parquet: {clipped(str(exc).splitlines()[0])}", file=str(path),
                         hint="write it again, or export the data as CSV UTF-8") from None
-    return Table(_tidy(frame), 1, False, "parquet")
+    columns = []
+    for column in frame.iter_columns():
+        dtype = column.dtype
+        if isinstance(dtype, pl.Categorical | pl.Enum):  # text from a fixed set: read as any text ("100" too)
+            column = column.cast(pl.String)
+        elif isinstance(dtype, pl.Decimal):
+            column = column.cast(pl.Float64)
+        elif dtype.is_nested() or isinstance(dtype, pl.Duration | pl.Object | pl.Binary):
+            kind = type(dtype).__name__.lower() if not isinstance(dtype, type) else dtype.__name__.lower()
+            raise DataError(f"the column '{clipped(column.name)}' holds {kind} values ({dtype}): kpireport reads "
+                            "numbers, text and dates", file=str(path), column=clipped(column.name),
+                            hint="write one number (or date) a cell: unnest the lists or fields into columns of "
+                                 "their own, durations as a number of seconds")
+        columns.append(column)
+    table = Table(_tidy(pl.DataFrame(columns, height=frame.height)), 1, False, "parquet")
+    _refuse_long_cells(table, str(path))
+    return table

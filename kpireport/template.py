@@ -22,7 +22,7 @@ from .engine import RowCounts
 from .errors import DataError, KpiReportError
 from .files import atomic_path
 from .months import Month
-from .tables import is_ole
+from .tables import TEMPLATE_PART_BYTES, check_workbook, is_ole, xml_error_in
 from .workbook import Values, build_workbook, sheet_months
 
 
@@ -94,9 +94,15 @@ def read_typed(path: Path) -> TypedValues | None:
                              "left untouched", file=str(path),
                              hint="choose another output file (-o), or pass --force to replace it")
     try:
+        check_workbook(path, TEMPLATE_PART_BYTES)
+    except DataError as exc:
+        raise DataError(f"{exc.message}; it is left untouched", file=str(path),
+                        hint="choose another output file (-o), or pass --force to replace it") from None
+    try:
         workbook = load_workbook(io.BytesIO(path.read_bytes()), data_only=True)  # whatever its extension
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+    except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError, SyntaxError) as exc:
         what = ("it is damaged or cut short" if isinstance(exc, zipfile.BadZipFile)
+                else "damaged or unsafe workbook: its XML cannot be read" if xml_error_in(exc)
                 else f"cannot open it as a workbook ({exc.__class__.__name__})")
         raise DataError(f"{what}; it is left untouched", file=str(path),
                         hint="choose another output file (-o), or pass --force to replace it") from None
