@@ -339,12 +339,17 @@ def send(config: Path, data_files: tuple[Path, ...], month, per: str, to: tuple[
     settings, data, month = _review_month(config, data_files, month, skip_bad_rows)
     output_dir = output_dir or settings.output
     credentials = None if dry_run else credentials_from_environment()
+    logs: list[SendLog] = []
+
+    def start() -> None:  # once the recipients are known, before any PDF is written
+        stack.enter_context(send_lock(output_dir))  # one send at a time per send log
+        logs.append(SendLog(output_dir / LOG_NAME))  # a damaged log stops the send before the rendering
+        _warn(logs[0].warnings)
+
     with ExitStack() as stack:
-        # one send at a time per send log: locked once the recipients are known, before any PDF is written
-        lock = None if dry_run else partial(stack.enter_context, send_lock(output_dir))
         messages = prepare(settings, data.values, month, per=per, to=list(to), output_dir=output_dir,
                            template_dir=template_dir, notes=data.notes, partial=data.partial, rows=data.rows,
-                           before_writing=lock)
+                           before_writing=None if dry_run else start)
         if only:
             wanted = {address.lower() for address in only}
             unknown = sorted(wanted - {m.recipient.address.lower() for m in messages})
@@ -357,8 +362,7 @@ def send(config: Path, data_files: tuple[Path, ...], month, per: str, to: tuple[
             for outgoing in messages:
                 click.echo(f"wrote {write_eml(outgoing, dry_run)} (to {outgoing.recipient.address})")
             return
-        log = SendLog(output_dir / LOG_NAME)
-        _warn(log.warnings)
+        log = logs[0]
         counts = {"sent": 0, "skipped": 0, "failed": 0, "unknown": 0}
         for status, outgoing, detail in deliver(messages, log, partial(connect, settings.smtp, credentials),
                                                 resend=resend):
@@ -373,8 +377,8 @@ def send(config: Path, data_files: tuple[Path, ...], month, per: str, to: tuple[
     if counts["failed"]:
         click.echo("run the same command again to send what failed: what was delivered is not sent twice", err=True)
     if counts["unknown"]:
-        click.echo("unknown: the connection was lost after the whole message went out, so it may have been "
-                   "delivered; a rerun does not send it again (SMTP cannot tell): check, then --resend --only ADDR",
+        click.echo("the reply to a message that went out whole was lost, so it may have been delivered: a rerun "
+                   "does not send it again (SMTP cannot tell); check with the recipient, then --resend --only ADDR",
                    err=True)
     if counts["failed"] or counts["unknown"]:
         sys.exit(1)

@@ -49,7 +49,15 @@ class OwnerSpec(Strict):
     email: str | None = None
     role: str | None = None
 
-    _name = field_validator("name")(classmethod(lambda cls, value: _one_line(value)))
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        _one_line(value)
+        # quoted in the To: header all the same, but a lax mail program could take `<…>` for the address
+        if "<" in value or ">" in value:
+            raise ValueError(f"'{value}': '<' and '>' are not allowed in a name (it goes into the To: header, "
+                             "where they mark an address)")
+        return value
 
     @field_validator("email")
     @classmethod
