@@ -203,7 +203,7 @@ def _is_transient(exc: Exception) -> bool:
 
 def _reason(exc: Exception) -> str:
     """What went wrong, from the server's reply: never from our own request (which held the password)."""
-    if isinstance(exc, NoAnswerError):
+    if isinstance(exc, NoAnswerError | smtplib.SMTPNotSupportedError) and str(exc):
         return str(exc)
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         return "; ".join(f"{code} {reply.decode(errors='replace')}" for code, reply in exc.recipients.values())
@@ -233,12 +233,18 @@ class Connection:
         client = self.client
         message = outgoing.message
         sender = parseaddr(str(message["From"]))[1]
-        data = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+        options: tuple[str, ...] = ()
+        international = not (sender + outgoing.recipient.address).isascii()
+        if international:  # as smtplib's send_message: mail() with SMTPUTF8 makes it send commands in UTF-8
+            if not client.has_extn("smtputf8"):
+                raise smtplib.SMTPNotSupportedError("the server does not accept non-ASCII addresses (SMTPUTF8)")
+            options = ("SMTPUTF8", "BODY=8BITMIME")
+        data = message.as_bytes(policy=message.policy.clone(linesep="\r\n", utf8=international))
         data = re.sub(rb"(?m)^\.", b"..", data)  # a line starting with "." is sent dot-doubled
         if not data.endswith(b"\r\n"):
             data += b"\r\n"
         try:
-            code, reply = client.mail(sender)
+            code, reply = client.mail(sender, options)
             if code != 250:
                 raise smtplib.SMTPSenderRefused(code, reply, sender)
             code, reply = client.rcpt(outgoing.recipient.address)
