@@ -52,12 +52,7 @@ class OwnerSpec(Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        _one_line(value)
-        # quoted in the To: header all the same, but a lax mail program could take `<…>` for the address
-        if "<" in value or ">" in value:
-            raise ValueError(f"'{value}': '<' and '>' are not allowed in a name (it goes into the To: header, "
-                             "where they mark an address)")
-        return value
+        return _one_line(value)  # type: ignore[return-value]  # quoted or encoded whole in the To: header
 
     @field_validator("email")
     @classmethod

@@ -55,8 +55,10 @@ def compose(config: Config, view: ReviewView, recipient: Recipient, document: Pa
     message["From"] = sender
     # the name as an RFC 5322 phrase, quoted or encoded whole: `Zoë <boss@evil.example>` stays a name
     # (formataddr would encode only "Zoë" and leave a second address in the header)
+    # (username, not addr_spec: a local part that is not a dot-atom, like '../x', is quoted, not refused)
+    local, _, domain = recipient.address.rpartition("@")
     message["To"] = Address(display_name="" if recipient.name == recipient.address else recipient.name,
-                            addr_spec=recipient.address)
+                            username=local, domain=domain)
     if reply_to:
         message["Reply-To"] = reply_to
     message["Date"] = format_datetime(now or dt.datetime.now(dt.UTC).astimezone())

@@ -278,8 +278,8 @@ def test_a_last_line_cut_short_is_a_warning_and_is_cut_off(tmp_path: Path, serve
 
 # --- headers go to the intended address only -----------------------------------------------------------
 
-# quoted or encoded whole in the To: header; '<' and '>' are refused (see below)
-HOSTILE = {"marketing": "Zoë, boss@evil.example", "sales": 'Martin, "CM"; Claire: x@evil.example,'}
+# encoded whole (non-ASCII) or quoted in the To: header: never a second address
+HOSTILE = {"marketing": "Zoë <boss@evil.example>", "sales": 'Martin, "CM"; Claire: x@evil.example,'}
 
 
 def test_each_message_goes_to_its_owner_only_whatever_the_owner_is_called(tmp_path: Path, server) -> None:
@@ -305,17 +305,6 @@ def test_each_message_goes_to_its_owner_only_whatever_the_owner_is_called(tmp_pa
         assert b"evil.example>" not in to_line
         assert to_line.endswith(f"<{address}>".encode())
     assert not [a for a in mailbox.rcpt if "evil" in a]
-
-
-def test_an_owner_name_holding_an_address_in_brackets_is_refused(tmp_path: Path, server) -> None:
-    mailbox, port = server
-    path = project(tmp_path, port)
-    edit(path, lambda d: d["owners"]["marketing"].update(name="Zoë <boss@evil.example>"))
-    for command in ("validate", "send"):
-        result = run(command, path, "--month", MONTH) if command == "send" else run(command, path)
-        assert result.exit_code == 2, result.output
-        assert ": owners.marketing.name: 'Zoë <boss@evil.example>': '<' and '>' are not allowed" in result.output
-    assert mailbox.rcpt == []
 
 
 @pytest.mark.parametrize(("key", "change"), [
