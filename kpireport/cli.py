@@ -304,41 +304,81 @@ def report(config: Path, data_files: tuple[Path, ...], month, output: Path | Non
 @click.option("--dry-run", "dry_run", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
               help="Write each message as an .eml file into DIR instead of sending it.")
 @click.option("--resend", is_flag=True, help="Send again what the send log says was already delivered.")
-@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("output"),
-              show_default=True, help="Where the PDFs and the send log (send-log.jsonl) are written.")
+@click.option("--only", "only", multiple=True, metavar="ADDR",
+              help="Only the messages to this recipient (e.g. with --resend, one whose delivery is unknown). "
+                   "Repeatable.")
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where the PDFs and the send log (send-log.jsonl) are written "
+                   "(default: the config's `output:`, else output/ beside the config).")
 @click.option("--template-dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
               help="A folder of templates overriding the built-in ones (e.g. mail/fr/body.txt).")
 @_skip_bad_rows
 def send(config: Path, data_files: tuple[Path, ...], month, per: str, to: tuple[str, ...],  # type: ignore[no-untyped-def]
-         dry_run: Path | None, resend: bool, output_dir: Path, template_dir: Path | None, skip_bad_rows: bool) -> None:
-    """E-mail the month's review PDFs to their owners, exactly once.
+         dry_run: Path | None, resend: bool, only: tuple[str, ...], output_dir: Path | None,
+         template_dir: Path | None, skip_bad_rows: bool) -> None:
+    """E-mail the month's review PDFs to their owners, each once where SMTP allows it.
 
     SMTP settings come from the config's `smtp:` section; the login from the environment variables
-    KPIREPORT_SMTP_USER and KPIREPORT_SMTP_PASSWORD. Each delivered message is recorded in
-    send-log.jsonl beside the PDFs: a rerun sends only what was not delivered.
+    KPIREPORT_SMTP_USER and KPIREPORT_SMTP_PASSWORD. Each message is recorded in send-log.jsonl in
+    the project's output folder: a rerun sends only what was not delivered, and never a message whose
+    delivery is unknown (the connection was lost after it went out) unless given --resend.
+    Exit code 1 when a message failed or may not have been delivered.
     """
+    from contextlib import ExitStack
     from functools import partial
 
-    from .delivery import LOG_NAME, SendLog, connect, credentials_from_environment, deliver
+    from .config import is_address
+    from .delivery import LOG_NAME, SendLog, connect, credentials_from_environment, deliver, send_lock
     from .mail import prepare, write_eml
 
+    for option, addresses in (("--to", to), ("--only", only)):
+        for address in addresses:
+            if not is_address(address):
+                raise KpiReportError(f"{option} {address!r}: not an e-mail address",
+                                     hint="give a bare address, e.g. claire@example.com")
     settings, data, month = _review_month(config, data_files, month, skip_bad_rows)
+    output_dir = output_dir or settings.output
     credentials = None if dry_run else credentials_from_environment()
-    messages = prepare(settings, data.values, month, per=per, to=list(to), output_dir=output_dir,
-                       template_dir=template_dir, notes=data.notes, partial=data.partial, rows=data.rows)
-    if dry_run:
-        for outgoing in messages:
-            click.echo(f"wrote {write_eml(outgoing, dry_run)} (to {outgoing.recipient.address})")
-        return
-    log = SendLog(output_dir / LOG_NAME)
-    opener = partial(connect, settings.smtp, credentials)
-    counts = {"sent": 0, "skipped": 0, "failed": 0}
-    for status, outgoing, detail in deliver(messages, log, opener, resend=resend):
-        counts[status] += 1
-        line = f"{status}: {outgoing.document.name} to {outgoing.recipient.address}"
-        click.echo(f"{line} — {detail}" if detail else line, err=status == "failed")
-    click.echo(f"{counts['sent']} sent, {counts['skipped']} already sent, {counts['failed']} failed "
-               f"(log: {log.path})")
+    logs: list[SendLog] = []
+
+    def start() -> None:  # once the recipients are known, before any PDF is written
+        stack.enter_context(send_lock(output_dir))  # one send at a time per send log
+        logs.append(SendLog(output_dir / LOG_NAME))  # a damaged log stops the send before the rendering
+        _warn(logs[0].warnings)
+
+    with ExitStack() as stack:
+        messages = prepare(settings, data.values, month, per=per, to=list(to), output_dir=output_dir,
+                           template_dir=template_dir, notes=data.notes, partial=data.partial, rows=data.rows,
+                           before_writing=None if dry_run else start)
+        if only:
+            wanted = {address.lower() for address in only}
+            unknown = sorted(wanted - {m.recipient.address.lower() for m in messages})
+            if unknown:
+                raise KpiReportError(f"--only {', '.join(unknown)}: no message of {month} goes to this address",
+                                     file=str(config), hint="the recipients are: " + ", ".join(
+                                         dict.fromkeys(m.recipient.address for m in messages)))
+            messages = [m for m in messages if m.recipient.address.lower() in wanted]
+        if dry_run:
+            for outgoing in messages:
+                click.echo(f"wrote {write_eml(outgoing, dry_run)} (to {outgoing.recipient.address})")
+            return
+        log = logs[0]
+        counts = {"sent": 0, "skipped": 0, "failed": 0, "unknown": 0}
+        for status, outgoing, detail in deliver(messages, log, partial(connect, settings.smtp, credentials),
+                                                resend=resend):
+            counts[status] += 1
+            line = f"{status}: {outgoing.document.name} to {outgoing.recipient.address}"
+            if status == "unknown":
+                detail += (f"; check with the recipient, then: kpireport send {config} --month {month} --resend "
+                           f"--only {outgoing.recipient.address}")
+            click.echo(f"{line} — {detail}" if detail else line, err=status in ("failed", "unknown"))
+    click.echo(f"{counts['sent']} sent, {counts['skipped']} already sent, {counts['failed']} failed, "
+               f"{counts['unknown']} unknown (log: {log.path})")
     if counts["failed"]:
         click.echo("run the same command again to send what failed: what was delivered is not sent twice", err=True)
+    if counts["unknown"]:
+        click.echo("the reply to a message that went out whole was lost, so it may have been delivered: a rerun "
+                   "does not send it again (SMTP cannot tell); check with the recipient, then --resend --only ADDR",
+                   err=True)
+    if counts["failed"] or counts["unknown"]:
         sys.exit(1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field, replace
-from email.utils import parseaddr
+from email.utils import getaddresses, parseaddr
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -20,7 +20,23 @@ from .vocabulary import Aggregate, Direction, Format, Frequency, KpiType, Locale
 from .yamlfile import KeyPath, line_of, load_yaml, schema_errors
 
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# no spaces, quotes, brackets or separators: an address goes into headers and the SMTP envelope as is
+_EMAIL = re.compile(r'^[^@\s<>()\[\],;:"\\]+@[^@\s<>()\[\],;:"\\]+\.[^@\s<>()\[\],;:"\\]+$')
+# what str.splitlines (and so a mail header) takes for the end of a line
+_LINE_BREAK = re.compile("[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+
+
+def is_address(value: str) -> bool:
+    """A bare e-mail address that can go into a header and the SMTP envelope unchanged."""
+    return bool(_EMAIL.match(value))
+
+
+def _one_line(value: str | None) -> str | None:
+    """Text that goes into a mail header (names, subjects, addresses) holds no line break: a CR or LF
+    there could start a header of the sender's choosing (Bcc: …)."""
+    if value is not None and _LINE_BREAK.search(value):
+        raise ValueError("a line break is not allowed here (it would end up in an e-mail header)")
+    return value
 # The documents advise 5 to 10 KPIs in all and at most 3 per objective, owner or domain.
 MAX_KPIS = 10
 MAX_KPIS_PER_GROUP = 3
@@ -33,9 +49,15 @@ class OwnerSpec(Strict):
     email: str | None = None
     role: str | None = None
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _one_line(value)  # type: ignore[return-value]  # quoted or encoded whole in the To: header
+
     @field_validator("email")
     @classmethod
     def _email(cls, value: str | None) -> str | None:
+        _one_line(value)
         if value is not None and not _EMAIL.match(value):
             raise ValueError(f"'{clipped(value)}' is not an e-mail address")
         return value
@@ -130,10 +152,20 @@ class SmtpSpec(Strict):
     security: Literal["starttls", "ssl", "none"] = "starttls"  # plain text only when written explicitly
     sender: Annotated[str, Field(alias="from")]
     reply_to: str | None = None
+    timeout: Annotated[float, Field(gt=0, le=3600)] = 30  # seconds: the longest wait for any reply
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        return _one_line(value)  # type: ignore[return-value]
 
     @field_validator("sender", "reply_to")
     @classmethod
     def _address(cls, value: str | None) -> str | None:
+        _one_line(value)
+        if value is not None and len(getaddresses([value])) != 1:
+            raise ValueError(f"'{value}' is not one e-mail address (e.g. reviews@example.com or "
+                             "'KPI <reviews@example.com>')")
         if value is not None and not _EMAIL.match(parseaddr(value)[1]):
             raise ValueError(f"'{clipped(value)}' is not an e-mail address (e.g. reviews@example.com or "
                              "'KPI <reviews@example.com>')")
@@ -147,6 +179,7 @@ class TemplateSpec(Strict):
 class ConfigSpec(Strict):
     title: str
     company: str | None = None
+    output: str | None = None  # where `send` writes its PDFs and send log; relative to the config (default output/)
     locale: Locale = "fr"
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "EUR"
     owners: dict[str, OwnerSpec] = {}
@@ -157,6 +190,8 @@ class ConfigSpec(Strict):
     template: TemplateSpec = TemplateSpec()
     review: ReviewSpec = ReviewSpec()
     smtp: SmtpSpec | None = None
+
+    _one_line_text = field_validator("title", "company")(classmethod(lambda cls, value: _one_line(value)))
 
 
 # --- the resolved config that the rest of the product reads ----------------------------------------
@@ -169,6 +204,7 @@ class Smtp:
     security: str  # starttls | ssl | none
     sender: str
     reply_to: str | None
+    timeout: float = 30  # seconds
 
 
 @dataclass(frozen=True)
@@ -250,6 +286,7 @@ class Config:
     colour: str = "#1F4E78"
     sections: str = "domain"  # the review's sections: per domain or per owner
     smtp: Smtp | None = None
+    output: Path | None = None  # the project's output folder (PDFs sent, send log): `output:`, or output/ beside it
 
     def kpi_order(self) -> list[str]:
         """KPIs ordered so that each comes after the KPIs its formula uses."""
@@ -286,7 +323,7 @@ def _smtp(spec: SmtpSpec | None) -> Smtp | None:
     if spec is None:
         return None
     port = spec.port or {"starttls": 587, "ssl": 465, "none": 25}[spec.security]
-    return Smtp(spec.host, port, spec.security, spec.sender, spec.reply_to)
+    return Smtp(spec.host, port, spec.security, spec.sender, spec.reply_to, spec.timeout)
 
 
 class _Resolver:
@@ -337,6 +374,7 @@ class _Resolver:
             funnel_target=self.target(("funnel",), funnel_spec.target),
             logo=self.logo(spec.review.logo), colour=spec.review.colour,
             sections=spec.review.sections, smtp=_smtp(spec.smtp),
+            output=self.path.parent / (spec.output or "output"),
         )
 
     def kpi(self, kid: str, spec: KpiSpec, owners: dict[str, Owner]) -> Kpi:

@@ -1,22 +1,28 @@
-"""Delivering the review e-mails over SMTP exactly once.
+"""Delivering the review e-mails over SMTP, each at most once where SMTP allows it.
 
-A send log (JSON lines beside the PDFs) records each delivered message: month, recipient, document
-and its SHA-256. A rerun after a failure sends only what the log lacks; `resend` sends anyway.
-Transient failures (dropped connection, 4xx replies) are retried with backoff on a new connection;
-a permanent refusal (5xx) is reported for that recipient and the others still go. The password is
-given to smtplib only: it is never printed, logged or written.
+A send log (JSON lines in the project's output folder) records each message: month, recipient,
+document and its SHA-256, and whether it was delivered (`sent`) or its fate is `unknown`. A rerun
+sends only what the log lacks; `resend` sends anyway. One `send` at a time: the log is locked.
+A failure before the end of DATA (dropped connection, timeout, 4xx reply) is retried with backoff on
+a new connection; a permanent refusal (5xx) is reported for that recipient and the others still go.
+A reply lost after the whole message went out is ambiguous: the server may have stored it, so it is
+logged `unknown` and never sent again without `resend`. The password is given to smtplib only: it is
+never printed, logged or written.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
+import re
 import smtplib
 import ssl
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from email.utils import parseaddr
 from pathlib import Path
 
 from .config import Smtp
@@ -26,6 +32,8 @@ from .mail import Outgoing
 USER_VARIABLE = "KPIREPORT_SMTP_USER"
 PASSWORD_VARIABLE = "KPIREPORT_SMTP_PASSWORD"
 LOG_NAME = "send-log.jsonl"
+LOCK_NAME = "send-log.lock"
+STATUSES = ("sent", "unknown")
 
 
 @dataclass(frozen=True)
@@ -47,41 +55,142 @@ def credentials_from_environment() -> Credentials | None:
 
 # --- the send log ----------------------------------------------------------------------------------------
 
+_REPAIR = ("the send log is written by kpireport: restore it from a backup, or delete that line "
+           "(the message it recorded may then be sent again)")
+
 
 class SendLog:
-    """What was delivered, one JSON object a line; appended and flushed to disk after each message."""
+    """What was sent, one JSON object a line; appended and flushed to disk after each message.
+
+    A last line cut short (a send killed while writing it) is ignored with a warning, and cut off
+    before the next record is appended; any other damage is an error naming the file and line."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.entries: list[dict] = []
-        if path.exists():
-            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-                if not line.strip():
+        self.warnings: list[str] = []
+        self._cut: int | None = None  # where the complete lines end, when a cut-short line follows them
+        self._newline = False  # the last record lacks its line end: add one before appending
+        try:
+            data = path.read_bytes() if path.exists() or path.is_symlink() else b""
+        except IsADirectoryError:
+            raise KpiReportError("this is a folder, where kpireport keeps its send log", file=str(path),
+                                 hint="move the folder away (or give another --output-dir)") from None
+        except OSError as exc:
+            raise KpiReportError(f"cannot read the send log: {exc.strerror}", file=str(path),
+                                 hint="check the file's permissions") from None
+        lines = data.split(b"\n")
+        offset = 0
+        for number, raw in enumerate(lines, start=1):
+            last = number == len(lines)  # the bytes after the last line end: empty, or a line cut short
+            start, offset = offset, offset + len(raw) + 1
+            if not raw.strip():
+                continue
+            try:
+                entry = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                if last:  # a kill mid-write leaves a line without its end, maybe in the middle of a character
+                    self.warnings.append(f"{path}:{number}: the last line is cut short (a send killed while "
+                                         "writing it): ignored; the message it recorded may be sent again")
+                    self._cut = start
                     continue
-                try:
-                    self.entries.append(json.loads(line))
-                except json.JSONDecodeError:
-                    raise KpiReportError("this line is not JSON", file=str(path), line=number,
-                                         hint="the send log is written by kpireport: restore it or delete "
-                                              "that line") from None
+                what = "is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else "is not JSON"
+                raise KpiReportError(f"this line {what}", file=str(path), line=number, hint=_REPAIR) from None
+            problem = _record_problem(entry)
+            if problem:
+                raise KpiReportError(f"this line is not a send-log record: {problem}", file=str(path),
+                                     line=number, hint=_REPAIR)
+            self._newline = last
+            self.entries.append(entry)
 
     def delivered(self, outgoing: Outgoing) -> dict | None:
+        """The latest record of this message (month, recipient, document), if any."""
         key = (str(outgoing.month), outgoing.recipient.address.lower(), outgoing.document.name)
-        return next((e for e in self.entries if (e["month"], e["recipient"].lower(), e["document"]) == key), None)
+        return next((e for e in reversed(self.entries)
+                     if (e["month"], e["recipient"].lower(), e["document"]) == key), None)
 
-    def record(self, outgoing: Outgoing) -> None:
-        entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "month": str(outgoing.month),
+    def record(self, outgoing: Outgoing, status: str = "sent", reason: str | None = None) -> None:
+        entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "status": status, "month": str(outgoing.month),
                  "recipient": outgoing.recipient.address, "document": outgoing.document.name,
                  "sha256": outgoing.digest, "message_id": outgoing.message["Message-ID"]}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())  # a crash right after sending must not send it twice
+        if reason:
+            entry["reason"] = reason
+        line = json.dumps(entry, ensure_ascii=False) + "\n"
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self._cut is not None:  # drop the cut-short line, or the new record would be glued to it
+                os.truncate(self.path, self._cut)
+                self._cut = None
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.write(("\n" if self._newline else "") + line)  # one write: a kill cuts one line only
+                handle.flush()
+                os.fsync(handle.fileno())  # a crash right after sending must not send it twice
+        except OSError as exc:
+            raise KpiReportError(f"cannot write the send log: {exc.strerror} ({status}: {outgoing.document.name} "
+                                 f"to {outgoing.recipient.address})", file=str(self.path),
+                                 hint="free some space or fix the permissions; that message may be sent again "
+                                      "by the next run") from None
+        self._newline = False
         self.entries.append(entry)
 
 
+def _record_problem(entry: object) -> str | None:
+    if not isinstance(entry, dict):
+        return "a JSON object is expected"
+    for key in ("month", "recipient", "document"):
+        if not isinstance(entry.get(key), str):
+            return f"no '{key}'"
+    if entry.get("status", "sent") not in STATUSES:  # records written before `status` existed are deliveries
+        return f"unknown status {entry['status']!r}"
+    return None
+
+
+@contextlib.contextmanager
+def send_lock(folder: Path) -> Iterator[None]:
+    """One `send` at a time per send log: an exclusive flock on a file beside it, holding the pid of the
+    send that has it. A second send fails at once (it never waits); the lock goes with the process,
+    even killed, so a stale lock file holds nothing."""
+    path = folder / LOCK_NAME
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise KpiReportError(f"cannot open the send lock: {exc.strerror}", file=str(path),
+                             hint="check that the output folder is a folder you can write to") from None
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = ""
+            for _ in range(20):  # the other send may have the lock but not have written its pid yet
+                pid = os.pread(descriptor, 32, 0).decode("ascii", errors="replace").strip()
+                if pid:
+                    break
+                time.sleep(0.05)
+            raise KpiReportError(f"another send is running (pid {pid or '?'})", file=str(path),
+                                 hint="wait for it to finish, then run this command again: it sends only what "
+                                      "the other did not") from None
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
+
+
 # --- SMTP ------------------------------------------------------------------------------------------------
+
+
+class NoAnswerError(OSError):
+    """The server did not answer within the timeout (before the message was complete: retried)."""
+
+
+class DeliveryUnknownError(Exception):
+    """The whole message went out but its reply was lost: the server may have stored it."""
+
+
+def _timed_out(exc: BaseException) -> bool:
+    # smtplib turns a timeout while reading a reply into SMTPServerDisconnected: the cause tells
+    return isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError)
 
 
 def _is_transient(exc: Exception) -> bool:
@@ -94,6 +203,8 @@ def _is_transient(exc: Exception) -> bool:
 
 def _reason(exc: Exception) -> str:
     """What went wrong, from the server's reply: never from our own request (which held the password)."""
+    if isinstance(exc, NoAnswerError | smtplib.SMTPNotSupportedError) and str(exc):
+        return str(exc)
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         return "; ".join(f"{code} {reply.decode(errors='replace')}" for code, reply in exc.recipients.values())
     if isinstance(exc, smtplib.SMTPResponseException):
@@ -104,20 +215,85 @@ def _reason(exc: Exception) -> str:
     return type(exc).__name__.replace("SMTP", "SMTP ").strip()
 
 
-def connect(settings: Smtp, credentials: Credentials | None, timeout: float = 30) -> smtplib.SMTP:
-    """An open, secured, logged-in connection. STARTTLS is required unless the config says `none`."""
+class Connection:
+    """An open SMTP session that sends one message at a time and knows when its data went out."""
+
+    def __init__(self, client: smtplib.SMTP, where: str, timeout: float) -> None:
+        self.client = client
+        self.where = where
+        self.timeout = timeout
+
+    def no_answer(self) -> NoAnswerError:
+        return NoAnswerError(f"the server at {self.where} did not answer within {self.timeout:g} s")
+
+    def send(self, outgoing: Outgoing) -> None:
+        """MAIL, RCPT and DATA by hand (not sendmail) to tell a failure before the final "." of DATA,
+        safe to retry, from a lost reply after it. The envelope goes to the recipient's address, never
+        to one read back from a header."""
+        client = self.client
+        message = outgoing.message
+        sender = parseaddr(str(message["From"]))[1]
+        options: tuple[str, ...] = ()
+        international = not (sender + outgoing.recipient.address).isascii()
+        if international:  # as smtplib's send_message: mail() with SMTPUTF8 makes it send commands in UTF-8
+            if not client.has_extn("smtputf8"):
+                raise smtplib.SMTPNotSupportedError("the server does not accept non-ASCII addresses (SMTPUTF8)")
+            options = ("SMTPUTF8", "BODY=8BITMIME")
+        data = message.as_bytes(policy=message.policy.clone(linesep="\r\n", utf8=international))
+        data = re.sub(rb"(?m)^\.", b"..", data)  # a line starting with "." is sent dot-doubled
+        if not data.endswith(b"\r\n"):
+            data += b"\r\n"
+        try:
+            code, reply = client.mail(sender, options)
+            if code != 250:
+                raise smtplib.SMTPSenderRefused(code, reply, sender)
+            code, reply = client.rcpt(outgoing.recipient.address)
+            if code not in (250, 251):
+                raise smtplib.SMTPRecipientsRefused({outgoing.recipient.address: (code, reply)})
+            client.putcmd("data")
+            code, reply = client.getreply()
+            if code != 354:
+                raise smtplib.SMTPDataError(code, reply)
+            client.send(data + b".\r\n")
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            if _timed_out(exc):
+                raise self.no_answer() from None
+            raise
+        # the whole message is out: the server may store it now, whether or not its reply reaches us
+        try:
+            code, reply = client.getreply()
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            lost = (f"no reply from {self.where} within {self.timeout:g} s" if _timed_out(exc)
+                    else f"the connection to {self.where} was lost")
+            raise DeliveryUnknownError(f"{lost} after the message was sent") from None
+        if code != 250:
+            raise smtplib.SMTPDataError(code, reply)
+
+    def quit(self) -> None:
+        with contextlib.suppress(smtplib.SMTPException, OSError):
+            self.client.quit()
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def connect(settings: Smtp, credentials: Credentials | None, timeout: float | None = None) -> Connection:
+    """An open, secured, logged-in connection. STARTTLS is required unless the config says `none`.
+    Every wait (connect, greeting, each reply) is bounded by `timeout`, by default the config's."""
+    timeout = settings.timeout if timeout is None else timeout
+    where = f"{settings.host}:{settings.port}"
     context = ssl.create_default_context()
-    client: smtplib.SMTP
-    if settings.security == "ssl":
-        client = smtplib.SMTP_SSL(settings.host, settings.port, timeout=timeout, context=context)
-    else:
-        client = smtplib.SMTP(settings.host, settings.port, timeout=timeout)
+    client: smtplib.SMTP | None = None
     try:
+        if settings.security == "ssl":
+            client = smtplib.SMTP_SSL(settings.host, settings.port, timeout=timeout, context=context)
+        else:
+            client = smtplib.SMTP(settings.host, settings.port, timeout=timeout)
         client.ehlo()
         if settings.security == "starttls":
             if not client.has_extn("starttls"):
                 raise KpiReportError(
-                    f"{settings.host}:{settings.port} does not offer STARTTLS: nothing was sent", key="smtp.security",
+                    f"{where} does not offer STARTTLS: nothing was sent", key="smtp.security",
                     hint="use the server's TLS port with 'security: ssl', or write 'security: none' to send "
                          "unencrypted (a trusted local relay only)")
             client.starttls(context=context)
@@ -131,59 +307,81 @@ def connect(settings: Smtp, credentials: Credentials | None, timeout: float = 30
             except smtplib.SMTPNotSupportedError:
                 raise KpiReportError("the SMTP server does not accept a login on this connection", key="smtp",
                                      hint="use security: starttls or ssl") from None
-    except BaseException:
-        client.close()
+    except BaseException as exc:
+        if client is not None:
+            client.close()
+        if isinstance(exc, smtplib.SMTPServerDisconnected | OSError) and _timed_out(exc):
+            raise NoAnswerError(f"the server at {where} did not answer within {timeout:g} s") from None
         raise
-    return client
+    return Connection(client, where, timeout)
 
 
 class _Session:
     """One SMTP connection for the batch, opened on demand and reopened after a failure."""
 
-    def __init__(self, opener: Callable[[], smtplib.SMTP]) -> None:
+    def __init__(self, opener: Callable[[], Connection]) -> None:
         self.opener = opener
-        self.client: smtplib.SMTP | None = None
+        self.connection: Connection | None = None
+        self.opening = False  # the last failure was while opening the connection
 
     def send(self, outgoing: Outgoing) -> None:
-        if self.client is None:
-            self.client = self.opener()
-        self.client.send_message(outgoing.message)
+        if self.connection is None:
+            self.opening = True
+            self.connection = self.opener()
+        self.opening = False
+        self.connection.send(outgoing)
 
     def drop(self) -> None:
-        if self.client is not None:
+        if self.connection is not None:
             try:
-                self.client.close()
+                self.connection.close()
             finally:
-                self.client = None
+                self.connection = None
 
     def close(self) -> None:
-        if self.client is not None:
-            with contextlib.suppress(smtplib.SMTPException, OSError):
-                self.client.quit()
+        if self.connection is not None:
+            self.connection.quit()
             self.drop()
 
 
-def deliver(batch: Iterable[Outgoing], log: SendLog, opener: Callable[[], smtplib.SMTP], *, resend: bool = False,
+def deliver(batch: Iterable[Outgoing], log: SendLog, opener: Callable[[], Connection], *, resend: bool = False,
             attempts: int = 3, backoff: float = 1.0) -> Iterator[tuple[str, Outgoing, str]]:
-    """Send each message not yet in the log; yields (`sent` | `skipped` | `failed`, message, detail)."""
+    """Send each message not yet in the log; yields (`sent` | `skipped` | `failed` | `unknown`, message,
+    detail). `unknown`: the message may have been delivered (its reply was lost after the data went
+    out): it is logged so, never retried, and a rerun reports it again instead of sending it."""
     session = _Session(opener)
+    unreachable: str | None = None  # the server could not be reached after every try: the rest is not tried
     try:
         for outgoing in batch:
             previous = None if resend else log.delivered(outgoing)
+            if previous is not None and previous.get("status") == "unknown":
+                yield "unknown", outgoing, (f"{previous.get('reason', 'the reply was lost')} on "
+                                            f"{previous.get('time', '?')}: it may have been delivered")
+                continue
             if previous is not None:
                 changed = " (the PDF has changed since: --resend sends it again)" \
                     if previous.get("sha256") != outgoing.digest else ""
                 yield "skipped", outgoing, f"already sent on {previous.get('time', '?')}{changed}"
                 continue
+            if unreachable is not None:
+                yield "failed", outgoing, f"not tried: {unreachable}"
+                continue
             for attempt in range(1, attempts + 1):
                 try:
                     session.send(outgoing)
+                except DeliveryUnknownError as exc:
+                    session.drop()
+                    log.record(outgoing, "unknown", str(exc))
+                    yield "unknown", outgoing, f"{exc}: it may have been delivered"
+                    break
                 except (smtplib.SMTPException, OSError) as exc:
                     session.drop()
                     if _is_transient(exc) and attempt < attempts:
                         time.sleep(backoff * 2 ** (attempt - 1))
                         continue
                     tries = f" after {attempt} tries" if attempt > 1 else ""
+                    if session.opening and _is_transient(exc):
+                        unreachable = _reason(exc)
                     yield "failed", outgoing, f"{_reason(exc)}{tries}"
                     break
                 else:

@@ -7,10 +7,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr, make_msgid, parseaddr
+from email.utils import format_datetime, parseaddr
 from pathlib import Path
 
 from .config import Config
@@ -52,22 +53,39 @@ def compose(config: Config, view: ReviewView, recipient: Recipient, document: Pa
     message = EmailMessage()
     message["Subject"] = re.sub(r"\s+", " ", subject).strip()  # one line: no header can be injected
     message["From"] = sender
-    message["To"] = formataddr((recipient.name, recipient.address))
+    # the name as an RFC 5322 phrase, quoted or encoded whole: `Zoë <boss@evil.example>` stays a name
+    # (formataddr would encode only "Zoë" and leave a second address in the header)
+    # (username, not addr_spec: a local part that is not a dot-atom, like '../x', is quoted, not refused)
+    local, _, domain = recipient.address.rpartition("@")
+    message["To"] = Address(display_name="" if recipient.name == recipient.address else recipient.name,
+                            username=local, domain=domain)
     if reply_to:
         message["Reply-To"] = reply_to
     message["Date"] = format_datetime(now or dt.datetime.now(dt.UTC).astimezone())
-    message["Message-ID"] = make_msgid("kpireport", domain=parseaddr(sender)[1].rpartition("@")[2] or None)
+    digest = hashlib.sha256(pdf).hexdigest()
+    message["Message-ID"] = message_id(month, recipient, document, digest, sender)
     message.set_content(body if body.endswith("\n") else body + "\n")
     message.add_attachment(pdf, maintype="application", subtype="pdf", filename=document.name)
-    return Outgoing(month, recipient, document, hashlib.sha256(pdf).hexdigest(), message)
+    return Outgoing(month, recipient, document, digest, message)
+
+
+def message_id(month: Month, recipient: Recipient, document: Path, digest: str, sender: str) -> str:
+    """The same for every copy of the same review to the same person: a retry, a rerun or a --resend
+    of a message whose delivery was unknown can be recognised as a duplicate by mail systems. A review
+    whose PDF changed is a new message, with a new id."""
+    key = "\n".join((str(month), recipient.address.lower(), document.name, digest))
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "kpireport.invalid"
+    return f"<kpireport.{month}.{hashlib.sha256(key.encode()).hexdigest()[:32]}@{domain}>"
 
 
 def prepare(config: Config, values: MonthlyValues, month: Month, *, per: str, to: list[str], output_dir: Path,
             template_dir: Path | None = None, notes: Mapping[str, str] | None = None,
-            partial: Mapping[Month, dt.date] | None = None, rows: RowCounts | None = None) -> list[Outgoing]:
+            partial: Mapping[Month, dt.date] | None = None, rows: RowCounts | None = None,
+            before_writing: Callable[[], None] | None = None) -> list[Outgoing]:
     """Render the month's review(s) into `output_dir` and compose a message for each recipient:
     per owner, each owner gets the PDF of their KPIs; `all`, every owner gets the whole review.
-    `to` sends everything to these addresses instead (to try it out)."""
+    `to` sends everything to these addresses instead (to try it out). `before_writing` is called once
+    the recipients are known good, before anything is written (send takes its lock there)."""
     from .review import build_view, plan_jobs, review_results, write_reviews
 
     if config.smtp is None:
@@ -87,6 +105,8 @@ def prepare(config: Config, values: MonthlyValues, month: Month, *, per: str, to
     if not any(audiences.values()):
         raise KpiReportError("nobody to send the review to", file=str(config.path), key="owners",
                              hint="declare owners with an e-mail address, or give --to ADDR")
+    if before_writing is not None:
+        before_writing()
     results = review_results(config, values, month, partial=partial, rows=rows)
     list(write_reviews(results, month, output, per="owner" if per == "owner" else None,
                        template_dir=template_dir, notes=notes))

@@ -3,6 +3,7 @@ accepted, each RCPT and DATA it was sent, and whether the session was encrypted 
 
 from __future__ import annotations
 
+import asyncio
 import email
 import socket
 import ssl
@@ -19,13 +20,17 @@ PASSWORD = "hunter2-S3CRET-pw"
 
 
 class Mailbox:
-    """Keeps what the server accepted; can refuse recipients or data, or drop the connection mid-batch."""
+    """Keeps what the server accepted; can refuse recipients or data, drop the connection before the
+    message (at RCPT: nothing stored) or after storing it (before its 250 reply), or answer slowly."""
 
     def __init__(self) -> None:
         self.messages: list[tuple[list[str], email.message.EmailMessage]] = []
+        self.raw: list[tuple[str, list[str], bytes]] = []  # (MAIL FROM, RCPT TOs, the bytes) of each stored one
         self.refused: set[str] = set()
         self.refusal = "550 5.1.1 mailbox unavailable"  # the reply to a refused recipient
-        self.accept_only: int | None = None  # drop the connection at every DATA beyond this many messages
+        self.accept_only: int | None = None  # drop the connection at every RCPT beyond this many messages
+        self.drop_after_storing = 0  # store this many more messages, each then dropping the connection unanswered
+        self.delay = 0.0  # seconds before the reply to the end of DATA (a slow server)
         self.data_reply: str | None = None  # a refusal at the end of DATA (after the recipients were accepted)
         self.rcpt: list[str] = []  # every RCPT TO the server was sent, refused or not
         self.data: list[list[str]] = []  # the recipients of every DATA the server was sent
@@ -33,6 +38,9 @@ class Mailbox:
 
     async def handle_RCPT(self, server, session, envelope, address, options):  # noqa: N802 (aiosmtpd's name)
         self.rcpt.append(address)
+        if self.accept_only is not None and len(self.messages) >= self.accept_only:
+            server.transport.close()  # the connection drops before the message was sent
+            return "421 4.3.0 closing"
         if address in self.refused:
             return self.refusal
         envelope.rcpt_tos.append(address)
@@ -41,17 +49,33 @@ class Mailbox:
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
         self.data.append(list(envelope.rcpt_tos))
         self.encrypted.append(session.ssl is not None)
-        if self.accept_only is not None and len(self.messages) >= self.accept_only:
-            server.transport.close()  # the connection drops before the reply
-            return "421 4.3.0 closing"
         if self.data_reply is not None:
             return self.data_reply
         parsed = email.message_from_bytes(envelope.content, policy=policy.default)
         self.messages.append((list(envelope.rcpt_tos), parsed))
+        self.raw.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        if self.drop_after_storing:
+            self.drop_after_storing -= 1
+            server.transport.close()  # stored, but the client never hears so
+            return "421 4.3.0 closing"
+        if self.delay:
+            await asyncio.sleep(self.delay)
         return "250 OK"
 
     def to(self, address: str) -> list[email.message.EmailMessage]:
         return [message for recipients, message in self.messages if address in recipients]
+
+
+@contextmanager
+def silent_server() -> Iterator[int]:
+    """A server on loopback that accepts connections and never says a word (no greeting, no reply)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    try:
+        yield listener.getsockname()[1]  # the kernel completes the handshakes: nobody needs to accept
+    finally:
+        listener.close()
 
 
 def free_port() -> int:

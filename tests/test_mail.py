@@ -106,3 +106,41 @@ def test_recipients_are_the_owners_addresses_once_each_and_all_missing_ones_are_
                                                                 Recipient("Bob", "bob@example.com")]
     with pytest.raises(KpiReportError, match="no e-mail address for carl, dora: nothing was sent"):
         recipients_of(config, ["anna", "carl", "dora"])
+
+
+def test_a_name_that_looks_like_an_address_stays_a_name(tmp_path: Path) -> None:
+    """The config refuses '<' and '>' in owner names; compose is safe without that check too: the
+    name is encoded whole (formataddr encoded only "Zoë" and left `<boss@evil.example>` as an address)."""
+    from email import message_from_bytes, policy
+
+    path = tmp_path / "kpireport.yaml"
+    path.write_text(CONFIG.format(locale="en"), encoding="utf-8")
+    config = load_config(path)
+    results = engine.compute(config, VALUES, [MONTH])
+    document = tmp_path / "review-2026-10.pdf"
+    document.write_bytes(b"%PDF-1.7 stand-in")
+    for name in ("Zoë <boss@evil.example>", 'Zoe "x" <boss@evil.example>, y'):
+        message = compose(config, build_view(config, results, MONTH), Recipient(name, "zoe@example.com"), document,
+                          MONTH, sender="kpi@example.com").message
+        parsed = message_from_bytes(message.as_bytes(), policy=policy.default)
+        assert [(a.display_name, a.addr_spec) for a in parsed["To"].addresses] == [(name, "zoe@example.com")]
+
+
+def test_the_message_id_is_the_same_for_the_same_review_recipient_and_month(tmp_path: Path) -> None:
+    path = tmp_path / "kpireport.yaml"
+    path.write_text(CONFIG.format(locale="en"), encoding="utf-8")
+    config = load_config(path)
+    view = build_view(config, engine.compute(config, VALUES, [MONTH]), MONTH)
+    document = tmp_path / "review-2026-10.pdf"
+
+    def message_id(recipient: str = "boss@example.com", pdf: bytes = b"%PDF one", month: Month = MONTH) -> str:
+        document.write_bytes(pdf)
+        return compose(config, view, Recipient("Boss", recipient), document, month, sender="kpi@reviews.example.org",
+                       now=dt.datetime.now(dt.UTC)).message["Message-ID"]
+
+    first = message_id()
+    assert first == message_id()  # composed again (a rerun): the same id
+    assert first == message_id("BOSS@example.com")  # addresses are case-blind, like the send log
+    assert first.endswith("@reviews.example.org>")
+    assert len({first, message_id("other@example.com"), message_id(pdf=b"%PDF two"),
+                message_id(month=Month(2026, 9))}) == 4
