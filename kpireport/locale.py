@@ -101,6 +101,7 @@ LABELS: dict[str, dict[Locale, str]] = {
     "start.legend.input": {"fr": "cellule à remplir", "en": "cell to fill in"},
     "start.owners": {"fr": "Qui suit quoi", "en": "Who tracks what"},
     # inputs sheet
+    "inputs.note": {"fr": "↳ note du mois (reprise dans la revue)", "en": "↳ note of the month (shown in the review)"},
     "inputs.title": {"fr": "Saisie mensuelle", "en": "Monthly inputs"},
     "inputs.rows": {"fr": "↳ lignes de la moyenne (pondération depuis janvier)",
                     "en": "↳ rows behind the mean (weights since January)"},

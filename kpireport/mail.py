@@ -14,7 +14,7 @@ from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 from pathlib import Path
 
 from .config import Config
-from .engine import MonthlyValues, RowCounts
+from .engine import MonthlyValues, Notes, RowCounts
 from .errors import KpiReportError
 from .months import Month
 from .review import ReviewView, environment, template_errors
@@ -63,7 +63,7 @@ def compose(config: Config, view: ReviewView, recipient: Recipient, document: Pa
 
 
 def prepare(config: Config, values: MonthlyValues, month: Month, *, per: str, to: list[str], output_dir: Path,
-            template_dir: Path | None = None, notes: Mapping[str, str] | None = None,
+            template_dir: Path | None = None, notes: Notes | None = None,
             partial: Mapping[Month, dt.date] | None = None, rows: RowCounts | None = None) -> list[Outgoing]:
     """Render the month's review(s) into `output_dir` and compose a message for each recipient:
     per owner, each owner gets the PDF of their KPIs; `all`, every owner gets the whole review.
