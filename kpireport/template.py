@@ -276,7 +276,8 @@ def write_template(config: Config, path: Path, period: list[Month], values: Valu
             merged_tolerances.update(typed.tolerances)
             outcome.carried += sum(len(series) for series in typed.targets.values()) + len(typed.tolerances)
     outcome.filled = sum(1 for series in merged.values() for month in series if month in outcome.months)
-    workbook = build_workbook(config, period, merged, merged_notes, partial, rows, merged_targets, merged_tolerances)
+    workbook = build_workbook(config, period, merged, merged_notes, partial, rows, merged_targets, merged_tolerances,
+                              file_name=path.name)
     if typed is not None:
         _refuse_or_back_up(config, path, typed, workbook, update, outcome)
     buffer = io.BytesIO()  # built in memory, then written in one go: a failed write (disk full) leaves

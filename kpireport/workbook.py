@@ -12,6 +12,7 @@ workbook back tells a target a person typed from one an older config wrote.
 from __future__ import annotations
 
 import datetime as dt
+import shlex
 from collections.abc import Collection, Mapping
 from copy import copy
 from dataclasses import dataclass, field
@@ -136,7 +137,7 @@ def sheet_months(config: Config, period: list[Month]) -> list[Month]:
 def build_workbook(config: Config, period: list[Month], values: Values,
                    notes: Notes | None = None, partial: Collection[Month] = (),
                    rows: RowCounts | None = None, targets: Targets | None = None,
-                   tolerances: Tolerances | None = None) -> Workbook:
+                   tolerances: Tolerances | None = None, file_name: str = "kpi-template.xlsx") -> Workbook:
     """The template for `period`, input cells filled with `values` (empty mapping: a blank template)
     and mean inputs' row counts with `rows`; the dashboard opens on the last month with values that
     is not `partial` (its data stop early). `targets` and `tolerances` typed in an earlier workbook
@@ -153,7 +154,7 @@ def build_workbook(config: Config, period: list[Month], values: Values,
     _KpiSheet(config, layout, kpis, _Refs(layout, inputs.title)).write(targets or {}, tolerances or {})
     chart_data = workbook.create_sheet("chart_data")
     _Dashboard(config, layout, dashboard, kpis, values, chart_data, partial).write()
-    _StartSheet(config, layout, start).write()
+    _StartSheet(config, layout, start, file_name).write()
     record = workbook.create_sheet(RECORD_SHEET)
     _define_names(workbook, config, layout, inputs, kpis)
     _record(workbook, config, layout, record)
@@ -670,8 +671,8 @@ class _Dashboard:
 
 
 class _StartSheet:
-    def __init__(self, config: Config, layout: Layout, sheet: Worksheet) -> None:
-        self.config, self.layout, self.sheet = config, layout, sheet
+    def __init__(self, config: Config, layout: Layout, sheet: Worksheet, file_name: str) -> None:
+        self.config, self.layout, self.sheet, self.file_name = config, layout, sheet, file_name
 
     def write(self) -> None:
         config, sheet, locale = self.config, self.sheet, self.config.locale
@@ -681,18 +682,25 @@ class _StartSheet:
         _put(sheet, 2, 1, f"{config.company} — {subtitle}" if config.company else subtitle,
              font=Font(italic=True, size=12, color="595959"))
         _put(sheet, 4, 1, text("start.how", locale), font=Font(bold=True, size=13, color="1F4E78"))
-        for offset, key in enumerate(("start.step1", "start.step2", "start.step3", "start.step4", "start.step5")):
-            _put(sheet, 5 + offset, 1, text(key, locale), alignment=Alignment(wrap_text=False))
-        _put(sheet, 10, 1, text("start.protected", locale), font=Font(italic=True, color="595959"))
-        _put(sheet, 12, 1, text("start.legend", locale), font=Font(bold=True, size=13, color="1F4E78"))
+        row = 5
+        commands = self.commands()
+        for key in ("start.step1", "start.step2", "start.step3", "start.step4", "start.step5", "start.step6"):
+            _put(sheet, row, 1, text(key, locale), alignment=Alignment(wrap_text=False))
+            row += 1
+            if key in commands:  # a cell of its own, to copy and paste as it is (a test runs them)
+                _put(sheet, row, 1, commands[key], font=Font(name="Courier New", size=10, color="1F4E78"))
+                row += 1
+        _put(sheet, row, 1, text("start.protected", locale), font=Font(italic=True, color="595959"))
+        row += 2
+        _put(sheet, row, 1, text("start.legend", locale), font=Font(bold=True, size=13, color="1F4E78"))
         legend = [(STATUS_STYLE[s], text(f"status.{s}", locale), text(f"start.legend.{s}", locale))
                   for s in ("on", "watch", "off", "no_data")]
         legend.append((("FFF2CC", "000000"), "123", text("start.legend.input", locale)))
-        for offset, ((fill, font), word, meaning) in enumerate(legend):
-            _put(sheet, 13 + offset, 1, f"   {word}   ", fill=PatternFill("solid", fgColor=fill),
+        for offset, ((fill, font), word, meaning) in enumerate(legend, 1):
+            _put(sheet, row + offset, 1, f"   {word}   ", fill=PatternFill("solid", fgColor=fill),
                  font=Font(bold=True, color=font), border=BOX)
-            _put(sheet, 13 + offset, 2, meaning)
-        row = 20
+            _put(sheet, row + offset, 2, meaning)
+        row += len(legend) + 3
         _put(sheet, row, 1, text("start.owners", locale), font=Font(bold=True, size=13, color="1F4E78"))
         for column, key in enumerate(("col.owner", "col.role", "col.email", "col.kpis_owned"), 1):
             _header(sheet, row + 1, column, text(key, locale))
@@ -707,6 +715,13 @@ class _StartSheet:
         sheet.sheet_view.showGridLines = False
         _print_setup(sheet)
         _protect(sheet)
+
+    def commands(self) -> dict[str, str]:
+        """The commands the steps give, with this workbook's and this config's file names (run from
+        the config's folder, where the workbook is expected to be)."""
+        config, workbook = shlex.quote(self.config.path.name), shlex.quote(self.file_name)
+        return {"start.step5": f"kpireport report {config} --data {workbook}",
+                "start.step6": f"kpireport template {config} -o {workbook} --update"}
 
 
 def _month_name(month: Month, locale: str) -> str:
