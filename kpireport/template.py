@@ -39,6 +39,7 @@ class TypedValues:
     notes: dict[str, dict[Month | None, str]] = field(default_factory=dict)
     targets: dict[str, dict[Month, float | None]] = field(default_factory=dict)  # typed over the config's
     tolerances: dict[str, float] = field(default_factory=dict)
+    rows: dict[str, dict[Month, int]] = field(default_factory=dict)  # a mean input's row counts
     formulas: list[str] = field(default_factory=list)  # input cells holding a typed formula, as "input month"
     dropped_targets: list[str] = field(default_factory=list)  # typed targets of KPIs the config no longer has
 
@@ -218,6 +219,11 @@ def read_typed(path: Path, config: Config | None = None) -> TypedValues | None:
                     typed.formulas.append(f"{name[3:]} {month} ({cell.value})")  # only its value is carried
             if series:
                 typed.values[name[3:]] = series
+        elif name.startswith("rows_"):
+            counts = {month: int(cell.value) for month, cell in zip(months, named_cells(workbook, name), strict=False)
+                      if month is not None and isinstance(cell.value, int | float) and cell.value > 0}
+            if counts:
+                typed.rows[name[5:]] = counts
     typed.notes = read_notes(workbook, months)
     if config is not None:
         typed.targets, typed.tolerances, _ = typed_targets(workbook, months, config, str(path))
@@ -244,7 +250,7 @@ class TemplateOutcome:
 
 
 EDITABLE = ("in_", "rows_", "note_", "target_", "tol_")  # the names of the cells a person may change
-SHOWN = 8  # differences listed one by one; past that, a count
+SHOWN = 15  # differences listed one by one; past that, a count
 
 
 def write_template(config: Config, path: Path, period: list[Month], values: Values, *,
@@ -274,6 +280,9 @@ def write_template(config: Config, path: Path, period: list[Month], values: Valu
             _carry(config, typed, merged, merged_notes, outcome)
             merged_targets.update(typed.targets)
             merged_tolerances.update(typed.tolerances)
+            rows = {name: {**(rows or {}).get(name, {}), **counts} for name, counts in typed.rows.items()
+                    if name in config.inputs} | {name: counts for name, counts in (rows or {}).items()
+                                                 if name not in typed.rows}
             outcome.carried += sum(len(series) for series in typed.targets.values()) + len(typed.tolerances)
     outcome.filled = sum(1 for series in merged.values() for month in series if month in outcome.months)
     workbook = build_workbook(config, period, merged, merged_notes, partial, rows, merged_targets, merged_tolerances,

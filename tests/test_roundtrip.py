@@ -27,9 +27,11 @@ owners: {claire: {name: Claire, email: claire@example.com}}
 inputs:
   delivered: {aggregate: sum}
   opened: {aggregate: sum}
+  days: {aggregate: mean}
 kpis:
   open_rate: {formula: opened / delivered, format: percent, target: 0.25, tolerance: 0.1, owner: claire}
   opens: {formula: opened, target: 200, owner: claire}
+  cycle: {formula: days, target: 30, direction: down}
 sources:
   - {path: emails.csv, date: month}
 """
@@ -74,6 +76,10 @@ def type_like_a_person(path: Path) -> None:
     cell(workbook, "target_open_rate", MAR).value = 0.24  # the config says 0.25
     cell(workbook, "target_open_rate", FEB).value = None  # no target this month
     cell(workbook, "tol_open_rate").value = 0.01  # the config says 0.1
+    cell(workbook, "in_days", JAN).value = 20  # a mean: 3 deals of 20 days, then 1 of 40
+    cell(workbook, "rows_days", JAN).value = 3
+    cell(workbook, "in_days", FEB).value = 40
+    cell(workbook, "rows_days", FEB).value = 1
     workbook.save(path)
 
 
@@ -93,6 +99,7 @@ def check_typed_values_are_used(rows: dict) -> None:  # type: ignore[type-arg]
     assert 0.24 * (1 - 0.1) <= 236 / 1000 < 0.24 * (1 - 0.01)
     assert march["status"] == "off"
     assert rows[("open_rate", "2026-04")]["target"] == pytest.approx(0.25)  # untouched: the config's
+    assert rows[("cycle", "2026-02")]["ytd"] == pytest.approx((3 * 20 + 40) / 4)  # weighed by the typed rows
 
 
 def test_everything_typed_comes_back_through_compute_report_and_update(tmp_path: Path) -> None:
@@ -142,6 +149,7 @@ def test_everything_typed_comes_back_through_compute_report_and_update(tmp_path:
     assert cell(after, "target_open_rate", MAR).value == pytest.approx(0.24)
     assert cell(after, "target_open_rate", FEB).value is None
     assert cell(after, "tol_open_rate").value == pytest.approx(0.01)
+    assert cell(after, "rows_days", JAN).value == 3
     again = run("compute", config, "--data", workbook, "--format", "json")
     assert again.stdout == computed.stdout
 
