@@ -159,11 +159,12 @@ def compute(config: Path, data_files: tuple[Path, ...], month, output_format: st
     """
     from . import engine, export
     from .config import load_config
-    from .sources import load_data
+    from .sources import load_data, with_workbook_targets
 
     settings = load_config(config)
     data = load_data(settings, data_files, skip_bad_rows=skip_bad_rows)
     _warn(data.warnings)
+    settings = with_workbook_targets(settings, data)  # a target typed in the template wins
     results = engine.compute(settings, data.values, [month] if month else None, partial=data.partial,
                              rows=data.rows)
     text = export.to_json(results, month) if output_format == "json" else export.to_csv(results, month)
@@ -206,17 +207,22 @@ def template(config: Path, output: Path, year: int | None, start, count: int,  #
     values: dict = {}
     partial: dict = {}
     rows: dict = {}
+    typed: dict = {}
     last = None
     if not blank:
         data = load_data(settings, data_files, skip_bad_rows=skip_bad_rows)
         _warn(data.warnings)
         values, partial, rows = data.values, data.partial, data.rows
+        # what a filled template read as data holds besides its values goes into the new one too
+        typed = {"notes": data.notes, "targets": data.targets, "tolerances": data.tolerances}
         last = max((m for series in values.values() for m in series), default=None)
     period = template_period(year, start, count, last)
     outcome = write_template(settings, output, period, values, update=update, force=force, partial=partial,
-                             rows=rows)
-    _warn([f"not carried over: {line}" for line in outcome.not_carried])
-    carried = f", {outcome.carried} typed values and notes carried over" if update else ""
+                             rows=rows, **typed)
+    _warn([f"not carried over: {line}" for line in outcome.not_carried] + outcome.moved)
+    if outcome.backup:
+        click.echo(f"kept the previous workbook as {outcome.backup} (something of it was not carried over)")
+    carried = f", {outcome.carried} typed values, notes and targets carried over" if update else ""
     click.echo(f"wrote {output} — {len(settings.kpis)} KPIs, {len(settings.inputs)} inputs, "
                f"{period[0]} to {period[-1]}, {outcome.filled} input cells filled{carried}")
 
@@ -225,11 +231,12 @@ def _review_month(config: Path, data_files: tuple[Path, ...], month, skip_bad_ro
     """The config, its data and the month to review (by default the last complete month with data),
     for report and send."""
     from .config import load_config
-    from .sources import load_data
+    from .sources import load_data, with_workbook_targets
 
     settings = load_config(config)
     data = load_data(settings, data_files, skip_bad_rows=skip_bad_rows)
     _warn(data.warnings)
+    settings = with_workbook_targets(settings, data)  # a target typed in the template wins
     if month is None:
         month = data.last_complete_month()
         skipped = sorted(m for m in data.partial if month is None or m > month)

@@ -229,7 +229,7 @@ class Target:
     """A constant target, or one per month (a month not listed has no target unless `default`)."""
 
     default: float | None = None
-    by_month: dict[Month, float] = field(default_factory=dict)
+    by_month: dict[Month, float | None] = field(default_factory=dict)  # None: no target that month
 
     def for_month(self, month: Month) -> float | None:
         return self.by_month.get(month, self.default)

@@ -18,6 +18,9 @@ from .months import Month, month_range
 
 MonthlyValues = Mapping[str, Mapping[Month, float]]  # input id -> month -> value
 RowCounts = Mapping[str, Mapping[Month, int]]  # a mean input -> month -> how many rows its mean is of
+# input id -> month -> a note people wrote about it; month None: about every month (the one note cell
+# of a workbook made before notes were per month)
+Notes = Mapping[str, Mapping["Month | None", str]]
 
 
 class Status(enum.StrEnum):

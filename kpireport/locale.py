@@ -84,8 +84,14 @@ LABELS: dict[str, dict[Locale, str]] = {
         "en": "4. The 'Dashboard' sheet sums up the chosen month and charts each KPI against its target.",
     },
     "start.step5": {
-        "fr": "5. Pour la revue PDF du mois : kpireport report kpireport.yaml --data ce-fichier.xlsx",
-        "en": "5. For the month's PDF review: kpireport report kpireport.yaml --data this-file.xlsx",
+        "fr": "5. Pour la revue PDF du mois, dans un terminal, dans le dossier de la configuration :",
+        "en": "5. For the month's PDF review, in a terminal, in the config's folder:",
+    },
+    "start.step6": {
+        "fr": "6. Après un changement de la configuration (un KPI de plus, une autre année), refaites le "
+              "classeur en gardant tout ce qui y est saisi (valeurs, notes, cibles, tolérances) :",
+        "en": "6. After a change of the config (one more KPI, another year), rebuild the workbook keeping "
+              "everything typed in it (values, notes, targets, tolerances):",
     },
     "start.protected": {
         "fr": "Les formules sont protégées contre l'écrasement (sans mot de passe : Révision > Ôter la "
@@ -101,6 +107,7 @@ LABELS: dict[str, dict[Locale, str]] = {
     "start.legend.input": {"fr": "cellule à remplir", "en": "cell to fill in"},
     "start.owners": {"fr": "Qui suit quoi", "en": "Who tracks what"},
     # inputs sheet
+    "inputs.note": {"fr": "↳ note du mois (reprise dans la revue)", "en": "↳ note of the month (shown in the review)"},
     "inputs.title": {"fr": "Saisie mensuelle", "en": "Monthly inputs"},
     "inputs.rows": {"fr": "↳ lignes de la moyenne (pondération depuis janvier)",
                     "en": "↳ rows behind the mean (weights since January)"},

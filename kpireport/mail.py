@@ -15,7 +15,7 @@ from email.utils import format_datetime, parseaddr
 from pathlib import Path
 
 from .config import Config
-from .engine import MonthlyValues, RowCounts
+from .engine import MonthlyValues, Notes, RowCounts
 from .errors import KpiReportError
 from .months import Month
 from .review import ReviewView, environment, template_errors
@@ -79,7 +79,7 @@ def message_id(month: Month, recipient: Recipient, document: Path, digest: str, 
 
 
 def prepare(config: Config, values: MonthlyValues, month: Month, *, per: str, to: list[str], output_dir: Path,
-            template_dir: Path | None = None, notes: Mapping[str, str] | None = None,
+            template_dir: Path | None = None, notes: Notes | None = None,
             partial: Mapping[Month, dt.date] | None = None, rows: RowCounts | None = None,
             before_writing: Callable[[], None] | None = None) -> list[Outgoing]:
     """Render the month's review(s) into `output_dir` and compose a message for each recipient:

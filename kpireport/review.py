@@ -20,6 +20,7 @@ from markupsafe import Markup
 from . import engine
 from .charts import TrendPoint, trend_svg
 from .config import Config, Kpi
+from .engine import Notes
 from .errors import KpiReportError
 from .files import atomic_path
 from .locale import format_axis, format_month, format_percent, format_points, format_value, format_values, text
@@ -137,7 +138,7 @@ def _changes(kpi: Kpi, row: engine.KpiMonth, locale: str) -> dict[str, str]:
 
 
 def build_view(config: Config, results: engine.Results, month: Month, *, kpi_ids: list[str] | None = None,
-               audience: str | None = None, notes: Mapping[str, str] | None = None) -> ReviewView:
+               audience: str | None = None, notes: Notes | None = None) -> ReviewView:
     """The review of `month` for the KPIs `kpi_ids` (default: all), formatted in the config's locale."""
     locale = config.locale
     chosen = [r for r in results.kpis if kpi_ids is None or r.kpi.id in kpi_ids]
@@ -186,7 +187,7 @@ def _section_of(config: Config, kpi: Kpi) -> str:
 
 
 def _kpi_view(config: Config, result: engine.KpiResult, row: engine.KpiMonth, month: Month,
-              notes: Mapping[str, str]) -> KpiView:
+              notes: Notes) -> KpiView:
     kpi, locale, currency = result.kpi, config.locale, config.currency
 
     def value(number: float | None) -> str:
@@ -207,9 +208,16 @@ def _kpi_view(config: Config, result: engine.KpiResult, row: engine.KpiMonth, mo
         **_changes(kpi, row, locale), ytd=ytd, chart=_image(chart, kpi.label), definition=kpi.definition or "",
         owner=owner,
         direction=text(f"direction.{kpi.direction}", locale), benchmark=_benchmark(kpi, locale, currency),
-        comments=[notes[name] for name in sorted(kpi.formula.names()) if notes.get(name)],
+        comments=_comments(notes, sorted(kpi.formula.names()), month),
         has_value=row.value is not None,
     )
+
+
+def _comments(notes: Notes, names: list[str], month: Month) -> list[str]:
+    """The notes people wrote about this month's inputs (a note from a workbook made before notes were
+    per month, under None, is about every month)."""
+    found = [by_month.get(month) or by_month.get(None) for name in names if (by_month := notes.get(name))]
+    return [note for note in found if note]
 
 
 def _image(svg: str, label: str) -> Markup:
@@ -401,7 +409,7 @@ class _Task:
     month: Month
     job: ReviewJob
     template_dir: Path | None
-    notes: Mapping[str, str]
+    notes: Notes
     split: bool  # lay a long review out in two processes (when it is the only document)
 
 
@@ -430,7 +438,7 @@ def review_results(config: Config, values: engine.MonthlyValues, month: Month, *
 
 
 def write_reviews(results: engine.Results, month: Month, output: Path, *, per: str | None = None,
-                  template_dir: Path | None = None, notes: Mapping[str, str] | None = None,
+                  template_dir: Path | None = None, notes: Notes | None = None,
                   workers: int = 2) -> Iterator[tuple[Path, list[str]]]:
     """Write the review(s) of `month` from `review_results`, yielding each path as it is done (with its
     refused URLs). Several documents are spread over `workers` processes, each reusing its parsed
@@ -447,7 +455,7 @@ def write_reviews(results: engine.Results, month: Month, output: Path, *, per: s
 
 
 def write_html(results: engine.Results, month: Month, path: Path, *, template_dir: Path | None = None,
-               notes: Mapping[str, str] | None = None) -> Path:
+               notes: Notes | None = None) -> Path:
     view = build_view(results.config, results, month, notes=notes)
     html = render_html(view, template_dir=template_dir)
     with atomic_path(path) as temporary:

@@ -3,7 +3,8 @@
 Layouts: `wide` (a date column, one column per input), `long` (date, name and value columns) and
 `template` (a filled kpireport workbook, read by its defined names). Daily or weekly rows are rolled
 up to calendar months with each input's `aggregate`; a month with no rows has no value (not 0); the
-same input and month from two files is an error naming both. Every problem is located as
+same input and month from two files is an error naming both, except a filled template's: what a
+person typed wins over the exports, with a warning when they disagree. Every problem is located as
 file:row:column with a fix; `skip_bad_rows` turns a bad row into a warning instead.
 """
 
@@ -64,7 +65,12 @@ class MonthlyData:
     values: dict[str, dict[Month, float]] = field(default_factory=dict)
     origin: dict[tuple[str, Month], str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-    notes: dict[str, str] = field(default_factory=dict)  # input id -> what people wrote in its note cell
+    # input id -> month -> what people wrote in its note cell (month None: one note for every month,
+    # from a workbook made before notes were per month)
+    notes: dict[str, dict[Month | None, str]] = field(default_factory=dict)
+    targets: dict[str, dict[Month, float | None]] = field(default_factory=dict)  # typed in a template
+    tolerances: dict[str, float] = field(default_factory=dict)  # typed in a template
+    typed: set[tuple[str, Month]] = field(default_factory=set)  # values read from a filled template
     partial: dict[Month, dt.date] = field(default_factory=dict)  # a month whose data stop early -> the last day
     rows: dict[str, dict[Month, int]] = field(default_factory=dict)  # a mean input -> month -> rows averaged
 
@@ -78,18 +84,48 @@ class MonthlyData:
         months = {m for series in self.values.values() for m in series}
         return max((m for m in months if m not in self.partial), default=None)
 
-    def add(self, input_id: str, month: Month, value: float, origin: str) -> None:
+    def add(self, input_id: str, month: Month, value: float, origin: str, typed: bool = False) -> None:
         if not math.isfinite(value):  # every cell is finite, but two 1e308 add up to inf: never a KPI "on"
             raise DataError(f"'{input_id}' for {month} adds up to {value}: beyond the largest number (about 1.8e308)",
                             file=origin, hint="look for a huge value in that month's rows (a wrong unit, or digits "
                                               "pasted twice) and correct it")
         key = (input_id, month)
+        if key in self.origin and typed != (key in self.typed):
+            # A filled template beside the exports it was pre-filled from: the typed value wins.
+            same = math.isclose(value, self.values[input_id][month], rel_tol=1e-9, abs_tol=1e-12)
+            template, export = (origin, self.origin[key]) if typed else (self.origin[key], origin)
+            if not same:
+                kept, other = (value, self.values[input_id][month]) if typed else (self.values[input_id][month], value)
+                self.warnings.append(str(KpiReportError(
+                    f"'{input_id}' for {month} is {kept:g} in the template and {other:g} in {export}: the "
+                    "template's value is used", file=template,
+                    hint="correct the cell or the export so that they agree, or empty the cell to use the export")))
+            if typed:
+                self.origin[key] = origin
+                self.typed.add(key)
+                self.values[input_id][month] = value
+            return
         if key in self.origin:
             raise DataError(
                 f"'{input_id}' for {month} comes from two files: {self.origin[key]} and {origin}",
                 file=origin, hint="keep it in one file, or remove one of the sources")
         self.origin[key] = origin
         self.values.setdefault(input_id, {})[month] = value
+        if typed:
+            self.typed.add(key)
+
+
+def with_workbook_targets(config: Config, data: MonthlyData) -> Config:
+    """The config with the targets and tolerances typed in a filled template (they win, see
+    template.typed_targets): what compute, report and send evaluate against."""
+    if not data.targets and not data.tolerances:
+        return config
+    kpis = {}
+    for kpi_id, kpi in config.kpis.items():
+        typed = data.targets.get(kpi_id, {})
+        target = replace(kpi.target, by_month={**kpi.target.by_month, **typed}) if typed else kpi.target
+        kpis[kpi_id] = replace(kpi, target=target, tolerance=data.tolerances.get(kpi_id, kpi.tolerance))
+    return replace(config, kpis=kpis)
 
 
 def sources_with(config: Config, data_paths: Iterable[str | Path] = ()) -> list[Source]:
@@ -462,7 +498,7 @@ class _SourceReader:
         and `rows_<input>` (how many rows a mean input's months are the mean of)."""
         from openpyxl import load_workbook
 
-        from .template import checked_cells
+        from .template import checked_cells, read_notes, typed_targets
 
         path = self.source.path
         if path.exists():
@@ -492,6 +528,18 @@ class _SourceReader:
         months = [Month.of(c.value) if isinstance(c.value, dt.date) else None
                   for c in checked_cells(workbook, "months", self.file)]
         self.typed_over_formulas(formulas, months)
+        for raw, by_month in read_notes(workbook, months).items():
+            if self.source.columns.get(raw, raw) in self.config.inputs:
+                self.data.notes.setdefault(self.source.columns.get(raw, raw), {}).update(by_month)
+        values = workbook
+        if any(isinstance(c.value, str) and c.value.startswith("=") for name in list(workbook.defined_names)
+               if name.startswith(("target_", "tol_")) for c in checked_cells(workbook, name, self.file)):
+            values = load_workbook(io.BytesIO(content), data_only=True)  # a target typed as a formula
+        targets, tolerances, warnings = typed_targets(values, months, self.config, self.file)
+        self.data.warnings += warnings
+        for kpi_id, series in targets.items():
+            self.data.targets.setdefault(kpi_id, {}).update(series)
+        self.data.tolerances.update(tolerances)
         provided = set()
         for name in list(workbook.defined_names):
             kind, _, raw = name.partition("_")
@@ -505,9 +553,7 @@ class _SourceReader:
                               cells[0].row if cells else None, None,
                               did_you_mean(raw, self.config.inputs) or "declare it under 'inputs:'")
                 continue
-            if kind == "note":
-                if cells and cells[0].value not in (None, ""):
-                    self.data.notes[input_id] = str(cells[0].value).strip()
+            if kind == "note":  # read above, per month
                 continue
             if kind == "rows":  # written by kpireport from the data files; a count or nothing
                 counts = {month: int(cell.value) for month, cell in zip(months, cells, strict=False)
@@ -520,7 +566,7 @@ class _SourceReader:
                     continue
                 value = self.typed_value(input_id, month, cell)
                 if value is not None:
-                    self.data.add(input_id, month, value, self.file)
+                    self.data.add(input_id, month, value, self.file, typed=True)
         return provided
 
     def inputs_hold_formulas(self, workbook) -> bool:  # type: ignore[no-untyped-def]

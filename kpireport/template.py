@@ -6,7 +6,10 @@ from __future__ import annotations
 import datetime as dt
 import errno
 import io
+import math
 import os
+import shutil
+import stat
 import tempfile
 import zipfile
 from collections.abc import Collection
@@ -18,12 +21,13 @@ from openpyxl.formula.tokenizer import TokenizerError
 from openpyxl.utils.exceptions import InvalidFileException
 
 from .config import Config
-from .engine import RowCounts
+from .engine import Notes, RowCounts
 from .errors import DataError, KpiReportError
 from .files import atomic_path
+from .locale import text
 from .months import Month
 from .tables import TEMPLATE_PART_BYTES, check_workbook, is_ole, xml_error_in
-from .workbook import Values, build_workbook, sheet_months
+from .workbook import Targets, Tolerances, Values, build_workbook, sheet_months
 
 
 @dataclass
@@ -31,10 +35,17 @@ class TypedValues:
     """What a filled template holds, read by its defined names (never by position)."""
 
     values: dict[str, dict[Month, float | str]] = field(default_factory=dict)
-    notes: dict[str, str] = field(default_factory=dict)
+    # input id -> month -> note; month None: the one note cell of a workbook made before notes were per month
+    notes: dict[str, dict[Month | None, str]] = field(default_factory=dict)
+    targets: dict[str, dict[Month, float | None]] = field(default_factory=dict)  # typed over the config's
+    tolerances: dict[str, float] = field(default_factory=dict)
+    rows: dict[str, dict[Month, int]] = field(default_factory=dict)  # a mean input's row counts
+    formulas: list[str] = field(default_factory=list)  # input cells holding a typed formula, as "input month"
+    dropped_targets: list[str] = field(default_factory=list)  # typed targets of KPIs the config no longer has
 
     def count(self) -> int:
-        return sum(len(series) for series in self.values.values()) + len(self.notes)
+        return (sum(len(series) for series in self.values.values())
+                + sum(len(notes) for notes in self.notes.values()))
 
 
 def named_cells(workbook, name: str):  # type: ignore[no-untyped-def]
@@ -87,8 +98,100 @@ def checked_cells(workbook, name: str, file: str):  # type: ignore[no-untyped-de
                         ) from None
 
 
-def read_typed(path: Path) -> TypedValues | None:
-    """The typed values of a kpireport template, or None when the workbook is not one."""
+def header_months(workbook, file: str) -> list[Month | None]:  # type: ignore[no-untyped-def]
+    return [Month.of(c.value) if isinstance(c.value, dt.date | dt.datetime) else None
+            for c in checked_cells(workbook, "months", file)]
+
+
+def read_notes(workbook, months: list[Month | None]) -> dict[str, dict[Month | None, str]]:  # type: ignore[no-untyped-def]
+    """input id -> month -> note. A workbook made before notes were per month has one cell per input:
+    its note is under the month None (it is about every month)."""
+    notes: dict[str, dict[Month | None, str]] = {}
+    for name in list(workbook.defined_names):
+        if not name.startswith("note_"):
+            continue
+        cells = named_cells(workbook, name)
+        if len(cells) == 1 and len(months) > 1:
+            pairs: list[tuple[Month | None, object]] = [(None, cells[0].value)]
+        else:
+            pairs = [(month, cell.value) for month, cell in zip(months, cells, strict=False) if month is not None]
+        found = {month: str(value).strip() for month, value in pairs if value is not None and str(value).strip()}
+        if found:
+            notes[name[5:]] = found
+    return notes
+
+
+def _number(cell, file: str, what: str) -> float | None:  # type: ignore[no-untyped-def]
+    value = cell.value
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    raise DataError(f"{what}: '{value}' is not a number", file=file, line=cell.row, column=cell.column_letter,
+                    hint="type a number in the cell, or empty it (no target)")
+
+
+def _same(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def _shown(value: float | None) -> str:
+    return "no target" if value is None else f"{value:g}"
+
+
+def typed_targets(workbook, months: list[Month | None], config: Config, file: str,  # type: ignore[no-untyped-def]
+                  ) -> tuple[dict[str, dict[Month, float | None]], dict[str, float], list[str]]:
+    """The targets and tolerances a person typed in the workbook, and a warning per KPI that differs.
+
+    The rule: a cell that differs from what kpireport wrote there (its hidden record; for a workbook
+    made before the record, the config's value) was typed by a person and wins over the config for
+    that month; a cell still holding what an earlier config wrote gives way to the config. Every
+    disagreement with the config is warned about, naming the KPI, the month and both values."""
+    targets: dict[str, dict[Month, float | None]] = {}
+    tolerances: dict[str, float] = {}
+    warnings: list[str] = []
+    for kpi in config.kpis.values():
+        cells, wrote = named_cells(workbook, f"target_{kpi.id}"), named_cells(workbook, f"wrote_target_{kpi.id}")
+        lines = []
+        for index, (month, cell) in enumerate(zip(months, cells, strict=False)):
+            if month is None:
+                continue
+            value = _number(cell, file, f"the target of '{kpi.id}' for {month}")
+            ours = kpi.target.for_month(month)
+            if _same(value, ours):
+                continue
+            written = _number(wrote[index], file, "the record") if index < len(wrote) else ours
+            if wrote and _same(value, written):
+                lines.append(f"{month}: the config's {_shown(ours)} is used (the workbook shows {_shown(value)}, "
+                             "written from an earlier config)")
+            else:
+                targets.setdefault(kpi.id, {})[month] = value
+                lines.append(f"{month}: the workbook's {_shown(value)} is used (the config says {_shown(ours)})")
+        tolerance = named_cells(workbook, f"tol_{kpi.id}")
+        if tolerance:
+            value = _number(tolerance[0], file, f"the tolerance of '{kpi.id}'") or 0.0  # empty: no margin
+            wrote = named_cells(workbook, f"wrote_tol_{kpi.id}")
+            written = _number(wrote[0], file, "the record") if wrote else kpi.tolerance
+            if not _same(value, kpi.tolerance):
+                if wrote and _same(value, written):
+                    lines.append(f"tolerance: the config's {kpi.tolerance:g} is used (the workbook shows {value:g}, "
+                                 "written from an earlier config)")
+                else:
+                    tolerances[kpi.id] = value
+                    lines.append(f"tolerance: the workbook's {value:g} is used (the config says {kpi.tolerance:g})")
+        if lines:
+            warnings.append(str(KpiReportError(
+                f"'{kpi.id}' differs from the config: {'; '.join(lines)}", file=file,
+                hint="a target or tolerance typed in the workbook wins; make the config and the workbook agree "
+                     "('kpireport template --update' writes the config's values where nobody typed)")))
+    return targets, tolerances, warnings
+
+
+def read_typed(path: Path, config: Config | None = None) -> TypedValues | None:
+    """The typed values of a kpireport template, or None when the workbook is not one; with `config`,
+    the targets and tolerances typed over the config's too."""
     if is_ole(path):
         raise KpiReportError("this workbook is password-protected (encrypted), or an old .xls workbook; it is "
                              "left untouched", file=str(path),
@@ -99,7 +202,9 @@ def read_typed(path: Path) -> TypedValues | None:
         raise DataError(f"{exc.message}; it is left untouched", file=str(path),
                         hint="choose another output file (-o), or pass --force to replace it") from None
     try:
-        workbook = load_workbook(io.BytesIO(path.read_bytes()), data_only=True)  # whatever its extension
+        content = path.read_bytes()
+        workbook = load_workbook(io.BytesIO(content), data_only=True)  # whatever its extension
+        formulas = load_workbook(io.BytesIO(content))
     except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError, SyntaxError) as exc:
         what = ("it is damaged or cut short" if isinstance(exc, zipfile.BadZipFile)
                 else "damaged or unsafe workbook: its XML cannot be read" if xml_error_in(exc)
@@ -108,20 +213,34 @@ def read_typed(path: Path) -> TypedValues | None:
                         hint="choose another output file (-o), or pass --force to replace it") from None
     if "months" not in workbook.defined_names:
         return None
-    header = checked_cells(workbook, "months", str(path))
-    months = [Month.of(c.value) if isinstance(c.value, dt.date | dt.datetime) else None for c in header]
+    months = header_months(workbook, str(path))
     typed = TypedValues()
     for name in workbook.defined_names:
         if name.startswith("in_"):
             cells = checked_cells(workbook, name, str(path))
             series = {month: cell.value for month, cell in zip(months, cells, strict=False)
                       if month is not None and cell.value not in (None, "")}
+            for month, cell in zip(months, named_cells(formulas, name), strict=False):
+                if month is not None and isinstance(cell.value, str) and cell.value.startswith("="):
+                    typed.formulas.append(f"{name[3:]} {month} ({cell.value})")  # only its value is carried
             if series:
                 typed.values[name[3:]] = series
-        elif name.startswith("note_"):
-            cells = named_cells(workbook, name)
-            if cells and cells[0].value not in (None, ""):
-                typed.notes[name[5:]] = str(cells[0].value)
+        elif name.startswith("rows_"):
+            counts = {month: int(cell.value) for month, cell in zip(months, named_cells(workbook, name), strict=False)
+                      if month is not None and isinstance(cell.value, int | float) and cell.value > 0}
+            if counts:
+                typed.rows[name[5:]] = counts
+    typed.notes = read_notes(workbook, months)
+    if config is not None:
+        typed.targets, typed.tolerances, _ = typed_targets(workbook, months, config, str(path))
+        for name in workbook.defined_names:
+            kpi_id = name.removeprefix("target_")
+            if name.startswith("target_") and kpi_id not in config.kpis:
+                cells, wrote = named_cells(workbook, name), named_cells(workbook, f"wrote_{name}")
+                typed_cells = [c for i, c in enumerate(cells) if c.value is not None
+                               and (i >= len(wrote) or c.value != wrote[i].value)]
+                if typed_cells:
+                    typed.dropped_targets.append(kpi_id)
     return typed
 
 
@@ -130,42 +249,216 @@ class TemplateOutcome:
     path: Path
     months: list[Month]
     filled: int  # input cells holding a value
-    carried: int = 0  # typed values and notes kept from the previous workbook (--update)
+    carried: int = 0  # typed values, notes, targets and tolerances kept from the previous workbook (--update)
     not_carried: list[str] = field(default_factory=list)  # what could not be, and why
+    moved: list[str] = field(default_factory=list)  # carried, but not to the same place
+    backup: Path | None = None  # the previous workbook, kept because something of it was not carried
+
+
+EDITABLE = ("in_", "rows_", "note_", "target_", "tol_")  # the names of the cells a person may change
+SHOWN = 15  # differences listed one by one; past that, a count
 
 
 def write_template(config: Config, path: Path, period: list[Month], values: Values, *,
                    update: bool = False, force: bool = False, partial: Collection[Month] = (),
-                   rows: RowCounts | None = None) -> TemplateOutcome:
-    """Build the template and write it atomically, without ever dropping typed values silently."""
+                   rows: RowCounts | None = None, notes: Notes | None = None,
+                   targets: Targets | None = None, tolerances: Tolerances | None = None) -> TemplateOutcome:
+    """Build the template and write it atomically, without ever dropping typed values silently.
+
+    `notes`, `targets` and `tolerances` are what a filled template read as a data file holds; with
+    `update`, those of the workbook at `path` win over them. Without `update` or `force`, a workbook
+    that differs from the new one in any editable cell, or holds sheets or rows kpireport did not
+    write, is left untouched."""
     merged: dict[str, dict[Month, float | str]] = {name: dict(series) for name, series in values.items()}
-    notes: dict[str, str] = {}
     outcome = TemplateOutcome(path, sheet_months(config, period), 0)
+    merged_notes: dict[str, dict[Month, str]] = {}
+    _place_notes(notes or {}, merged, merged_notes, outcome)
+    merged_targets = {kpi: dict(series) for kpi, series in (targets or {}).items()}
+    merged_tolerances = dict(tolerances or {})
+    mode = _replaceable(path)
+    typed = None
     if path.exists() and not force:
-        typed = read_typed(path)
+        typed = read_typed(path, config)
         if typed is None:
             raise KpiReportError("this file is not a kpireport template; it is left untouched", file=str(path),
                                  hint="choose another output file (-o), or pass --force to replace it")
-        if typed.count() and not update:
-            raise KpiReportError(
-                f"this template holds {typed.count()} typed values; it is left untouched", file=str(path),
-                hint="pass --update to rebuild it keeping them, or --force to replace it")
         if update:
-            _carry(config, typed, merged, notes, outcome)
+            _carry(config, typed, merged, merged_notes, outcome)
+            merged_targets.update(typed.targets)
+            merged_tolerances.update(typed.tolerances)
+            rows = {name: {**(rows or {}).get(name, {}), **counts} for name, counts in typed.rows.items()
+                    if name in config.inputs} | {name: counts for name, counts in (rows or {}).items()
+                                                 if name not in typed.rows}
+            outcome.carried += sum(len(series) for series in typed.targets.values()) + len(typed.tolerances)
     outcome.filled = sum(1 for series in merged.values() for month in series if month in outcome.months)
-    workbook = build_workbook(config, period, merged, notes, partial, rows)
+    workbook = build_workbook(config, period, merged, merged_notes, partial, rows, merged_targets, merged_tolerances,
+                              file_name=path.name)
+    if typed is not None:
+        _refuse_or_back_up(config, path, typed, workbook, update, outcome)
     buffer = io.BytesIO()  # built in memory, then written in one go: a failed write (disk full) leaves
-    try:  # no half-open zip behind to complain when it is garbage-collected
+    reason = None  # no half-open zip behind to complain when it is garbage-collected
+    try:
         workbook.save(buffer)
     except Exception as exc:  # openpyxl writes each sheet to a temporary file first
         reason = _write_failure(exc)
         if reason is None:
             raise
+    if reason is not None:  # out of the except block: the traceback no longer holds the half-written sheet
+        _drop_half_written_sheets()
         raise KpiReportError(f"cannot write it: {reason} (in the temporary folder)", file=str(path),
-                             hint=f"check the free space, also in {tempfile.gettempdir()}") from None
+                             hint=f"check the free space, also in {tempfile.gettempdir()}")
     with atomic_path(path) as temporary:
         temporary.write_bytes(buffer.getvalue())
+        if mode is not None:
+            os.chmod(temporary, mode)  # the workbook keeps its permissions
     return outcome
+
+
+def _replaceable(path: Path) -> int | None:
+    """The mode of the workbook at `path` (None if there is none), once sure it may be replaced: not
+    open in a spreadsheet (its lock file beside it), not read-only."""
+    names = (f".~lock.{path.name}#", f"~${path.name}", f"~${path.name[2:]}")  # LibreOffice, Excel (long names)
+    for lock in names:
+        if (path.parent / lock).exists():
+            raise KpiReportError(f"the workbook is open in a spreadsheet ({lock} beside it): close it first",
+                                 file=str(path), hint="save and close it, then run the command again (a lock "
+                                                      f"file left by a crash can be deleted: {path.parent / lock})")
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:  # none there (or no folder): writing it says what is wrong, if anything
+        return None
+    if not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) or not os.access(path, os.W_OK):
+        raise KpiReportError("this workbook is read-only; it is left untouched", file=str(path),
+                             hint="make it writable (chmod u+w, or untick 'Read-only' in its properties), or "
+                                  "choose another output file (-o)")
+    return mode
+
+
+def _refuse_or_back_up(config: Config, path: Path, typed: TypedValues, workbook,  # type: ignore[no-untyped-def]
+                       update: bool, outcome: TemplateOutcome) -> None:
+    """Without --update, refuse to replace a workbook the new one differs from; with it, refuse to drop
+    sheets a person added, and keep a copy of the old workbook before dropping anything else."""
+    old = load_workbook(io.BytesIO(path.read_bytes()))  # formulas kept: a typed formula is a difference
+    ours = set(workbook.sheetnames)
+    sheets = [title for title in old.sheetnames if title not in ours]
+    rows = _added_rows(config, old, workbook) + _typed_over_formulas(old)
+    if not update:
+        found = [f"sheet '{title}' (not written by kpireport)" for title in sheets]
+        found += _differences(old, workbook, str(path)) + rows
+        if found:
+            raise KpiReportError(
+                f"this workbook differs from the one kpireport would write, in {len(found)} places; it is "
+                f"left untouched:{_listed(found)}", file=str(path),
+                hint="pass --update to rebuild it keeping what was typed, or --force to replace it")
+        return
+    if sheets:
+        raise KpiReportError(
+            f"this workbook has sheets kpireport did not write: {', '.join(repr(t) for t in sheets)}; "
+            "--update cannot copy them into the new workbook faithfully (charts, images, formulas pointing "
+            "at the old layout), so it is left untouched", file=str(path),
+            hint="move those sheets to a workbook of their own (right-click the tab > Move or copy), then run "
+                 "--update again; or --force to replace it without them")
+    outcome.not_carried += [f"typed formula in input {formula}: only its last computed value is carried"
+                            for formula in typed.formulas]
+    outcome.not_carried += [f"typed targets of KPI '{kpi}' (no longer in the config)" for kpi in typed.dropped_targets]
+    outcome.not_carried += rows
+    if outcome.not_carried:
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        backup = path.with_name(f"{path.stem}.bak-{stamp}{path.suffix or '.xlsx'}")
+        shutil.copy2(path, backup)
+        outcome.backup = backup
+
+
+def _differences(old, new, file: str) -> list[str]:  # type: ignore[no-untyped-def]
+    """The editable cells of `old` whose content `new` would not keep. An input, note or row count
+    pre-filled identically is no difference; a target or tolerance emptied by a person is one."""
+    old_months = header_months(old, file)
+    new_months = [Month.of(c.value) if isinstance(c.value, dt.date) else None for c in named_cells(new, "months")]
+    found = []
+    for name in list(old.defined_names):
+        if not name.startswith(EDITABLE):
+            continue
+        cells, replacing = named_cells(old, name), named_cells(new, name)
+        if len(cells) == 1:  # a tolerance, or a note from before notes were per month
+            pairs = [(None, cells[0], replacing[0].value if len(replacing) == 1 else None)]
+        else:
+            by_month = dict(zip(new_months, (c.value for c in replacing), strict=False))
+            pairs = [(month, cell, by_month.get(month)) for month, cell in zip(old_months, cells, strict=False)]
+        both_ways = name.startswith(("target_", "tol_"))
+        record = [c.value for c in named_cells(old, f"wrote_{name}")] if both_ways else []
+        for index, (month, cell, value) in enumerate(pairs):
+            if _blank(cell.value) and not both_ways:
+                continue
+            if index < len(record) and _equal(cell.value, record[index]):
+                continue  # kpireport wrote it there: replacing it loses nothing a person typed
+            if not _equal(cell.value, value):
+                what = f"{name}" + (f" {month}" if month else "")
+                found.append(f"{cell.parent.title}!{cell.coordinate} ({what}: {cell.value!r}, would be "
+                             f"{'empty' if _blank(value) else repr(value)})")
+    return found
+
+
+def _typed_over_formulas(old) -> list[str]:  # type: ignore[no-untyped-def]
+    """KPI cells where a person typed a value over the formula: the new workbook has the formula."""
+    return [f"{cell.parent.title}!{cell.coordinate} (a value typed over the formula of {name[4:]}: {cell.value!r})"
+            for name in list(old.defined_names) if name.startswith("kpi_")
+            for cell in named_cells(old, name)
+            if not _blank(cell.value) and not (isinstance(cell.value, str) and cell.value.startswith("="))]
+
+
+def _added_rows(config: Config, old, new) -> list[str]:  # type: ignore[no-untyped-def]
+    """Rows of the inputs and KPI sheets that kpireport did not write (a person's own lines)."""
+    from .workbook import BLOCK_ROWS, HEADER_ROW
+
+    covered: dict[str, set[int]] = {}
+    for name in list(old.defined_names):
+        for cell in named_cells(old, name):
+            spread = len(BLOCK_ROWS) if name.startswith("kpi_") else 1
+            covered.setdefault(cell.parent.title, set()).update(range(cell.row, cell.row + spread))
+    found = []
+    for title in (text("sheet.inputs", config.locale), text("sheet.kpis", config.locale)):
+        if title not in old.sheetnames or title not in new.sheetnames:
+            continue
+        known = {str(v) for row in new[title].iter_rows(values_only=True) for v in row if v is not None}
+        for row in old[title].iter_rows(min_row=HEADER_ROW + 1):
+            filled = [cell for cell in row if not _blank(cell.value)]
+            if filled and filled[0].row not in covered.get(title, ()) and \
+                    any(str(cell.value) not in known for cell in filled):
+                found.append(f"{title}!row {filled[0].row} ({filled[0].coordinate}: {filled[0].value!r}, a row "
+                             "kpireport did not write)")
+    return found
+
+
+def _blank(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _equal(a: object, b: object) -> bool:
+    if _blank(a) or _blank(b):
+        return _blank(a) and _blank(b)
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+    return str(a).strip() == str(b).strip()
+
+
+def _listed(items: list[str]) -> str:
+    """One line each (a message line is cut past 1,000 characters), then how many more."""
+    shown = "".join(f"\n    {item}" for item in items[:SHOWN])
+    return shown + (f"\n    and {len(items) - SHOWN} more" if len(items) > SHOWN else "")
+
+
+def _drop_half_written_sheets() -> None:
+    """openpyxl leaves a sheet writer's generator open when a write fails; collected later, it fails
+    to close its stream again and Python prints that failure: collect it now, quietly."""
+    import gc
+    import sys
+
+    hook = sys.unraisablehook
+    sys.unraisablehook = lambda _: None
+    try:
+        gc.collect()
+    finally:
+        sys.unraisablehook = hook
 
 
 def _write_failure(exc: Exception) -> str | None:
@@ -179,8 +472,27 @@ def _write_failure(exc: Exception) -> str | None:
     return None
 
 
+def _place_notes(notes: Notes, values: Values, placed: dict[str, dict[Month, str]],
+                 outcome: TemplateOutcome) -> None:
+    """Notes go to their month. The one note of a workbook made before notes were per month goes to
+    the last month holding a value of its input (what it most likely spoke of), else the first month."""
+    kept = set(outcome.months)
+    for name, by_month in notes.items():
+        for month, note in by_month.items():
+            if month is None:
+                filled = [m for m in values.get(name, {}) if m in kept]
+                month = max(filled, default=outcome.months[-1] if not kept else min(kept))
+                outcome.moved.append(f"the note of input '{name}' (one note for every month, from an earlier "
+                                     f"kpireport) is now the note of {month}")
+            if month not in kept:
+                outcome.not_carried.append(f"the note of input '{name}' for {month} (outside the new period): {note}")
+                continue
+            before = placed.setdefault(name, {}).get(month)
+            placed[name][month] = note if before in (None, note) else f"{before} / {note}"
+
+
 def _carry(config: Config, typed: TypedValues, merged: dict[str, dict[Month, float | str]],
-           notes: dict[str, str], outcome: TemplateOutcome) -> None:
+           notes: dict[str, dict[Month, str]], outcome: TemplateOutcome) -> None:
     """Typed values win over data files: a person typed them on purpose."""
     kept = set(outcome.months)
     for name, series in typed.values.items():
@@ -194,9 +506,11 @@ def _carry(config: Config, typed: TypedValues, merged: dict[str, dict[Month, flo
             if month in kept:
                 merged.setdefault(name, {})[month] = value
                 outcome.carried += 1
-    for name, note in typed.notes.items():
-        if name in config.inputs:
-            notes[name] = note
-            outcome.carried += 1
-        else:
-            outcome.not_carried.append(f"the note of input '{name}' (no longer in the config): {note}")
+    for name, by_month in typed.notes.items():
+        if name not in config.inputs:
+            outcome.not_carried += [f"the note of input '{name}' (no longer in the config): {note}"
+                                    for note in by_month.values()]
+            continue
+        placed = len(outcome.not_carried)
+        _place_notes({name: by_month}, merged, notes, outcome)
+        outcome.carried += len(by_month) - (len(outcome.not_carried) - placed)

@@ -2,13 +2,17 @@
 printed from its formula tree, targets, status colours, a dashboard with native charts.
 
 Readers (kpireport itself, other tools) find the data by defined names, never by position:
-`months` (header cells, first day of each month as a date), `in_<input>`, `note_<input>`,
-`kpi_<kpi>` and `target_<kpi>` (one row each, aligned with `months`).
+`months` (header cells, first day of each month as a date), `in_<input>`, `note_<input>` (the
+notes of each month, just below the input), `rows_<input>`, `kpi_<kpi>` and `target_<kpi>` (one row
+each, aligned with `months`), `tol_<kpi>` (one cell). A hidden sheet keeps what kpireport wrote in
+the target and tolerance cells (`wrote_target_<kpi>`, `wrote_tol_<kpi>`), so that reading the
+workbook back tells a target a person typed from one an older config wrote.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import shlex
 from collections.abc import Collection, Mapping
 from copy import copy
 from dataclasses import dataclass, field
@@ -24,7 +28,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
 from .config import Config, Kpi
-from .engine import RowCounts, ytd_tree
+from .engine import Notes, RowCounts, ytd_tree
 from .errors import ConfigError
 from .formula import Name, to_excel
 from .locale import excel_number_format, month_header_format, text
@@ -74,7 +78,7 @@ class Layout:
     period: list[Month]
     input_rows: dict[str, int] = field(default_factory=dict)
     weight_rows: dict[str, int] = field(default_factory=dict)  # a mean input's row counts, just below it
-    note_column: int = 0
+    note_rows: dict[str, int] = field(default_factory=dict)  # an input's notes per month, just below it
     kpi_rows: dict[str, int] = field(default_factory=dict)  # the first ("value") row of each block
     tolerance_column: int = 0
 
@@ -118,6 +122,9 @@ class _Refs:
 
 
 Values = Mapping[str, Mapping[Month, "float | str"]]  # input id -> month -> what the cell holds
+Targets = Mapping[str, Mapping[Month, "float | None"]]  # KPI id -> month -> a target typed in the workbook
+Tolerances = Mapping[str, float]  # KPI id -> a tolerance typed in the workbook
+RECORD_SHEET = "kpireport"  # hidden: what kpireport wrote in the target and tolerance cells
 
 
 def sheet_months(config: Config, period: list[Month]) -> list[Month]:
@@ -128,11 +135,13 @@ def sheet_months(config: Config, period: list[Month]) -> list[Month]:
 
 
 def build_workbook(config: Config, period: list[Month], values: Values,
-                   notes: Mapping[str, str] | None = None, partial: Collection[Month] = (),
-                   rows: RowCounts | None = None) -> Workbook:
+                   notes: Notes | None = None, partial: Collection[Month] = (),
+                   rows: RowCounts | None = None, targets: Targets | None = None,
+                   tolerances: Tolerances | None = None, file_name: str = "kpi-template.xlsx") -> Workbook:
     """The template for `period`, input cells filled with `values` (empty mapping: a blank template)
     and mean inputs' row counts with `rows`; the dashboard opens on the last month with values that
-    is not `partial` (its data stop early)."""
+    is not `partial` (its data stop early). `targets` and `tolerances` typed in an earlier workbook
+    fill their cells instead of the config's; the hidden record keeps the config's."""
     layout = Layout(sheet_months(config, period), period)
     workbook = Workbook()
     start = workbook.active
@@ -142,11 +151,13 @@ def build_workbook(config: Config, period: list[Month], values: Values,
     kpis = workbook.create_sheet(text("sheet.kpis", locale))
     dashboard = workbook.create_sheet(text("sheet.dashboard", locale))
     _InputsSheet(config, layout, inputs).write(values, notes or {}, rows or {})
-    _KpiSheet(config, layout, kpis, _Refs(layout, inputs.title)).write()
+    _KpiSheet(config, layout, kpis, _Refs(layout, inputs.title)).write(targets or {}, tolerances or {})
     chart_data = workbook.create_sheet("chart_data")
     _Dashboard(config, layout, dashboard, kpis, values, chart_data, partial).write()
-    _StartSheet(config, layout, start).write()
+    _StartSheet(config, layout, start, file_name).write()
+    record = workbook.create_sheet(RECORD_SHEET)
     _define_names(workbook, config, layout, inputs, kpis)
+    _record(workbook, config, layout, record)
     workbook.active = 1 if values else 0
     return workbook
 
@@ -271,11 +282,10 @@ class _InputsSheet:
     def __init__(self, config: Config, layout: Layout, sheet: Worksheet) -> None:
         self.config, self.layout, self.sheet = config, layout, sheet
 
-    def write(self, values: Values, notes: Mapping[str, str], rows: RowCounts) -> None:
+    def write(self, values: Values, notes: Notes, rows: RowCounts) -> None:
         config, layout, sheet, locale = self.config, self.layout, self.sheet, self.config.locale
         _title(sheet, f"{text('inputs.title', locale)} — {config.title}", text("inputs.hint", locale))
-        layout.note_column = layout.last_column + 1
-        for column, key in ((1, "col.input"), (2, "col.id"), (3, "col.unit"), (layout.note_column, "col.note")):
+        for column, key in ((1, "col.input"), (2, "col.id"), (3, "col.unit")):
             _header(sheet, HEADER_ROW, column, text(key, locale))
         _month_headers(sheet, layout, locale)
         validations = self._validations()
@@ -284,7 +294,9 @@ class _InputsSheet:
             self._section(row, group)
             row += 1
             for name in names:
-                self._input_row(row, name, values.get(name, {}), notes.get(name), validations)
+                self._input_row(row, name, values.get(name, {}), validations)
+                row += 1
+                self._note_row(row, name, notes.get(name, {}))
                 row += 1
                 if config.inputs[name].aggregate == "mean":
                     self._weight_row(row, name, rows.get(name, {}))
@@ -295,15 +307,14 @@ class _InputsSheet:
         widths = {1: max([len(config.inputs[n].label) for n in config.inputs] + [20]) + 2, 2: 22, 3: 10}
         for column, width in widths.items():
             sheet.column_dimensions[get_column_letter(column)].width = min(width, 50)
-        sheet.column_dimensions[get_column_letter(layout.note_column)].width = 40
         _finish_sheet(sheet, "A:C")
 
     def _section(self, row: int, label: str) -> None:
-        for column in range(1, self.layout.note_column + 1):
+        for column in range(1, self.layout.last_column + 1):
             self.sheet.cell(row, column).fill = SECTION_FILL
         _put(self.sheet, row, 1, label, font=SECTION_FONT, fill=SECTION_FILL)
 
-    def _input_row(self, row: int, name: str, values: Mapping[Month, float], note: str | None,
+    def _input_row(self, row: int, name: str, values: Mapping[Month, float],
                    validations: dict[str, DataValidation]) -> None:
         spec = self.config.inputs[name]
         layout, sheet = self.layout, self.sheet
@@ -319,9 +330,19 @@ class _InputsSheet:
             assert column is not None
             _put(sheet, row, column, values.get(month), number_format=number_format, protection=UNLOCKED,
                  border=BOX, fill=HISTORY_FILL if month < layout.period[0] else INPUT_FILL)
-        _put(sheet, row, layout.note_column, note, protection=UNLOCKED, border=BOX, alignment=WRAP)
         first, last = get_column_letter(FIRST_MONTH_COLUMN), get_column_letter(layout.last_column)
         validations[spec.format].add(f"{first}{row}:{last}{row}")
+
+    def _note_row(self, row: int, name: str, notes: Mapping[Month | None, str]) -> None:
+        """A note per month (why a figure moved, where it comes from): the review of that month shows it."""
+        layout, sheet = self.layout, self.sheet
+        layout.note_rows[name] = row
+        _put(sheet, row, 1, text("inputs.note", self.config.locale), font=SMALL_GREY, alignment=INDENT)
+        for month in layout.months:
+            column = layout.column(month)
+            assert column is not None
+            _put(sheet, row, column, notes.get(month), protection=UNLOCKED, font=SMALL_GREY, border=BOX,
+                 alignment=WRAP_TOP, number_format="@")
 
     def _weight_row(self, row: int, name: str, counts: Mapping[Month, int]) -> None:
         """How many rows each month's mean is of, so that the mean since January weighs them as
@@ -367,7 +388,8 @@ class _KpiSheet:
     def __init__(self, config: Config, layout: Layout, sheet: Worksheet, refs: _Refs) -> None:
         self.config, self.layout, self.sheet, self.refs = config, layout, sheet, refs
 
-    def write(self) -> None:
+    def write(self, targets: Targets, tolerances: Tolerances) -> None:
+        self.targets, self.tolerances = targets, tolerances
         config, layout, sheet, locale = self.config, self.layout, self.sheet, self.config.locale
         _title(sheet, f"{text('kpis.title', locale)} — {config.title}", text("kpis.hint", locale))
         after = layout.last_column + 1
@@ -420,7 +442,9 @@ class _KpiSheet:
             letter = get_column_letter(column)
             value, target = f"{letter}{rows['value']}", f"{letter}{rows['target']}"
             _formula(sheet, rows["value"], column, self._excel(kpi, kpi.formula.tree, month), number_format)
-            _put(sheet, rows["target"], column, kpi.target.for_month(month), number_format=number_format,
+            typed = self.targets.get(kpi.id, {})
+            target_value = typed[month] if month in typed else kpi.target.for_month(month)
+            _put(sheet, rows["target"], column, target_value, number_format=number_format,
                  protection=UNLOCKED, fill=INPUT_FILL if month >= layout.period[0] else HISTORY_FILL, border=BOX)
             ratio = f"{value}/{target}" if kpi.direction == "up" else f"{target}/{value}"
             _formula(sheet, rows["attainment"], column, f'=IF(COUNT({value},{target})<2,"",IFERROR({ratio},""))',
@@ -436,7 +460,8 @@ class _KpiSheet:
             _formula(sheet, rows["ytd"], column, self._ytd(kpi, ytd, month, rows["value"]), number_format)
         self._status_colours(kpi, rows)
         after = layout.tolerance_column
-        _put(sheet, top, after, kpi.tolerance, number_format="0%", protection=UNLOCKED, fill=INPUT_FILL, border=BOX)
+        _put(sheet, top, after, self.tolerances.get(kpi.id, kpi.tolerance), number_format="0%", protection=UNLOCKED,
+             fill=INPUT_FILL, border=BOX)
         owner = config.owners[kpi.owner].name if kpi.owner else ""
         frequency = text(f"frequency.{kpi.frequency}", locale)
         for offset, value in enumerate((owner, kpi.domain, frequency, kpi.definition or "", kpi.formula.text), 1):
@@ -646,8 +671,8 @@ class _Dashboard:
 
 
 class _StartSheet:
-    def __init__(self, config: Config, layout: Layout, sheet: Worksheet) -> None:
-        self.config, self.layout, self.sheet = config, layout, sheet
+    def __init__(self, config: Config, layout: Layout, sheet: Worksheet, file_name: str) -> None:
+        self.config, self.layout, self.sheet, self.file_name = config, layout, sheet, file_name
 
     def write(self) -> None:
         config, sheet, locale = self.config, self.sheet, self.config.locale
@@ -657,18 +682,25 @@ class _StartSheet:
         _put(sheet, 2, 1, f"{config.company} — {subtitle}" if config.company else subtitle,
              font=Font(italic=True, size=12, color="595959"))
         _put(sheet, 4, 1, text("start.how", locale), font=Font(bold=True, size=13, color="1F4E78"))
-        for offset, key in enumerate(("start.step1", "start.step2", "start.step3", "start.step4", "start.step5")):
-            _put(sheet, 5 + offset, 1, text(key, locale), alignment=Alignment(wrap_text=False))
-        _put(sheet, 10, 1, text("start.protected", locale), font=Font(italic=True, color="595959"))
-        _put(sheet, 12, 1, text("start.legend", locale), font=Font(bold=True, size=13, color="1F4E78"))
+        row = 5
+        commands = self.commands()
+        for key in ("start.step1", "start.step2", "start.step3", "start.step4", "start.step5", "start.step6"):
+            _put(sheet, row, 1, text(key, locale), alignment=Alignment(wrap_text=False))
+            row += 1
+            if key in commands:  # a cell of its own, to copy and paste as it is (a test runs them)
+                _put(sheet, row, 1, commands[key], font=Font(name="Courier New", size=10, color="1F4E78"))
+                row += 1
+        _put(sheet, row, 1, text("start.protected", locale), font=Font(italic=True, color="595959"))
+        row += 2
+        _put(sheet, row, 1, text("start.legend", locale), font=Font(bold=True, size=13, color="1F4E78"))
         legend = [(STATUS_STYLE[s], text(f"status.{s}", locale), text(f"start.legend.{s}", locale))
                   for s in ("on", "watch", "off", "no_data")]
         legend.append((("FFF2CC", "000000"), "123", text("start.legend.input", locale)))
-        for offset, ((fill, font), word, meaning) in enumerate(legend):
-            _put(sheet, 13 + offset, 1, f"   {word}   ", fill=PatternFill("solid", fgColor=fill),
+        for offset, ((fill, font), word, meaning) in enumerate(legend, 1):
+            _put(sheet, row + offset, 1, f"   {word}   ", fill=PatternFill("solid", fgColor=fill),
                  font=Font(bold=True, color=font), border=BOX)
-            _put(sheet, 13 + offset, 2, meaning)
-        row = 20
+            _put(sheet, row + offset, 2, meaning)
+        row += len(legend) + 3
         _put(sheet, row, 1, text("start.owners", locale), font=Font(bold=True, size=13, color="1F4E78"))
         for column, key in enumerate(("col.owner", "col.role", "col.email", "col.kpis_owned"), 1):
             _header(sheet, row + 1, column, text(key, locale))
@@ -684,6 +716,13 @@ class _StartSheet:
         _print_setup(sheet)
         _protect(sheet)
 
+    def commands(self) -> dict[str, str]:
+        """The commands the steps give, with this workbook's and this config's file names (run from
+        the config's folder, where the workbook is expected to be)."""
+        config, workbook = shlex.quote(self.config.path.name), shlex.quote(self.file_name)
+        return {"start.step5": f"kpireport report {config} --data {workbook}",
+                "start.step6": f"kpireport template {config} -o {workbook} --update"}
+
 
 def _month_name(month: Month, locale: str) -> str:
     from babel.dates import format_date
@@ -696,7 +735,6 @@ def _month_name(month: Month, locale: str) -> str:
 
 def _define_names(workbook: Workbook, config: Config, layout: Layout, inputs: Worksheet, kpis: Worksheet) -> None:
     first, last = get_column_letter(FIRST_MONTH_COLUMN), get_column_letter(layout.last_column)
-    note = get_column_letter(layout.note_column)
 
     def name(key: str, sheet: Worksheet, reference: str) -> None:
         workbook.defined_names[key] = DefinedName(key, attr_text=f"{quote_sheetname(sheet.title)}!{reference}")
@@ -704,12 +742,35 @@ def _define_names(workbook: Workbook, config: Config, layout: Layout, inputs: Wo
     name("months", inputs, f"${first}${HEADER_ROW}:${last}${HEADER_ROW}")
     for input_id, row in layout.input_rows.items():
         name(f"in_{input_id}", inputs, f"${first}${row}:${last}${row}")
-        name(f"note_{input_id}", inputs, f"${note}${row}")
+    for input_id, row in layout.note_rows.items():
+        name(f"note_{input_id}", inputs, f"${first}${row}:${last}${row}")
     for input_id, row in layout.weight_rows.items():
         name(f"rows_{input_id}", inputs, f"${first}${row}:${last}${row}")
     for kpi_id, row in layout.kpi_rows.items():
         name(f"kpi_{kpi_id}", kpis, f"${first}${row}:${last}${row}")
         name(f"target_{kpi_id}", kpis, f"${first}${row + 1}:${last}${row + 1}")
+        tolerance = get_column_letter(layout.tolerance_column)
+        name(f"tol_{kpi_id}", kpis, f"${tolerance}${row}")
+
+
+def _record(workbook: Workbook, config: Config, layout: Layout, sheet: Worksheet) -> None:
+    """What kpireport writes in each target and tolerance cell (the config's), on a hidden sheet: a
+    cell that differs from it was typed by a person, one that equals it while the config changed
+    since was not."""
+    sheet.sheet_state = "hidden"
+    first, last = get_column_letter(FIRST_MONTH_COLUMN), get_column_letter(layout.last_column)
+    tolerance = get_column_letter(layout.last_column + 1)
+    for row, kpi in enumerate(config.kpis.values(), start=2):
+        sheet.cell(row, 1, kpi.id)
+        for month in layout.months:
+            sheet.cell(row, layout.column(month), kpi.target.for_month(month))  # type: ignore[arg-type]
+        sheet.cell(row, layout.last_column + 1, kpi.tolerance)
+        reference = f"{quote_sheetname(sheet.title)}!"
+        workbook.defined_names[f"wrote_target_{kpi.id}"] = DefinedName(
+            f"wrote_target_{kpi.id}", attr_text=f"{reference}${first}${row}:${last}${row}")
+        workbook.defined_names[f"wrote_tol_{kpi.id}"] = DefinedName(
+            f"wrote_tol_{kpi.id}", attr_text=f"{reference}${tolerance}${row}")
+    _protect(sheet)
 
 
 def template_period(year: int | None = None, start: Month | None = None, months: int = 12,

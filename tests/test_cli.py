@@ -368,12 +368,14 @@ def test_template_writes_the_workbook_and_refuses_to_overwrite_typed_values(tmp_
     before = output.read_bytes()
     again = run("template", EXAMPLE / "kpireport.yaml", "-o", output, "--year", "2025")
     assert again.exit_code == 2
-    assert "holds 165 typed values; it is left untouched" in again.output
+    assert "this workbook differs from the one kpireport would write, in 160 places; it is left untouched:\n" \
+        in again.output
+    assert "\n    and 145 more\n" in again.output
     assert output.read_bytes() == before
     updated = run("template", EXAMPLE / "kpireport.yaml", "-o", output, "--update", "--from", "2025-07",
                   "--months", "18")
     assert updated.exit_code == 0, updated.output
-    assert "165 typed values and notes carried over" in updated.output
+    assert "165 typed values, notes and targets carried over" in updated.output
     shorter = run("template", EXAMPLE / "kpireport.yaml", "-o", output, "--update", "--from", "2025-07")
     assert "warning: not carried over: input 'emails_opened': 2026-07, 2026-08, 2026-09, 2026-10 outside the new " \
            "period" in shorter.output

@@ -248,10 +248,17 @@ def test_a_kpi_without_data_says_so_and_never_shows_zero(tmp_path: Path) -> None
 def test_owner_comments_from_notes_are_printed() -> None:
     config = load_config(EXAMPLE / "kpireport.yaml")
     results = engine.compute(config, load_data(config).values)
-    view = build_view(config, results, MONTH, notes={"emails_opened": "Envoi du 12 retardé par le routeur"})
+    notes = {"emails_opened": {MONTH: "Envoi du 12 retardé par le routeur", MONTH - 1: "Le mois d'avant"},
+             "emails_delivered": {None: "Base nettoyée (note d'un classeur d'avant les notes par mois)"}}
+    view = build_view(config, results, MONTH, notes=notes)
     open_rate = next(k for s in view.sections for k in s.kpis if k.id == "open_rate")
-    assert open_rate.comments == ["Envoi du 12 retardé par le routeur"]
+    # only the reviewed month's notes, and a note about every month
+    assert open_rate.comments == ["Base nettoyée (note d'un classeur d'avant les notes par mois)",
+                                  "Envoi du 12 retardé par le routeur"]
     assert "Envoi du 12 retardé par le routeur" in render_html(view)
+    assert "Le mois d'avant" not in render_html(view)
+    earlier = build_view(config, results, MONTH - 1, notes=notes)
+    assert next(k for s in earlier.sections for k in s.kpis if k.id == "open_rate").comments[1] == "Le mois d'avant"
 
 
 def test_template_dir_overrides_one_block_and_keeps_the_others(tmp_path: Path) -> None:

@@ -86,7 +86,9 @@ def test_text_from_the_config_and_typed_notes_never_becomes_a_formula(tmp_path: 
     out = tmp_path / "p" / "t.xlsx"
     assert run("template", config, "-o", out).exit_code == 0
     workbook = load_workbook(out)
-    note = workbook["Inputs"][workbook.defined_names["note_visits"].attr_text.split("!")[1].replace("$", "")]
+    from kpireport.template import named_cells
+
+    note = named_cells(workbook, "note_visits")[-1]
     note.value = '=HYPERLINK("http://example.com/note","x")'  # typed with a leading ' in Excel: text
     note.data_type = "s"
     workbook.save(out)

@@ -259,7 +259,9 @@ def test_the_whole_loop_template_filled_by_hand_then_report_then_mail(tmp_path: 
     months = [c.value.strftime("%Y-%m") for c in named_cells(workbook, "months")]
     delivered = named_cells(workbook, "in_emails_delivered")[months.index("2026-10")].value
     named_cells(workbook, "in_emails_opened")[months.index("2026-10")].value = round(delivered * 0.3125)
-    named_cells(workbook, "note_emails_opened")[0].value = "Nouvelle ligne d'objet testée en octobre"
+    notes = named_cells(workbook, "note_emails_opened")
+    notes[months.index("2026-10")].value = "Nouvelle ligne d'objet testée en octobre"
+    notes[months.index("2026-09")].value = "Une note de septembre"  # not in October's review
     workbook.save(workbook_path)
     document = yaml.safe_load(path.read_text(encoding="utf-8"))
     document["sources"] = [{"path": str(workbook_path), "layout": "template"}]
@@ -270,3 +272,4 @@ def test_the_whole_loop_template_filled_by_hand_then_report_then_mail(tmp_path: 
     text = pdf_text(next(message.iter_attachments()).get_content())
     assert f"{100 * round(delivered * 0.3125) / delivered:.1f}".replace(".", ",") + " %" in text
     assert "Nouvelle ligne d'objet testée en octobre" in text
+    assert "Une note de septembre" not in text

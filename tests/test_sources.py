@@ -321,7 +321,7 @@ def test_a_template_filled_by_hand_computes_as_the_equivalent_csv(tmp_path: Path
             if value is not None:
                 named_cells(workbook, f"in_{input_id}")[months.index(month)].value = value
     named_cells(workbook, "in_emails_opened")[months.index(MAR)].value = "200"  # typed as text
-    named_cells(workbook, "note_nps")[0].value = "Survey skipped in February"
+    named_cells(workbook, "note_nps")[months.index(Month(2026, 2))].value = "Survey skipped in February"
     workbook.save(filled)
 
     (tmp_path / "kpireport.yaml").write_text(
@@ -330,7 +330,7 @@ def test_a_template_filled_by_hand_computes_as_the_equivalent_csv(tmp_path: Path
     from_template = load_config(tmp_path / "kpireport.yaml")
     data = load_data(from_template)
     assert to_csv(compute(from_template, data.values)) == expected
-    assert data.notes == {"nps": "Survey skipped in February"}
+    assert data.notes == {"nps": {Month(2026, 2): "Survey skipped in February"}}
     assert data.warnings == []
     # and a template given with --data is recognised as one
     assert sources_with(from_csv, [filled])[-1].layout == "template"

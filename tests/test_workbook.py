@@ -241,8 +241,8 @@ def _type_by_hand(path: Path, typed: dict[tuple[str, Month], object], notes: dic
     months = [Month.of(c.value) for c in named_cells(workbook, "months")]
     for (input_id, month), value in typed.items():
         named_cells(workbook, f"in_{input_id}")[months.index(month)].value = value
-    for input_id, note in notes.items():
-        named_cells(workbook, f"note_{input_id}")[0].value = note
+    for (input_id, month), note in notes.items():
+        named_cells(workbook, f"note_{input_id}")[months.index(month)].value = note
     workbook.save(path)
 
 
@@ -254,8 +254,11 @@ def test_update_carries_every_typed_value_over_a_changed_config(tmp_path: Path) 
     typed = {("emails_opened", Month(2026, 1)): 5100, ("emails_delivered", Month(2026, 1)): 20400,
              ("revenue", Month(2026, 2)): 312000.5, ("leads", Month(2026, 12)): 420, ("mqls", Month(2026, 6)): "n/a",
              ("bounced_visits", Month(2026, 3)): 5000}
-    _type_by_hand(written, typed, {"revenue": "Salon Vivatech en février", "bounced_visits": "export GA4"})
-    with pytest.raises(KpiReportError, match="holds 8 typed values"):
+    _type_by_hand(written, typed, {("revenue", Month(2026, 2)): "Salon Vivatech en février",
+                                   ("bounced_visits", Month(2026, 3)): "export GA4"})
+    refused = (r"(?s)differs from the one kpireport would write, in 8 places; it is left untouched:\n .*"
+               r"Saisie!R27 \(in_revenue 2026-02: 312000.5, would be empty\)")
+    with pytest.raises(KpiReportError, match=refused):
         write_template(config, written, PERIOD, {})
     # the config changes: a KPI is added, the bounce rate and its input are removed, the period grows
     document = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -270,11 +273,14 @@ def test_update_carries_every_typed_value_over_a_changed_config(tmp_path: Path) 
     kept = {key: value for key, value in typed.items() if key[0] != "bounced_visits"}
     for (input_id, month), value in kept.items():
         assert after.values[input_id][month] == value
-    assert after.notes == {"revenue": "Salon Vivatech en février"}
+    assert after.notes == {"revenue": {Month(2026, 2): "Salon Vivatech en février"}}
     assert outcome.carried == len(kept) + 1  # 100 % of what can be carried: 6 values and a note
     assert outcome.not_carried == [
         "input 'bounced_visits' (1 values) is no longer in the config",
         "the note of input 'bounced_visits' (no longer in the config): export GA4"]
+    assert outcome.backup is not None  # the dropped input's value and note are kept in a copy
+    assert outcome.backup.read_bytes() != written.read_bytes()
+    assert read_typed(outcome.backup).values["bounced_visits"] == {Month(2026, 3): 5000}
     assert "kpi_sessions_per_lead" in load_workbook(written).defined_names
 
 

@@ -1,0 +1,270 @@
+"""The workbook round trip through the real CLI: a person types into the generated workbook (values,
+notes per month, targets, tolerances), and compute, report, template and template --update give every
+bit of it back; nothing is replaced or dropped silently."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import stat
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from openpyxl import load_workbook
+
+from kpireport.cli import cli
+from kpireport.months import Month
+from kpireport.template import named_cells
+
+from .libreoffice import recalculate
+
+CONFIG = """\
+title: Round trip
+locale: en
+owners: {claire: {name: Claire, email: claire@example.com}}
+inputs:
+  delivered: {aggregate: sum}
+  opened: {aggregate: sum}
+  days: {aggregate: mean}
+kpis:
+  open_rate: {formula: opened / delivered, format: percent, target: 0.25, tolerance: 0.1, owner: claire}
+  opens: {formula: opened, target: 200, owner: claire}
+  cycle: {formula: days, target: 30, direction: down}
+sources:
+  - {path: emails.csv, date: month}
+"""
+EXPORT = {"2026-01": (1000, 250), "2026-02": (1000, 240), "2026-03": (1000, 236), "2026-04": (1000, 260)}
+JAN, FEB, MAR, APR, MAY = (Month(2026, m) for m in range(1, 6))
+
+
+def run(*args: object):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def project(tmp_path: Path) -> tuple[Path, Path]:
+    """A config, the export it reads, and the workbook `template` pre-filled from it."""
+    config = tmp_path / "kpireport.yaml"
+    config.write_text(CONFIG, encoding="utf-8")
+    lines = ["month,delivered,opened"] + [f"{m},{d},{o}" for m, (d, o) in EXPORT.items()]
+    (tmp_path / "emails.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    workbook = tmp_path / "kpi-template.xlsx"
+    result = run("template", config, "-o", workbook, "--year", "2026")
+    assert result.exit_code == 0, result.output
+    return config, workbook
+
+
+def cell(workbook, name: str, month: Month | None = None):  # type: ignore[no-untyped-def]
+    """The cell of a defined name for `month` (a one-cell name: its cell)."""
+    cells = named_cells(workbook, name)
+    if month is None:
+        return cells[0]
+    months = [Month.of(c.value) for c in named_cells(workbook, "months")]
+    return cells[months.index(month)]
+
+
+def type_like_a_person(path: Path) -> None:
+    """What a team does in a month: corrects an exported figure, fills a month the exports lack,
+    writes notes, moves a target, clears another, narrows a tolerance."""
+    workbook = load_workbook(path)
+    cell(workbook, "in_opened", JAN).value = 262  # the export said 250: corrected by hand
+    cell(workbook, "in_delivered", MAY).value = 1000  # no export yet: typed
+    cell(workbook, "in_opened", MAY).value = 300
+    cell(workbook, "note_opened", MAR).value = "Subject line test on the 12th"
+    cell(workbook, "note_opened", APR).value = "Holiday week"
+    cell(workbook, "target_open_rate", MAR).value = 0.24  # the config says 0.25
+    cell(workbook, "target_open_rate", FEB).value = None  # no target this month
+    cell(workbook, "tol_open_rate").value = 0.01  # the config says 0.1
+    cell(workbook, "in_days", JAN).value = 20  # a mean: 3 deals of 20 days, then 1 of 40
+    cell(workbook, "rows_days", JAN).value = 3
+    cell(workbook, "in_days", FEB).value = 40
+    cell(workbook, "rows_days", FEB).value = 1
+    workbook.save(path)
+
+
+def rows_of(result) -> dict[tuple[str, str], dict]:  # type: ignore[no-untyped-def,type-arg]
+    assert result.exit_code == 0, result.output
+    return {(row["kpi"], row["month"]): row for row in json.loads(result.stdout)["rows"]}
+
+
+def check_typed_values_are_used(rows: dict) -> None:  # type: ignore[type-arg]
+    assert rows[("open_rate", "2026-01")]["value"] == pytest.approx(262 / 1000)  # the typed value wins
+    assert rows[("open_rate", "2026-05")]["value"] == pytest.approx(300 / 1000)
+    assert rows[("open_rate", "2026-02")]["target"] is None
+    assert rows[("open_rate", "2026-02")]["status"] == "no_target"
+    march = rows[("open_rate", "2026-03")]
+    assert march["target"] == pytest.approx(0.24)
+    # 0.236 against 0.24: within the config's 10 % (watch), beyond the typed 1 % (off)
+    assert 0.24 * (1 - 0.1) <= 236 / 1000 < 0.24 * (1 - 0.01)
+    assert march["status"] == "off"
+    assert rows[("open_rate", "2026-04")]["target"] == pytest.approx(0.25)  # untouched: the config's
+    assert rows[("cycle", "2026-02")]["ytd"] == pytest.approx((3 * 20 + 40) / 4)  # weighed by the typed rows
+
+
+def test_everything_typed_comes_back_through_compute_report_and_update(tmp_path: Path) -> None:
+    config, workbook = project(tmp_path)
+    type_like_a_person(workbook)
+
+    # the filled workbook beside the export it was pre-filled from: no conflict, typed values win
+    computed = run("compute", config, "--data", workbook, "--format", "json")
+    check_typed_values_are_used(rows_of(computed))
+    warnings = [line for line in computed.stderr.splitlines() if line.startswith("warning:")]
+    assert f"warning: {workbook}: 'opened' for 2026-01 is 262 in the template and 250 in " \
+           f"{tmp_path / 'emails.csv'}: the template's value is used" in warnings
+    differ = next(line for line in warnings if "'open_rate' differs from the config" in line)
+    assert "2026-02: the workbook's no target is used (the config says 0.25)" in differ
+    assert "2026-03: the workbook's 0.24 is used (the config says 0.25)" in differ
+    assert "tolerance: the workbook's 0.01 is used (the config says 0.1)" in differ
+    assert len(warnings) == 2  # the other pre-filled values equal the export's: not a conflict
+
+    # the review of March shows March's note, not April's
+    html = tmp_path / "review.html"
+    reported = run("report", config, "--data", workbook, "--month", "2026-03", "-o", tmp_path / "r.pdf",
+                   "--html", html)
+    assert reported.exit_code == 0, reported.output
+    page = html.read_text(encoding="utf-8")
+    assert "Subject line test on the 12th" in page
+    assert "Holiday week" not in page
+
+    # a plain `template` would lose the typing: refused, naming the cells
+    before = workbook.read_bytes()
+    plain = run("template", config, "-o", workbook, "--year", "2026")
+    assert plain.exit_code == 2
+    for what in ("in_opened 2026-01: 262, would be 250", "note_opened 2026-03", "target_open_rate 2026-03: 0.24",
+                 "target_open_rate 2026-02: None, would be 0.25", "tol_open_rate: 0.01", "--update"):
+        assert what in plain.output, what
+    assert "Traceback" not in plain.output
+    assert workbook.read_bytes() == before
+
+    # --update rebuilds it: every value, note, target and tolerance typed is still there
+    updated = run("template", config, "-o", workbook, "--year", "2026", "--update")
+    assert updated.exit_code == 0, updated.output
+    assert "kept the previous workbook" not in updated.output  # nothing dropped, no copy needed
+    after = load_workbook(workbook)
+    assert cell(after, "in_opened", JAN).value == 262
+    assert cell(after, "in_opened", MAY).value == 300
+    assert cell(after, "note_opened", MAR).value == "Subject line test on the 12th"
+    assert cell(after, "note_opened", APR).value == "Holiday week"
+    assert cell(after, "target_open_rate", MAR).value == pytest.approx(0.24)
+    assert cell(after, "target_open_rate", FEB).value is None
+    assert cell(after, "tol_open_rate").value == pytest.approx(0.01)
+    assert cell(after, "rows_days", JAN).value == 3
+    again = run("compute", config, "--data", workbook, "--format", "json")
+    assert again.stdout == computed.stdout
+
+    # the config's target changes: where nobody typed, the config's new target is used (with a
+    # warning until --update writes it), the typed March stays
+    config.write_text(CONFIG.replace("target: 0.25", "target: 0.3"), encoding="utf-8")
+    changed = run("compute", config, "--data", workbook, "--format", "json")
+    rows = rows_of(changed)
+    assert rows[("open_rate", "2026-04")]["target"] == pytest.approx(0.3)
+    assert rows[("open_rate", "2026-03")]["target"] == pytest.approx(0.24)
+    assert "2026-04: the config's 0.3 is used (the workbook shows 0.25, written from an earlier config)" \
+           in changed.stderr
+    assert run("template", config, "-o", workbook, "--year", "2026", "--update").exit_code == 0
+    assert cell(load_workbook(workbook), "target_open_rate", APR).value == pytest.approx(0.3)
+    assert cell(load_workbook(workbook), "target_open_rate", MAR).value == pytest.approx(0.24)
+
+
+def test_the_start_sheet_commands_run_as_written(tmp_path: Path, monkeypatch) -> None:
+    _, workbook = project(tmp_path)
+    type_like_a_person(workbook)
+    start = load_workbook(workbook)["Start here"]
+    commands = [c.value for row in start.iter_rows() for c in row
+                if isinstance(c.value, str) and c.value.startswith("kpireport ")]
+    assert len(commands) == 2
+    monkeypatch.chdir(tmp_path)  # the config's folder, as the sheet says
+    for command in commands:  # copied and pasted: the file names are already this workbook's and config's
+        words = shlex.split(command)
+        assert words[0] == "kpireport"
+        result = CliRunner().invoke(cli, words[1:])
+        assert result.exit_code == 0, (command, result.output)
+    assert (tmp_path / "output" / "review-2026-05.pdf").exists()  # May: the last month, typed by hand
+    assert cell(load_workbook(workbook), "in_opened", MAY).value == 300  # the update kept it
+
+
+def test_an_open_or_read_only_workbook_is_not_replaced(tmp_path: Path) -> None:
+    config, workbook = project(tmp_path)
+    before = workbook.read_bytes()
+    for lock in (f".~lock.{workbook.name}#", f"~${workbook.name}"):  # LibreOffice, Excel
+        (tmp_path / lock).write_text("someone", encoding="utf-8")
+        result = run("template", config, "-o", workbook, "--year", "2026", "--force")
+        assert result.exit_code == 2
+        assert f"error: {workbook}: the workbook is open in a spreadsheet ({lock} beside it): close it first" \
+               in result.output
+        (tmp_path / lock).unlink()
+    assert workbook.read_bytes() == before
+    os.chmod(workbook, 0o444)
+    try:
+        result = run("template", config, "-o", workbook, "--year", "2026", "--update")
+        assert result.exit_code == 2
+        assert "this workbook is read-only; it is left untouched" in result.output
+        assert workbook.read_bytes() == before
+    finally:
+        os.chmod(workbook, 0o640)
+    assert run("template", config, "-o", workbook, "--year", "2026", "--update").exit_code == 0
+    assert stat.S_IMODE(workbook.stat().st_mode) == 0o640  # the mode is kept
+
+
+def test_sheets_and_rows_a_person_added_are_never_dropped_silently(tmp_path: Path) -> None:
+    config, workbook = project(tmp_path)
+    book = load_workbook(workbook)
+    book.create_sheet("Budget")["A1"] = "my own numbers"
+    book.save(workbook)
+    before = workbook.read_bytes()
+    for extra in ([], ["--update"]):
+        result = run("template", config, "-o", workbook, "--year", "2026", *extra)
+        assert result.exit_code == 2
+        assert "Budget" in result.output
+        assert workbook.read_bytes() == before
+    book = load_workbook(workbook)
+    del book["Budget"]
+    inputs = book["Inputs"]
+    inputs.cell(inputs.max_row + 2, 1, "Call with the agency: figures late")
+    cell(book, "in_opened", FEB).value = "=200+40"  # a typed formula: the new workbook keeps its value only
+    book.save(workbook)
+    plain = run("template", config, "-o", workbook, "--year", "2026")
+    assert plain.exit_code == 2
+    assert "Call with the agency" in plain.output
+    updated = run("template", config, "-o", workbook, "--year", "2026", "--update")
+    assert updated.exit_code == 0, updated.output
+    backups = sorted(tmp_path.glob("kpi-template.bak-*.xlsx"))
+    assert len(backups) == 1
+    assert f"kept the previous workbook as {backups[0]}" in updated.output
+    assert "not carried over: Inputs!row" in updated.output
+    assert "typed formula in input opened 2026-02 (=200+40)" in updated.output
+    kept = load_workbook(backups[0])
+    assert any(c.value == "Call with the agency: figures late" for row in kept["Inputs"].iter_rows() for c in row)
+
+
+def test_a_note_from_a_workbook_made_before_notes_were_per_month(tmp_path: Path) -> None:
+    config, workbook = project(tmp_path)
+    book = load_workbook(workbook)
+    first = cell(book, "note_opened", JAN)
+    first.value = "New CRM since January"
+    book.defined_names["note_opened"].attr_text = f"'Inputs'!${first.column_letter}${first.row}"  # one cell
+    book.save(workbook)
+    html = tmp_path / "r.html"
+    for month in ("2026-02", "2026-04"):  # about every month, as it was then
+        result = run("report", config, "--data", workbook, "--month", month, "-o", tmp_path / "r.pdf", "--html", html)
+        assert result.exit_code == 0, result.output
+        assert "New CRM since January" in html.read_text(encoding="utf-8")
+    updated = run("template", config, "-o", workbook, "--year", "2026", "--update")
+    assert updated.exit_code == 0, updated.output
+    assert "is now the note of 2026-04" in updated.output  # the last month with a value
+    assert cell(load_workbook(workbook), "note_opened", APR).value == "New CRM since January"
+
+
+def test_a_workbook_saved_by_libreoffice_comes_back_whole(tmp_path: Path) -> None:
+    """Typed, then opened and saved as xlsx by LibreOffice: names, the hidden record, notes survive."""
+    config, workbook = project(tmp_path)
+    type_like_a_person(workbook)
+    saved = recalculate(workbook, tmp_path / "saved")
+    computed = run("compute", config, "--data", saved, "--format", "json")
+    check_typed_values_are_used(rows_of(computed))
+    assert "written from an earlier config" not in computed.stderr  # the record survived
+    html = tmp_path / "review.html"
+    reported = run("report", config, "--data", saved, "--month", "2026-03", "-o", tmp_path / "r.pdf", "--html", html)
+    assert reported.exit_code == 0, reported.output
+    assert "Subject line test on the 12th" in html.read_text(encoding="utf-8")
