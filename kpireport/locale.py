@@ -305,18 +305,24 @@ def format_value(value: float | None, fmt: Format, locale: Locale, currency: str
     return f"{number}\u00a0{unit}" if unit else number
 
 
-def format_values(values: Sequence[float | None], fmt: Format, locale: Locale, currency: str,
-                  unit: str | None = None) -> list[str]:
-    """Values shown side by side (actual, target, last month…), with as many more decimals as it
-    takes (at most 3) for two different values never to print the same: `0,23 %` against `0,21 %`,
-    not `0,2 %` twice, and a KPI short of its target never shows the target's figure."""
-    texts: list[str] = []
-    for extra in range(4):
+def distinct_extra(values: Sequence[float | None], fmt: Format, locale: Locale, currency: str,
+                   unit: str | None = None) -> int:
+    """How many more decimals (at most 3) values shown side by side (actual, target, year to date)
+    need for two different ones never to print the same: `0,23 %` against `0,21 %`, not `0,2 %`
+    twice, and a KPI short of its target never shows the target's figure."""
+    for extra in range(3):
         texts = [format_value(v, fmt, locale, currency, unit, extra=extra) for v in values]
         if not any(texts[i] == texts[j] and a != b for i, a in enumerate(values) for j, b in enumerate(values)
                    if i < j and a is not None and b is not None):
-            break
-    return texts
+            return extra
+    return 3
+
+
+def format_values(values: Sequence[float | None], fmt: Format, locale: Locale, currency: str,
+                  unit: str | None = None) -> list[str]:
+    """`values` formatted alike, with the decimals `distinct_extra` finds."""
+    extra = distinct_extra(values, fmt, locale, currency, unit)
+    return [format_value(v, fmt, locale, currency, unit, extra=extra) for v in values]
 
 
 def format_axis(value: float, fmt: Format, locale: Locale, currency: str, step: float) -> str:

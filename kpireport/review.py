@@ -23,7 +23,7 @@ from .config import Config, Kpi
 from .engine import Notes
 from .errors import KpiReportError
 from .files import atomic_path
-from .locale import format_axis, format_month, format_percent, format_points, format_value, format_values, text
+from .locale import distinct_extra, format_axis, format_month, format_percent, format_points, format_value, text
 from .months import Month, month_range
 from .pdf import can_split, html_to_pdf
 
@@ -190,10 +190,13 @@ def _kpi_view(config: Config, result: engine.KpiResult, row: engine.KpiMonth, mo
               notes: Notes) -> KpiView:
     kpi, locale, currency = result.kpi, config.locale, config.currency
 
-    def value(number: float | None) -> str:
-        return format_value(number, kpi.format, locale, currency, kpi.unit)
+    shown = [row.value, row.target, row.ytd]
+    extra = distinct_extra(shown, kpi.format, locale, currency, kpi.unit)
 
-    actual, target, ytd = format_values([row.value, row.target, row.ytd], kpi.format, locale, currency, kpi.unit)
+    def value(number: float | None) -> str:  # the card's figures and the chart's label alike
+        return format_value(number, kpi.format, locale, currency, kpi.unit, extra=extra)
+
+    actual, target, ytd = map(value, shown)
 
     points = [TrendPoint(m, r.value, r.target) for m in month_range(month - (TREND_MONTHS - 1), month)
               if (r := result.at(m)) is not None]

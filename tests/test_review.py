@@ -5,6 +5,7 @@ refused; a KPI without data says so instead of showing 0."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import datetime as dt
 import email
@@ -525,6 +526,9 @@ def test_rates_change_in_points_and_print_enough_digits_to_differ(tmp_path: Path
     assert "▲ +0,03 pts" in page  # 0.20 % -> 0.23 %: +0.03 points (+15 % relative is not what people read)
     assert "▼ -3,0 pts" in page  # 45 % -> 42 %
     assert re.search(r'tone-good"><span>[^<]*</span> ▼ -3,0\xa0pts', html.read_text(encoding="utf-8"))
+    charts = [base64.b64decode(data).decode() for data in
+              re.findall(r"data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)", html.read_text(encoding="utf-8"))]
+    assert "0,23" in charts[0]  # the chart labels the month as the card prints it, not 0,2 %
     computed = {row["kpi"]: row for row in csv.DictReader(io.StringIO(
         run("compute", config, "--month", "2026-10").stdout))}
     assert float(computed["bounce"]["change_mom_pts"]) == pytest.approx(42 - 45)
