@@ -275,13 +275,15 @@ def report(config: Path, data_files: tuple[Path, ...], month, output: Path | Non
     output = output or Path("output") / f"review-{month}.pdf"
     results = review_results(settings, data.values, month, partial=data.partial, rows=data.rows)
     if html_path:
-        write_html(results, month, html_path, template_dir=template_dir, notes=data.notes)
+        write_html(results, month, html_path, template_dir=template_dir,
+                   notes=data.review_notes(settings.locale))
         click.echo(f"wrote {html_path}")
     jobs = plan_jobs(settings, output, per)
     if per == "owner":
         _warn([f"{kpi.id} has no owner: it is in no per-owner review (give it 'owner:')"
                for kpi in settings.kpis.values() if kpi.owner is None])
-    documents = write_reviews(results, month, output, per=per, template_dir=template_dir, notes=data.notes)
+    documents = write_reviews(results, month, output, per=per, template_dir=template_dir,
+                              notes=data.review_notes(settings.locale))
     refused: list[str] = []
     written: list[Path] = []
     # a batch on a terminal shows a progress bar; otherwise (a log, CI) one line per document
@@ -355,7 +357,8 @@ def send(config: Path, data_files: tuple[Path, ...], month, per: str, to: tuple[
 
     with ExitStack() as stack:
         messages = prepare(settings, data.values, month, per=per, to=list(to), output_dir=output_dir,
-                           template_dir=template_dir, notes=data.notes, partial=data.partial, rows=data.rows,
+                           template_dir=template_dir, notes=data.review_notes(settings.locale), partial=data.partial,
+                           rows=data.rows,
                            before_writing=None if dry_run else start)
         if only:
             wanted = {address.lower() for address in only}

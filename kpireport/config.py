@@ -14,12 +14,29 @@ from pydantic import ConfigDict, Field, ValidationError, field_validator, model_
 
 from .catalog import Benchmark, load_catalog
 from .errors import ConfigError, FormulaError, clipped, did_you_mean
-from .formula import MAX_COST, MAX_DEPTH, Call, Formula, Name, cost, depth, lookback, parse, transform, walk
+from .formula import (
+    MAX_COST,
+    MAX_DEPTH,
+    Call,
+    Formula,
+    Name,
+    cost,
+    depth,
+    lookback,
+    parse,
+    to_excel,
+    transform,
+    walk,
+)
 from .months import Month
 from .vocabulary import Aggregate, Direction, Format, Frequency, KpiType, Locale, Strict
 from .yamlfile import KeyPath, line_of, load_yaml, schema_errors
 
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
+# An id becomes part of the workbook's defined names (`wrote_target_<kpi>` is the longest), and Excel
+# refuses a name over 255 characters; 64 leaves room to spare and is long enough for any real id.
+MAX_ID_CHARS = 64
+EXCEL_NESTING = 64  # Excel refuses a formula nesting functions (or brackets) more than 64 levels deep
 # no spaces, quotes, brackets or separators: an address goes into headers and the SMTP envelope as is
 _EMAIL = re.compile(r'^[^@\s<>()\[\],;:"\\]+@[^@\s<>()\[\],;:"\\]+\.[^@\s<>()\[\],;:"\\]+$')
 # what str.splitlines (and so a mail header) takes for the end of a line
@@ -347,12 +364,18 @@ class _Resolver:
                 if not IDENTIFIER.match(item_id):
                     raise self.error((section, item_id), f"'{item_id}' is not a valid id",
                                      "ids are lowercase letters, digits and '_', starting with a letter")
+                if len(item_id) > MAX_ID_CHARS:
+                    raise self.error((section, item_id), f"the id '{clipped(item_id)}' is {len(item_id)} characters "
+                                     f"long (at most {MAX_ID_CHARS})",
+                                     "shorten the id: it names the workbook's cells (in_<id>, kpi_<id>, …), where "
+                                     "Excel limits names; the label can be as long as you like")
         owners = {oid: Owner(oid, o.name, o.email, o.role) for oid, o in spec.owners.items()}
         inputs = {iid: self.declared_input(iid, i) for iid, i in spec.inputs.items()}
         kpis = {kid: self.kpi(kid, k, owners) for kid, k in spec.kpis.items()}
         kpis = {kid: replace(kpi, formula=self.resolve_names(kid, kpi.formula, inputs, kpis))
                 for kid, kpi in kpis.items()}
         self.check_dependencies(kpis)
+        self.check_excel_nesting(inputs, kpis)
         funnel_spec = spec.funnel if isinstance(spec.funnel, FunnelSpec) else FunnelSpec.model_construct(
             stages=list(spec.funnel), target=None)
         funnel = list(funnel_spec.stages)
@@ -554,6 +577,27 @@ class _Resolver:
                                  '12) with monthly_avg: {formula: "avg(visits, 12)"}): it is computed once a month',
                                  FormulaError)
 
+    def check_excel_nesting(self, inputs: dict[str, Input], kpis: dict[str, Kpi]) -> None:
+        """Each KPI's formulas as the workbook prints them nest at most EXCEL_NESTING levels. The
+        monthly value reads the KPIs it uses from their cells, but the year-to-date figure writes them
+        out (engine.ytd_tree), and the guards add levels of their own: so the printed text is measured."""
+        from .engine import ytd_tree  # the YTD tree is the engine's; only a config being loaded needs it
+
+        resolved = _Resolved(inputs, kpis)
+        for kid, kpi in kpis.items():
+            ytd = ytd_tree(resolved, kid)  # type: ignore[arg-type]
+            for tree, what in ((kpi.formula.tree, "this formula"), (ytd, "its year-to-date formula (which writes "
+                                                                          "out the KPIs it uses)")):
+                if tree is None:
+                    continue
+                levels = nesting(to_excel(tree, Month(2000, 12), _ANYWHERE))
+                if levels > EXCEL_NESTING:
+                    raise self.error(("kpis", kid, "formula"),
+                                     f"written for Excel, {what} nests {levels} levels of functions and brackets: "
+                                     f"more than Excel's {EXCEL_NESTING}",
+                                     "split it: compute a part as another KPI and use it by its id, or write it "
+                                     "with fewer brackets", FormulaError)
+
     def logo(self, logo: str | None) -> Path | None:
         """The review's logo: a file inside the config's folder (the PDF reads no other file)."""
         if not logo:
@@ -574,6 +618,42 @@ class _Resolver:
             path = self.path.parent / path
         return Source(path, spec.layout, spec.date, spec.name, spec.value, dict(spec.columns),
                       dict(spec.filter), spec.sheet, spec.date_format)
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    """What engine.ytd_tree reads of a Config, before the Config exists."""
+
+    inputs: dict[str, Input]
+    kpis: dict[str, Kpi]
+
+
+class _Anywhere:
+    """Cell references for measuring a printed formula: every month is in the sheet."""
+
+    def cell(self, name: Name, month: Month) -> str:
+        return "A1"
+
+    def span(self, name: Name, first: Month, last: Month) -> str:
+        return "A1:A2"
+
+
+_ANYWHERE = _Anywhere()
+
+
+def nesting(formula: str) -> int:
+    """How deep a formula's brackets nest (a function's own included), outside "text"."""
+    deepest = level = 0
+    quoted = False
+    for char in formula:
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char == "(":
+            level += 1
+            deepest = max(deepest, level)
+        elif not quoted and char == ")":
+            level -= 1
+    return deepest
 
 
 _OTHER = {"fr": "Autres indicateurs", "en": "Other indicators"}

@@ -125,6 +125,13 @@ LABELS: dict[str, dict[Locale, str]] = {
     "validation.duration": {"fr": "Une durée en secondes, positive ou nulle.",
                             "en": "A duration in seconds, zero or more."},
     "validation.error_title": {"fr": "Valeur refusée", "en": "Value refused"},
+    "validation.target_percent": {
+        "fr": "Un objectif entre -100 % et 100 % (tapez 12 % ou 0,12). Au-delà de 100 % (un ROI de 300 %), "
+              "mettez l'objectif dans la configuration.",
+        "en": "A target from -100 % to 100 % (type 12% or 0.12). Over 100 % (an ROI of 300 %), set the target "
+              "in the config."},
+    "validation.tolerance": {"fr": "Une marge entre 0 et 100 % de l'objectif (tapez 10 % ou 0,1).",
+                             "en": "A margin from 0 to 100 % of the target (type 10% or 0.1)."},
     # KPI sheet and dashboard
     "kpis.title": {"fr": "Indicateurs calculés", "en": "Computed KPIs"},
     "kpis.hint": {
@@ -160,6 +167,9 @@ LABELS: dict[str, dict[Locale, str]] = {
     "review.owner": {"fr": "Responsable : {name}", "en": "Owner: {name}"},
     "review.benchmark": {"fr": "Repère : {value}", "en": "Benchmark: {value}"},
     "review.comment": {"fr": "Commentaire :", "en": "Comment:"},
+    "review.text_cell": {"fr": "{cell} est du texte, pas un nombre : aucune valeur ce mois-ci (ressaisissez-le "
+                                "comme un nombre).",
+                         "en": "{cell} is text, not a number: no value this month (retype it as a number)."},
     "review.no_data": {"fr": "Pas de donnée pour ce mois.", "en": "No data for this month."},
     "review.chart_legend": {"fr": "trait plein : réel · tirets : cible · 13 derniers mois",
                             "en": "solid: actual · dashed: target · last 13 months"},

@@ -73,6 +73,21 @@ class MonthlyData:
     typed: set[tuple[str, Month]] = field(default_factory=set)  # values read from a filled template
     partial: dict[Month, dt.date] = field(default_factory=dict)  # a month whose data stop early -> the last day
     rows: dict[str, dict[Month, int]] = field(default_factory=dict)  # a mean input -> month -> rows averaged
+    # a template's input cell holding a number as text (input -> month -> "Saisie!R27: '14 581'"): no value,
+    # as the workbook's formulas read it (COUNT and ISNUMBER ignore text)
+    text_cells: dict[str, dict[Month, str]] = field(default_factory=dict)
+
+    def review_notes(self, locale: str) -> dict[str, dict[Month | None, str]]:
+        """The notes the review prints on each KPI's card, with a line for each text cell of its inputs."""
+        from .locale import text
+
+        notes: dict[str, dict[Month | None, str]] = {name: dict(by_month) for name, by_month in self.notes.items()}
+        for input_id, cells in self.text_cells.items():
+            for month, where in cells.items():
+                line = text("review.text_cell", locale, cell=where)
+                written = notes.setdefault(input_id, {})
+                written[month] = f"{written[month]} — {line}" if written.get(month) else line
+        return notes
 
     def stops_early(self, last: dt.date) -> None:
         """A file's data stop on `last`, before the end of its month: that month is partial."""
@@ -175,6 +190,9 @@ def load_data(config: Config, data_paths: Iterable[str | Path] = (), skip_bad_ro
                 f"{input_id} is negative for {', '.join(map(str, negative))} ({series[first]:g} in {first}); "
                 "the value is used as it is", file=data.origin[(input_id, first)],
                 hint="a count or a duration is rarely below 0: check the export (a refund or correction row?)")))
+    for input_id, cells in data.text_cells.items():  # the typed cell wins over an export, as a number would
+        for month in cells:
+            data.values.get(input_id, {}).pop(month, None)
     missing = [input_id for input_id in config.inputs if input_id not in provided]
     if missing:
         # A warning, not an error: the template is a source too, and people type these in it.
@@ -612,10 +630,19 @@ class _SourceReader:
                 problem = str(exc)
             else:
                 input_format = self.config.inputs[input_id].format
-                if number is None or "%" not in value or input_format == "percent":
-                    return number
-                problem, hint = _percent_problem(value.strip(), input_format)
-                return self.refuse_cell(cell, f"{input_id} for {month}: {problem}", hint)
+                if number is not None and "%" in value and input_format != "percent":
+                    problem, hint = _percent_problem(value.strip(), input_format)
+                    return self.refuse_cell(cell, f"{input_id} for {month}: {problem}", hint)
+                if number is not None:
+                    # The workbook's formulas see text as no value (COUNT and ISNUMBER skip it), and
+                    # no formula reads '14 581' or '48,7' alike in every spreadsheet and locale: so no
+                    # value here either, said loudly (the cell is red in the workbook too).
+                    where = f"{cell.parent.title}!{cell.coordinate}"
+                    self.data.text_cells.setdefault(input_id, {})[month] = f"{where}: '{clipped(value)}'"
+                    self.warn(f"{where}: '{clipped(value)}' is text, not a number: retype it as a number",
+                              hint=f"until then {input_id} has no value for {month}, in the workbook's formulas "
+                                   "as in the review")
+                return None
         else:
             problem = f"'{clipped(value)}' is not a number"
         return self.refuse_cell(cell, f"{input_id} for {month}: {problem}", "type a number in the cell, or empty it")

@@ -27,7 +27,7 @@ from .files import atomic_path
 from .locale import text
 from .months import Month
 from .tables import TEMPLATE_PART_BYTES, check_workbook, is_ole, xml_error_in
-from .workbook import Targets, Tolerances, Values, build_workbook, sheet_months
+from .workbook import Targets, Tolerances, Values, build_workbook, percent_bounded, sheet_months
 
 
 @dataclass
@@ -131,6 +131,11 @@ def _number(cell, file: str, what: str) -> float | None:  # type: ignore[no-unty
                     hint="type a number in the cell, or empty it (no target)")
 
 
+def _out_of_range(cell, file: str, message: str, hint: str) -> DataError:  # type: ignore[no-untyped-def]
+    """A target or tolerance a person typed on the wrong scale, named by its sheet and cell."""
+    return DataError(f"{cell.parent.title}!{cell.coordinate}: {message}", file=file, hint=hint)
+
+
 def _same(a: float | None, b: float | None) -> bool:
     if a is None or b is None:
         return a is b
@@ -167,6 +172,11 @@ def typed_targets(workbook, months: list[Month | None], config: Config, file: st
                 lines.append(f"{month}: the config's {_shown(ours)} is used (the workbook shows {_shown(value)}, "
                              "written from an earlier config)")
             else:
+                if value is not None and abs(value) > 1 and percent_bounded(kpi):
+                    raise _out_of_range(cell, file, f"the target of '{kpi.id}' for {month} is {value:g}, "
+                                        f"that is {value:.0%}: {kpi.id} is a percentage",
+                                        f"type {value:g} % (or {value / 100:g}); a target over 100 % goes in the "
+                                        f"config (kpis.{kpi.id}.target)")
                 targets.setdefault(kpi.id, {})[month] = value
                 lines.append(f"{month}: the workbook's {_shown(value)} is used (the config says {_shown(ours)})")
         tolerance = named_cells(workbook, f"tol_{kpi.id}")
@@ -179,6 +189,11 @@ def typed_targets(workbook, months: list[Month | None], config: Config, file: st
                     lines.append(f"tolerance: the config's {kpi.tolerance:g} is used (the workbook shows {value:g}, "
                                  "written from an earlier config)")
                 else:
+                    if not 0 <= value <= 1:
+                        meant = f" ({value:g} % is {value / 100:g})" if 1 < value <= 100 else ""
+                        raise _out_of_range(tolerance[0], file, f"the tolerance of '{kpi.id}' is {value:g}: a margin "
+                                            "is a share of the target, from 0 to 100 %",
+                                            f"type a percentage, e.g. 10 % (or 0.1){meant}")
                     tolerances[kpi.id] = value
                     lines.append(f"tolerance: the workbook's {value:g} is used (the config says {kpi.tolerance:g})")
         if lines:

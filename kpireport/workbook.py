@@ -256,6 +256,21 @@ def _kpi_number_format(config: Config, kpi: Kpi) -> str:
 # --- the inputs sheet -------------------------------------------------------------------------------
 
 
+def percent_bounded(kpi: Kpi) -> bool:
+    """A percentage KPI whose config never sets a target over 100 %: a target typed as 12 (meaning
+    12 %, read as 1200 %) is a mistake there. An ROI or a coverage ratio with a target of 300 % is not
+    bounded: its config says so."""
+    targets = [kpi.target.default, *kpi.target.by_month.values()]
+    return kpi.format == "percent" and all(abs(target) <= 1 for target in targets if target is not None)
+
+
+def _checked_cells(locale: str, kind: str, low: str, high: str) -> DataValidation:
+    return DataValidation(type="decimal", operator="between", formula1=low, formula2=high, allow_blank=True,
+                          showInputMessage=True, showErrorMessage=True, errorStyle="stop",
+                          promptTitle=text("validation.title", locale), prompt=text(f"validation.{kind}", locale),
+                          errorTitle=text("validation.error_title", locale), error=text(f"validation.{kind}", locale))
+
+
 def change_number_format(kpi: Kpi) -> str:
     """The change vs last month: relative (`▲ 8.2%`), or for a rate in percentage points (`▲ +2.0 pts`)."""
     if kpi.format == "percent":
@@ -332,6 +347,11 @@ class _InputsSheet:
                  border=BOX, fill=HISTORY_FILL if month < layout.period[0] else INPUT_FILL)
         first, last = get_column_letter(FIRST_MONTH_COLUMN), get_column_letter(layout.last_column)
         validations[spec.format].add(f"{first}{row}:{last}{row}")
+        # A number pasted as text ('14 581) is no value to the formulas, and to kpireport: make it red.
+        fill, font = STATUS_STYLE["off"]
+        sheet.conditional_formatting.add(f"{first}{row}:{last}{row}", FormulaRule(
+            formula=[f"ISTEXT({first}{row})"], fill=PatternFill("solid", fgColor=fill, bgColor=fill),
+            font=Font(color=font, bold=True)))
 
     def _note_row(self, row: int, name: str, notes: Mapping[Month | None, str]) -> None:
         """A note per month (why a figure moved, where it comes from): the review of that month shows it."""
@@ -362,13 +382,9 @@ class _InputsSheet:
         # counts and durations are never negative; a percentage is 0–100 %; money may be (a profit)
         rules = {"number": ("greaterThanOrEqual", "0", None), "duration": ("greaterThanOrEqual", "0", None),
                  "percent": ("between", "0", "1"), "currency": ("between", "-1E+15", "1E+15")}
-        for fmt, rule in rules.items():
-            operator, low, high = rule
-            made[fmt] = DataValidation(
-                type="decimal", operator=operator, formula1=low, formula2=high, allow_blank=True,
-                showInputMessage=True, showErrorMessage=True, errorStyle="stop",
-                promptTitle=text("validation.title", locale), prompt=text(f"validation.{fmt}", locale),
-                errorTitle=text("validation.error_title", locale), error=text(f"validation.{fmt}", locale))
+        for fmt, (operator, low, high) in rules.items():
+            made[fmt] = _checked_cells(locale, fmt, low, high)
+            made[fmt].operator = operator
         return made
 
 
@@ -409,6 +425,9 @@ class _KpiSheet:
             for kpi in members:
                 layout.kpi_rows[kpi.id] = row
                 row += len(BLOCK_ROWS)
+        # typing 12 for 12 % in a target or tolerance cell: refused, as in the input cells
+        self.validations = {"target": _checked_cells(locale, "target_percent", "-1", "1"),
+                            "tolerance": _checked_cells(locale, "tolerance", "0", "1")}
         row = HEADER_ROW + 1
         for domain, members in groups.items():
             for column in range(1, after + 6):
@@ -422,6 +441,9 @@ class _KpiSheet:
                   after + 1: 18, after + 2: 22, after + 3: 13, after + 4: 60, after + 5: 40}
         for column, width in widths.items():
             sheet.column_dimensions[get_column_letter(column)].width = min(width, 60)
+        for validation in self.validations.values():
+            if validation.sqref:
+                sheet.add_data_validation(validation)
         _finish_sheet(sheet, "A:C")
         # print the figures; the descriptive columns after them are for the screen
         sheet.print_area = f"A1:{get_column_letter(after)}{row}"
@@ -459,7 +481,11 @@ class _KpiSheet:
             _formula(sheet, rows["change_mom"], column, change, change_number_format(kpi))
             _formula(sheet, rows["ytd"], column, self._ytd(kpi, ytd, month, rows["value"]), number_format)
         self._status_colours(kpi, rows)
+        first, last = get_column_letter(FIRST_MONTH_COLUMN), get_column_letter(layout.last_column)
+        if percent_bounded(kpi):
+            self.validations["target"].add(f"{first}{rows['target']}:{last}{rows['target']}")
         after = layout.tolerance_column
+        self.validations["tolerance"].add(f"{get_column_letter(after)}{top}")
         _put(sheet, top, after, self.tolerances.get(kpi.id, kpi.tolerance), number_format="0%", protection=UNLOCKED,
              fill=INPUT_FILL, border=BOX)
         owner = config.owners[kpi.owner].name if kpi.owner else ""

@@ -359,3 +359,81 @@ def test_a_logo_in_the_config_folder_resolves(tmp_path: Path) -> None:
     (tmp_path / "images" / "logo.png").write_bytes(b"\x89PNG")
     assert load_config(write(tmp_path, VALID + "review: {logo: images/logo.png}\n")).logo == (
         tmp_path / "images" / "logo.png").resolve()
+
+
+# --- Excel's own limits, checked by `validate` before any workbook is written -------------------------
+
+
+NO_SOURCES = VALID.split("sources:")[0]  # the data files do not exist here
+
+
+def validate(path: Path):  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from kpireport.cli import cli
+
+    return CliRunner().invoke(cli, ["validate", str(path)])
+
+
+@pytest.mark.parametrize("section", ["inputs", "kpis"])
+def test_an_id_longer_than_64_characters_is_refused(tmp_path: Path, section: str) -> None:
+    """Ids become defined names (`wrote_target_<kpi>`…), which Excel caps at 255 characters."""
+    for length, ok in ((64, True), (65, False)):
+        long_id = "k" * length
+        if section == "kpis":
+            text = NO_SOURCES.replace("  ctr:", f"  {long_id}: {{formula: emails_opened}}\n  ctr:")
+        else:
+            text = NO_SOURCES.replace("  emails_opened: {label", f"  {long_id}: {{}}\n  emails_opened: {{label")
+        result = validate(write(tmp_path, text))
+        if ok:
+            assert result.exit_code == 0, result.output
+            continue
+        assert result.exit_code == 2
+        assert f"{section}.{long_id}: the id '{long_id}' is 65 characters long (at most 64)" in result.output
+        assert "hint: shorten the id" in result.output
+        assert "Traceback" not in result.output
+
+
+def nested(depth: int, name: str = "emails_opened") -> str:
+    """`a/(a/(a/…)))`, printed `depth` levels deep: the guard's IF(…IFERROR(…)) adds 2 levels, and
+    the innermost bracket, around a bare name, is not printed."""
+    return f"{name}/(" * (depth - 1) + name + ")" * (depth - 1)
+
+
+def test_a_formula_nesting_past_excels_64_levels_is_refused(tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    from kpireport.template import write_template
+    from kpireport.workbook import template_period
+
+    # 63 levels for the monthly value; the year-to-date row's SUM(…) of each input adds one: 64
+    fits = NO_SOURCES.replace("  ctr:", f'  deep: {{formula: "{nested(63)}"}}\n  ctr:')
+    config = load_config(write(tmp_path, fits))
+    write_template(config, tmp_path / "t.xlsx", template_period(year=2026), {})
+    sheet = load_workbook(tmp_path / "t.xlsx")["Indicateurs"]
+    printed = [c.value for row in sheet.iter_rows() for c in row if isinstance(c.value, str) and "/(" in c.value]
+    def deepest(formula: str) -> int:  # the file's own count: no quoted bracket in these formulas
+        return max(itertools.accumulate({"(": 1, ")": -1}.get(char, 0) for char in formula))
+
+    assert printed
+    assert max(map(deepest, printed)) == 64
+    assert validate(tmp_path / "kpireport.yaml").exit_code == 0
+
+    result = validate(write(tmp_path, NO_SOURCES.replace("  ctr:", f'  deep: {{formula: "{nested(65)}"}}\n  ctr:')))
+    assert result.exit_code == 2
+    assert ("kpis.deep.formula: written for Excel, this formula nests 65 levels of functions and brackets: more "
+            "than Excel's 64") in result.output
+    assert "hint: split it" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_year_to_date_formula_writing_out_other_kpis_is_measured_too(tmp_path: Path) -> None:
+    """The monthly value reads `inner` from its cell (shallow), but the year-to-date row writes
+    `inner` out inside `outer`: that is where Excel's limit is passed."""
+    text = NO_SOURCES.replace("  ctr:", f'  inner: {{formula: "{nested(40)}"}}\n'
+                                   f'  outer: {{formula: "{nested(30, "inner")}"}}\n  ctr:')
+    result = validate(write(tmp_path, text))
+    assert result.exit_code == 2, result.output
+    assert "kpis.outer.formula: written for Excel, its year-to-date formula (which writes out the KPIs it uses) " \
+           "nests" in result.output
+    assert "kpis.inner" not in result.output

@@ -268,3 +268,97 @@ def test_a_workbook_saved_by_libreoffice_comes_back_whole(tmp_path: Path) -> Non
     reported = run("report", config, "--data", saved, "--month", "2026-03", "-o", tmp_path / "r.pdf", "--html", html)
     assert reported.exit_code == 0, reported.output
     assert "Subject line test on the 12th" in html.read_text(encoding="utf-8")
+
+
+def kpi_values(path: Path, kpi: str) -> dict[Month, object]:
+    """What the spreadsheet computed in a KPI's row: a number, or "" for no value."""
+    book = load_workbook(path, data_only=True)
+    months = [Month.of(c.value) for c in named_cells(book, "months")]
+    return dict(zip(months, (c.value for c in named_cells(book, f"kpi_{kpi}")), strict=True))
+
+
+def test_numbers_typed_as_text_read_alike_in_the_recalculated_workbook_and_compute(tmp_path: Path) -> None:
+    config, workbook = project(tmp_path)
+    book = load_workbook(workbook)
+    pasted = cell(book, "in_opened", MAR)  # the export says 236: pasted over as text
+    pasted.value = "236"
+    cell(book, "in_delivered", MAY).value = "1 000"  # French thousands, pasted as text
+    cell(book, "in_opened", MAY).value = 300
+    cell(book, "in_days", APR).value = "48,7"  # a French decimal, as text
+    cell(book, "in_days", MAR).value = 25  # a number: March's review has a KPI with a value
+    book.save(workbook)
+    inputs = load_workbook(workbook)["Inputs"]
+    rules = {rule.formula[0]: str(area.sqref) for area in inputs.conditional_formatting for rule in area.rules}
+    assert f"ISTEXT(D{pasted.row})" in rules  # the cell turns red, in any spreadsheet
+    assert pasted.coordinate in rules_cells(rules[f"ISTEXT(D{pasted.row})"])
+
+    recalculated = recalculate(workbook, tmp_path / "lo")
+    computed = rows_of(run("compute", config, "--data", recalculated, "--format", "json"))
+    for kpi in ("open_rate", "opens", "cycle"):
+        in_sheet = kpi_values(recalculated, kpi)
+        for month in (JAN, FEB, MAR, APR, MAY):
+            value = computed[(kpi, str(month))]["value"]
+            shown = in_sheet[month]
+            if value is None:
+                assert shown in ("", None), (kpi, month, shown)
+            else:
+                assert shown == pytest.approx(value), (kpi, month, shown)
+    # the text cells are no value on both sides, the numbers beside them are read
+    assert computed[("open_rate", "2026-03")]["value"] is None
+    assert computed[("open_rate", "2026-05")]["value"] is None
+    assert computed[("opens", "2026-05")]["value"] == 300
+    assert computed[("cycle", "2026-04")]["value"] is None
+
+    checked = run("validate", config, "--data", workbook)
+    assert checked.exit_code == 0, checked.output
+    assert f"Inputs!{pasted.coordinate}: '236' is text, not a number: retype it as a number" in checked.output
+    assert checked.output.count("is text, not a number") == 3
+    html = tmp_path / "r.html"
+    reported = run("report", config, "--data", workbook, "--month", "2026-03", "-o", tmp_path / "r.pdf", "--html", html)
+    assert reported.exit_code == 0, reported.output
+    assert f"Inputs!{pasted.coordinate}: &#39;236&#39; is text, not a number: no value this month" \
+           in html.read_text(encoding="utf-8")
+
+
+def rules_cells(sqref: str) -> set[str]:
+    from openpyxl.utils import get_column_letter
+    from openpyxl.utils.cell import range_boundaries
+
+    low_col, low_row, high_col, high_row = range_boundaries(sqref)
+    return {f"{get_column_letter(c)}{r}" for c in range(low_col, high_col + 1) for r in range(low_row, high_row + 1)}
+
+
+@pytest.mark.parametrize(("name", "typed", "message"), [
+    ("tol_open_rate", 12, "the tolerance of 'open_rate' is 12: a margin is a share of the target, from 0 to 100 %"),
+    ("tol_open_rate", -0.1, "the tolerance of 'open_rate' is -0.1"),
+    ("target_open_rate", 12, "the target of 'open_rate' for 2026-03 is 12, that is 1200%: open_rate is a percentage"),
+])
+def test_a_percentage_typed_as_a_whole_number_is_refused_naming_its_cell(tmp_path: Path, name: str, typed: float,
+                                                                          message: str) -> None:
+    config, workbook = project(tmp_path)
+    book = load_workbook(workbook)
+    typed_cell = cell(book, name, MAR if name.startswith("target") else None)
+    typed_cell.value = typed
+    book.save(workbook)
+    # the workbook refuses it as it is typed (data validation, as for the inputs)
+    sheet = load_workbook(workbook)["KPIs"]
+    rule = next(v for v in sheet.data_validations.dataValidation if typed_cell.coordinate in v.sqref)
+    assert (rule.type, rule.operator, rule.showErrorMessage) == ("decimal", "between", True)
+    assert not float(rule.formula1) <= typed <= float(rule.formula2)
+    for command in ("validate", "compute"):
+        result = run(command, config, "--data", workbook)
+        assert result.exit_code == 2
+        assert f"error: {workbook}: KPIs!{typed_cell.coordinate}: {message}" in result.output
+        assert "Traceback" not in result.output
+
+
+def test_a_percent_kpi_whose_config_targets_over_100_percent_takes_such_targets(tmp_path: Path) -> None:
+    """An ROI of 300 %: the config's target says that this percentage goes past 1."""
+    config, workbook = project(tmp_path)
+    config.write_text(CONFIG.replace("target: 0.25", "target: 3"), encoding="utf-8")
+    assert run("template", config, "-o", workbook, "--year", "2026", "--force").exit_code == 0
+    book = load_workbook(workbook)
+    cell(book, "target_open_rate", MAR).value = 4
+    book.save(workbook)
+    computed = rows_of(run("compute", config, "--data", workbook, "--format", "json"))
+    assert computed[("open_rate", "2026-03")]["target"] == 4

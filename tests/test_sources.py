@@ -320,7 +320,6 @@ def test_a_template_filled_by_hand_computes_as_the_equivalent_csv(tmp_path: Path
         for input_id, value in zip(("emails_delivered", "emails_opened", "subscribers", "nps"), row, strict=True):
             if value is not None:
                 named_cells(workbook, f"in_{input_id}")[months.index(month)].value = value
-    named_cells(workbook, "in_emails_opened")[months.index(MAR)].value = "200"  # typed as text
     named_cells(workbook, "note_nps")[months.index(Month(2026, 2))].value = "Survey skipped in February"
     workbook.save(filled)
 
@@ -369,13 +368,45 @@ def test_a_bad_cell_in_the_template_names_its_cell(tmp_path: Path, input_id: str
     months = [Month.of(c.value) for c in named_cells(workbook, "months")]
     cell = named_cells(workbook, f"in_{input_id}")[months.index(FEB)]
     cell.value = typed
-    named_cells(workbook, "in_emails_delivered")[months.index(FEB)].value = "1 200"
+    named_cells(workbook, "in_emails_delivered")[months.index(FEB)].value = 1200
     workbook.save(filled)
     error = error_of(config)
     assert (error.file, error.line, error.column) == (str(filled), cell.row, cell.column_letter)
     assert error.message.startswith(message), error.message
     # skipped, the bad cell goes and the well-typed one beside it stays
     assert load_data(config, skip_bad_rows=True).values == {"emails_delivered": {FEB: 1200}}
+
+
+def test_a_number_typed_as_text_is_no_value_as_in_the_workbooks_formulas(tmp_path: Path) -> None:
+    """'14 581 pasted as text: COUNT and ISNUMBER skip it in the workbook, so kpireport reads no value
+    too (and says where), even over an export's value for the same month; the note is kept."""
+    both = "{path: monthly.csv, date: month}\n  - {path: filled.xlsx, layout: template}"
+    (tmp_path / "kpireport.yaml").write_text(TEMPLATE_CONFIG.replace("{path: monthly.csv, date: month}", both),
+                                             encoding="utf-8")
+    (tmp_path / "monthly.csv").write_text("month,emails_opened\n2026-02,330\n", encoding="utf-8")
+    config = load_config(tmp_path / "kpireport.yaml")
+    filled = tmp_path / "filled.xlsx"
+    write_template(config, filled, template_period(year=2026), {})
+    workbook = load_workbook(filled)
+    months = [Month.of(c.value) for c in named_cells(workbook, "months")]
+    delivered = named_cells(workbook, "in_emails_delivered")[months.index(FEB)]
+    opened = named_cells(workbook, "in_emails_opened")[months.index(FEB)]
+    delivered.value, opened.value = "14 581", "48,7"
+    named_cells(workbook, "in_emails_delivered")[months.index(MAR)].value = 900
+    named_cells(workbook, "note_emails_opened")[months.index(FEB)].value = "Export late"
+    workbook.save(filled)
+
+    data = load_data(config)
+    assert data.values == {"emails_delivered": {MAR: 900}, "emails_opened": {}}  # the export's 330 gives way
+    assert [w for w in data.warnings if "is text" in w] == [
+        f"{filled}: Saisie!{delivered.coordinate}: '14 581' is text, not a number: retype it as a number\n"
+        "  hint: until then emails_delivered has no value for 2026-02, in the workbook's formulas as in the review",
+        f"{filled}: Saisie!{opened.coordinate}: '48,7' is text, not a number: retype it as a number\n"
+        "  hint: until then emails_opened has no value for 2026-02, in the workbook's formulas as in the review"]
+    notes = data.review_notes("en")
+    assert notes["emails_opened"][FEB] == (f"Export late — Saisie!{opened.coordinate}: '48,7' is text, not a number: "
+                                           "no value this month (retype it as a number).")
+    assert data.notes == {"emails_opened": {FEB: "Export late"}}  # what --update carries: the note only
 
 
 def test_a_workbook_that_is_not_a_template(tmp_path: Path) -> None:
