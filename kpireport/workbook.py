@@ -575,10 +575,7 @@ class _Dashboard:
         _put(sheet, 3, 1, text("dashboard.month", locale), font=Font(bold=True))
         _put(sheet, 3, 2, self.shown_month().first_day, number_format=month_header_format(locale),
              protection=UNLOCKED, fill=INPUT_FILL, border=BOX, font=Font(bold=True, size=12))
-        _put(sheet, 3, 3, text("dashboard.month_hint", locale), font=Font(italic=True, color="808080"))
-        choice = DataValidation(type="list", formula1="months", allow_blank=False)
-        choice.add("B3")
-        sheet.add_data_validation(choice)
+        self._picker()
         table = self._table()
         self._summary(table)
         self._charts(table)
@@ -587,6 +584,30 @@ class _Dashboard:
             sheet.column_dimensions[get_column_letter(column)].width = min(width, 50)
         _print_setup(sheet)
         _protect(sheet)
+
+    def _picker(self) -> None:
+        """B3 picks the month: the list offers the period's months, and any date typed picks its month
+        (the lookups match its month's first day). A list validation refuses whatever is not in the
+        list, a mid-month date included, so it warns about nothing; C3 says when B3 is not a date of
+        the period (also what a paste, which skips validation, may leave there)."""
+        layout, sheet, locale = self.layout, self.sheet, self.config.locale
+        first, last = layout.period[0], layout.period[-1]
+        start, end = layout.letter(first), layout.letter(last)
+        inputs = quote_sheetname(text("sheet.inputs", locale))
+        choice = DataValidation(type="list", formula1=f"{inputs}!${start}${HEADER_ROW}:${end}${HEADER_ROW}",
+                                allow_blank=False, showErrorMessage=False)
+        choice.add("B3")
+        sheet.add_data_validation(choice)
+        after = last + 1
+        inside = (f"AND(ISNUMBER($B$3),$B$3>=DATE({first.year},{first.month},1),"
+                  f"$B$3<DATE({after.year},{after.month},1))")
+        hint = text("dashboard.month_hint", locale)
+        outside = text("dashboard.month_outside", locale, first=_month_name(first, locale),
+                       last=_month_name(last, locale))
+        formula = f'=IF({inside},"{hint.replace(chr(34), chr(34) * 2)}","{outside.replace(chr(34), chr(34) * 2)}")'
+        _formula(sheet, 3, 3, formula, "@", hint).font = Font(italic=True, color="808080")  # B3: a period month
+        sheet.conditional_formatting.add("C3", FormulaRule(formula=[f"NOT({inside})"],
+                                                           font=Font(color=STATUS_STYLE["off"][1], bold=True)))
 
     def _summary(self, table: tuple[int, int]) -> None:
         sheet, locale = self.sheet, self.config.locale
@@ -616,6 +637,7 @@ class _Dashboard:
         shown = layout.column(self.shown_month())
         assert shown is not None
         self.status_words = []
+        picked = "DATE(YEAR($B$3),MONTH($B$3),1)"  # any day typed in B3 picks its month
         for kpi in config.kpis.values():
             row += 1
             top = layout.kpi_rows[kpi.id]
@@ -626,7 +648,7 @@ class _Dashboard:
             found_values = []
             for column, offset, fmt in ((3, 0, number_format), (4, 1, number_format), (5, 2, "0%"),
                                         (6, 3, change_number_format(kpi))):
-                found = f"INDEX({kpi_sheet}!${first}${top + offset}:${last}${top + offset},1,MATCH($B$3,months,0))"
+                found = f"INDEX({kpi_sheet}!${first}${top + offset}:${last}${top + offset},1,MATCH({picked},months,0))"
                 value = _number(cached.cached(self.kpis, top + offset, shown))  # the shown month's cell
                 found_values.append(value)
                 _formula(sheet, row, column, f'=IFERROR(IF(ISNUMBER({found}),{found},""),"")', fmt,
@@ -697,7 +719,9 @@ class _Dashboard:
             kpi = config.kpis[kpi_id]
             top = plotted[kpi_id]
             chart = LineChart()
-            chart.display_blanks = "gap"
+            # the helper cells hold NA() for a month without value: Excel draws no point there; LibreOffice
+            # drew them as 0 unless blanks "span" (it joins the points around; Excel's #N/A is unchanged)
+            chart.display_blanks = "span"
             chart.title = kpi.label
             chart.height, chart.width = 7, 16
             chart.legend.position = "b"

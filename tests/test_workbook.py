@@ -236,7 +236,7 @@ def test_formulas_use_only_functions_every_spreadsheet_computes(built) -> None:
 
     _, workbook = built
     allowed = {"IF", "COUNT", "IFERROR", "ISNUMBER", "SUM", "AVERAGE", "MIN", "MAX", "ABS", "INDEX", "MATCH",
-               "NOT", "COUNTIF", "NA", "SUMPRODUCT"}
+               "NOT", "COUNTIF", "NA", "SUMPRODUCT", "AND", "DATE", "YEAR", "MONTH"}
     used = set()
     for sheet in workbook.worksheets:
         for row in sheet.iter_rows():
@@ -279,6 +279,44 @@ def test_dashboard_has_one_titled_chart_per_kpi(built) -> None:
     config, workbook = built
     charts = workbook["Tableau de bord"]._charts
     assert len(charts) == len(config.kpis)
+
+
+def test_charts_span_months_without_value(written) -> None:
+    """LibreOffice drew the helpers' #N/A as 0 with dispBlanksAs="gap"; "span" leaves them out."""
+    import zipfile
+
+    _config, _values, path = written
+    with zipfile.ZipFile(path) as archive:
+        charts = [archive.read(name).decode() for name in archive.namelist() if name.startswith("xl/charts/chart")]
+    assert charts
+    assert all('<dispBlanksAs val="span"/>' in chart for chart in charts)  # the chart namespace is the default
+
+
+def test_month_picker_lists_the_period_and_takes_any_day_of_a_month(written, tmp_path: Path) -> None:
+    config, values, path = written
+    workbook = load_workbook(path)
+    picker = next(v for v in workbook["Tableau de bord"].data_validations.dataValidation if "B3" in str(v.sqref))
+    title, reference = picker.formula1.split("!")
+    listed = [c.value for row in workbook[title.strip("'")][reference.replace("$", "")] for c in row]
+    assert listed == [dt.datetime(m.year, m.month, 1) for m in PERIOD]  # no history month
+    assert picker.type == "list"
+    assert not picker.showErrorMessage  # a list refuses a mid-month date: C3 tells instead
+    results = engine.compute(config, values, [Month(2026, 3)])
+    for typed, month in ((dt.datetime(2026, 3, 15), Month(2026, 3)), (dt.datetime(2027, 2, 10), None)):
+        workbook = load_workbook(path)
+        workbook["Tableau de bord"]["B3"] = typed
+        picked = tmp_path / f"picked-{typed:%Y%m%d}.xlsx"
+        workbook.save(picked)
+        dashboard = load_workbook(recalculate(picked, tmp_path / "recalculated"), data_only=True)["Tableau de bord"]
+        message = dashboard["C3"].value
+        if month is None:  # outside the period: said in C3, and no figure from another month
+            assert message.startswith("Mois hors de la période : choisissez de janvier 2026 à décembre 2026")
+            assert {dashboard.cell(11 + i, 3).value for i in range(len(config.kpis))} <= {None, ""}
+            continue
+        assert message.startswith("(choisissez dans la liste")
+        for offset, result in enumerate(results.kpis):
+            assert _same(dashboard.cell(11 + offset, 3).value, result.months[0].value), result.kpi.id
+            assert _same(dashboard.cell(11 + offset, 4).value, result.months[0].target), result.kpi.id
 
 
 def test_text_from_the_config_never_becomes_a_formula(tmp_path: Path) -> None:
