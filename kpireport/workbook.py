@@ -12,6 +12,7 @@ workbook back tells a target a person typed from one an older config wrote.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import shlex
 from collections.abc import Collection, Mapping
 from copy import copy
@@ -23,12 +24,14 @@ from openpyxl.chart import LineChart, Reference, Series
 from openpyxl.formatting.rule import FormulaRule
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Protection, Side
 from openpyxl.utils import get_column_letter, quote_sheetname
+from openpyxl.utils.datetime import to_excel as excel_serial
 from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
+from . import cached
 from .config import Config, Kpi
-from .engine import Notes, RowCounts, ytd_tree
+from .engine import KpiMonth, Notes, RowCounts, attainment_of, compute, status_of, ytd_tree
 from .errors import ConfigError
 from .formula import Name, to_excel
 from .locale import excel_number_format, month_header_format, text
@@ -143,7 +146,7 @@ def build_workbook(config: Config, period: list[Month], values: Values,
     is not `partial` (its data stop early). `targets` and `tolerances` typed in an earlier workbook
     fill their cells instead of the config's; the hidden record keeps the config's."""
     layout = Layout(sheet_months(config, period), period)
-    workbook = Workbook()
+    workbook = TemplateWorkbook()
     start = workbook.active
     locale = config.locale
     start.title = text("sheet.start", locale)
@@ -151,7 +154,8 @@ def build_workbook(config: Config, period: list[Month], values: Values,
     kpis = workbook.create_sheet(text("sheet.kpis", locale))
     dashboard = workbook.create_sheet(text("sheet.dashboard", locale))
     _InputsSheet(config, layout, inputs).write(values, notes or {}, rows or {})
-    _KpiSheet(config, layout, kpis, _Refs(layout, inputs.title)).write(targets or {}, tolerances or {})
+    results = _sheet_results(config, layout, values, rows or {})
+    _KpiSheet(config, layout, kpis, _Refs(layout, inputs.title), results).write(targets or {}, tolerances or {})
     chart_data = workbook.create_sheet("chart_data")
     _Dashboard(config, layout, dashboard, kpis, values, chart_data, partial).write()
     _StartSheet(config, layout, start, file_name).write()
@@ -160,6 +164,37 @@ def build_workbook(config: Config, period: list[Month], values: Values,
     _record(workbook, config, layout, record)
     workbook.active = 1 if values else 0
     return workbook
+
+
+class TemplateWorkbook(Workbook):
+    """Saved with every formula cell's computed value beside its formula (see cached.py)."""
+
+    def save(self, filename) -> None:  # type: ignore[no-untyped-def]
+        with cached.values_written():
+            super().save(filename)
+
+
+def _sheet_results(config: Config, layout: Layout, values: Values,
+                   rows: RowCounts) -> dict[str, dict[Month, KpiMonth]]:
+    """Every KPI for every column, computed by the engine from what the sheet holds: the numbers in
+    its input cells (text such as "n/a" is no value there either) and row counts of its months."""
+    shown = set(layout.months)
+    numbers = {name: {month: number for month, value in series.items()
+                      if month in shown and (number := _number(value)) is not None} for name, series in values.items()}
+    counts = {name: {month: count for month, count in series.items() if month in shown}
+              for name, series in rows.items() if config.inputs.get(name) and config.inputs[name].aggregate == "mean"}
+    results = compute(config, numbers, layout.months, rows=counts)
+    return {result.kpi.id: {row.month: row for row in result.months} for result in results.kpis}
+
+
+def _number(value: object) -> float | None:
+    """What a spreadsheet counts as a number in a cell (COUNT, ISNUMBER): a date is its serial number,
+    while text, "" and TRUE/FALSE are none."""
+    if isinstance(value, dt.date):
+        return float(excel_serial(value))
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
 
 
 # --- shared cell helpers ---------------------------------------------------------------------------
@@ -194,7 +229,10 @@ def _put(sheet: Worksheet, row: int, column: int, value: object, **style: object
     return cell
 
 
-def _formula(sheet: Worksheet, row: int, column: int, formula: str, number_format: str):  # type: ignore[no-untyped-def]
+def _formula(sheet: Worksheet, row: int, column: int, formula: str, number_format: str,  # type: ignore[no-untyped-def]
+             value: cached.Cached):
+    """A formula cell, saved with `value`: what the formula computes from the workbook as written."""
+    cached.remember(sheet, row, column, formula, "" if formula == '=""' else value)
     return _put(sheet, row, column, formula, formula=True, number_format=number_format)
 
 
@@ -401,8 +439,9 @@ def status_band(direction: str, value: str, target: str, tolerance: str) -> tupl
 
 
 class _KpiSheet:
-    def __init__(self, config: Config, layout: Layout, sheet: Worksheet, refs: _Refs) -> None:
-        self.config, self.layout, self.sheet, self.refs = config, layout, sheet, refs
+    def __init__(self, config: Config, layout: Layout, sheet: Worksheet, refs: _Refs,
+                 results: Mapping[str, Mapping[Month, KpiMonth]]) -> None:
+        self.config, self.layout, self.sheet, self.refs, self.results = config, layout, sheet, refs, results
 
     def write(self, targets: Targets, tolerances: Tolerances) -> None:
         self.targets, self.tolerances = targets, tolerances
@@ -463,14 +502,16 @@ class _KpiSheet:
             assert column is not None
             letter = get_column_letter(column)
             value, target = f"{letter}{rows['value']}", f"{letter}{rows['target']}"
-            _formula(sheet, rows["value"], column, self._excel(kpi, kpi.formula.tree, month), number_format)
+            result = self.results[kpi.id][month]  # the engine on the sheet's data: what each formula gives
+            _formula(sheet, rows["value"], column, self._excel(kpi, kpi.formula.tree, month), number_format,
+                     result.value)
             typed = self.targets.get(kpi.id, {})
             target_value = typed[month] if month in typed else kpi.target.for_month(month)
             _put(sheet, rows["target"], column, target_value, number_format=number_format,
                  protection=UNLOCKED, fill=INPUT_FILL if month >= layout.period[0] else HISTORY_FILL, border=BOX)
             ratio = f"{value}/{target}" if kpi.direction == "up" else f"{target}/{value}"
             _formula(sheet, rows["attainment"], column, f'=IF(COUNT({value},{target})<2,"",IFERROR({ratio},""))',
-                     "0%")
+                     "0%", attainment_of(result.value, target_value, kpi.direction))
             previous = layout.letter(month - 1)
             change = '=""'
             if previous is not None:
@@ -478,8 +519,9 @@ class _KpiSheet:
                 difference = (f"({value}-{before})*100" if kpi.format == "percent"  # a rate: in points
                               else f"({value}-{before})/ABS({before})")
                 change = f'=IF(COUNT({before},{value})<2,"",IFERROR({difference},""))'
-            _formula(sheet, rows["change_mom"], column, change, change_number_format(kpi))
-            _formula(sheet, rows["ytd"], column, self._ytd(kpi, ytd, month, rows["value"]), number_format)
+            _formula(sheet, rows["change_mom"], column, change, change_number_format(kpi),
+                     result.change_mom_pts if kpi.format == "percent" else result.change_mom)
+            _formula(sheet, rows["ytd"], column, self._ytd(kpi, ytd, month, rows["value"]), number_format, result.ytd)
         self._status_colours(kpi, rows)
         first, last = get_column_letter(FIRST_MONTH_COLUMN), get_column_letter(layout.last_column)
         if percent_bounded(kpi):
@@ -559,10 +601,7 @@ class _Dashboard:
         _put(sheet, 3, 1, text("dashboard.month", locale), font=Font(bold=True))
         _put(sheet, 3, 2, self.shown_month().first_day, number_format=month_header_format(locale),
              protection=UNLOCKED, fill=INPUT_FILL, border=BOX, font=Font(bold=True, size=12))
-        _put(sheet, 3, 3, text("dashboard.month_hint", locale), font=Font(italic=True, color="808080"))
-        choice = DataValidation(type="list", formula1="months", allow_blank=False)
-        choice.add("B3")
-        sheet.add_data_validation(choice)
+        self._picker()
         table = self._table()
         self._summary(table)
         self._charts(table)
@@ -571,6 +610,30 @@ class _Dashboard:
             sheet.column_dimensions[get_column_letter(column)].width = min(width, 50)
         _print_setup(sheet)
         _protect(sheet)
+
+    def _picker(self) -> None:
+        """B3 picks the month: the list offers the period's months, and any date typed picks its month
+        (the lookups match its month's first day). A list validation refuses whatever is not in the
+        list, a mid-month date included, so it warns about nothing; C3 says when B3 is not a date of
+        the period (also what a paste, which skips validation, may leave there)."""
+        layout, sheet, locale = self.layout, self.sheet, self.config.locale
+        first, last = layout.period[0], layout.period[-1]
+        start, end = layout.letter(first), layout.letter(last)
+        inputs = quote_sheetname(text("sheet.inputs", locale))
+        choice = DataValidation(type="list", formula1=f"{inputs}!${start}${HEADER_ROW}:${end}${HEADER_ROW}",
+                                allow_blank=False, showErrorMessage=False)
+        choice.add("B3")
+        sheet.add_data_validation(choice)
+        after = last + 1
+        inside = (f"AND(ISNUMBER($B$3),$B$3>=DATE({first.year},{first.month},1),"
+                  f"$B$3<DATE({after.year},{after.month},1))")
+        hint = text("dashboard.month_hint", locale)
+        outside = text("dashboard.month_outside", locale, first=_month_name(first, locale),
+                       last=_month_name(last, locale))
+        formula = f'=IF({inside},"{hint.replace(chr(34), chr(34) * 2)}","{outside.replace(chr(34), chr(34) * 2)}")'
+        _formula(sheet, 3, 3, formula, "@", hint).font = Font(italic=True, color="808080")  # B3: a period month
+        sheet.conditional_formatting.add("C3", FormulaRule(formula=[f"NOT({inside})"],
+                                                           font=Font(color=STATUS_STYLE["off"][1], bold=True)))
 
     def _summary(self, table: tuple[int, int]) -> None:
         sheet, locale = self.sheet, self.config.locale
@@ -583,8 +646,9 @@ class _Dashboard:
             _put(sheet, 6, column, text(f"status.{status}", locale), font=Font(bold=True, color=font),
                  fill=PatternFill("solid", fgColor=fill), alignment=Alignment(horizontal="center"), border=BOX)
             label = text(f"status.{status}", locale).replace('"', '""')
-            _formula(sheet, 7, column, f'=COUNTIF({statuses},"{label}")', "0").font = Font(bold=True, size=14,
-                                                                                           color=font)
+            count = sum(1 for word in self.status_words if word == text(f"status.{status}", locale))
+            _formula(sheet, 7, column, f'=COUNTIF({statuses},"{label}")', "0", count).font = Font(
+                bold=True, size=14, color=font)
             sheet.cell(7, column).alignment = Alignment(horizontal="center")
 
     def _table(self) -> tuple[int, int]:
@@ -596,6 +660,10 @@ class _Dashboard:
             _header(sheet, self.TABLE_ROW, column, text(key, locale))
         kpi_sheet = quote_sheetname(self.kpis.title)
         row = self.TABLE_ROW
+        shown = layout.column(self.shown_month())
+        assert shown is not None
+        self.status_words = []
+        picked = "DATE(YEAR($B$3),MONTH($B$3),1)"  # any day typed in B3 picks its month
         for kpi in config.kpis.values():
             row += 1
             top = layout.kpi_rows[kpi.id]
@@ -603,12 +671,20 @@ class _Dashboard:
             _put(sheet, row, 1, kpi.label, border=BOX)
             _put(sheet, row, 2, config.owners[kpi.owner].name if kpi.owner else "", border=BOX)
             first, last = get_column_letter(FIRST_MONTH_COLUMN), get_column_letter(layout.last_column)
+            found_values = []
             for column, offset, fmt in ((3, 0, number_format), (4, 1, number_format), (5, 2, "0%"),
                                         (6, 3, change_number_format(kpi))):
-                found = f"INDEX({kpi_sheet}!${first}${top + offset}:${last}${top + offset},1,MATCH($B$3,months,0))"
-                _formula(sheet, row, column, f'=IFERROR(IF(ISNUMBER({found}),{found},""),"")', fmt).border = BOX
-            tolerance = f"{kpi_sheet}!${get_column_letter(layout.tolerance_column)}${top}"
-            _formula(sheet, row, 7, self._status_formula(kpi, row, tolerance), "@").border = BOX
+                found = f"INDEX({kpi_sheet}!${first}${top + offset}:${last}${top + offset},1,MATCH({picked},months,0))"
+                value = _number(cached.cached(self.kpis, top + offset, shown))  # the shown month's cell
+                found_values.append(value)
+                _formula(sheet, row, column, f'=IFERROR(IF(ISNUMBER({found}),{found},""),"")', fmt,
+                         value).border = BOX
+            tolerance_cell = get_column_letter(layout.tolerance_column)
+            tolerance = f"{kpi_sheet}!${tolerance_cell}${top}"
+            status = status_of(found_values[0], found_values[1], kpi.direction,
+                               _number(self.kpis.cell(top, layout.tolerance_column).value) or 0.0)
+            self.status_words.append(text(f"status.{status.value}", locale))
+            _formula(sheet, row, 7, self._status_formula(kpi, row, tolerance), "@", self.status_words[-1]).border = BOX
         last_row = row
         for status, (fill, font) in STATUS_STYLE.items():
             label = text(f"status.{status}", locale).replace('"', '""')
@@ -647,7 +723,11 @@ class _Dashboard:
                     column = layout.column(month)
                     assert column is not None
                     source = f"{kpi_sheet}!{get_column_letter(column)}{source_row}"
-                    data.cell(rows[kpi_id] + offset, column, f"=IF(ISNUMBER({source}),{source},NA())")
+                    formula = f"=IF(ISNUMBER({source}),{source},NA())"
+                    plotted = _number(cached.cached(self.kpis, source_row, column))
+                    cached.remember(data, rows[kpi_id] + offset, column, formula,
+                                    cached.NA if plotted is None else plotted)
+                    data.cell(rows[kpi_id] + offset, column, formula)
         _protect(data)
         return rows
 
@@ -665,7 +745,9 @@ class _Dashboard:
             kpi = config.kpis[kpi_id]
             top = plotted[kpi_id]
             chart = LineChart()
-            chart.display_blanks = "gap"
+            # the helper cells hold NA() for a month without value: Excel draws no point there; LibreOffice
+            # drew them as 0 unless blanks "span" (it joins the points around; Excel's #N/A is unchanged)
+            chart.display_blanks = "span"
             chart.title = kpi.label
             chart.height, chart.width = 7, 16
             chart.legend.position = "b"

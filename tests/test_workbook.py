@@ -68,14 +68,20 @@ def _same(cell_value: object, expected: float | None) -> bool:
 
 
 @pytest.fixture(scope="module")
-def recalculated(tmp_path_factory):
+def written(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("workbook")
     path, values = project(tmp_path)
     config = load_config(path)
     written = tmp_path / "kpi-template.xlsx"
     write_template(config, written, PERIOD, values)
-    result = recalculate(written, tmp_path / "recalculated")
-    return config, values, written, load_workbook(result, data_only=True)
+    return config, values, written
+
+
+@pytest.fixture(scope="module")
+def recalculated(written):
+    config, values, path = written
+    result = recalculate(path, path.parent / "recalculated")
+    return config, values, path, load_workbook(result, data_only=True)
 
 
 def _compare(config, workbook, results, months: list[Month]) -> tuple[int, list[str]]:
@@ -122,6 +128,66 @@ def test_libreoffice_recalculation_equals_compute_for_every_kpi_cell(recalculate
     assert open_rate.value in (None, "")
 
 
+def test_formula_cells_are_saved_with_the_engines_values(written) -> None:
+    """Read as Protected View, a previewer or pandas would: the saved values, no spreadsheet involved."""
+    config, values, path = written
+    workbook = load_workbook(path, data_only=True)
+    months = sheet_months(config, PERIOD)
+    compared, mismatches = _compare(config, workbook, engine.compute(config, values, PERIOD), PERIOD)
+    in_sheet = {name: {m: v for m, v in series.items() if m in months} for name, series in values.items()}
+    more, others = _compare(config, workbook, engine.compute(config, in_sheet, months), months)
+    assert not mismatches + others, "\n".join((mismatches + others)[:20])
+    assert compared + more == len(config.kpis) * (len(PERIOD) + len(months)) * len(BLOCK_ROWS)
+    shown = workbook["Tableau de bord"]
+    assert isinstance(shown["C11"].value, float)
+    assert shown["G11"].value
+
+
+def _shown(value: object) -> object:
+    return None if value == "" else value
+
+
+def _cached_against_recalculated(written: Path, recalculated: Path) -> tuple[int, list[str]]:
+    """Every formula cell of every sheet: the value saved with it against LibreOffice's recalculation."""
+    formulas = load_workbook(written)
+    saved, computed = load_workbook(written, data_only=True), load_workbook(recalculated, data_only=True)
+    compared, mismatches = 0, []
+    for sheet in formulas.worksheets:
+        for row in sheet.iter_rows():
+            for cell in row:
+                if cell.data_type != "f":
+                    continue
+                ours, theirs = (_shown(book[sheet.title][cell.coordinate].value) for book in (saved, computed))
+                compared += 1
+                same = (ours == pytest.approx(theirs, rel=1e-9, abs=1e-12) if isinstance(theirs, float | int)
+                        and isinstance(ours, float | int) else ours == theirs)
+                if not same:
+                    mismatches.append(f"{sheet.title}!{cell.coordinate} {cell.value[:60]}: saved {ours!r}, "
+                                      f"LibreOffice {theirs!r}")
+    return compared, mismatches
+
+
+def test_every_saved_formula_value_equals_libreoffices_recalculation(recalculated) -> None:
+    _config, _values, path, _ = recalculated
+    compared, mismatches = _cached_against_recalculated(path, path.parent / "recalculated" / path.name)
+    assert not mismatches, "\n".join(mismatches[:20])
+    assert compared > 2_000  # the KPI sheet (4 formula rows a KPI), the dashboard, the charts' data
+
+
+def test_saved_values_follow_typed_targets_tolerances_and_text_in_input_cells(tmp_path: Path) -> None:
+    path, values = project(tmp_path)
+    config = load_config(path)
+    values["leads"][Month(2026, 10)] = "n/a"  # typed text: no value, in the engine as in the formulas
+    values["visits"][Month(2026, 9)] = dt.datetime(2026, 1, 5)  # a date typed by mistake is a number to Excel
+    written = tmp_path / "typed.xlsx"
+    write_template(config, written, PERIOD, values,
+                   targets={"open_rate": {Month(2026, 10): 0.3, Month(2026, 9): None}, "visits": {Month(2026, 10): 1}},
+                   tolerances={"click_rate": 0.5})
+    compared, mismatches = _cached_against_recalculated(written, recalculate(written, tmp_path / "recalculated"))
+    assert not mismatches, "\n".join(mismatches[:20])
+    assert compared > 1_000
+
+
 def test_dashboard_counts_statuses_of_the_shown_month(recalculated) -> None:
     config, values, _, workbook = recalculated
     dashboard = workbook["Tableau de bord"]
@@ -142,9 +208,9 @@ def test_dashboard_counts_statuses_of_the_shown_month(recalculated) -> None:
 
 
 @pytest.fixture(scope="module")
-def built(recalculated):
-    config, _values, written, _ = recalculated
-    return config, load_workbook(written)
+def built(written):
+    config, _values, path = written
+    return config, load_workbook(path)
 
 
 def test_defined_names_follow_the_contract(built) -> None:
@@ -170,7 +236,7 @@ def test_formulas_use_only_functions_every_spreadsheet_computes(built) -> None:
 
     _, workbook = built
     allowed = {"IF", "COUNT", "IFERROR", "ISNUMBER", "SUM", "AVERAGE", "MIN", "MAX", "ABS", "INDEX", "MATCH",
-               "NOT", "COUNTIF", "NA", "SUMPRODUCT"}
+               "NOT", "COUNTIF", "NA", "SUMPRODUCT", "AND", "DATE", "YEAR", "MONTH"}
     used = set()
     for sheet in workbook.worksheets:
         for row in sheet.iter_rows():
@@ -213,6 +279,44 @@ def test_dashboard_has_one_titled_chart_per_kpi(built) -> None:
     config, workbook = built
     charts = workbook["Tableau de bord"]._charts
     assert len(charts) == len(config.kpis)
+
+
+def test_charts_span_months_without_value(written) -> None:
+    """LibreOffice drew the helpers' #N/A as 0 with dispBlanksAs="gap"; "span" leaves them out."""
+    import zipfile
+
+    _config, _values, path = written
+    with zipfile.ZipFile(path) as archive:
+        charts = [archive.read(name).decode() for name in archive.namelist() if name.startswith("xl/charts/chart")]
+    assert charts
+    assert all('<dispBlanksAs val="span"/>' in chart for chart in charts)  # the chart namespace is the default
+
+
+def test_month_picker_lists_the_period_and_takes_any_day_of_a_month(written, tmp_path: Path) -> None:
+    config, values, path = written
+    workbook = load_workbook(path)
+    picker = next(v for v in workbook["Tableau de bord"].data_validations.dataValidation if "B3" in str(v.sqref))
+    title, reference = picker.formula1.split("!")
+    listed = [c.value for row in workbook[title.strip("'")][reference.replace("$", "")] for c in row]
+    assert listed == [dt.datetime(m.year, m.month, 1) for m in PERIOD]  # no history month
+    assert picker.type == "list"
+    assert not picker.showErrorMessage  # a list refuses a mid-month date: C3 tells instead
+    results = engine.compute(config, values, [Month(2026, 3)])
+    for typed, month in ((dt.datetime(2026, 3, 15), Month(2026, 3)), (dt.datetime(2027, 2, 10), None)):
+        workbook = load_workbook(path)
+        workbook["Tableau de bord"]["B3"] = typed
+        picked = tmp_path / f"picked-{typed:%Y%m%d}.xlsx"
+        workbook.save(picked)
+        dashboard = load_workbook(recalculate(picked, tmp_path / "recalculated"), data_only=True)["Tableau de bord"]
+        message = dashboard["C3"].value
+        if month is None:  # outside the period: said in C3, and no figure from another month
+            assert message.startswith("Mois hors de la période : choisissez de janvier 2026 à décembre 2026")
+            assert {dashboard.cell(11 + i, 3).value for i in range(len(config.kpis))} <= {None, ""}
+            continue
+        assert message.startswith("(choisissez dans la liste")
+        for offset, result in enumerate(results.kpis):
+            assert _same(dashboard.cell(11 + offset, 3).value, result.months[0].value), result.kpi.id
+            assert _same(dashboard.cell(11 + offset, 4).value, result.months[0].target), result.kpi.id
 
 
 def test_text_from_the_config_never_becomes_a_formula(tmp_path: Path) -> None:
