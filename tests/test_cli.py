@@ -356,6 +356,35 @@ def test_compute_csv_neutralises_text_a_spreadsheet_would_run_and_json_stays_raw
     assert labels["b"][:2] == ("-2+3", "\tTab")
 
 
+def test_compute_csv_is_every_row_written_by_the_csv_module(tmp_path: Path) -> None:
+    """to_csv writes its lines directly (fast at 5,000 KPIs): they must be what csv.writer makes of
+    each of rows(), quoting, neutralised text, a partial month and empty cells included."""
+    from kpireport import engine, export
+    from kpireport.config import load_config
+    from kpireport.sources import load_data
+
+    kpis = ('  a: {formula: visits, label: "Visits, \\"all\\"", domain: "+SUM(1)", owner: "@evil", target: 2}\n'
+            '  b: {formula: leads / visits, label: "\\rCR\\nLF", format: percent, target: 0.5}\n'
+            '  c: {formula: "ytd(leads) - prev(leads, 12)", label: "", direction: down}\n')
+    owners = 'owners:\n  "@evil": {name: Evil}\n'
+    _compute_csv(tmp_path, "date,visits,leads\n2025-12-05,4,1\n2026-01-05,-7,1\n2026-02-03,0,2\n", kpis, owners)
+    settings = load_config(tmp_path / "kpireport.yaml")
+    data = load_data(settings)
+    last = max(data.values["visits"])
+    results = engine.compute(settings, data.values, partial={last: last.first_day}, rows=data.rows)
+    expected = "".join(export._line([export._cell(row[column]) for column in export.COLUMNS])
+                       for row in [dict(zip(export.COLUMNS, export.COLUMNS, strict=True)), *export.rows(results)])
+    assert export.to_csv(results) == expected
+    assert '"Visits, ""all"""' in expected
+    assert '"\'\rCR\nLF"' in expected
+    assert ",false," in expected
+    assert ",,," in expected
+    month = results.months[1]
+    assert export.to_csv(results, month) == "".join(
+        export._line([export._cell(row[column]) for column in export.COLUMNS])
+        for row in [dict(zip(export.COLUMNS, export.COLUMNS, strict=True)), *export.rows(results, month)])
+
+
 # --- template -----------------------------------------------------------------------------------
 
 
