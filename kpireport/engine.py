@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import gc
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from .config import Config, Kpi
@@ -196,7 +198,21 @@ class _Evaluator:
         if tree is not None:
             return compile_series(tree, self.series, self.shared)
         kpi = self.kpi(kpi_id)
-        return lambda index: ytd_mean([kpi(i) for i in range(index - index % 12, index + 1)])
+        sums: dict[int, tuple[float, int] | None] = {}  # month index -> (total, months) since January
+
+        def since_january(index: int) -> tuple[float, int] | None:
+            # as ytd_mean adds the months up, one after the other, so the same float; a month
+            # without value leaves the rest of the year without one
+            if index not in sums:
+                value = kpi(index)
+                before = (0, 0) if index % 12 == 0 else since_january(index - 1)
+                sums[index] = None if value is None or before is None else (before[0] + value, before[1] + 1)
+            return sums[index]
+
+        def mean(index: int) -> float | None:
+            total = since_january(index)
+            return None if total is None else total[0] / total[1]
+        return mean
 
 
 def compute(config: Config, data: MonthlyValues, months: list[Month] | None = None, *,
@@ -210,6 +226,26 @@ def compute(config: Config, data: MonthlyValues, months: list[Month] | None = No
                 raise DataError(f"'{input_id}' for {month} is {number}, not a finite number",
                                 hint="give a finite number, or leave the month out (no value)")
     months = months if months is not None else data_months(data)
+    with _collector_paused():
+        return _compute(config, data, months, partial, rows)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while the results are built: they are hundreds of thousands of
+    objects that all stay alive, which the collector would walk again and again (measured at 5,000
+    KPIs x 120 months: 35 % of compute's time)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _compute(config: Config, data: MonthlyValues, months: list[Month], partial: Mapping[Month, dt.date] | None,
+             rows: RowCounts | None) -> Results:
     evaluator = _Evaluator(config, data, rows or {})
     results = []
     for kpi_id, kpi in config.kpis.items():

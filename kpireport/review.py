@@ -141,7 +141,8 @@ def build_view(config: Config, results: engine.Results, month: Month, *, kpi_ids
                audience: str | None = None, notes: Notes | None = None) -> ReviewView:
     """The review of `month` for the KPIs `kpi_ids` (default: all), formatted in the config's locale."""
     locale = config.locale
-    chosen = [r for r in results.kpis if kpi_ids is None or r.kpi.id in kpi_ids]
+    wanted = None if kpi_ids is None else set(kpi_ids)  # a list: 500 owners x 5,000 KPIs scanned it 2.5 M times
+    chosen = [r for r in results.kpis if wanted is None or r.kpi.id in wanted]
     views: list[KpiView] = []
     rows: list[tuple[KpiView, engine.KpiMonth]] = []
     for result in chosen:
