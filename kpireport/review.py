@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import gc
 import math
 import re
 from collections.abc import Iterator, Mapping
@@ -430,6 +431,9 @@ _batch: _Task | None = None  # in a worker process: what every document of the b
 def _start_worker(batch: _Task) -> None:
     global _batch  # one per worker process, set once as it starts
     _batch = batch
+    # what the worker inherited (modules, config, results) lives as long as it does: kept out of the
+    # collector's walks, each document's layout is collected alone (measured: 6 % less CPU a PDF)
+    gc.freeze()
 
 
 def _write_job(job: ReviewJob) -> tuple[Path, list[str]]:
