@@ -6,8 +6,9 @@ Heavy modules are imported inside the commands so that `kpireport --help` answer
 from __future__ import annotations
 
 import sys
-from contextlib import nullcontext
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TextIO
 
 import click
 
@@ -227,6 +228,35 @@ def template(config: Path, output: Path, year: int | None, start, count: int,  #
                f"{period[0]} to {period[-1]}, {outcome.filled} input cells filled{carried}")
 
 
+def shows_bar(count: int, stream: TextIO) -> bool:
+    """A batch shows a progress bar only on a terminal: a log or CI (cron, a pipe) gets one line per
+    document instead, which a bar's carriage returns would garble."""
+    return count > 1 and stream.isatty()
+
+
+def _progress(documents: Iterable[tuple[Path, list[str]]], jobs: list, *, done: str | None,
+              stream: TextIO | None = None) -> Iterator[tuple[Path, list[str]]]:
+    """Pass the documents of a batch (report --per, send) through as they are written: on a terminal a
+    bar (how many, whose review was written last, time left) on `stream` (stderr), then `done` PATH
+    lines once it is full; else a `done` PATH line per document as it comes (none when `done` is None)."""
+    stream = stream or sys.stderr
+    if not shows_bar(len(jobs), stream):
+        for document in documents:
+            if done:
+                click.echo(f"{done} {document[0]}")
+            yield document
+        return
+    audiences = {job.path: job.audience for job in jobs}
+    written: list[Path] = []
+    with click.progressbar(documents, length=len(jobs), label=f"{len(jobs)} reviews", file=stream, show_pos=True,
+                           item_show_func=lambda item: audiences.get(item[0]) if item else None) as bar:
+        for document in bar:
+            written.append(document[0])
+            yield document
+    if done:
+        click.echo("\n".join(f"{done} {path}" for path in written))
+
+
 def _review_month(config: Path, data_files: tuple[Path, ...], month, skip_bad_rows: bool):  # type: ignore[no-untyped-def]
     """The config, its data and the month to review (by default the last complete month with data),
     for report and send."""
@@ -285,19 +315,9 @@ def report(config: Path, data_files: tuple[Path, ...], month, output: Path | Non
     documents = write_reviews(results, month, output, per=per, template_dir=template_dir,
                               notes=data.review_notes(settings.locale))
     refused: list[str] = []
-    written: list[Path] = []
-    # a batch on a terminal shows a progress bar; otherwise (a log, CI) one line per document
-    show_bar = len(jobs) > 1 and sys.stderr.isatty()
-    bar = click.progressbar(documents, length=len(jobs), label=f"{len(jobs)} reviews", file=sys.stderr)
-    with bar if show_bar else nullcontext(documents) as done:
-        for path, urls in done:
-            refused += urls
-            written.append(path)
-            if not show_bar:
-                click.echo(f"wrote {path}")
+    for _path, urls in _progress(documents, jobs, done="wrote"):
+        refused += urls
     _warn([f"not loaded (kpireport loads local files only): {url}" for url in dict.fromkeys(refused)])
-    if show_bar:
-        click.echo("\n".join(f"wrote {path}" for path in written))
 
 
 @cli.command()
@@ -357,9 +377,9 @@ def send(config: Path, data_files: tuple[Path, ...], month, per: str, to: tuple[
 
     with ExitStack() as stack:
         messages = prepare(settings, data.values, month, per=per, to=list(to), output_dir=output_dir,
-                           template_dir=template_dir, notes=data.review_notes(settings.locale), partial=data.partial,
-                           rows=data.rows,
-                           before_writing=None if dry_run else start)
+                           template_dir=template_dir, notes=data.review_notes(settings.locale),
+                           partial=data.partial, rows=data.rows, before_writing=None if dry_run else start,
+                           progress=lambda documents, jobs: _progress(documents, jobs, done=None))
         if only:
             wanted = {address.lower() for address in only}
             unknown = sorted(wanted - {m.recipient.address.lower() for m in messages})

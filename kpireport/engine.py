@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import gc
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from .config import Config, Kpi
 from .errors import DataError
-from .formula import Call, Name, Node, evaluate, transform, walk
+from .formula import Call, Name, Node, Series, compile_series, transform, walk
 from .months import Month, month_range
 
 MonthlyValues = Mapping[str, Mapping[Month, float]]  # input id -> month -> value
@@ -159,27 +161,58 @@ def ytd_mean(values: list[float | None]) -> float | None:
 
 
 class _Evaluator:
-    """Evaluates KPIs on demand, each (KPI, month) once."""
+    """Each KPI's monthly values as a compiled series (see formula.compile_series), by month index,
+    each (KPI, month) computed once; equal subtrees and their windows are shared by all KPIs."""
 
     def __init__(self, config: Config, data: MonthlyValues, rows: RowCounts) -> None:
         self.config = config
-        self.data = data
-        self.rows = rows
-        self.memo: dict[tuple[str, Month], float | None] = {}
+        self.data = {name: {month.index: value for month, value in series.items()} for name, series in data.items()}
+        self.rows = {name: {month.index: float(count) for month, count in series.items()}
+                     for name, series in rows.items()}
+        self.shared: dict = {}  # type: ignore[type-arg]
+        self.kpis: dict[str, Series] = {}
 
-    def lookup(self, name: Name, month: Month) -> float | None:
+    def series(self, name: Name) -> Series:
         if name.kind == "kpi":
-            return self.kpi(name.name, month)
-        if name.kind == "rows":
-            count = self.rows.get(name.name, {}).get(month)
-            return None if count is None else float(count)
-        return self.data.get(name.name, {}).get(month)
+            return self.kpi(name.name)
+        return (self.rows if name.kind == "rows" else self.data).get(name.name, {}).get
 
-    def kpi(self, kpi_id: str, month: Month) -> float | None:
-        key = (kpi_id, month)
-        if key not in self.memo:
-            self.memo[key] = evaluate(self.config.kpis[kpi_id].formula.tree, month, self.lookup)
-        return self.memo[key]
+    def kpi(self, kpi_id: str) -> Series:
+        if kpi_id not in self.kpis:
+            values: dict[int, float | None] = {}
+            formula: list[Series] = []
+
+            def kpi(index: int) -> float | None:
+                value = values.get(index, values)  # the dict itself: not computed yet
+                if value is values:
+                    value = values[index] = formula[0](index)
+                return value  # type: ignore[return-value]
+
+            self.kpis[kpi_id] = kpi
+            formula.append(compile_series(self.config.kpis[kpi_id].formula.tree, self.series, self.shared))
+        return self.kpis[kpi_id]
+
+    def ytd(self, kpi_id: str) -> Series:
+        """The KPI's year to date (see ytd_tree), else the mean of its monthly values since January."""
+        tree = ytd_tree(self.config, kpi_id)
+        if tree is not None:
+            return compile_series(tree, self.series, self.shared)
+        kpi = self.kpi(kpi_id)
+        sums: dict[int, tuple[float, int] | None] = {}  # month index -> (total, months) since January
+
+        def since_january(index: int) -> tuple[float, int] | None:
+            # as ytd_mean adds the months up, one after the other, so the same float; a month
+            # without value leaves the rest of the year without one
+            if index not in sums:
+                value = kpi(index)
+                before = (0, 0) if index % 12 == 0 else since_january(index - 1)
+                sums[index] = None if value is None or before is None else (before[0] + value, before[1] + 1)
+            return sums[index]
+
+        def mean(index: int) -> float | None:
+            total = since_january(index)
+            return None if total is None else total[0] / total[1]
+        return mean
 
 
 def compute(config: Config, data: MonthlyValues, months: list[Month] | None = None, *,
@@ -193,20 +226,36 @@ def compute(config: Config, data: MonthlyValues, months: list[Month] | None = No
                 raise DataError(f"'{input_id}' for {month} is {number}, not a finite number",
                                 hint="give a finite number, or leave the month out (no value)")
     months = months if months is not None else data_months(data)
+    with _collector_paused():
+        return _compute(config, data, months, partial, rows)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while the results are built: they are hundreds of thousands of
+    objects that all stay alive, which the collector would walk again and again (measured at 5,000
+    KPIs x 120 months: 35 % of compute's time)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _compute(config: Config, data: MonthlyValues, months: list[Month], partial: Mapping[Month, dt.date] | None,
+             rows: RowCounts | None) -> Results:
     evaluator = _Evaluator(config, data, rows or {})
     results = []
     for kpi_id, kpi in config.kpis.items():
-        ytd = ytd_tree(config, kpi_id)
+        series, ytd = evaluator.kpi(kpi_id), evaluator.ytd(kpi_id)
+        percent = kpi.format == "percent"
         rows = []
         for month in months:
-            if ytd is not None:
-                year_to_date = evaluate(ytd, month, evaluator.lookup)
-            else:
-                year_to_date = ytd_mean([evaluator.kpi(kpi_id, m) for m in month_range(month.january, month)])
-            value = evaluator.kpi(kpi_id, month)
+            index = month.index
+            value, previous, year_ago = series(index), series(index - 1), series(index - 12)
             target = kpi.target.for_month(month)
-            previous = evaluator.kpi(kpi_id, month - 1)
-            year_ago = evaluator.kpi(kpi_id, month - 12)
             rows.append(KpiMonth(
                 month=month,
                 value=value,
@@ -217,9 +266,9 @@ def compute(config: Config, data: MonthlyValues, months: list[Month] | None = No
                 change_mom=change(value, previous),
                 year_ago=year_ago,
                 change_yoy=change(value, year_ago),
-                ytd=year_to_date,
-                change_mom_pts=change_pts(value, previous) if kpi.format == "percent" else None,
-                change_yoy_pts=change_pts(value, year_ago) if kpi.format == "percent" else None,
+                ytd=ytd(index),
+                change_mom_pts=change_pts(value, previous) if percent else None,
+                change_yoy_pts=change_pts(value, year_ago) if percent else None,
             ))
         results.append(KpiResult(kpi, tuple(rows)))
     return Results(config, tuple(months), tuple(results), data, dict(partial or {}))

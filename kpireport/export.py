@@ -58,9 +58,35 @@ def _cell(value: Any) -> str:
     return f"'{text}" if text.startswith(_RUNS_IN_A_SPREADSHEET) else text
 
 
+def _number(value: Any) -> str:
+    """_cell of a number, floats first: nearly every cell of the CSV is one."""
+    if value.__class__ is float:
+        return str(int(value)) if value.is_integer() and abs(value) < 1e21 else repr(value)
+    return _cell(value)
+
+
 def to_csv(results: Results, month: Month | None = None) -> str:
+    """The rows of `rows()` as CSV, written straight from the results: 5,000 KPIs over ten years are
+    600,000 rows, and a dict and a csv writer per row took twice as long as computing them. A KPI's
+    text cells are the same every month, so they are written (and quoted) once per KPI; numbers,
+    statuses and months never need quoting. A test holds this equal to writing every row of rows()."""
     lines = [_line(COLUMNS)]
-    lines += [_line([_cell(row[column]) for column in COLUMNS]) for row in rows(results, month)]
+    months = {m: str(m) for m in results.months}
+    partial = results.partial
+    for result in results.kpis:
+        kpi = result.kpi
+        head = _line([_cell(kpi.id)])[:-1]
+        texts = _line([_cell(text) for text in (kpi.label, kpi.domain, kpi.owner or "", kpi.format,
+                                                 kpi.direction)])[:-1]
+        for row in result.months:
+            if month is not None and row.month != month:
+                continue
+            n = _number
+            lines.append(
+                f"{head},{months.get(row.month) or row.month},{n(row.value)},{n(row.target)},{row.status.value},"
+                f"{n(row.attainment)},{n(row.previous)},{n(row.change_mom)},{n(row.year_ago)},{n(row.change_yoy)},"
+                f"{n(row.ytd)},{texts},{'false' if row.month in partial else 'true'},{n(row.change_mom_pts)},"
+                f"{n(row.change_yoy_pts)}\n")
     return "".join(lines)
 
 

@@ -374,6 +374,10 @@ def transform(node: Node, on_name: Callable[[Name], Node | None]) -> Node | None
 # --- back-end 1: evaluation in Python ----------------------------------------------------------
 
 Lookup = Callable[[Name, Month], "float | None"]
+# A name's or a formula's monthly values as a function of the month's index (Month.index): the
+# engine evaluates thousands of KPIs over ten years, and plain integers cost far less than Months.
+Series = Callable[[int], "float | None"]
+_MISSING = object()
 
 
 def _finite(value: float) -> float | None:
@@ -382,63 +386,130 @@ def _finite(value: float) -> float | None:
 
 def evaluate(node: Node, month: Month, lookup: Lookup) -> float | None:
     """The formula's value for `month`; `lookup(name_node, month)` gives a name's value or None."""
+    return compile_series(node, lambda name: lambda index: lookup(name, Month.at_index(index)))(month.index)
+
+
+def compile_series(node: Node, on_name: Callable[[Name], Series], shared: dict | None = None) -> Series:  # type: ignore[type-arg]
+    """The formula as a function of the month's index, each name's values given by `on_name(name)`.
+
+    With `shared` (one dict for a whole config), equal subtrees are compiled once, and each window
+    (ytd, avg, the year-to-date forms) keeps its values per month: `ytd(leads)` used by fifty KPIs and
+    by every later month's year to date is added up once a month."""
+    return _compile(node, on_name, shared)[0]
+
+
+def _compile(node: Node, on_name: Callable[[Name], Series],
+             shared: dict | None) -> tuple[Series, object]:  # type: ignore[type-arg]
+    """The node's series and a key equal for equal subtrees (a name's kind included)."""
     if isinstance(node, Number):
-        return node.value
+        number = node.value
+        return (lambda _index: number), ("number", repr(number))
     if isinstance(node, Name):
-        return lookup(node, month)
+        key: object = ("name", node.name, node.kind)
+        if shared is not None and key in shared:
+            return shared[key], key
+        series = on_name(node)
+    else:
+        children = (node.operand,) if isinstance(node, Negate) else (
+            (node.left, node.right) if isinstance(node, Binary) else node.args)
+        compiled = [_compile(child, on_name, shared) for child in children]
+        parts, keys = [series for series, _ in compiled], tuple(key for _, key in compiled)
+        if isinstance(node, Negate):
+            key = ("negate", keys)
+        elif isinstance(node, Binary):
+            key = ("binary", node.op, keys)
+        else:
+            key = ("call", node.function, months_arg(node) if node.function in _MONTH_COUNT_ARG else 0, keys)
+        if shared is not None and key in shared:
+            return shared[key], key
+        series = _series(node, parts)
+        if shared is not None and isinstance(node, Call) and node.function in ("ytd", "avg", *YTD_FORMS):
+            series = _memoised(series)
+    if shared is not None:
+        shared[key] = series
+    return series, key
+
+
+def _memoised(series: Series) -> Series:
+    values: dict[int, float | None] = {}
+
+    def memoised(index: int) -> float | None:
+        value = values.get(index, _MISSING)
+        if value is _MISSING:
+            value = values[index] = series(index)
+        return value  # type: ignore[return-value]
+
+    return memoised
+
+
+def _series(node: Negate | Binary | Call, parts: list[Series]) -> Series:
+    """What the node computes from its children's series: a missing value anywhere, a division by
+    zero or an overflow gives None."""
     if isinstance(node, Negate):
-        value = evaluate(node.operand, month, lookup)
-        return None if value is None else -value
+        (operand,) = parts
+
+        def negate(index: int) -> float | None:
+            value = operand(index)
+            return None if value is None else -value
+        return negate
     if isinstance(node, Binary):
-        left = evaluate(node.left, month, lookup)
-        if left is None:
-            return None
-        right = evaluate(node.right, month, lookup)
-        if right is None:
-            return None
-        if node.op == "+":
-            return _finite(left + right)
-        if node.op == "-":
-            return _finite(left - right)
-        if node.op == "*":
-            return _finite(left * right)
-        return _finite(left / right) if right != 0 else None
-    return _evaluate_call(node, month, lookup)
+        left_of, right_of, op = parts[0], parts[1], node.op
 
-
-def _evaluate_call(node: Call, month: Month, lookup: Lookup) -> float | None:
-    function, first = node.function, node.args[0]
-    if function in YTD_FORMS:
-        return _evaluate_ytd_form(node, month, lookup)
+        def binary(index: int) -> float | None:
+            left = left_of(index)
+            if left is None:
+                return None
+            right = right_of(index)
+            if right is None:
+                return None
+            if op == "+":
+                return _finite(left + right)
+            if op == "-":
+                return _finite(left - right)
+            if op == "*":
+                return _finite(left * right)
+            return _finite(left / right) if right != 0 else None
+        return binary
+    function, first = node.function, parts[0]
     if function == "prev":
-        return evaluate(first, month - months_arg(node), lookup)
+        back = months_arg(node)
+        return lambda index: first(index - back)
     if function in ("ytd", "avg"):
-        start = month.january if function == "ytd" else month - (months_arg(node) - 1)
-        values = [evaluate(first, m, lookup) for m in month_range(start, month)]
+        span = months_arg(node) - 1 if function == "avg" else 0
+
+        def window(index: int) -> float | None:
+            start = index - index % 12 if function == "ytd" else index - span  # January: index - month offset
+            values = [first(i) for i in range(start, index + 1)]
+            if any(v is None for v in values):
+                return None
+            total = _finite(math.fsum(values))  # type: ignore[arg-type]
+            if total is None or function == "ytd":
+                return total
+            return total / len(values)
+        return window
+    if function in YTD_FORMS:
+        weights_of = parts[1] if len(parts) > 1 else None
+
+        def ytd_form(index: int) -> float | None:
+            months = range(index - index % 12, index + 1)
+            values = [first(i) for i in months]
+            if any(v is None for v in values):
+                return None
+            if function != "ytd_mean":
+                return (min if function == "ytd_min" else max)(values)  # type: ignore[type-var]
+            weights = [weights_of(i) if weights_of is not None else None for i in months]
+            if any(w is None for w in weights):  # rows unknown (typed by hand): each month weighs the same
+                return math.fsum(values) / len(values)  # type: ignore[arg-type]
+            total = math.fsum(weights)  # type: ignore[arg-type]
+            return _finite(math.fsum(v * w for v, w in zip(values, weights, strict=True)) / total) if total else None  # type: ignore[operator]
+        return ytd_form
+
+    def extreme(index: int) -> float | None:
+        values = [part(index) for part in parts]
         if any(v is None for v in values):
             return None
-        total = _finite(math.fsum(values))  # type: ignore[arg-type]
-        if total is None or function == "ytd":
-            return total
-        return total / len(values)
-    values = [evaluate(arg, month, lookup) for arg in node.args]
-    if any(v is None for v in values):
-        return None
-    return min(values) if function == "min" else max(values)  # type: ignore[type-var]
-
-
-def _evaluate_ytd_form(node: Call, month: Month, lookup: Lookup) -> float | None:
-    months = month_range(month.january, month)
-    values = [evaluate(node.args[0], m, lookup) for m in months]
-    if any(v is None for v in values):
-        return None
-    if node.function != "ytd_mean":
-        return (min if node.function == "ytd_min" else max)(values)  # type: ignore[type-var]
-    weights = [evaluate(node.args[1], m, lookup) if len(node.args) > 1 else None for m in months]
-    if any(w is None for w in weights):  # rows unknown (typed by hand): each month weighs the same
-        return math.fsum(values) / len(values)  # type: ignore[arg-type]
-    total = math.fsum(weights)  # type: ignore[arg-type]
-    return _finite(math.fsum(v * w for v, w in zip(values, weights, strict=True)) / total) if total else None  # type: ignore[operator]
+        return min(values) if function == "min" else max(values)  # type: ignore[type-var]
+    return extreme
 
 
 # --- back-end 2: Excel formula text ------------------------------------------------------------

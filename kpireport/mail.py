@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -18,7 +18,7 @@ from .config import Config
 from .engine import MonthlyValues, Notes, RowCounts
 from .errors import KpiReportError
 from .months import Month
-from .review import ReviewView, environment, template_errors
+from .review import ReviewJob, ReviewView, environment, template_errors
 
 
 @dataclass(frozen=True)
@@ -81,11 +81,14 @@ def message_id(month: Month, recipient: Recipient, document: Path, digest: str, 
 def prepare(config: Config, values: MonthlyValues, month: Month, *, per: str, to: list[str], output_dir: Path,
             template_dir: Path | None = None, notes: Notes | None = None,
             partial: Mapping[Month, dt.date] | None = None, rows: RowCounts | None = None,
-            before_writing: Callable[[], None] | None = None) -> list[Outgoing]:
+            before_writing: Callable[[], None] | None = None,
+            progress: Callable[[Iterator[tuple[Path, list[str]]], list[ReviewJob]], Iterable[object]] | None = None,
+            ) -> list[Outgoing]:
     """Render the month's review(s) into `output_dir` and compose a message for each recipient:
     per owner, each owner gets the PDF of their KPIs; `all`, every owner gets the whole review.
     `to` sends everything to these addresses instead (to try it out). `before_writing` is called once
-    the recipients are known good, before anything is written (send takes its lock there)."""
+    the recipients are known good, before anything is written (send takes its lock there);
+    `progress(documents, jobs)` passes the documents through as they are written (send's bar)."""
     from .review import build_view, plan_jobs, review_results, write_reviews
 
     if config.smtp is None:
@@ -108,8 +111,10 @@ def prepare(config: Config, values: MonthlyValues, month: Month, *, per: str, to
     if before_writing is not None:
         before_writing()
     results = review_results(config, values, month, partial=partial, rows=rows)
-    list(write_reviews(results, month, output, per="owner" if per == "owner" else None,
-                       template_dir=template_dir, notes=notes))
+    documents = write_reviews(results, month, output, per="owner" if per == "owner" else None,
+                              template_dir=template_dir, notes=notes)
+    for _document in progress(documents, jobs) if progress else documents:
+        pass
     messages = []
     for job in jobs:
         view = build_view(config, results, month, kpi_ids=job.kpi_ids, audience=job.audience, notes=notes)

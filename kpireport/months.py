@@ -30,9 +30,19 @@ class Month:
     def of(cls, day: dt.date) -> Month:
         return cls(day.year, day.month)
 
+    @classmethod
+    def at_index(cls, index: int) -> Month:
+        """The month whose `index` this is."""
+        return cls(index // 12, index % 12 + 1)
+
+    @property
+    def index(self) -> int:
+        """Months since January of year 0: consecutive months have consecutive indexes, and
+        `index - index % 12` is the January of the same year."""
+        return self.year * 12 + self.month - 1
+
     def __add__(self, months: int) -> Month:
-        index = self.year * 12 + self.month - 1 + months
-        return Month(index // 12, index % 12 + 1)
+        return Month.at_index(self.index + months)
 
     def __sub__(self, months: int) -> Month:
         return self + (-months)

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import gc
 import math
 import re
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from itertools import pairwise
 from pathlib import Path
@@ -141,7 +142,8 @@ def build_view(config: Config, results: engine.Results, month: Month, *, kpi_ids
                audience: str | None = None, notes: Notes | None = None) -> ReviewView:
     """The review of `month` for the KPIs `kpi_ids` (default: all), formatted in the config's locale."""
     locale = config.locale
-    chosen = [r for r in results.kpis if kpi_ids is None or r.kpi.id in kpi_ids]
+    wanted = None if kpi_ids is None else set(kpi_ids)  # a list: 500 owners x 5,000 KPIs scanned it 2.5 M times
+    chosen = [r for r in results.kpis if wanted is None or r.kpi.id in wanted]
     views: list[KpiView] = []
     rows: list[tuple[KpiView, engine.KpiMonth]] = []
     for result in chosen:
@@ -426,6 +428,22 @@ def _write_one(task: _Task) -> tuple[Path, list[str]]:
     return task.job.path, refused
 
 
+_batch: _Task | None = None  # in a worker process: what every document of the batch shares
+
+
+def _start_worker(batch: _Task) -> None:
+    global _batch  # one per worker process, set once as it starts
+    _batch = batch
+    # what the worker inherited (modules, config, results) lives as long as it does: kept out of the
+    # collector's walks, each document's layout is collected alone (measured: 6 % less CPU a PDF)
+    gc.freeze()
+
+
+def _write_job(job: ReviewJob) -> tuple[Path, list[str]]:
+    assert _batch is not None, "set by _start_worker"
+    return _write_one(replace(_batch, job=job))
+
+
 def review_results(config: Config, values: engine.MonthlyValues, month: Month, *,
                    partial: Mapping[Month, dt.date] | None = None,
                    rows: engine.RowCounts | None = None) -> engine.Results:
@@ -448,13 +466,18 @@ def write_reviews(results: engine.Results, month: Month, output: Path, *, per: s
     stylesheet; a single long one is laid out in two parts at once."""
     config = results.config
     jobs = plan_jobs(config, output, per)
-    split = len(jobs) == 1 and workers > 1
-    tasks = [_Task(config, results, month, job, template_dir, dict(notes or {}), split) for job in jobs]
-    if len(tasks) == 1 or workers <= 1:
-        yield from map(_write_one, tasks)
+    if not jobs:  # --per owner and no KPI has an owner
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        yield from pool.map(_write_one, tasks)
+    split = len(jobs) == 1 and workers > 1
+    batch = _Task(config, results, month, jobs[0], template_dir, dict(notes or {}), split)
+    if len(jobs) == 1 or workers <= 1:
+        yield from (_write_one(replace(batch, job=job)) for job in jobs)
+        return
+    # The config and results go to each worker once, as it starts (inherited when forked), and each
+    # document only as its job: pickled with every document, 1,000 KPIs' results were 2.5 MB and
+    # 0.15 s of CPU each, 15 s for 100 owners.
+    with ProcessPoolExecutor(max_workers=workers, initializer=_start_worker, initargs=(batch,)) as pool:
+        yield from pool.map(_write_job, jobs)
 
 
 def write_html(results: engine.Results, month: Month, path: Path, *, template_dir: Path | None = None,

@@ -356,6 +356,35 @@ def test_compute_csv_neutralises_text_a_spreadsheet_would_run_and_json_stays_raw
     assert labels["b"][:2] == ("-2+3", "\tTab")
 
 
+def test_compute_csv_is_every_row_written_by_the_csv_module(tmp_path: Path) -> None:
+    """to_csv writes its lines directly (fast at 5,000 KPIs): they must be what csv.writer makes of
+    each of rows(), quoting, neutralised text, a partial month and empty cells included."""
+    from kpireport import engine, export
+    from kpireport.config import load_config
+    from kpireport.sources import load_data
+
+    kpis = ('  a: {formula: visits, label: "Visits, \\"all\\"", domain: "+SUM(1)", owner: "@evil", target: 2}\n'
+            '  b: {formula: leads / visits, label: "\\rCR\\nLF", format: percent, target: 0.5}\n'
+            '  c: {formula: "ytd(leads) - prev(leads, 12)", label: "", direction: down}\n')
+    owners = 'owners:\n  "@evil": {name: Evil}\n'
+    _compute_csv(tmp_path, "date,visits,leads\n2025-12-05,4,1\n2026-01-05,-7,1\n2026-02-03,0,2\n", kpis, owners)
+    settings = load_config(tmp_path / "kpireport.yaml")
+    data = load_data(settings)
+    last = max(data.values["visits"])
+    results = engine.compute(settings, data.values, partial={last: last.first_day}, rows=data.rows)
+    expected = "".join(export._line([export._cell(row[column]) for column in export.COLUMNS])
+                       for row in [dict(zip(export.COLUMNS, export.COLUMNS, strict=True)), *export.rows(results)])
+    assert export.to_csv(results) == expected
+    assert '"Visits, ""all"""' in expected
+    assert '"\'\rCR\nLF"' in expected
+    assert ",false," in expected
+    assert ",,," in expected
+    month = results.months[1]
+    assert export.to_csv(results, month) == "".join(
+        export._line([export._cell(row[column]) for column in export.COLUMNS])
+        for row in [dict(zip(export.COLUMNS, export.COLUMNS, strict=True)), *export.rows(results, month)])
+
+
 # --- template -----------------------------------------------------------------------------------
 
 
@@ -412,3 +441,70 @@ def test_overriding_a_catalog_input_keeps_its_labels(tmp_path: Path) -> None:
     assert "Mqls" not in texts
     mqls = load_config(path).inputs["mqls"]
     assert (mqls.aggregate, mqls.format) == ("max", "number")
+
+
+# --- batches: a progress bar on a terminal, one line per document elsewhere -------------------------
+
+
+class _Stream(io.StringIO):
+    def __init__(self, terminal: bool) -> None:
+        super().__init__()
+        self.terminal = terminal
+
+    def isatty(self) -> bool:
+        return self.terminal
+
+
+@pytest.mark.parametrize(("count", "terminal", "bar"), [(3, True, True), (3, False, False), (1, True, False)])
+def test_a_batch_shows_a_bar_only_on_a_terminal_and_for_more_than_one_document(count: int, terminal: bool,
+                                                                                bar: bool) -> None:
+    from kpireport.cli import shows_bar
+
+    assert shows_bar(count, _Stream(terminal)) is bar
+
+
+def _batch(tmp_path: Path) -> tuple[list, list]:
+    from kpireport.review import ReviewJob
+
+    jobs = [ReviewJob(tmp_path / f"review-{name}.pdf", [], f"Team {name}") for name in ("a", "b", "c")]
+    return jobs, [(job.path, []) for job in jobs]
+
+
+def test_a_batch_on_a_terminal_shows_count_and_whose_review_then_the_files(tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture) -> None:
+    from kpireport.cli import _progress
+
+    jobs, documents = _batch(tmp_path)
+    terminal = _Stream(terminal=True)
+    seen = []
+    for document in _progress(iter(documents), jobs, done="wrote", stream=terminal):
+        seen.append(document)
+        assert capsys.readouterr().out == ""  # no file line under the bar while it moves
+    assert seen == documents
+    bar = terminal.getvalue()
+    assert "3 reviews" in bar
+    assert "3/3" in bar
+    assert "Team c" in bar  # the review just written
+    assert capsys.readouterr().out.splitlines() == [f"wrote {path}" for path, _ in documents]
+
+
+def test_a_batch_elsewhere_prints_one_line_per_document_as_it_comes(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture) -> None:
+    from kpireport.cli import _progress
+
+    jobs, documents = _batch(tmp_path)
+    log = _Stream(terminal=False)
+    for index, _document in enumerate(_progress(iter(documents), jobs, done="wrote", stream=log)):
+        assert capsys.readouterr().out == f"wrote {documents[index][0]}\n"  # before the next one is written
+    assert log.getvalue() == ""  # no bar, no carriage returns
+    assert list(_progress(iter(documents), jobs, done=None, stream=log)) == documents  # send: no lines of its own
+    assert capsys.readouterr().out == ""
+
+
+def test_report_per_owner_in_a_log_is_one_line_per_file(tmp_path: Path) -> None:
+    result = run("report", ROOT / "config" / "example" / "kpireport.yaml", "--month", "2026-10", "--per", "owner",
+                 "-o", tmp_path / "review.pdf")
+    assert result.exit_code == 0, result.output
+    files = sorted(tmp_path.glob("review-*.pdf"))
+    assert len(files) > 2
+    assert sorted(result.stdout.splitlines()) == [f"wrote {path}" for path in files]

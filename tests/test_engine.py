@@ -215,3 +215,23 @@ def test_a_non_finite_input_given_to_compute_is_an_error_naming_input_and_month(
     with pytest.raises(DataError) as caught:
         compute(load_config(path), values)
     assert caught.value.message == "'leads' for 2026-02 is inf, not a finite number"
+
+
+def test_ytd_of_a_windowed_formula_has_no_value_from_a_month_without_one_to_december(tmp_path: Path) -> None:
+    """The mean since January is kept as a running total per year (fast at 5,000 KPIs): a month
+    without value leaves the rest of that year without one, and the next January starts afresh."""
+    path = tmp_path / "kpireport.yaml"
+    path.write_text(textwrap.dedent(CONFIG), encoding="utf-8")
+    values = data()
+    del values["leads"][Month(2026, 2)]
+    values["leads"].update({Month(2024, m): 80.0 + m for m in range(1, 13)})
+    results = compute(load_config(path), values, month_range(Month(2025, 1), Month(2026, 3)))
+    growth = results.kpi("growth")
+    jan, mar = (growth.at(Month(2025, m)).value for m in (1, 3))
+    assert growth.at(Month(2025, 1)).ytd == jan
+    assert growth.at(Month(2025, 3)).ytd == pytest.approx((jan + growth.at(Month(2025, 2)).value + mar) / 3)
+    assert growth.at(Month(2026, 1)).ytd == growth.at(Month(2026, 1)).value  # a new year
+    assert growth.at(Month(2026, 2)).value is None
+    assert growth.at(Month(2026, 2)).ytd is None
+    assert growth.at(Month(2026, 3)).value is not None
+    assert growth.at(Month(2026, 3)).ytd is None  # February has none

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kpireport.errors import FormulaError
-from kpireport.formula import Call, Name, depth, evaluate, lookback, parse, to_excel, transform
+from kpireport.formula import Call, Name, compile_series, depth, evaluate, lookback, parse, to_excel, transform
 from kpireport.months import Month, month_range
 
 MONTHS = month_range(Month(2025, 1), Month(2026, 6))
@@ -376,3 +376,36 @@ def test_excel_text_matches_the_reference(expression, data, month) -> None:
     text, reference = expression
     excel = to_excel(parse(text).tree, month, GRID)
     assert _same(excel_value(excel, data), reference(data, month)), f"{text} -> {excel}"
+
+
+def test_shared_compilation_computes_each_window_once_a_month_for_every_formula() -> None:
+    """The engine compiles a config's formulas with one `shared` dict: ytd(a) written in two
+    formulas, and read for the months after (prev), is added up once per month."""
+    reads: list[int] = []
+    data = {Month(2026, m).index: float(m) for m in range(1, 13)}
+
+    def series(_name: Name):  # type: ignore[no-untyped-def]
+        def read(index: int) -> float | None:
+            reads.append(index)
+            return data.get(index)
+        return read
+
+    shared: dict = {}
+    first = compile_series(parse("ytd(a) / 2").tree, series, shared)
+    second = compile_series(parse("ytd(a) - prev(ytd(a))").tree, series, shared)
+    assert [first(Month(2026, m).index) for m in (3, 4)] == [3.0, 5.0]
+    assert second(Month(2026, 4).index) == 4.0
+    march, april = (sorted(Month(2026, m).index for m in range(1, last + 1)) for last in (3, 4))
+    assert sorted(reads) == sorted(march + april)  # March's window, April's; nothing more
+    reads.clear()  # without sharing: the same value, each window added up again
+    assert compile_series(parse("ytd(a) - prev(ytd(a))").tree, series)(Month(2026, 4).index) == 4.0
+    assert sorted(reads) == sorted(march + april)
+
+
+def test_equal_names_of_another_kind_are_not_shared() -> None:
+    """A KPI named like an input (kind 'kpi' against 'input') is its own series, never the input's."""
+    values = {"input": 1.0, "kpi": 2.0}
+    shared: dict = {}
+    as_input = compile_series(Name("x", kind="input"), lambda name: lambda _i: values[name.kind], shared)
+    as_kpi = compile_series(Name("x", kind="kpi"), lambda name: lambda _i: values[name.kind], shared)
+    assert (as_input(0), as_kpi(0)) == (1.0, 2.0)
