@@ -297,7 +297,8 @@ def test_200_000_columns_read_in_seconds(tmp_path: Path) -> None:
     result, elapsed, _ = run_capped(folder, "compute")
     assert result.returncode == 0, result.stderr[-2_000:]
     assert "200000 columns map to no input" in result.stderr
-    assert elapsed < 5, elapsed
+    # a bound that the quadratic reading (117 s) breaks and a busy CI machine does not: about 4 s measured
+    assert elapsed < 30, elapsed
 
 
 def test_categorical_text_of_numbers_reads_as_numbers(tmp_path: Path) -> None:
