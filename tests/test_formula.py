@@ -119,6 +119,8 @@ CASES = [
     ("c / prev(a * c)", 10 / 140, '=IF(COUNT(P3,O1,O3)<3,"",IFERROR(P3/(O1*O3),""))'),
     ("prev(a / c) * c", 14.0, '=IF(COUNT(O1,O3,P3)<3,"",IFERROR(O1/O3*P3,""))'),
     ("prev(prev(a - c)) * -prev(-a)", (13 - 10) * 14.0, '=IF(COUNT(N1,N3,O1)<3,"",IFERROR((N1-N3)*--O1,""))'),
+    ("a * 999999999999999", 15 * 999999999999999.0, '=IF(COUNT(P1)<1,"",IFERROR(P1*999999999999999,""))'),
+    ("a * 1e16", 15e16, '=IF(COUNT(P1)<1,"",IFERROR(P1*1E+16,""))'),  # past 15 digits: an exponent
     ("a * (c * a)", 15 * 10 * 15.0, '=IF(COUNT(P1,P3)<2,"",IFERROR(P1*P3*P1,""))'),  # no brackets it does not need
     ("a + (c + a)", 40.0, '=IF(COUNT(P1,P3)<2,"",IFERROR(P1+P3+P1,""))'),
 ]
@@ -172,6 +174,7 @@ ERRORS = [
     ("a b", "unexpected 'b' (position 3)", "an operator (+ - * /) is probably missing before it"),
     ("(a + b", "expected ')' but found the end of the formula (position 7)", "close each '(' with ')'"),
     ("min()", "min() takes at least 1 argument, not 0 (position 1)", None),
+    ("sqrt(a)", "unknown function 'sqrt' (position 1)", "functions: prev, ytd, avg, min, max"),
     ("a ^ 2", "unexpected character '^' (position 3)", None),
     ("a + b)", "unexpected ')' (position 6)", None),
     ("prv(a)", "unknown function 'prv' (position 1)", "did you mean 'prev'?"),
