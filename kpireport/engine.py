@@ -134,7 +134,7 @@ def ytd_tree(config: Config, kpi_id: str) -> Node | None:
     by its rows, when known for every month; else each month the same), min and max the least or
     greatest month. So a ratio's YTD is the ratio of YTD totals (opens since January ÷ deliveries
     since January), never a sum of monthly ratios. Formulas that already look at other months have
-    none: their year to date is the mean of their monthly values since January (see ytd_mean).
+    none: their year to date is the mean of their monthly values since January (a running mean, below).
     """
     tree = config.kpis[kpi_id].formula.tree
     if any(isinstance(node, Call) for node in walk(tree)):
@@ -151,13 +151,6 @@ def ytd_tree(config: Config, kpi_id: str) -> Node | None:
         return name if aggregate == "last" else Call(f"ytd_{aggregate}", (name,))
 
     return transform(tree, replace)
-
-
-def ytd_mean(values: list[float | None]) -> float | None:
-    """The mean of the monthly values since January, or None if any month has no value."""
-    if any(value is None for value in values):
-        return None
-    return sum(values) / len(values)  # type: ignore[arg-type]
 
 
 class _Evaluator:
@@ -201,8 +194,8 @@ class _Evaluator:
         sums: dict[int, tuple[float, int] | None] = {}  # month index -> (total, months) since January
 
         def since_january(index: int) -> tuple[float, int] | None:
-            # as ytd_mean adds the months up, one after the other, so the same float; a month
-            # without value leaves the rest of the year without one
+            # the months added up one after the other, January first (always the same float); a
+            # month without value leaves the rest of the year without one
             if index not in sums:
                 value = kpi(index)
                 before = (0, 0) if index % 12 == 0 else since_january(index - 1)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from kpireport.config import load_config
-from kpireport.engine import Status, attainment_of, change, compute, status_of, ytd_tree
+from kpireport.engine import Status, attainment_of, change, change_pts, compute, status_of, ytd_tree
 from kpireport.errors import DataError
 from kpireport.formula import parse
 from kpireport.months import Month, month_range
@@ -109,6 +109,13 @@ def test_status_respects_direction_and_tolerance(value, target, direction, expec
 ])
 def test_the_tolerance_band_includes_its_edges(value, target, direction, tolerance, expected) -> None:
     assert status_of(value, target, direction, tolerance) == expected
+
+
+def test_a_rate_changes_in_percentage_points() -> None:
+    assert change_pts(0.27, 0.25) == pytest.approx(2.0)  # 25 % -> 27 %: +2 points (+8 % relative)
+    assert change_pts(0.25, 0.27) == pytest.approx(-2.0)
+    assert change_pts(None, 0.25) is None
+    assert change_pts(0.25, None) is None
 
 
 def test_attainment_and_change() -> None:
