@@ -11,7 +11,7 @@ import pytest
 from kpireport.config import load_config
 from kpireport.engine import Status, attainment_of, change, change_pts, compute, status_of, ytd_tree
 from kpireport.errors import DataError
-from kpireport.formula import parse
+from kpireport.formula import Call, Name, parse
 from kpireport.months import Month, month_range
 
 CONFIG = """\
@@ -49,6 +49,12 @@ def data() -> dict[str, dict[Month, float]]:
     del values["opened"][Month(2026, 2)]  # a month with a missing input
     values["leads"][Month(2025, 6)] = 0.0  # a zero denominator
     return values
+
+
+def write_config(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "kpireport.yaml"
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
 
 
 @pytest.fixture
@@ -204,6 +210,18 @@ def test_ytd_tree_prints_the_substituted_formula(tmp_path: Path) -> None:
     config = load_config(path)
     assert ytd_tree(config, "open_rate") == parse("ytd(opened) / ytd(delivered)").tree
     assert ytd_tree(config, "list_size") == parse("subscribers").tree
+    # a mean input: its mean since January, weighed by its rows; min and max: over the months
+    mean = ytd_tree(config, "nps_kpi")
+    assert (mean.function, [a.kind for a in mean.args]) == ("ytd_mean", ["input", "rows"])  # type: ignore[union-attr]
+    extremes = load_config(write_config(tmp_path, CONFIG.replace("nps: {aggregate: mean}", "nps: {aggregate: max}")))
+    assert ytd_tree(extremes, "nps_kpi") == Call("ytd_max", (Name("nps"),))
+
+
+def test_only_rates_get_their_changes_in_points(results) -> None:
+    rate, count = results.kpi("open_rate").at(Month(2025, 3)), results.kpi("leads_kpi").at(Month(2025, 3))
+    assert rate.change_mom_pts == pytest.approx((rate.value - rate.previous) * 100)  # type: ignore[union-attr,operator]
+    assert count.change_mom_pts is None  # type: ignore[union-attr]
+    assert count.change_yoy_pts is None  # type: ignore[union-attr]
 
 
 def test_default_months_span_the_data(results) -> None:
