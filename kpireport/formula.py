@@ -88,17 +88,19 @@ class Formula:
         return {node.name for node in walk(self.tree) if isinstance(node, Name) and node.kind == "kpi"}
 
 
+def children(node: Node) -> tuple[Node, ...]:
+    if isinstance(node, Negate):
+        return (node.operand,)
+    if isinstance(node, Binary):
+        return (node.left, node.right)
+    return node.args if isinstance(node, Call) else ()
+
+
 def walk(node: Node) -> Iterator[Node]:
     """Every node of the tree, parents before children."""
     yield node
-    if isinstance(node, Negate):
-        yield from walk(node.operand)
-    elif isinstance(node, Binary):
-        yield from walk(node.left)
-        yield from walk(node.right)
-    elif isinstance(node, Call):
-        for arg in node.args:
-            yield from walk(arg)
+    for child in children(node):
+        yield from walk(child)
 
 
 # --- parsing ----------------------------------------------------------------------------------
@@ -281,14 +283,7 @@ def depth(tree: Node, name_depth: Callable[[Name], int] = lambda _name: 1) -> in
     while pending:
         node, level = pending.pop()
         deepest = max(deepest, level - 1 + name_depth(node) if isinstance(node, Name) else level)
-        children: tuple[Node, ...] = ()
-        if isinstance(node, Negate):
-            children = (node.operand,)
-        elif isinstance(node, Binary):
-            children = (node.left, node.right)
-        elif isinstance(node, Call):
-            children = node.args
-        pending.extend((child, level + 1) for child in children)
+        pending.extend((child, level + 1) for child in children(node))
     return deepest
 
 
@@ -332,16 +327,10 @@ def cost(node: Node, name_cost: Callable[[Name], int] = lambda _name: 1) -> int:
     pending: list[tuple[Node, bool]] = [(node, False)]
     while pending:
         current, ready = pending.pop()
-        children: tuple[Node, ...] = ()
-        if isinstance(current, Negate):
-            children = (current.operand,)
-        elif isinstance(current, Binary):
-            children = (current.left, current.right)
-        elif isinstance(current, Call):
-            children = current.args
+        below = children(current)
         if not ready:
             pending.append((current, True))
-            pending.extend((child, False) for child in children)
+            pending.extend((child, False) for child in below)
             continue
         if isinstance(current, Name):
             totals[id(current)] = capped(name_cost(current))
@@ -349,7 +338,7 @@ def cost(node: Node, name_cost: Callable[[Name], int] = lambda _name: 1) -> int:
             window = months_arg(current) if current.function == "avg" else 12
             totals[id(current)] = capped(1 + window * sum(totals[id(arg)] for arg in current.args))
         else:
-            totals[id(current)] = capped(1 + sum(totals[id(child)] for child in children))
+            totals[id(current)] = capped(1 + sum(totals[id(child)] for child in below))
     return totals[id(node)]
 
 

@@ -393,26 +393,23 @@ class _InputsSheet:
 
     def _note_row(self, row: int, name: str, notes: Mapping[Month | None, str]) -> None:
         """A note per month (why a figure moved, where it comes from): the review of that month shows it."""
-        layout, sheet = self.layout, self.sheet
-        layout.note_rows[name] = row
-        _put(sheet, row, 1, text("inputs.note", self.config.locale), font=SMALL_GREY, alignment=INDENT)
-        for month in layout.months:
-            column = layout.column(month)
-            assert column is not None
-            _put(sheet, row, column, notes.get(month), protection=UNLOCKED, font=SMALL_GREY, border=BOX,
-                 alignment=WRAP_TOP, number_format="@")
+        self.layout.note_rows[name] = row
+        self._helper_row(row, "inputs.note", notes, alignment=WRAP_TOP, number_format="@")
 
     def _weight_row(self, row: int, name: str, counts: Mapping[Month, int]) -> None:
         """How many rows each month's mean is of, so that the mean since January weighs them as
         kpireport does; a month left blank makes every month weigh the same."""
+        self.layout.weight_rows[name] = row
+        self._helper_row(row, "inputs.rows", counts, number_format="0", fill=HISTORY_FILL)
+
+    def _helper_row(self, row: int, label: str, values: Mapping, **style: object) -> None:  # type: ignore[type-arg]
+        """A small grey row under an input, one editable cell a month."""
         layout, sheet = self.layout, self.sheet
-        layout.weight_rows[name] = row
-        _put(sheet, row, 1, text("inputs.rows", self.config.locale), font=SMALL_GREY, alignment=INDENT)
+        _put(sheet, row, 1, text(label, self.config.locale), font=SMALL_GREY, alignment=INDENT)
         for month in layout.months:
             column = layout.column(month)
             assert column is not None
-            _put(sheet, row, column, counts.get(month), number_format="0", protection=UNLOCKED, font=SMALL_GREY,
-                 border=BOX, fill=HISTORY_FILL)
+            _put(sheet, row, column, values.get(month), protection=UNLOCKED, font=SMALL_GREY, border=BOX, **style)
 
     def _validations(self) -> dict[str, DataValidation]:
         locale = self.config.locale

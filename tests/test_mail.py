@@ -60,14 +60,15 @@ def test_only_kpis_beyond_the_tolerance_are_listed_off_target(tmp_path: Path, lo
     assert items == ["Leads", "Cost"]
 
 
-def _compose(tmp_path: Path, **options) -> EmailMessage:  # type: ignore[no-untyped-def]
+def _compose(tmp_path: Path, recipient: Recipient = Recipient("Boss", "boss@example.com"),  # noqa: B008
+             **options) -> EmailMessage:  # type: ignore[no-untyped-def]
     path = tmp_path / "kpireport.yaml"
     path.write_text(CONFIG.format(locale="en"), encoding="utf-8")
     config = load_config(path)
     results = engine.compute(config, VALUES, [MONTH])
     document = tmp_path / "review-2026-10.pdf"
     document.write_bytes(b"%PDF-1.7 stand-in")
-    return compose(config, build_view(config, results, MONTH), Recipient("Boss", "boss@example.com"), document,
+    return compose(config, build_view(config, results, MONTH), recipient, document,
                    MONTH, **{"sender": "Revue KPI <kpi@reviews.example.org>", **options}).message
 
 
@@ -109,19 +110,12 @@ def test_recipients_are_the_owners_addresses_once_each_and_all_missing_ones_are_
 
 
 def test_a_name_that_looks_like_an_address_stays_a_name(tmp_path: Path) -> None:
-    """The config refuses '<' and '>' in owner names; compose is safe without that check too: the
-    name is encoded whole (formataddr encoded only "Zoë" and left `<boss@evil.example>` as an address)."""
+    """An owner's name is encoded whole (formataddr encoded only "Zoë" and left `<boss@evil.example>`
+    as a second address)."""
     from email import message_from_bytes, policy
 
-    path = tmp_path / "kpireport.yaml"
-    path.write_text(CONFIG.format(locale="en"), encoding="utf-8")
-    config = load_config(path)
-    results = engine.compute(config, VALUES, [MONTH])
-    document = tmp_path / "review-2026-10.pdf"
-    document.write_bytes(b"%PDF-1.7 stand-in")
     for name in ("Zoë <boss@evil.example>", 'Zoe "x" <boss@evil.example>, y'):
-        message = compose(config, build_view(config, results, MONTH), Recipient(name, "zoe@example.com"), document,
-                          MONTH, sender="kpi@example.com").message
+        message = _compose(tmp_path, Recipient(name, "zoe@example.com"))
         parsed = message_from_bytes(message.as_bytes(), policy=policy.default)
         assert [(a.display_name, a.addr_spec) for a in parsed["To"].addresses] == [(name, "zoe@example.com")]
 
