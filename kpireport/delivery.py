@@ -196,15 +196,20 @@ def _timed_out(exc: BaseException) -> bool:
 def _is_transient(exc: Exception) -> bool:
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         return all(400 <= code < 500 for code, _ in exc.recipients.values())
-    if isinstance(exc, smtplib.SMTPResponseException):
+    if isinstance(exc, smtplib.SMTPResponseException):  # the connect error too: 421 busy, 554 go away
         return 400 <= exc.smtp_code < 500
-    return isinstance(exc, smtplib.SMTPServerDisconnected | smtplib.SMTPConnectError | OSError)
+    if isinstance(exc, ssl.SSLCertVerificationError | smtplib.SMTPNotSupportedError):
+        return False  # the same answer next time (every SMTP error is an OSError: tell them apart first)
+    return isinstance(exc, OSError)  # a dropped connection, a timeout, a refused connection
 
 
 def _reason(exc: Exception) -> str:
     """What went wrong, from the server's reply: never from our own request (which held the password)."""
     if isinstance(exc, NoAnswerError | smtplib.SMTPNotSupportedError) and str(exc):
         return str(exc)
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (f"the server's certificate is not trusted ({exc.verify_message}): if your company has its own "
+                "certificate authority, set SSL_CERT_FILE to its certificate")
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         return "; ".join(f"{code} {reply.decode(errors='replace')}" for code, reply in exc.recipients.values())
     if isinstance(exc, smtplib.SMTPResponseException):
@@ -350,7 +355,7 @@ def deliver(batch: Iterable[Outgoing], log: SendLog, opener: Callable[[], Connec
     detail). `unknown`: the message may have been delivered (its reply was lost after the data went
     out): it is logged so, never retried, and a rerun reports it again instead of sending it."""
     session = _Session(opener)
-    unreachable: str | None = None  # the server could not be reached after every try: the rest is not tried
+    unreachable: str | None = None  # the server could not be reached (or refused us): the rest is not tried
     try:
         for outgoing in batch:
             previous = None if resend else log.delivered(outgoing)
@@ -380,7 +385,7 @@ def deliver(batch: Iterable[Outgoing], log: SendLog, opener: Callable[[], Connec
                         time.sleep(backoff * 2 ** (attempt - 1))
                         continue
                     tries = f" after {attempt} tries" if attempt > 1 else ""
-                    if session.opening and _is_transient(exc):
+                    if session.opening:  # no connection (or no secure one): the next message would fare the same
                         unreachable = _reason(exc)
                     yield "failed", outgoing, f"{_reason(exc)}{tries}"
                     break

@@ -35,6 +35,7 @@ class Mailbox:
         self.rcpt: list[str] = []  # every RCPT TO the server was sent, refused or not
         self.data: list[list[str]] = []  # the recipients of every DATA the server was sent
         self.encrypted: list[bool] = []  # per DATA: was TLS on in that session
+        self.sessions: list[object] = []  # per DATA: its session (held, so that each stays distinct)
 
     async def handle_RCPT(self, server, session, envelope, address, options):  # noqa: N802 (aiosmtpd's name)
         self.rcpt.append(address)
@@ -49,6 +50,7 @@ class Mailbox:
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
         self.data.append(list(envelope.rcpt_tos))
         self.encrypted.append(session.ssl is not None)
+        self.sessions.append(session)
         if self.data_reply is not None:
             return self.data_reply
         parsed = email.message_from_bytes(envelope.content, policy=policy.default)
@@ -61,6 +63,10 @@ class Mailbox:
         if self.delay:
             await asyncio.sleep(self.delay)
         return "250 OK"
+
+    def connections(self) -> int:
+        """How many SMTP sessions the messages came over."""
+        return len({id(session) for session in self.sessions})
 
     def to(self, address: str) -> list[email.message.EmailMessage]:
         return [message for recipients, message in self.messages if address in recipients]
@@ -90,9 +96,10 @@ def check_login(server, session, envelope, mechanism, auth_data) -> AuthResult: 
 
 
 @contextmanager
-def smtp_server(mailbox: Mailbox, tls: ssl.SSLContext | None = None) -> Iterator[int]:
-    """The server on a free loopback port; with `tls`, it offers STARTTLS and requires it."""
-    options = {"tls_context": tls, "require_starttls": True} if tls else {}
+def smtp_server(mailbox: Mailbox, tls: ssl.SSLContext | None = None, **options: object) -> Iterator[int]:
+    """The server on a free loopback port; with `tls`, it offers STARTTLS and requires it. Other
+    options go to aiosmtpd's SMTP (`enable_SMTPUTF8=True`…)."""
+    options |= {"tls_context": tls, "require_starttls": True} if tls else {}
     controller = Controller(mailbox, hostname="127.0.0.1", port=free_port(), authenticator=check_login,
                             auth_require_tls=False, **options)
     controller.start()
