@@ -366,3 +366,15 @@ def test_us_dates_and_french_numbers_are_read_as_written(tmp_path: Path) -> None
               revenue: {date: Closed, value: Amount, filter: {Stage: won}}
         """), encoding="utf-8")
     assert load_data(load_config(config)).values["revenue"] == {Month(2026, 3): 2000.5}
+
+
+def test_a_column_named_with_spaces_and_brackets_is_a_value_and_a_filter(tmp_path: Path) -> None:
+    (tmp_path / "orders.csv").write_text(
+        "Order date,Amount (EUR),Pays (ISO)\n2026-03-02,100,FR\n2026-03-05,250.5,DE\n2026-04-01,40,FR\n"
+        "2026-04-09,,FR\n", encoding="utf-8")
+    measures = ('      sales_fr: {date: Order date, value: "Amount (EUR)", filter: {"Pays (ISO)": FR}}\n'
+                '      orders: {date: Order date, value: "Amount (EUR)", aggregate: count}\n')
+    config = project(tmp_path, "orders.csv", measures, {"sales_fr": "sum", "orders": "sum"})
+    values = load_data(load_config(config)).values
+    assert values["sales_fr"] == {Month(2026, 3): 100, Month(2026, 4): 40}
+    assert values["orders"] == {Month(2026, 3): 2, Month(2026, 4): 1}  # the order without an amount: not counted
