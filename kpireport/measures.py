@@ -79,6 +79,23 @@ class Measure:
         return list(dict.fromkeys(dated))
 
 
+_SAID = {"eq": "=", "ne": "≠", "gt": ">", "ge": "≥", "lt": "<", "le": "≤", "in": "in", "not_in": "not in"}
+
+
+def describe(measure: Measure) -> str:
+    """The measure in words, for `validate`: what it adds up, over which rows, in which month."""
+    what = "rows" if measure.value is None else measure.value
+    said = {"count": f"count of {what}", "count_distinct": f"distinct {what}"}.get(
+        measure.aggregate, f"{measure.aggregate} of {what}")
+    tests = [f"{c.column} {'is empty' if c.value else 'is not empty'}" if c.op == "empty"
+             else f"{c.column} {_SAID[c.op]} {c.value}" for c in measure.filter]
+    kept = f" where {' and '.join(tests)}" if tests else ""
+    if measure.snapshot is not None:
+        return (f"{said}{kept}, open at each month's end (from {measure.snapshot.start} to "
+                f"{measure.snapshot.end})")
+    return f"{said}{kept}, by the month of {measure.date}"
+
+
 def parse_value(text: str) -> tuple[Formula | None, FormulaError | None]:
     """A value as an expression over a row's columns, or the reason it is not one (then it must be a
     column's name). days_between() takes two columns, not expressions."""

@@ -38,7 +38,7 @@ from .cells import parse_date as parse_date  # one text at a time, as before: ke
 from .cells import parse_number as parse_number
 from .config import Config, Source
 from .errors import DataError, KpiReportError, clipped, did_you_mean
-from .measures import Measure
+from .measures import Measure, describe
 from .months import Month
 from .rows import at_month_ends, covered_months, expression, kept, monthly_rows, with_zeros
 from .tables import (
@@ -206,6 +206,21 @@ def load_data(config: Config, data_paths: Iterable[str | Path] = (), skip_bad_ro
                  "or add a data file with a column for each")))
     data.warnings = list(dict.fromkeys(data.warnings))  # two sources reading one file warn alike: once
     return data
+
+
+def input_origins(config: Config, data: MonthlyData) -> list[str]:
+    """One line per input: the files its values come from, their months, and a measure in words."""
+    measures = {m.input: m for source in config.sources for m in source.measures}
+    width = max((len(input_id) for input_id in config.inputs), default=0)
+    lines = []
+    for input_id in config.inputs:
+        months = sorted(data.values.get(input_id, {}))
+        files = list(dict.fromkeys(data.origin[(input_id, m)] for m in months))
+        where = (f"{', '.join(files)}, {months[0]} to {months[-1]}" if months
+                 else "no value in any data file (type it in the template)")
+        said = f": {describe(measures[input_id])}" if input_id in measures else ""
+        lines.append(f"{input_id:<{width}}  {where}{said}")
+    return lines
 
 
 @dataclass(frozen=True)

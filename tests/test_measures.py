@@ -378,3 +378,20 @@ def test_a_column_named_with_spaces_and_brackets_is_a_value_and_a_filter(tmp_pat
     values = load_data(load_config(config)).values
     assert values["sales_fr"] == {Month(2026, 3): 100, Month(2026, 4): 40}
     assert values["orders"] == {Month(2026, 3): 2, Month(2026, 4): 1}  # the order without an amount: not counted
+
+
+def test_validate_says_where_each_input_comes_from_in_words(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from kpireport.cli import cli
+
+    write_csv(tmp_path / "deals.csv", deals())
+    result = CliRunner().invoke(cli, ["validate", str(project(tmp_path, "deals.csv"))])
+    assert result.exit_code == 0, result.output
+    lines = {line.split()[0]: line for line in result.output.splitlines() if line.startswith("  ")}
+    source = str(tmp_path / "deals.csv")
+    assert lines["big_deals"].endswith(f"{source}, 2025-01 to 2026-10: count of rows where Stage = won and "
+                                       "Amount ≥ 10000, by the month of Closed")
+    assert lines["open_pipeline"].endswith(": sum of Amount, open at each month's end (from Created to Closed)")
+    assert lines["unassigned"].endswith(": count of rows where Owner is empty, by the month of Created")
+    assert lines["customers"].endswith(": distinct Company where Stage = won, by the month of Closed")
