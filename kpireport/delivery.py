@@ -153,16 +153,16 @@ def send_lock(folder: Path) -> Iterator[None]:
     path = folder / LOCK_NAME
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # pragma: no mutate (| and ^ alike: distinct bits)
     except OSError as exc:
         raise KpiReportError(f"cannot open the send lock: {exc.strerror}", file=str(path),
                              hint="check that the output folder is a folder you can write to") from None
     try:
         try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)  # pragma: no mutate (| and + alike: distinct bits)
         except BlockingIOError:
             pid = ""
-            for _ in range(20):  # the other send may have the lock but not have written its pid yet
+            for _ in range(20):  # pragma: no mutate (about a second): the other may not have written its pid yet
                 pid = os.pread(descriptor, 32, 0).decode("ascii", errors="replace").strip()
                 if pid:
                     break
@@ -371,7 +371,7 @@ def deliver(batch: Iterable[Outgoing], log: SendLog, opener: Callable[[], Connec
             if unreachable is not None:
                 yield "failed", outgoing, f"not tried: {unreachable}"
                 continue
-            for attempt in range(1, attempts + 1):
+            for attempt in range(1, attempts + 1):  # pragma: no mutate (the last attempt breaks out anyway)
                 try:
                     session.send(outgoing)
                 except DeliveryUnknownError as exc:
@@ -384,7 +384,7 @@ def deliver(batch: Iterable[Outgoing], log: SendLog, opener: Callable[[], Connec
                     if _is_transient(exc) and attempt < attempts:
                         time.sleep(backoff * 2 ** (attempt - 1))
                         continue
-                    tries = f" after {attempt} tries" if attempt > 1 else ""
+                    tries = f" after {attempt} tries" if attempt > 1 else ""  # pragma: no mutate (> 1 is != 1)
                     if session.opening:  # no connection (or no secure one): the next message would fare the same
                         unreachable = _reason(exc)
                     yield "failed", outgoing, f"{_reason(exc)}{tries}"

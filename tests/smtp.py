@@ -32,10 +32,18 @@ class Mailbox:
         self.drop_after_storing = 0  # store this many more messages, each then dropping the connection unanswered
         self.delay = 0.0  # seconds before the reply to the end of DATA (a slow server)
         self.data_reply: str | None = None  # a refusal at the end of DATA (after the recipients were accepted)
+        self.mail_reply: str | None = None  # a refusal of the sender (MAIL FROM)
         self.rcpt: list[str] = []  # every RCPT TO the server was sent, refused or not
         self.data: list[list[str]] = []  # the recipients of every DATA the server was sent
         self.encrypted: list[bool] = []  # per DATA: was TLS on in that session
         self.sessions: list[object] = []  # per DATA: its session (held, so that each stays distinct)
+
+    async def handle_MAIL(self, server, session, envelope, address, options):  # noqa: N802 (aiosmtpd's name)
+        if self.mail_reply is not None:
+            return self.mail_reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, options):  # noqa: N802 (aiosmtpd's name)
         self.rcpt.append(address)
@@ -49,7 +57,8 @@ class Mailbox:
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
         self.data.append(list(envelope.rcpt_tos))
-        self.encrypted.append(session.ssl is not None)
+        # STARTTLS sets session.ssl; TLS from the first byte (an SSL port) shows on the transport
+        self.encrypted.append(session.ssl is not None or server.transport.get_extra_info("ssl_object") is not None)
         self.sessions.append(session)
         if self.data_reply is not None:
             return self.data_reply

@@ -304,3 +304,42 @@ def test_the_login_is_checked_by_the_server(server) -> None:
     assert caught.value.message.startswith("the SMTP server refused the login of claire: 535 ")
     assert caught.value.key == "smtp"
     assert "wrong" not in caught.value.message
+
+
+def test_a_refused_sender_is_reported_and_a_busy_one_retried(tmp_path: Path, server) -> None:
+    mailbox, port = server
+    mailbox.mail_reply = "553 5.7.1 sender not allowed"
+    assert send(port, [outgoing("a@example.com")], tmp_path / LOG_NAME) == [
+        ("failed", "a@example.com", "553 5.7.1 sender not allowed")]
+    mailbox.mail_reply = "451 4.7.1 greylisted"
+    assert send(port, [outgoing("a@example.com")], tmp_path / LOG_NAME) == [
+        ("failed", "a@example.com", "451 4.7.1 greylisted after 3 tries")]
+    assert mailbox.rcpt == []  # never got as far as the recipient
+
+
+def test_the_defaults_try_three_times_waiting_one_then_two_seconds(tmp_path: Path, server,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    mailbox, port = server
+    mailbox.refused.add("busy@example.com")
+    mailbox.refusal = "450 4.2.1 try again later"
+    waits: list[float] = []
+    monkeypatch.setattr("kpireport.delivery.time.sleep", waits.append)
+    outcome = list(deliver([outgoing("busy@example.com")], SendLog(tmp_path / LOG_NAME),
+                           partial(connect, settings(port), None)))
+    assert [(status, detail) for status, _, detail in outcome] == [
+        ("failed", "450 4.2.1 try again later after 3 tries")]
+    assert waits == [1.0, 2.0]
+
+
+def test_implicit_tls_on_the_ssl_port(tmp_path: Path, certificate, monkeypatch: pytest.MonkeyPatch) -> None:
+    """security: ssl — TLS from the first byte (port 465), the certificate verified."""
+    cert, key = certificate
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    mailbox = Mailbox()
+    with smtp_server(mailbox, ssl_context=context) as port:
+        security = "".join(["ss", "l"])  # as read from a config file: not the interned literal "ssl"
+        outcome = send(port, [outgoing("boss@example.com")], tmp_path / LOG_NAME, security=security)
+    assert outcome == [("sent", "boss@example.com", "")]
+    assert mailbox.encrypted == [True]

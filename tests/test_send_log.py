@@ -205,6 +205,23 @@ def test_the_lock_holds_the_pid_and_refuses_a_second_holder(tmp_path: Path) -> N
         pass
 
 
+def test_the_lock_makes_its_folders(tmp_path: Path) -> None:
+    with send_lock(tmp_path / "a" / "b"):
+        assert (tmp_path / "a" / "b" / LOCK_NAME).is_file()
+
+
+def test_a_holder_that_has_not_written_its_pid_yet_is_waited_for_then_named_unknown(tmp_path: Path) -> None:
+    import fcntl
+
+    path = tmp_path / LOCK_NAME
+    path.write_text("")
+    with path.open("r+") as other:  # another send between its flock and its pid: the file is still empty
+        fcntl.flock(other, fcntl.LOCK_EX)
+        with pytest.raises(KpiReportError) as caught, send_lock(tmp_path):
+            pass
+    assert caught.value.message == "another send is running (pid ?)"
+
+
 def test_a_stale_lock_file_holds_nothing_and_gets_the_new_pid(tmp_path: Path) -> None:
     (tmp_path / LOCK_NAME).write_text("999999999999\n")
     with send_lock(tmp_path):
