@@ -58,6 +58,13 @@ LABELS: dict[str, dict[Locale, str]] = {
     "frequency.monthly": {"fr": "mensuelle", "en": "monthly"},
     "frequency.quarterly": {"fr": "trimestrielle", "en": "quarterly"},
     "other": {"fr": "Autres données", "en": "Other inputs"},
+    # a formula in words (formula.to_words)
+    "words.prev": {"fr": "{x} du mois précédent", "en": "{x} of the month before"},
+    "words.prev_n": {"fr": "{x} de {n} mois plus tôt", "en": "{x} of {n} months earlier"},
+    "words.ytd": {"fr": "cumul de {x} depuis janvier", "en": "{x} added up since January"},
+    "words.avg": {"fr": "moyenne de {x} sur les {n} derniers mois", "en": "average of {x} over the last {n} months"},
+    "words.min": {"fr": "le plus petit de : {args}", "en": "the smallest of: {args}"},
+    "words.max": {"fr": "le plus grand de : {args}", "en": "the largest of: {args}"},
     # the start sheet
     "start.period": {"fr": "Période : {first} à {last}", "en": "Period: {first} to {last}"},
     "start.how": {"fr": "Comment l'utiliser", "en": "How to use it"},
