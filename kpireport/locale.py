@@ -325,6 +325,13 @@ def format_value(value: float | None, fmt: Format, locale: Locale, currency: str
     return f"{number}\u00a0{unit}" if unit else number
 
 
+def format_benchmark(low: float | None, high: float | None, note: str, fmt: Format, locale: Locale,
+                     currency: str, unit: str | None = None) -> str:
+    """A reference range from the articles and what it is for: `30,0 % – 50,0 % (site B2B)`."""
+    parts = [format_value(v, fmt, locale, currency, unit) for v in (low, high) if v is not None]
+    return f"{' – '.join(parts)} ({note})" if parts else note
+
+
 def distinct_extra(values: Sequence[float | None], fmt: Format, locale: Locale, currency: str,
                    unit: str | None = None) -> int:
     """How many more decimals (at most 3) values shown side by side (actual, target, year to date)
