@@ -20,10 +20,10 @@ from .errors import ConfigError
 from .formula import to_words
 from .locale import format_benchmark, text
 from .months import Month
-from .workbook import BOX, TemplateWorkbook, _print_setup, _protect, _put, build_workbook
+from .workbook import BOX, TemplateWorkbook, _print_setup, _protect, _put, build_workbook, lines_needed
 
-LIBRARY_COLUMNS = (("col.kpi", 28), ("col.domain", 18), ("col.definition", 55), ("col.formula", 40),
-                   ("col.direction", 16), ("col.benchmark", 24), ("col.source", 40))
+LIBRARY_COLUMNS = (("col.kpi", 24), ("col.domain", 16), ("col.definition", 50), ("col.formula", 36),
+                   ("col.direction", 15), ("col.benchmark", 20), ("col.source", 36))  # fits a landscape page
 LOGO_BOX = (220, 60)  # pixels: the most a logo takes at the top right of the start sheet
 LANGUAGE = {"fr": "fr-FR", "en": "en-GB"}
 WRAP_TOP = Alignment(wrap_text=True, vertical="top")
@@ -97,6 +97,9 @@ def _library_sheet(config: Config, sheet: Worksheet) -> None:
         for column, value in enumerate(cells, 1):
             _put(sheet, row, column, value, alignment=WRAP_TOP, border=BOX,
                  font=Font(bold=True) if column == 1 else Font(size=10))
+        # spreadsheets do not grow a row to its wrapped text when opening a file: say its height
+        lines = max(lines_needed(value, width) for value, (_, width) in zip(cells, LIBRARY_COLUMNS, strict=True))
+        sheet.row_dimensions[row].height = 13 * lines + 3  # points, for 10-point text
     sheet.freeze_panes = "B5"
     sheet.print_title_rows = "4:4"
     sheet.sheet_view.showGridLines = False

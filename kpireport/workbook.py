@@ -831,17 +831,20 @@ class _StartSheet:
         _put(sheet, 2, 1, f"{config.company} — {subtitle}" if config.company else subtitle,
              font=Font(italic=True, size=12, color="595959"))
         heading = Font(bold=True, size=13, color=colour)
+        widths = {1: 34, 2: 70, 3: 30, 4: 30} if self.published else {1: 34, 2: 34, 3: 30, 4: 70}
+        for column, width in widths.items():
+            sheet.column_dimensions[get_column_letter(column)].width = width
         _put(sheet, 4, 1, text("start.how", locale), font=heading)
         row = 5
         commands = {} if self.published else self.commands()
         for key in self.PUBLISHED_STEPS if self.published else self.STEPS:
-            _put(sheet, row, 1, text(key, locale), alignment=Alignment(wrap_text=False))
+            self._paragraph(row, text(key, locale), sum(widths.values()))
             row += 1
             if key in commands:  # a cell of its own, to copy and paste as it is (a test runs them)
                 _put(sheet, row, 1, commands[key], font=Font(name="Courier New", size=10, color="1F4E78"))
                 row += 1
         protected = "start.published.protected" if self.published else "start.protected"
-        _put(sheet, row, 1, text(protected, locale), font=Font(italic=True, color="595959"))
+        self._paragraph(row, text(protected, locale), sum(widths.values()), font=Font(italic=True, color="595959"))
         row += 2
         _put(sheet, row, 1, text("start.legend", locale), font=heading)
         legend = [(STATUS_STYLE[s], text(f"status.{s}", locale), text(f"start.legend.{s}", locale))
@@ -865,12 +868,16 @@ class _StartSheet:
                                                                       owner.email or "", owned)
             for column, value in enumerate(cells, 1):
                 _put(sheet, row, column, value, border=BOX, alignment=WRAP_TOP)
-        widths = {1: 34, 2: 70, 3: 30, 4: 30} if self.published else {1: 34, 2: 34, 3: 30, 4: 70}
-        for column, width in widths.items():
-            sheet.column_dimensions[get_column_letter(column)].width = width
         sheet.sheet_view.showGridLines = False
         _print_setup(sheet)
         _protect(sheet)
+
+    def _paragraph(self, row: int, words: str, width: float, **style: object) -> None:
+        """A line of text across the table's four columns, wrapped, its row as tall as its lines (no
+        spreadsheet grows a merged row by itself): it prints within the page's width."""
+        _put(self.sheet, row, 1, words, alignment=WRAP_TOP, **style)
+        self.sheet.merge_cells(start_row=row, start_column=1, end_row=row, end_column=4)
+        self.sheet.row_dimensions[row].height = 15 * lines_needed(words, width)
 
     def commands(self) -> dict[str, str]:
         """The commands the steps give, with this workbook's and this config's file names (run from
@@ -878,6 +885,12 @@ class _StartSheet:
         config, workbook = shlex.quote(self.config.path.name), shlex.quote(self.file_name)
         return {"start.step5": f"kpireport report {config} --data {workbook}",
                 "start.step6": f"kpireport template {config} -o {workbook} --update"}
+
+
+def lines_needed(words: str, width: float) -> int:
+    """The lines a wrapped cell `width` characters wide (Excel's column unit) takes for `words`: a
+    column unit is one digit, and text of the same size averages about 1.2 characters per unit."""
+    return sum(max(1, math.ceil(len(line) / (width * 1.2))) for line in words.split("\n"))
 
 
 def _month_name(month: Month, locale: str) -> str:
