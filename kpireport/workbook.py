@@ -637,7 +637,8 @@ class _Dashboard:
         table = self._table()
         self._summary(table)
         self._charts(table)
-        for column, width in {1: max([len(k.label) for k in config.kpis.values()] + [24]) + 2, 2: 16, 3: 14,
+        owners = max([len(owner.name) for owner in config.owners.values()] + [14]) + 2  # a name, or a role
+        for column, width in {1: max([len(k.label) for k in config.kpis.values()] + [24]) + 2, 2: owners, 3: 14,
                               4: 14, 5: 12, 6: 13, 7: 16, 8: 20}.items():
             sheet.column_dimensions[get_column_letter(column)].width = min(width, 50)
         _print_setup(sheet)
