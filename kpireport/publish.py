@@ -98,8 +98,9 @@ def _library_sheet(config: Config, sheet: Worksheet) -> None:
             _put(sheet, row, column, value, alignment=WRAP_TOP, border=BOX,
                  font=Font(bold=True) if column == 1 else Font(size=10))
         # spreadsheets do not grow a row to its wrapped text when opening a file: say its height
-        lines = max(lines_needed(value, width) for value, (_, width) in zip(cells, LIBRARY_COLUMNS, strict=True))
-        sheet.row_dimensions[row].height = 13 * lines + 3  # points, for 10-point text
+        lines = max(lines_needed(value, width, 10 if column > 1 else 11)
+                    for column, (value, (_, width)) in enumerate(zip(cells, LIBRARY_COLUMNS, strict=True), 1))
+        sheet.row_dimensions[row].height = 12.5 * lines + 3  # points, for 10-point text
     sheet.freeze_panes = "B5"
     sheet.print_title_rows = "4:4"
     sheet.sheet_view.showGridLines = False

@@ -888,10 +888,12 @@ class _StartSheet:
                 "start.step6": f"kpireport template {config} -o {workbook} --update"}
 
 
-def lines_needed(words: str, width: float) -> int:
-    """The lines a wrapped cell `width` characters wide (Excel's column unit) takes for `words`: a
-    column unit is one digit, and text of the same size averages about 1.2 characters per unit."""
-    return sum(max(1, math.ceil(len(line) / (width * 1.2))) for line in words.split("\n"))
+def lines_needed(words: str, width: float, size: float = 11) -> int:
+    """The lines a wrapped cell `width` characters wide (Excel's column unit) takes for `words` in
+    `size`-point text: a column unit is one 11-point digit, and 11-point text averages about 1.2
+    characters per unit."""
+    per_line = width * 1.1 * 11 / size  # words wrap whole: a line holds less than its width
+    return sum(max(1, math.ceil(len(line) / per_line)) for line in words.split("\n"))
 
 
 def _month_name(month: Month, locale: str) -> str:
