@@ -149,6 +149,7 @@ LABELS: dict[str, dict[Locale, str]] = {
     "col.source": {"fr": "Article source", "en": "Source article"},
     "library.own_kpi": {"fr": "indicateur propre à l'équipe (hors catalogue)",
                         "en": "the team's own KPI (not from the catalog)"},
+    "publish.owner": {"fr": "Responsable {number}", "en": "Owner {number}"},
     "publish.subject": {"fr": "Modèle de suivi mensuel des KPI marketing et ventes",
                         "en": "Monthly marketing and sales KPI tracking template"},
     "publish.keywords": {"fr": "KPI, indicateurs de performance, tableau de bord, suivi mensuel, modèle Excel",

@@ -7,6 +7,7 @@ document's properties (title, subject, company, language, keywords) instead of o
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from .errors import ConfigError
 from .formula import to_words
 from .locale import format_benchmark, text
 from .months import Month
+from .vocabulary import Locale
 from .workbook import BOX, TemplateWorkbook, _print_setup, _protect, _put, build_workbook, lines_needed
 
 LIBRARY_COLUMNS = (("col.kpi", 24), ("col.domain", 16), ("col.definition", 50), ("col.formula", 36),
@@ -47,8 +49,13 @@ def published_workbook(config: Config, period: list[Month], file_name: str) -> T
 
 def roles_only(config: Config) -> Config:
     """The config with each owner known by their role alone: the sheets that name an owner (the KPIs'
-    owner column, the dashboard) show the role, and no e-mail address reaches the workbook."""
-    owners = {oid: Owner(oid, owner.role or "", None, owner.role) for oid, owner in config.owners.items()}
+    owner column, the dashboard) show the role, and no e-mail address reaches the workbook. An owner
+    without a role is "Owner 2" (their place in the config): never their name, nor their id, which
+    may be one (`claire:`)."""
+    owners = {}
+    for number, (oid, owner) in enumerate(config.owners.items(), 1):
+        role = owner.role or text("publish.owner", config.locale, number=number)
+        owners[oid] = Owner(oid, role, None, role)
     return replace(config, owners=owners)
 
 
@@ -61,7 +68,7 @@ def library_rows(config: Config) -> list[tuple[str, ...]]:
             for kpi in config.kpis.values()]
 
 
-def _labels(config: Config):  # type: ignore[no-untyped-def]
+def _labels(config: Config) -> Callable[[str], str]:
     def label(name: str) -> str:
         known = config.inputs.get(name) or config.kpis.get(name)
         return known.label if known else name
@@ -76,12 +83,12 @@ def _benchmark(config: Config, kpi: Kpi) -> str:
                             kpi.format, config.locale, config.currency, kpi.unit)
 
 
-def _sources(kpi: Kpi, locale: str) -> str:
+def _sources(kpi: Kpi, locale: Locale) -> str:
     catalog = load_catalog()
     entry = catalog.kpis.get(kpi.catalog_id or "")
     if entry is None:
-        return text("library.own_kpi", locale)  # type: ignore[arg-type]
-    return "\n".join(catalog.articles[number].cited(locale) for number in entry.sources)  # type: ignore[arg-type]
+        return text("library.own_kpi", locale)
+    return "\n".join(catalog.articles[number].cited(locale) for number in entry.sources)
 
 
 def _library_sheet(config: Config, sheet: Worksheet) -> None:

@@ -95,6 +95,22 @@ def test_no_owner_name_or_address_anywhere_in_the_published_file(published, tmp_
     assert {needle.split(": ", 1)[1] for needle in found} == set(_personal(config))
 
 
+def test_an_owner_without_a_role_is_numbered_never_named_nor_known_by_their_id(tmp_path: Path) -> None:
+    config = tmp_path / "kpireport.yaml"
+    config.write_text(yaml.safe_dump({
+        "title": "KPIs", "locale": "en",
+        "owners": {"claire": {"name": "Claire Martin", "email": "c.martin@example.com"},
+                   "web": {"name": "Karim Benali", "email": "kb@example.com", "role": "Website"}},
+        "kpis": {"open_rate": {"use": "email.open_rate", "owner": "claire", "domain": "Email"},
+                 "visits": {"use": "website.visits", "owner": "web"}}}), encoding="utf-8")
+    output = tmp_path / "published.xlsx"
+    _template(config, output, "--publish")
+    assert _holding(_parts(output), ["Claire", "Martin", "c.martin", "Karim", "Benali", "kb@"]) == []
+    start = load_workbook(output).worksheets[0]
+    table = {row[0]: row[1] for row in start.iter_rows(values_only=True) if row[0] in ("Owner 1", "Website")}
+    assert table == {"Owner 1": "Open rate", "Website": "Visits (sessions)"}
+
+
 def test_roles_stand_where_the_names_stood(published) -> None:
     config, path = published
     workbook = load_workbook(path)
