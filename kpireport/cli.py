@@ -185,12 +185,17 @@ def compute(config: Path, data_files: tuple[Path, ...], month, output_format: st
               help="How many months, from --from.")
 @click.option("--data", "data_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
               help="A data file to pre-fill from too (replaces a source of the same file name). Repeatable.")
-@click.option("--blank", is_flag=True, help="Leave the input cells empty (to publish the template).")
+@click.option("--blank", is_flag=True, help="Leave the input cells empty.")
+@click.option("--publish", is_flag=True,
+              help="The blank template to publish: roles instead of names and e-mails, instructions for Excel, "
+                   "LibreOffice or Google Sheets, a KPI library sheet, the company's name, logo and colour "
+                   "(review: logo, colour), document properties.")
 @click.option("--update", is_flag=True, help="Rebuild an existing template, keeping every typed value and note.")
 @click.option("--force", is_flag=True, help="Replace an existing workbook, typed values included.")
 @_skip_bad_rows
 def template(config: Path, output: Path, year: int | None, start, count: int,  # type: ignore[no-untyped-def]
-             data_files: tuple[Path, ...], blank: bool, update: bool, force: bool, skip_bad_rows: bool) -> None:
+             data_files: tuple[Path, ...], blank: bool, publish: bool, update: bool, force: bool,
+             skip_bad_rows: bool) -> None:
     """Build the Excel KPI tracking template for CONFIG: monthly input cells to fill by hand, every
     KPI as a formula, targets, status colours and a dashboard with charts.
 
@@ -207,13 +212,15 @@ def template(config: Path, output: Path, year: int | None, start, count: int,  #
         raise click.UsageError("give --year or --from, not both")
     if update and force:
         raise click.UsageError("give --update or --force, not both")
+    if publish and (update or data_files):
+        raise click.UsageError("--publish writes a blank template: give it without --update or --data")
     settings = load_config(config)
     values: dict = {}
     partial: dict = {}
     rows: dict = {}
     typed: dict = {}
     last = None
-    if not blank:
+    if not (blank or publish):
         data = load_data(settings, data_files, skip_bad_rows=skip_bad_rows)
         _warn(data.warnings)
         values, partial, rows = data.values, data.partial, data.rows
@@ -222,7 +229,7 @@ def template(config: Path, output: Path, year: int | None, start, count: int,  #
         last = max((m for series in values.values() for m in series), default=None)
     period = template_period(year, start, count, last)
     outcome = write_template(settings, output, period, values, update=update, force=force, partial=partial,
-                             rows=rows, **typed)
+                             rows=rows, publish=publish, **typed)
     _warn([f"not carried over: {line}" for line in outcome.not_carried] + outcome.moved)
     if outcome.backup:
         click.echo(f"kept the previous workbook as {outcome.backup} (something of it was not carried over)")

@@ -277,8 +277,10 @@ SHOWN = 15  # differences listed one by one; past that, a count
 def write_template(config: Config, path: Path, period: list[Month], values: Values, *,
                    update: bool = False, force: bool = False, partial: Collection[Month] = (),
                    rows: RowCounts | None = None, notes: Notes | None = None,
-                   targets: Targets | None = None, tolerances: Tolerances | None = None) -> TemplateOutcome:
+                   targets: Targets | None = None, tolerances: Tolerances | None = None,
+                   publish: bool = False) -> TemplateOutcome:
     """Build the template and write it atomically, without ever dropping typed values silently.
+    `publish`: the blank template to publish instead (see publish.py); `values` are then ignored.
 
     `notes`, `targets` and `tolerances` are what a filled template read as a data file holds; with
     `update`, those of the workbook at `path` win over them. Without `update` or `force`, a workbook
@@ -306,8 +308,13 @@ def write_template(config: Config, path: Path, period: list[Month], values: Valu
                                                  if name not in typed.rows}
             outcome.carried += sum(len(series) for series in typed.targets.values()) + len(typed.tolerances)
     outcome.filled = sum(1 for series in merged.values() for month in series if month in outcome.months)
-    workbook = build_workbook(config, period, merged, merged_notes, partial, rows, merged_targets, merged_tolerances,
-                              file_name=path.name)
+    if publish:
+        from .publish import published_workbook
+
+        workbook = published_workbook(config, period, path.name)
+    else:
+        workbook = build_workbook(config, period, merged, merged_notes, partial, rows, merged_targets,
+                                  merged_tolerances, file_name=path.name)
     if typed is not None:
         _refuse_or_back_up(config, path, typed, workbook, update, outcome)
     buffer = io.BytesIO()  # built in memory, then written in one go: a failed write (disk full) leaves
