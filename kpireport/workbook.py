@@ -31,7 +31,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from . import cached
 from .config import Config, Kpi
-from .engine import KpiMonth, Notes, RowCounts, attainment_of, compute, status_of, ytd_tree
+from .engine import KpiMonth, Notes, RowCounts, attainment_of, collector_paused, compute, status_of, ytd_tree
 from .errors import ConfigError
 from .formula import Name, to_excel
 from .locale import excel_number_format, month_header_format, text
@@ -85,14 +85,16 @@ class Layout:
     kpi_rows: dict[str, int] = field(default_factory=dict)  # the first ("value") row of each block
     tolerance_column: int = 0
 
+    def __post_init__(self) -> None:
+        # looked up for every cell: a dict, not Month comparisons (they were a tenth of the build)
+        self._columns = {month: FIRST_MONTH_COLUMN + index for index, month in enumerate(self.months)}
+        self._letters = {month: get_column_letter(column) for month, column in self._columns.items()}
+
     def column(self, month: Month) -> int | None:
-        if not self.months or not self.months[0] <= month <= self.months[-1]:
-            return None
-        return FIRST_MONTH_COLUMN + month.minus(self.months[0])
+        return self._columns.get(month)
 
     def letter(self, month: Month) -> str | None:
-        column = self.column(month)
-        return None if column is None else get_column_letter(column)
+        return self._letters.get(month)
 
     @property
     def last_column(self) -> int:
@@ -145,6 +147,13 @@ def build_workbook(config: Config, period: list[Month], values: Values,
     and mean inputs' row counts with `rows`; the dashboard opens on the last month with values that
     is not `partial` (its data stop early). `targets` and `tolerances` typed in an earlier workbook
     fill their cells instead of the config's; the hidden record keeps the config's."""
+    with collector_paused():
+        return _build(config, period, values, notes, partial, rows, targets, tolerances, file_name)
+
+
+def _build(config: Config, period: list[Month], values: Values, notes: Notes | None, partial: Collection[Month],
+           rows: RowCounts | None, targets: Targets | None, tolerances: Tolerances | None,
+           file_name: str) -> Workbook:
     layout = Layout(sheet_months(config, period), period)
     workbook = TemplateWorkbook()
     start = workbook.active
@@ -170,7 +179,7 @@ class TemplateWorkbook(Workbook):
     """Saved with every formula cell's computed value beside its formula (see cached.py)."""
 
     def save(self, filename) -> None:  # type: ignore[no-untyped-def]
-        with cached.values_written():
+        with cached.values_written(), collector_paused():
             super().save(filename)
 
 
@@ -210,15 +219,18 @@ EXCEL_CELL_CHARS = 32767  # and longer text in a cell
 
 
 def _put(sheet: Worksheet, row: int, column: int, value: object, **style: object):  # type: ignore[no-untyped-def]
-    if isinstance(value, str) and len(value) > EXCEL_CELL_CHARS:
-        value = value[:EXCEL_CELL_CHARS - 1] + "…"
-    cell = sheet.cell(row=row, column=column, value=value)
-    is_formula = style.pop("formula", False)
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@") and not is_formula:
-        cell.data_type = "s"  # text from a config or data file stays text, never a formula
+    if style.pop("formula", False):
+        cell = _formula_cell(sheet, row, column, value)  # type: ignore[arg-type]
+    else:
+        if isinstance(value, str) and len(value) > EXCEL_CELL_CHARS:
+            value = value[:EXCEL_CELL_CHARS - 1] + "…"
+        cell = sheet.cell(row=row, column=column, value=value)
+        if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+            cell.data_type = "s"  # text from a config or data file stays text, never a formula
     if style:
         cache = _STYLE_ARRAYS.setdefault(sheet.parent, {})
-        key = tuple((name, setting if isinstance(setting, str) else id(setting)) for name, setting in style.items())
+        # names and identities: a Font's own hash walks its every field (number formats are text)
+        key = (*style, *[setting if setting.__class__ is str else id(setting) for setting in style.values()])
         known = cache.get(key)
         if known is None:
             for name, setting in style.items():
@@ -226,6 +238,15 @@ def _put(sheet: Worksheet, row: int, column: int, value: object, **style: object
             cache[key] = (tuple(style.values()), copy(cell._style))  # holding the objects keeps their ids unique
         else:
             cell._style = copy(known[1])
+    return cell
+
+
+def _formula_cell(sheet: Worksheet, row: int, column: int, formula: str):  # type: ignore[no-untyped-def]
+    """A cell holding a formula kpireport printed. Set directly: openpyxl's setter scans each text for
+    characters a sheet cannot hold, which a formula made of references, numbers and our own words never
+    has, and that scan was a tenth of the build."""
+    cell = sheet.cell(row=row, column=column)
+    cell._value, cell.data_type = formula, "f"
     return cell
 
 
@@ -589,7 +610,8 @@ class _Dashboard:
     def shown_month(self) -> Month:
         """The last complete month of the period with any input value, else the last partial one,
         else the first month."""
-        filled = {m for series in self.values.values() for m in series if m in self.layout.period}
+        period = set(self.layout.period)
+        filled = {m for series in self.values.values() for m in series if m in period}
         return max(filled - set(self.partial), default=max(filled, default=self.layout.period[0]))
 
     def write(self) -> None:
@@ -724,7 +746,7 @@ class _Dashboard:
                     plotted = _number(cached.cached(self.kpis, source_row, column))
                     cached.remember(data, rows[kpi_id] + offset, column, formula,
                                     cached.NA if plotted is None else plotted)
-                    data.cell(rows[kpi_id] + offset, column, formula)
+                    _formula_cell(data, rows[kpi_id] + offset, column, formula)
         _protect(data)
         return rows
 
