@@ -467,7 +467,7 @@ class _KpiSheet:
         _title(sheet, f"{text('kpis.title', locale)} — {config.title}", text("kpis.hint", locale))
         after = layout.last_column + 1
         layout.tolerance_column = after
-        headers = {1: "col.kpi", 2: "col.row", 3: "col.unit", after: "col.tolerance", after + 1: "col.owner",
+        headers = {1: "col.kpi", 2: "col.figure", 3: "col.direction", after: "col.tolerance", after + 1: "col.owner",
                    after + 2: "col.domain", after + 3: "col.frequency", after + 4: "col.definition",
                    after + 5: "col.formula"}
         for column, key in headers.items():
