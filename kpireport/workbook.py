@@ -588,12 +588,16 @@ class _KpiSheet:
             sheet.conditional_formatting.add(span, FormulaRule(
                 formula=[condition], stopIfTrue=True, fill=PatternFill("solid", fgColor=fill, bgColor=fill),
                 font=Font(color=font)))
-        change = f"{first}{rows['change_mom']}"
-        good, bad = (">", "<") if kpi.direction == "up" else ("<", ">")
-        span = f"{first}{rows['change_mom']}:{last}{rows['change_mom']}"
-        for sign, status in ((good, "on"), (bad, "off")):
-            sheet.conditional_formatting.add(span, FormulaRule(
-                formula=[f"AND(ISNUMBER({change}),{change}{sign}0)"], font=Font(color=STATUS_STYLE[status][1])))
+        change_colours(sheet, f"{first}{rows['change_mom']}:{last}{rows['change_mom']}", kpi.direction)
+
+
+def change_colours(sheet: Worksheet, span: str, direction: str) -> None:
+    """A change is green when it is good news: a rise where higher is better, a fall where lower is."""
+    change = span.split(":")[0]
+    good, bad = (">", "<") if direction == "up" else ("<", ">")
+    for sign, status in ((good, "on"), (bad, "off")):
+        sheet.conditional_formatting.add(span, FormulaRule(
+            formula=[f"AND(ISNUMBER({change}),{change}{sign}0)"], font=Font(color=STATUS_STYLE[status][1])))
 
 
 # --- the dashboard ------------------------------------------------------------------------------------
@@ -705,6 +709,14 @@ class _Dashboard:
             self.status_words.append(text(f"status.{status.value}", locale))
             _formula(sheet, row, 7, self._status_formula(kpi, row, tolerance), "@", self.status_words[-1]).border = BOX
         last_row = row
+        runs: list[list] = []  # rows of the same direction in a row: one pair of change colours each
+        for table_row, kpi in enumerate(config.kpis.values(), self.TABLE_ROW + 1):
+            if runs and runs[-1][0] == kpi.direction:
+                runs[-1][2] = table_row
+            else:
+                runs.append([kpi.direction, table_row, table_row])
+        for direction, first_row, end in runs:
+            change_colours(sheet, f"F{first_row}:F{end}", direction)
         for status, (fill, font) in STATUS_STYLE.items():
             label = text(f"status.{status}", locale).replace('"', '""')
             sheet.conditional_formatting.add(f"G{self.TABLE_ROW + 1}:G{last_row}", FormulaRule(
