@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import shlex
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from copy import copy
 from dataclasses import dataclass, field
 from weakref import WeakKeyDictionary
@@ -27,6 +27,7 @@ from openpyxl.utils import get_column_letter, quote_sheetname
 from openpyxl.utils.datetime import to_excel as excel_serial
 from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.pagebreak import Break
 from openpyxl.worksheet.worksheet import Worksheet
 
 from . import cached
@@ -41,6 +42,8 @@ FIRST_MONTH_COLUMN = 4  # column D, on the inputs and the KPI sheets alike
 HEADER_ROW = 4
 BLOCK_ROWS = ("value", "target", "attainment", "change_mom", "ytd")  # the rows of a KPI block
 MAX_CHARTS = 24
+CHART_ROWS = 15  # the rows of the dashboard a chart takes, with the gap below it (15 points each)
+CHARTS_A_PAGE = 4  # two rows of two, when printed
 
 # Colours: the usual spreadsheet "good / neutral / bad" pairs, readable in black and white too
 # (the status is also written in words on the dashboard).
@@ -280,11 +283,21 @@ def _month_headers(sheet: Worksheet, layout: Layout, locale: str) -> None:
         sheet.column_dimensions[get_column_letter(column)].width = 11
 
 
-def _finish_sheet(sheet: Worksheet, print_columns: str) -> None:
-    """Frozen headers, landscape printing fitted to the width, formulas protected (no password)."""
+PRINTED_MONTHS = 12  # a year fits a landscape page: more months would print too small to read
+
+
+def _finish_sheet(sheet: Worksheet, layout: Layout, last_row: int, last_column: int) -> None:
+    """Frozen headers; formulas protected (no password); printed landscape fitted to the width: the
+    period's last 12 months (up to `last_column`), with the label columns and the month headers
+    repeated on every page, and the sheet's title in the page header (printed from the label
+    columns alone, the title row would be cut where they end)."""
     sheet.freeze_panes = sheet.cell(HEADER_ROW + 1, FIRST_MONTH_COLUMN)
     sheet.print_title_rows = f"{HEADER_ROW}:{HEADER_ROW}"
-    sheet.print_title_cols = print_columns
+    sheet.print_title_cols = f"A:{get_column_letter(FIRST_MONTH_COLUMN - 1)}"
+    first = layout.letter(layout.period[-PRINTED_MONTHS:][0])
+    sheet.print_area = f"{first}{HEADER_ROW}:{get_column_letter(last_column)}{last_row}"
+    sheet.oddHeader.center.text = str(sheet["A1"].value).replace("&", "&&")  # & starts a code there
+    sheet.oddHeader.center.size = 12
     _print_setup(sheet)
     _protect(sheet)
 
@@ -295,6 +308,7 @@ def _print_setup(sheet: Worksheet) -> None:
     sheet.page_setup.fitToWidth = 1
     sheet.page_setup.fitToHeight = 0
     sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    sheet.oddFooter.right.text = "&P / &N"  # this page / the sheet's pages
 
 
 def _protect(sheet: Worksheet) -> None:
@@ -381,7 +395,7 @@ class _InputsSheet:
         widths = {1: max([len(config.inputs[n].label) for n in config.inputs] + [20]) + 2, 2: 22, 3: 10}
         for column, width in widths.items():
             sheet.column_dimensions[get_column_letter(column)].width = min(width, 50)
-        _finish_sheet(sheet, "A:C")
+        _finish_sheet(sheet, layout, row - 1, layout.last_column)
 
     def _section(self, row: int, label: str) -> None:
         for column in range(1, self.layout.last_column + 1):
@@ -501,9 +515,8 @@ class _KpiSheet:
         for validation in self.validations.values():
             if validation.sqref:
                 sheet.add_data_validation(validation)
-        _finish_sheet(sheet, "A:C")
-        # print the figures; the descriptive columns after them are for the screen
-        sheet.print_area = f"A1:{get_column_letter(after)}{row}"
+        # the figures and the tolerance are printed; the descriptive columns after them are for the screen
+        _finish_sheet(sheet, layout, row - 1, after)
 
     def _block(self, kpi: Kpi) -> None:
         config, layout, sheet, locale = self.config, self.layout, self.sheet, self.config.locale
@@ -803,7 +816,13 @@ class _Dashboard:
                 chart.series.append(series)
             chart.set_categories(months)
             anchor_column = 1 if index % 2 == 0 else 5
-            sheet.add_chart(chart, f"{get_column_letter(anchor_column)}{row + (index // 2) * 15}")
+            sheet.add_chart(chart, f"{get_column_letter(anchor_column)}{row + (index // 2) * CHART_ROWS}")
+        # printed, the charts start on a page of their own, two rows of charts a page, never cut across
+        # two: a page is about 18 cm of sheet at the scale that fits the table and two charts side by
+        # side to the width, and two rows of charts take 15.9 cm
+        sheet.row_breaks.append(Break(id=row - 2))
+        for pair in range(CHARTS_A_PAGE, len(chosen), CHARTS_A_PAGE):
+            sheet.row_breaks.append(Break(id=row + (pair // 2) * CHART_ROWS - 1))
 
 
 # --- the start sheet ------------------------------------------------------------------------------------
@@ -844,12 +863,15 @@ class _StartSheet:
         for column, key in enumerate(("col.owner", "col.role", "col.email", "col.kpis_owned"), 1):
             _header(sheet, row + 1, column, text(key, locale))
         row += 1
+        widths = (34, 34, 30, 70)
         for owner in config.owners.values():
             row += 1
             owned = [kpi.label for kpi in config.kpis.values() if kpi.owner == owner.id]
-            for column, value in enumerate((owner.name, owner.role or "", owner.email or "", ", ".join(owned)), 1):
+            texts = (owner.name, owner.role or "", owner.email or "", ", ".join(owned))
+            for column, value in enumerate(texts, 1):
                 _put(sheet, row, column, value, border=BOX, alignment=WRAP_TOP)
-        for column, width in {1: 34, 2: 34, 3: 30, 4: 70}.items():
+            sheet.row_dimensions[row].height = wrapped_height(texts, widths)
+        for column, width in enumerate(widths, 1):
             sheet.column_dimensions[get_column_letter(column)].width = width
         sheet.sheet_view.showGridLines = False
         _print_setup(sheet)
@@ -861,6 +883,34 @@ class _StartSheet:
         config, workbook = shlex.quote(self.config.path.name), shlex.quote(self.file_name)
         return {"start.step5": f"kpireport report {config} --data {workbook}",
                 "start.step6": f"kpireport template {config} -o {workbook} --update"}
+
+
+LINE_POINTS = 15  # a line of 11-point text, as spreadsheets lay it out
+
+
+def wrapped_height(texts: Sequence[str], widths: Sequence[float]) -> float:
+    """The height in points of a row whose cells wrap `texts` in columns `widths` characters wide.
+    LibreOffice keeps the height a row has in the file, even for wrapped text, so it is set."""
+    return LINE_POINTS * max(wrapped_lines(text, width) for text, width in zip(texts, widths, strict=True))
+
+
+def wrapped_lines(text: str, width: float) -> int:
+    """The lines `text` takes wrapped at word boundaries, one character of the column's width (that
+    of a digit, wider than most letters) per character, less one for the cell's margins."""
+    room = max(1, int(width) - 1)
+    lines = 0
+    for paragraph in text.split("\n"):
+        lines += 1
+        used = 0
+        for word in paragraph.split():
+            if used and used + 1 + len(word) > room:
+                lines += 1
+                used = 0
+            used += (1 if used else 0) + len(word)
+            while used > room:  # a word longer than the line breaks inside it
+                lines += 1
+                used -= room
+    return lines
 
 
 def _month_name(month: Month, locale: str) -> str:
