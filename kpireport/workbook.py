@@ -308,7 +308,7 @@ def _print_setup(sheet: Worksheet) -> None:
     sheet.page_setup.fitToWidth = 1
     sheet.page_setup.fitToHeight = 0
     sheet.sheet_properties.pageSetUpPr.fitToPage = True
-    sheet.oddFooter.right.text = "&P / &N"  # this page / the sheet's pages
+    sheet.oddFooter.right.text = "&P / &N"  # the page's number / how many pages are printed
 
 
 def _protect(sheet: Worksheet) -> None:
@@ -818,8 +818,9 @@ class _Dashboard:
             anchor_column = 1 if index % 2 == 0 else 5
             sheet.add_chart(chart, f"{get_column_letter(anchor_column)}{row + (index // 2) * CHART_ROWS}")
         # printed, the charts start on a page of their own, two rows of charts a page, never cut across
-        # two: a page is about 18 cm of sheet at the scale that fits the table and two charts side by
-        # side to the width, and two rows of charts take 15.9 cm
+        # two. Two rows take 30 rows, 15.9 cm; an A4 landscape page is 15.9 cm high within its margins
+        # at 100 %, and fitting two charts side by side (29.5 cm at least, with the columns before the
+        # second one) to its 25.9 cm width prints at 88 % or less: a page holds 18 cm of the sheet
         sheet.row_breaks.append(Break(id=row - 2))
         for pair in range(CHARTS_A_PAGE, len(chosen), CHARTS_A_PAGE):
             sheet.row_breaks.append(Break(id=row + (pair // 2) * CHART_ROWS - 1))
