@@ -76,7 +76,7 @@ def _write_cell(xf, worksheet, cell, styled=None):  # type: ignore[no-untyped-de
     kind, text = typed
     if kind is not None:
         attributes["t"] = kind
-    # streamed as openpyxl streams its own cells: building an element per cell cost a third more
+    # streamed, as openpyxl writes its own cells, rather than an element tree built for each cell
     with xf.element("c", attributes):
         with xf.element("f"):
             xf.write(formula[1:])

@@ -142,6 +142,7 @@ def sheet_months(config: Config, period: list[Month]) -> list[Month]:
     return month_range(period[0] - history, period[-1])
 
 
+@collector_paused()
 def build_workbook(config: Config, period: list[Month], values: Values,
                    notes: Notes | None = None, partial: Collection[Month] = (),
                    rows: RowCounts | None = None, targets: Targets | None = None,
@@ -150,13 +151,6 @@ def build_workbook(config: Config, period: list[Month], values: Values,
     and mean inputs' row counts with `rows`; the dashboard opens on the last month with values that
     is not `partial` (its data stop early). `targets` and `tolerances` typed in an earlier workbook
     fill their cells instead of the config's; the hidden record keeps the config's."""
-    with collector_paused():
-        return _build(config, period, values, notes, partial, rows, targets, tolerances, file_name)
-
-
-def _build(config: Config, period: list[Month], values: Values, notes: Notes | None, partial: Collection[Month],
-           rows: RowCounts | None, targets: Targets | None, tolerances: Tolerances | None,
-           file_name: str) -> Workbook:
     layout = Layout(sheet_months(config, period), period)
     workbook = TemplateWorkbook()
     start = workbook.active
