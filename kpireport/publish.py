@@ -22,7 +22,7 @@ from .formula import to_words
 from .locale import format_benchmark, text
 from .months import Month
 from .vocabulary import Locale
-from .workbook import BOX, TemplateWorkbook, _print_setup, _protect, _put, build_workbook, lines_needed
+from .workbook import BOX, TemplateWorkbook, _print_setup, _protect, _put, build_workbook, wrapped_lines
 
 LIBRARY_COLUMNS = (("col.kpi", 24), ("col.domain", 16), ("col.definition", 50), ("col.formula", 36),
                    ("col.direction", 15), ("col.benchmark", 20), ("col.source", 36))  # fits a landscape page
@@ -105,7 +105,7 @@ def _library_sheet(config: Config, sheet: Worksheet) -> None:
             _put(sheet, row, column, value, alignment=WRAP_TOP, border=BOX,
                  font=Font(bold=True) if column == 1 else Font(size=10))
         # spreadsheets do not grow a row to its wrapped text when opening a file: say its height
-        lines = max(lines_needed(value, width, 10 if column > 1 else 11)
+        lines = max(wrapped_lines(value, width, 10 if column > 1 else 11)
                     for column, (value, (_, width)) in enumerate(zip(cells, LIBRARY_COLUMNS, strict=True), 1))
         sheet.row_dimensions[row].height = 12.5 * lines + 3  # points, for 10-point text
     sheet.freeze_panes = "B5"

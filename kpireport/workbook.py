@@ -16,7 +16,7 @@ import io
 import math
 import shlex
 import zipfile
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from copy import copy
 from dataclasses import dataclass, field
 from weakref import WeakKeyDictionary
@@ -29,11 +29,12 @@ from openpyxl.utils import get_column_letter, quote_sheetname
 from openpyxl.utils.datetime import to_excel as excel_serial
 from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.pagebreak import Break
 from openpyxl.worksheet.worksheet import Worksheet
 
 from . import cached
 from .config import Config, Kpi
-from .engine import KpiMonth, Notes, RowCounts, attainment_of, compute, status_of, ytd_tree
+from .engine import KpiMonth, Notes, RowCounts, attainment_of, collector_paused, compute, status_of, ytd_tree
 from .errors import ConfigError
 from .formula import Name, to_excel
 from .locale import excel_number_format, month_header_format, text
@@ -43,6 +44,8 @@ FIRST_MONTH_COLUMN = 4  # column D, on the inputs and the KPI sheets alike
 HEADER_ROW = 4
 BLOCK_ROWS = ("value", "target", "attainment", "change_mom", "ytd")  # the rows of a KPI block
 MAX_CHARTS = 24
+CHART_ROWS = 15  # the rows of the dashboard a chart takes, with the gap below it (15 points each)
+CHARTS_A_PAGE = 4  # two rows of two, when printed
 
 # Colours: the usual spreadsheet "good / neutral / bad" pairs, readable in black and white too
 # (the status is also written in words on the dashboard).
@@ -87,14 +90,16 @@ class Layout:
     kpi_rows: dict[str, int] = field(default_factory=dict)  # the first ("value") row of each block
     tolerance_column: int = 0
 
+    def __post_init__(self) -> None:
+        # looked up for every cell: a dict, not Month comparisons (they were a tenth of the build)
+        self._columns = {month: FIRST_MONTH_COLUMN + index for index, month in enumerate(self.months)}
+        self._letters = {month: get_column_letter(column) for month, column in self._columns.items()}
+
     def column(self, month: Month) -> int | None:
-        if not self.months or not self.months[0] <= month <= self.months[-1]:
-            return None
-        return FIRST_MONTH_COLUMN + month.minus(self.months[0])
+        return self._columns.get(month)
 
     def letter(self, month: Month) -> str | None:
-        column = self.column(month)
-        return None if column is None else get_column_letter(column)
+        return self._letters.get(month)
 
     @property
     def last_column(self) -> int:
@@ -139,6 +144,7 @@ def sheet_months(config: Config, period: list[Month]) -> list[Month]:
     return month_range(period[0] - history, period[-1])
 
 
+@collector_paused()
 def build_workbook(config: Config, period: list[Month], values: Values,
                    notes: Notes | None = None, partial: Collection[Month] = (),
                    rows: RowCounts | None = None, targets: Targets | None = None,
@@ -178,11 +184,11 @@ class TemplateWorkbook(Workbook):
 
     def save(self, filename) -> None:  # type: ignore[no-untyped-def]
         if self.company is None:
-            with cached.values_written():
+            with cached.values_written(), collector_paused():
                 super().save(filename)
             return
         buffer = io.BytesIO()
-        with cached.values_written():
+        with cached.values_written(), collector_paused():
             super().save(buffer)
         content = _with_company(buffer.getvalue(), self.company)
         if hasattr(filename, "write"):
@@ -245,15 +251,18 @@ EXCEL_CELL_CHARS = 32767  # and longer text in a cell
 
 
 def _put(sheet: Worksheet, row: int, column: int, value: object, **style: object):  # type: ignore[no-untyped-def]
-    if isinstance(value, str) and len(value) > EXCEL_CELL_CHARS:
-        value = value[:EXCEL_CELL_CHARS - 1] + "…"
-    cell = sheet.cell(row=row, column=column, value=value)
-    is_formula = style.pop("formula", False)
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@") and not is_formula:
-        cell.data_type = "s"  # text from a config or data file stays text, never a formula
+    if style.pop("formula", False):
+        cell = _formula_cell(sheet, row, column, value)  # type: ignore[arg-type]
+    else:
+        if isinstance(value, str) and len(value) > EXCEL_CELL_CHARS:
+            value = value[:EXCEL_CELL_CHARS - 1] + "…"
+        cell = sheet.cell(row=row, column=column, value=value)
+        if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+            cell.data_type = "s"  # text from a config or data file stays text, never a formula
     if style:
         cache = _STYLE_ARRAYS.setdefault(sheet.parent, {})
-        key = tuple((name, setting if isinstance(setting, str) else id(setting)) for name, setting in style.items())
+        # names and identities: a Font's own hash walks its every field (number formats are text)
+        key = (*style, *[setting if setting.__class__ is str else id(setting) for setting in style.values()])
         known = cache.get(key)
         if known is None:
             for name, setting in style.items():
@@ -261,6 +270,15 @@ def _put(sheet: Worksheet, row: int, column: int, value: object, **style: object
             cache[key] = (tuple(style.values()), copy(cell._style))  # holding the objects keeps their ids unique
         else:
             cell._style = copy(known[1])
+    return cell
+
+
+def _formula_cell(sheet: Worksheet, row: int, column: int, formula: str):  # type: ignore[no-untyped-def]
+    """A cell holding a formula kpireport printed. Set directly: openpyxl's setter scans each text for
+    characters a sheet cannot hold, which a formula made of references, numbers and our own words never
+    has, and that scan was a tenth of the build."""
+    cell = sheet.cell(row=row, column=column)
+    cell._value, cell.data_type = formula, "f"
     return cell
 
 
@@ -294,11 +312,21 @@ def _month_headers(sheet: Worksheet, layout: Layout, locale: str) -> None:
         sheet.column_dimensions[get_column_letter(column)].width = 11
 
 
-def _finish_sheet(sheet: Worksheet, print_columns: str) -> None:
-    """Frozen headers, landscape printing fitted to the width, formulas protected (no password)."""
+PRINTED_MONTHS = 12  # a year fits a landscape page: more months would print too small to read
+
+
+def _finish_sheet(sheet: Worksheet, layout: Layout, last_row: int, last_column: int) -> None:
+    """Frozen headers; formulas protected (no password); printed landscape fitted to the width: the
+    period's last 12 months (up to `last_column`), with the label columns and the month headers
+    repeated on every page, and the sheet's title in the page header (printed from the label
+    columns alone, the title row would be cut where they end)."""
     sheet.freeze_panes = sheet.cell(HEADER_ROW + 1, FIRST_MONTH_COLUMN)
     sheet.print_title_rows = f"{HEADER_ROW}:{HEADER_ROW}"
-    sheet.print_title_cols = print_columns
+    sheet.print_title_cols = f"A:{get_column_letter(FIRST_MONTH_COLUMN - 1)}"
+    first = layout.letter(layout.period[-PRINTED_MONTHS:][0])
+    sheet.print_area = f"{first}{HEADER_ROW}:{get_column_letter(last_column)}{last_row}"
+    sheet.oddHeader.center.text = str(sheet["A1"].value).replace("&", "&&")  # & starts a code there
+    sheet.oddHeader.center.size = 12
     _print_setup(sheet)
     _protect(sheet)
 
@@ -309,6 +337,7 @@ def _print_setup(sheet: Worksheet) -> None:
     sheet.page_setup.fitToWidth = 1
     sheet.page_setup.fitToHeight = 0
     sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    sheet.oddFooter.right.text = "&P / &N"  # the page's number / how many pages are printed
 
 
 def _protect(sheet: Worksheet) -> None:
@@ -395,7 +424,7 @@ class _InputsSheet:
         widths = {1: max([len(config.inputs[n].label) for n in config.inputs] + [20]) + 2, 2: 22, 3: 10}
         for column, width in widths.items():
             sheet.column_dimensions[get_column_letter(column)].width = min(width, 50)
-        _finish_sheet(sheet, "A:C")
+        _finish_sheet(sheet, layout, row - 1, layout.last_column)
 
     def _section(self, row: int, label: str) -> None:
         for column in range(1, self.layout.last_column + 1):
@@ -481,7 +510,7 @@ class _KpiSheet:
         _title(sheet, f"{text('kpis.title', locale)} — {config.title}", text("kpis.hint", locale))
         after = layout.last_column + 1
         layout.tolerance_column = after
-        headers = {1: "col.kpi", 2: "col.row", 3: "col.unit", after: "col.tolerance", after + 1: "col.owner",
+        headers = {1: "col.kpi", 2: "col.figure", 3: "col.direction", after: "col.tolerance", after + 1: "col.owner",
                    after + 2: "col.domain", after + 3: "col.frequency", after + 4: "col.definition",
                    after + 5: "col.formula"}
         for column, key in headers.items():
@@ -515,9 +544,8 @@ class _KpiSheet:
         for validation in self.validations.values():
             if validation.sqref:
                 sheet.add_data_validation(validation)
-        _finish_sheet(sheet, "A:C")
-        # print the figures; the descriptive columns after them are for the screen
-        sheet.print_area = f"A1:{get_column_letter(after)}{row}"
+        # the figures and the tolerance are printed; the descriptive columns after them are for the screen
+        _finish_sheet(sheet, layout, row - 1, after)
 
     def _block(self, kpi: Kpi) -> None:
         config, layout, sheet, locale = self.config, self.layout, self.sheet, self.config.locale
@@ -602,12 +630,16 @@ class _KpiSheet:
             sheet.conditional_formatting.add(span, FormulaRule(
                 formula=[condition], stopIfTrue=True, fill=PatternFill("solid", fgColor=fill, bgColor=fill),
                 font=Font(color=font)))
-        change = f"{first}{rows['change_mom']}"
-        good, bad = (">", "<") if kpi.direction == "up" else ("<", ">")
-        span = f"{first}{rows['change_mom']}:{last}{rows['change_mom']}"
-        for sign, status in ((good, "on"), (bad, "off")):
-            sheet.conditional_formatting.add(span, FormulaRule(
-                formula=[f"AND(ISNUMBER({change}),{change}{sign}0)"], font=Font(color=STATUS_STYLE[status][1])))
+        change_colours(sheet, f"{first}{rows['change_mom']}:{last}{rows['change_mom']}", kpi.direction)
+
+
+def change_colours(sheet: Worksheet, span: str, direction: str) -> None:
+    """A change is green when it is good news: a rise where higher is better, a fall where lower is."""
+    change = span.split(":")[0]
+    good, bad = (">", "<") if direction == "up" else ("<", ">")
+    for sign, status in ((good, "on"), (bad, "off")):
+        sheet.conditional_formatting.add(span, FormulaRule(
+            formula=[f"AND(ISNUMBER({change}),{change}{sign}0)"], font=Font(color=STATUS_STYLE[status][1])))
 
 
 # --- the dashboard ------------------------------------------------------------------------------------
@@ -624,7 +656,8 @@ class _Dashboard:
     def shown_month(self) -> Month:
         """The last complete month of the period with any input value, else the last partial one,
         else the first month."""
-        filled = {m for series in self.values.values() for m in series if m in self.layout.period}
+        period = set(self.layout.period)
+        filled = {m for series in self.values.values() for m in series if m in period}
         return max(filled - set(self.partial), default=max(filled, default=self.layout.period[0]))
 
     def write(self) -> None:
@@ -719,6 +752,14 @@ class _Dashboard:
             self.status_words.append(text(f"status.{status.value}", locale))
             _formula(sheet, row, 7, self._status_formula(kpi, row, tolerance), "@", self.status_words[-1]).border = BOX
         last_row = row
+        runs: list[list] = []  # rows of the same direction in a row: one pair of change colours each
+        for table_row, kpi in enumerate(config.kpis.values(), self.TABLE_ROW + 1):
+            if runs and runs[-1][0] == kpi.direction:
+                runs[-1][2] = table_row
+            else:
+                runs.append([kpi.direction, table_row, table_row])
+        for direction, first_row, end in runs:
+            change_colours(sheet, f"F{first_row}:F{end}", direction)
         for status, (fill, font) in STATUS_STYLE.items():
             label = text(f"status.{status}", locale).replace('"', '""')
             sheet.conditional_formatting.add(f"G{self.TABLE_ROW + 1}:G{last_row}", FormulaRule(
@@ -760,7 +801,7 @@ class _Dashboard:
                     plotted = _number(cached.cached(self.kpis, source_row, column))
                     cached.remember(data, rows[kpi_id] + offset, column, formula,
                                     cached.NA if plotted is None else plotted)
-                    data.cell(rows[kpi_id] + offset, column, formula)
+                    _formula_cell(data, rows[kpi_id] + offset, column, formula)
         _protect(data)
         return rows
 
@@ -805,7 +846,14 @@ class _Dashboard:
                 chart.series.append(series)
             chart.set_categories(months)
             anchor_column = 1 if index % 2 == 0 else 5
-            sheet.add_chart(chart, f"{get_column_letter(anchor_column)}{row + (index // 2) * 15}")
+            sheet.add_chart(chart, f"{get_column_letter(anchor_column)}{row + (index // 2) * CHART_ROWS}")
+        # printed, the charts start on a page of their own, two rows of charts a page, never cut across
+        # two. Two rows take 30 rows, 15.9 cm; an A4 landscape page is 15.9 cm high within its margins
+        # at 100 %, and fitting two charts side by side (29.5 cm at least, with the columns before the
+        # second one) to its 25.9 cm width prints at 88 % or less: a page holds 18 cm of the sheet
+        sheet.row_breaks.append(Break(id=row - 2))
+        for pair in range(CHARTS_A_PAGE, len(chosen), CHARTS_A_PAGE):
+            sheet.row_breaks.append(Break(id=row + (pair // 2) * CHART_ROWS - 1))
 
 
 # --- the start sheet ------------------------------------------------------------------------------------
@@ -869,6 +917,7 @@ class _StartSheet:
                                                                       owner.email or "", owned)
             for column, value in enumerate(cells, 1):
                 _put(sheet, row, column, value, border=BOX, alignment=WRAP_TOP)
+            sheet.row_dimensions[row].height = wrapped_height(cells, [widths[c] for c in range(1, len(cells) + 1)])
         sheet.sheet_view.showGridLines = False
         _print_setup(sheet)
         _protect(sheet)
@@ -878,7 +927,7 @@ class _StartSheet:
         spreadsheet grows a merged row by itself): it prints within the page's width."""
         _put(self.sheet, row, 1, words, alignment=WRAP_TOP, **style)
         self.sheet.merge_cells(start_row=row, start_column=1, end_row=row, end_column=4)
-        self.sheet.row_dimensions[row].height = 15 * lines_needed(words, width)
+        self.sheet.row_dimensions[row].height = LINE_POINTS * wrapped_lines(words, width)
 
     def commands(self) -> dict[str, str]:
         """The commands the steps give, with this workbook's and this config's file names (run from
@@ -888,12 +937,33 @@ class _StartSheet:
                 "start.step6": f"kpireport template {config} -o {workbook} --update"}
 
 
-def lines_needed(words: str, width: float, size: float = 11) -> int:
-    """The lines a wrapped cell `width` characters wide (Excel's column unit) takes for `words` in
-    `size`-point text: a column unit is one 11-point digit, and 11-point text averages about 1.2
-    characters per unit."""
-    per_line = width * 1.1 * 11 / size  # words wrap whole: a line holds less than its width
-    return sum(max(1, math.ceil(len(line) / per_line)) for line in words.split("\n"))
+LINE_POINTS = 15  # a line of 11-point text, as spreadsheets lay it out
+
+
+def wrapped_height(texts: Sequence[str], widths: Sequence[float]) -> float:
+    """The height in points of a row whose cells wrap `texts` in columns `widths` characters wide.
+    LibreOffice keeps the height a row has in the file, even for wrapped text, so it is set."""
+    return LINE_POINTS * max(wrapped_lines(text, width) for text, width in zip(texts, widths, strict=True))
+
+
+def wrapped_lines(text: str, width: float, size: float = 11) -> int:
+    """The lines `text` takes wrapped at word boundaries, in `size`-point type: one character of the
+    column's width (that of an 11-point digit, wider than most letters) per 11-point character, less
+    one for the cell's margins."""
+    room = max(1, int(width * 11 / size) - 1)
+    lines = 0
+    for paragraph in text.split("\n"):
+        lines += 1
+        used = 0
+        for word in paragraph.split():
+            if used and used + 1 + len(word) > room:
+                lines += 1
+                used = 0
+            used += (1 if used else 0) + len(word)
+            while used > room:  # a word longer than the line breaks inside it
+                lines += 1
+                used -= room
+    return lines
 
 
 def _month_name(month: Month, locale: str) -> str:
