@@ -17,6 +17,7 @@ import shlex
 from collections.abc import Collection, Mapping
 from copy import copy
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
 
 from openpyxl import Workbook
@@ -36,6 +37,9 @@ from .errors import ConfigError
 from .formula import Name, to_excel
 from .locale import excel_number_format, month_header_format, text
 from .months import Month, month_range
+
+if TYPE_CHECKING:
+    from .team import Stamp
 
 FIRST_MONTH_COLUMN = 4  # column D, on the inputs and the KPI sheets alike
 HEADER_ROW = 4
@@ -140,11 +144,13 @@ def sheet_months(config: Config, period: list[Month]) -> list[Month]:
 def build_workbook(config: Config, period: list[Month], values: Values,
                    notes: Notes | None = None, partial: Collection[Month] = (),
                    rows: RowCounts | None = None, targets: Targets | None = None,
-                   tolerances: Tolerances | None = None, file_name: str = "kpi-template.xlsx") -> Workbook:
+                   tolerances: Tolerances | None = None, file_name: str = "kpi-template.xlsx",
+                   stamp: Stamp | None = None) -> Workbook:
     """The template for `period`, input cells filled with `values` (empty mapping: a blank template)
     and mean inputs' row counts with `rows`; the dashboard opens on the last month with values that
     is not `partial` (its data stop early). `targets` and `tolerances` typed in an earlier workbook
-    fill their cells instead of the config's; the hidden record keeps the config's."""
+    fill their cells instead of the config's; the hidden record keeps the config's. `stamp` marks
+    one owner's workbook (see team.py)."""
     layout = Layout(sheet_months(config, period), period)
     workbook = TemplateWorkbook()
     start = workbook.active
@@ -158,7 +164,9 @@ def build_workbook(config: Config, period: list[Month], values: Values,
     _KpiSheet(config, layout, kpis, _Refs(layout, inputs.title), results).write(targets or {}, tolerances or {})
     chart_data = workbook.create_sheet("chart_data")
     _Dashboard(config, layout, dashboard, kpis, values, chart_data, partial).write()
-    _StartSheet(config, layout, start, file_name).write()
+    _StartSheet(config, layout, start, file_name, stamp).write()
+    if stamp is not None:
+        stamp.mark(workbook)
     record = workbook.create_sheet(RECORD_SHEET)
     _define_names(workbook, config, layout, inputs, kpis)
     _record(workbook, config, layout, record)
@@ -776,8 +784,9 @@ class _Dashboard:
 
 
 class _StartSheet:
-    def __init__(self, config: Config, layout: Layout, sheet: Worksheet, file_name: str) -> None:
-        self.config, self.layout, self.sheet, self.file_name = config, layout, sheet, file_name
+    def __init__(self, config: Config, layout: Layout, sheet: Worksheet, file_name: str,
+                 stamp: Stamp | None = None) -> None:
+        self.config, self.layout, self.sheet, self.file_name, self.stamp = config, layout, sheet, file_name, stamp
 
     def write(self) -> None:
         config, sheet, locale = self.config, self.sheet, self.config.locale
@@ -786,6 +795,9 @@ class _StartSheet:
         subtitle = text("start.period", locale, first=_month_name(first, locale), last=_month_name(last, locale))
         _put(sheet, 2, 1, f"{config.company} — {subtitle}" if config.company else subtitle,
              font=Font(italic=True, size=12, color="595959"))
+        if self.stamp is not None:  # whose workbook, and the version it is: what a merge checks
+            _put(sheet, 3, 1, text("start.stamp", locale, owner=config.owners[self.stamp.owner].name,
+                                   stamp=self.stamp.shown()), font=SMALL_GREY)
         _put(sheet, 4, 1, text("start.how", locale), font=Font(bold=True, size=13, color="1F4E78"))
         row = 5
         commands = self.commands()
@@ -825,6 +837,11 @@ class _StartSheet:
         """The commands the steps give, with this workbook's and this config's file names (run from
         the config's folder, where the workbook is expected to be)."""
         config, workbook = shlex.quote(self.config.path.name), shlex.quote(self.file_name)
+        if self.stamp is not None:  # one owner's workbook: the review reads the whole team's
+            data = " ".join(f"--data {shlex.quote(name)}" for name in self.stamp.files)
+            return {"start.step5": f"kpireport report {config} {data}",
+                    "start.step6": f"kpireport template {config} --per owner -o {shlex.quote(self.stamp.output)} "
+                                   "--update"}
         return {"start.step5": f"kpireport report {config} --data {workbook}",
                 "start.step6": f"kpireport template {config} -o {workbook} --update"}
 

@@ -1,0 +1,186 @@
+"""Team filling through the real CLI: `template --per owner` writes one stamped workbook per owner."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+from click.testing import CliRunner
+from openpyxl import load_workbook
+
+from kpireport.cli import cli
+from kpireport.config import load_config
+from kpireport.months import Month
+from kpireport.team import config_hash, owner_share
+from kpireport.template import named_cells
+
+CONFIG = """\
+title: Team
+locale: en
+owners:
+  claire: {name: Claire Martin, email: claire@example.com}
+  bob: {name: Bob Durand, email: bob@example.com}
+  ines: {name: Ines Petit, email: ines@example.com}
+  idle: {name: Nobody Yet}
+inputs:
+  delivered: {aggregate: sum}
+  opened: {aggregate: sum}
+  visits: {aggregate: sum}
+  leads: {aggregate: sum}
+  deals: {aggregate: sum}
+  spare: {aggregate: sum}
+kpis:
+  open_rate: {formula: opened / delivered, format: percent, target: 0.25, owner: claire}
+  leads_per_open: {formula: leads / opened, target: 0.4, owner: claire}
+  visits_seen: {formula: visits, target: 4500, owner: bob}
+  visit_to_lead: {formula: leads / visits, format: percent, target: 0.05, owner: bob}
+  win_rate: {formula: deals / leads, format: percent, target: 0.2, owner: ines}
+  conversion: {formula: win_rate * visit_to_lead, format: percent, target: 0.004, owner: ines}
+  deals_doubled: {formula: deals * 2, target: 50}
+"""
+# who holds what: the inputs of each owner's KPIs, and of the KPIs those use (ines's conversion uses bob's
+# visit_to_lead); leads is read by all three owners
+SHARES = {
+    "claire": ({"delivered", "opened", "leads"}, {"open_rate", "leads_per_open"}),
+    "bob": ({"visits", "leads"}, {"visits_seen", "visit_to_lead"}),
+    "ines": ({"deals", "leads", "visits"}, {"win_rate", "conversion", "visit_to_lead"}),
+}
+JAN, FEB, MAR = Month(2026, 1), Month(2026, 2), Month(2026, 3)
+
+
+def run(*args: object):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def team(tmp_path: Path, *extra: object) -> tuple[Path, dict[str, Path]]:
+    config = tmp_path / "kpireport.yaml"
+    if not config.exists():
+        config.write_text(CONFIG, encoding="utf-8")
+    result = run("template", config, "--per", "owner", "-o", tmp_path / "kpi-template.xlsx", "--year", "2026",
+                 *extra)
+    assert result.exit_code == 0, result.output
+    return config, {owner: tmp_path / f"kpi-template-{owner}.xlsx" for owner in SHARES}
+
+
+def cell(workbook, name: str, month: Month | None = None):  # type: ignore[no-untyped-def]
+    cells = named_cells(workbook, name)
+    if month is None:
+        return cells[0]
+    months = [Month.of(c.value) for c in named_cells(workbook, "months")]
+    return cells[months.index(month)]
+
+
+def type_into(path: Path, typed: dict[str, dict[Month, object]]) -> None:
+    """Type into the cells of defined names (name -> month -> value) and save, as a person does."""
+    book = load_workbook(path)
+    for name, by_month in typed.items():
+        for month, value in by_month.items():
+            cell(book, name, month).value = value
+    book.save(path)
+
+
+def stamp_of(path: Path) -> dict[str, str]:
+    return {p.name: p.value for p in load_workbook(path).custom_doc_props.props}
+
+
+def test_one_workbook_per_owner_with_only_their_inputs_and_a_stamp(tmp_path: Path) -> None:
+    config = tmp_path / "kpireport.yaml"
+    config.write_text(CONFIG, encoding="utf-8")
+    result = run("template", config, "--per", "owner", "-o", tmp_path / "kpi-template.xlsx", "--year", "2026")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.glob("*.xlsx")) == [
+        "kpi-template-bob.xlsx", "kpi-template-claire.xlsx", "kpi-template-ines.xlsx"]  # idle owns no KPI
+    assert "deals_doubled has no owner: it is in no per-owner workbook" in result.output
+    assert "the input 'spare' is read by no owner's KPI" in result.output
+    hashes = {}
+    for owner, (inputs, kpis) in SHARES.items():
+        path = tmp_path / f"kpi-template-{owner}.xlsx"
+        assert f"wrote {path} — {len(kpis)} KPIs, {len(inputs)} inputs, 2026-01 to 2026-12" in result.output
+        book = load_workbook(path)
+        names = set(book.defined_names)
+        assert {n[3:] for n in names if n.startswith("in_")} == inputs
+        assert {n[4:] for n in names if n.startswith("kpi_")} == kpis
+        months = [Month.of(c.value) for c in named_cells(book, "months")]
+        assert months[-12:] == [Month(2026, m) for m in range(1, 13)]  # the same period in every workbook
+        stamp = stamp_of(path)
+        assert stamp["kpireport.owner"] == owner
+        assert stamp["kpireport.period"] == "2026-01..2026-12"
+        assert len(stamp["kpireport.config"]) == 12
+        hashes[owner] = stamp["kpireport.config"]
+        start = [c.value for row in book["Start here"].iter_rows() for c in row if isinstance(c.value, str)]
+        shown = next(line for line in start if "Version:" in line)
+        assert f"owner {owner}, config {stamp['kpireport.config']}, 2026-01 to 2026-12, generated " \
+               f"{stamp['kpireport.generated'][:10]}" in shown
+        owners_table = {c.value for c in book["Start here"]["A"]}
+        assert "Claire Martin" in owners_table if owner == "claire" else "Claire Martin" not in owners_table
+    assert len(set(hashes.values())) == 3  # each owner's share has its own
+
+
+def test_the_config_hash_ignores_wording_and_targets_not_what_cells_mean(tmp_path: Path) -> None:
+    def hash_of(text: str) -> str:
+        path = tmp_path / "c.yaml"
+        path.write_text(text, encoding="utf-8")
+        return config_hash(owner_share(load_config(path), "claire"))
+
+    base = hash_of(CONFIG)
+    cosmetic = CONFIG.replace("title: Team", "title: The team").replace("target: 0.25", "target: 0.3")
+    cosmetic = cosmetic.replace("opened / delivered,", "opened/delivered, label: Opens per delivery,")
+    cosmetic = cosmetic.replace("name: Claire Martin", "name: Claire M.")
+    assert hash_of(cosmetic) == base
+    assert hash_of(CONFIG.replace("deals: {aggregate: sum}", "deals: {aggregate: max}")) == base  # not claire's
+    for meaning in (CONFIG.replace("opened: {aggregate: sum}", "opened: {aggregate: mean}"),
+                    CONFIG.replace("leads / opened,", "leads / delivered,"),
+                    CONFIG.replace("leads / opened, target: 0.4,", "leads / opened, format: percent, target: 0.4,"),
+                    CONFIG.replace("target: 4500, owner: bob", "target: 4500, owner: claire")):
+        assert hash_of(meaning) != base
+
+
+def test_each_per_owner_file_keeps_the_rules_of_a_single_template(tmp_path: Path) -> None:
+    config, books = team(tmp_path, "--blank")
+    type_into(books["claire"], {"in_opened": {JAN: 250}, "in_delivered": {JAN: 1000}})
+    before = {owner: path.read_bytes() for owner, path in books.items()}
+    again = run("template", config, "--per", "owner", "-o", tmp_path / "kpi-template.xlsx", "--year", "2026",
+                "--blank")
+    assert again.exit_code == 2
+    assert f"error: {books['claire']}: this workbook differs from the one kpireport would write" in again.output
+    assert "in_opened 2026-01: 250, would be empty" in again.output
+    assert {owner: path.read_bytes() for owner, path in books.items()} == before  # none written, not even bob's
+
+    lock = tmp_path / ".~lock.kpi-template-ines.xlsx#"
+    lock.write_text("someone", encoding="utf-8")
+    opened = run("template", config, "--per", "owner", "-o", tmp_path / "kpi-template.xlsx", "--year", "2026",
+                 "--update")
+    assert opened.exit_code == 2
+    assert f"error: {books['ines']}: the workbook is open in a spreadsheet" in opened.output
+    assert {owner: path.read_bytes() for owner, path in books.items()} == before
+    lock.unlink()
+
+    # no KPI reads delivered any more: it is dropped from claire's workbook, which is kept as a backup
+    config.write_text(CONFIG.replace("opened / delivered", "opened / leads"), encoding="utf-8")
+    updated = run("template", config, "--per", "owner", "-o", tmp_path / "kpi-template.xlsx", "--year", "2026",
+                  "--update")
+    assert updated.exit_code == 0, updated.output
+    backups = list(tmp_path.glob("kpi-template-claire.bak-*.xlsx"))
+    assert len(backups) == 1
+    assert f"kept the previous workbook as {backups[0]}" in updated.output
+    assert "not carried over: input 'delivered' (1 values) is no longer in the config" in updated.output
+    assert cell(load_workbook(backups[0]), "in_delivered", JAN).value == 1000
+    assert cell(load_workbook(books["claire"]), "in_opened", JAN).value == 250
+
+
+def test_the_start_sheet_commands_of_an_owner_workbook_run_as_written(tmp_path: Path, monkeypatch) -> None:
+    _, books = team(tmp_path, "--blank")
+    type_into(books["bob"], {"in_visits": {JAN: 5000}, "in_leads": {JAN: 100}})
+    start = load_workbook(books["bob"])["Start here"]
+    commands = [c.value for row in start.iter_rows() for c in row
+                if isinstance(c.value, str) and c.value.startswith("kpireport ")]
+    assert commands == [
+        "kpireport report kpireport.yaml --data kpi-template-claire.xlsx --data kpi-template-bob.xlsx "
+        "--data kpi-template-ines.xlsx",
+        "kpireport template kpireport.yaml --per owner -o kpi-template.xlsx --update"]
+    monkeypatch.chdir(tmp_path)
+    for command in commands:
+        result = CliRunner().invoke(cli, shlex.split(command)[1:])
+        assert result.exit_code == 0, (command, result.output)
+    assert (tmp_path / "output" / "review-2026-01.pdf").exists()
+    assert cell(load_workbook(books["bob"]), "in_visits", JAN).value == 5000  # the update kept it
