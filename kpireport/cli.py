@@ -216,7 +216,8 @@ def template(config: Path, output: Path, year: int | None, start, count: int,  #
     typed: dict = {}
     last = None
     if not blank:
-        data = load_data(settings, data_files, skip_bad_rows=skip_bad_rows)
+        # per-owner workbooks made for an earlier config or period are read as they are: this rebuilds them
+        data = load_data(settings, data_files, skip_bad_rows=skip_bad_rows, check_stamps=False)
         _warn(data.warnings)
         values, partial, rows = data.values, data.partial, data.rows
         # what a filled template read as data holds besides its values goes into the new one too

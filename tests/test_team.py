@@ -1,10 +1,15 @@
-"""Team filling through the real CLI: `template --per owner` writes one stamped workbook per owner."""
+"""Team filling through the real CLI: `template --per owner` writes one stamped workbook per owner, people
+type into theirs (openpyxl, and one saved by LibreOffice), and the workbooks given back together merge:
+each input from its owner's workbook, a shared input typed differently refused naming both files, a
+workbook made for another config or period refused showing its stamp."""
 
 from __future__ import annotations
 
+import json
 import shlex
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from openpyxl import load_workbook
 
@@ -13,6 +18,8 @@ from kpireport.config import load_config
 from kpireport.months import Month
 from kpireport.team import config_hash, owner_share
 from kpireport.template import named_cells
+
+from .libreoffice import recalculate
 
 CONFIG = """\
 title: Team
@@ -83,6 +90,11 @@ def stamp_of(path: Path) -> dict[str, str]:
     return {p.name: p.value for p in load_workbook(path).custom_doc_props.props}
 
 
+def rows_of(result) -> dict[tuple[str, str], dict]:  # type: ignore[no-untyped-def,type-arg]
+    assert result.exit_code == 0, result.output
+    return {(row["kpi"], row["month"]): row for row in json.loads(result.stdout)["rows"]}
+
+
 def test_one_workbook_per_owner_with_only_their_inputs_and_a_stamp(tmp_path: Path) -> None:
     config = tmp_path / "kpireport.yaml"
     config.write_text(CONFIG, encoding="utf-8")
@@ -133,6 +145,99 @@ def test_the_config_hash_ignores_wording_and_targets_not_what_cells_mean(tmp_pat
                     CONFIG.replace("leads / opened, target: 0.4,", "leads / opened, format: percent, target: 0.4,"),
                     CONFIG.replace("target: 4500, owner: bob", "target: 4500, owner: claire")):
         assert hash_of(meaning) != base
+
+
+def test_filled_workbooks_merge_each_input_from_its_owner(tmp_path: Path) -> None:
+    config, books = team(tmp_path, "--blank")
+    type_into(books["claire"], {"in_delivered": {JAN: 1000, FEB: 1200, MAR: 800},
+                                "in_opened": {JAN: 250, FEB: 300, MAR: 180},
+                                "in_leads": {JAN: 100},  # the same figure bob typed: one value
+                                "note_leads": {FEB: "Webinar on the 10th"},
+                                "target_open_rate": {MAR: 0.2}})
+    type_into(books["bob"], {"in_visits": {JAN: 5000, FEB: 6000, MAR: 4000},
+                             "in_leads": {JAN: 100, FEB: 150, MAR: 90},
+                             "note_leads": {FEB: "Form fixed"}})
+    type_into(books["ines"], {"in_deals": {JAN: 20, FEB: 30, MAR: 18},
+                              "target_visit_to_lead": {MAR: 0.9}})  # bob's KPI: only his workbook sets its target
+    bob_saved = recalculate(books["bob"], tmp_path / "saved-by-libreoffice")  # the stamp survives LibreOffice
+    assert stamp_of(bob_saved) == stamp_of(books["bob"])
+
+    computed = run("compute", config, "--data", books["claire"], "--data", bob_saved, "--data", books["ines"],
+                   "--format", "json")
+    rows = rows_of(computed)
+    expected = {  # worked out by hand from the typed figures
+        "open_rate": (0.25, 0.25, 0.225), "leads_per_open": (0.4, 0.5, 0.5), "visits_seen": (5000, 6000, 4000),
+        "visit_to_lead": (0.02, 0.025, 0.0225), "win_rate": (0.2, 0.2, 0.2),
+        "conversion": (0.004, 0.005, 0.0045), "deals_doubled": (40, 60, 36)}
+    for kpi, values in expected.items():
+        for month, value in zip(("2026-01", "2026-02", "2026-03"), values, strict=True):
+            assert rows[(kpi, month)]["value"] == pytest.approx(value), (kpi, month)
+    assert rows[("open_rate", "2026-03")]["target"] == pytest.approx(0.2)  # typed by claire, its owner
+    assert rows[("visit_to_lead", "2026-03")]["target"] == pytest.approx(0.05)  # ines's typing ignored
+    assert {month for _, month in rows} == {"2026-01", "2026-02", "2026-03"}  # nobody typed April
+
+    html = tmp_path / "review.html"
+    reported = run("report", config, "--data", books["claire"], "--data", bob_saved, "--data", books["ines"],
+                   "--month", "2026-02", "-o", tmp_path / "r.pdf", "--html", html)
+    assert reported.exit_code == 0, reported.output
+    assert "Webinar on the 10th / Form fixed" in html.read_text(encoding="utf-8")  # both owners' notes kept
+
+
+def test_a_shared_input_typed_differently_is_refused_naming_both_workbooks(tmp_path: Path) -> None:
+    config, books = team(tmp_path, "--blank")
+    type_into(books["bob"], {"in_leads": {FEB: 150}})
+    type_into(books["ines"], {"in_leads": {FEB: 105}, "in_deals": {FEB: 30}})
+    result = run("compute", config, *(a for path in books.values() for a in ("--data", path)))
+    assert result.exit_code == 2
+    assert f"error: {books['ines']}: 'leads' for 2026-02 is 150 in {books['bob']} and 105 in {books['ines']}: " \
+           "two owners' workbooks give this input different values" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_workbook_made_for_another_config_or_period_is_refused_showing_its_stamp(tmp_path: Path) -> None:
+    config, books = team(tmp_path, "--blank")
+    type_into(books["claire"], {"in_delivered": {JAN: 1000}, "in_opened": {JAN: 250}})
+    every = [a for path in books.values() for a in ("--data", path)]
+    stamp = stamp_of(books["claire"])
+    shown = (f"owner claire, config {stamp['kpireport.config']}, 2026-01 to 2026-12, generated "
+             f"{stamp['kpireport.generated'][:10]} {stamp['kpireport.generated'][11:16]} UTC")
+
+    # a reworded label and a new target: what the cells mean is unchanged, the workbooks are still good
+    config.write_text(CONFIG.replace("target: 0.25", "target: 0.3, label: Opens"), encoding="utf-8")
+    assert run("compute", config, *every).exit_code == 0
+
+    # claire's open rate now divides by another input: her workbook is for another config, bob's is not
+    config.write_text(CONFIG.replace("opened / delivered", "opened / (delivered + leads)"), encoding="utf-8")
+    refused = run("compute", config, *every)
+    assert refused.exit_code == 2
+    assert f"error: {books['claire']}: this workbook was made for another config (its stamp: {shown})" \
+           in refused.output
+    assert "kpireport template kpireport.yaml --per owner -o kpi-template.xlsx --update" in refused.output
+    assert run("compute", config, "--data", books["bob"]).exit_code == 0
+    # and --update rebuilds it for this config, keeping what she typed
+    updated = run("template", config, "--per", "owner", "-o", tmp_path / "kpi-template.xlsx", "--year", "2026",
+                  "--update")
+    assert updated.exit_code == 0, updated.output
+    assert cell(load_workbook(books["claire"]), "in_opened", JAN).value == 250
+    assert run("compute", config, *every).exit_code == 0
+
+    # bob's workbook of last year beside this year's
+    old = tmp_path / "2025"
+    old.mkdir()
+    assert run("template", config, "--per", "owner", "-o", old / "kpi-template.xlsx", "--year", "2025",
+               "--blank").exit_code == 0
+    mixed = run("compute", config, "--data", books["claire"], "--data", old / "kpi-template-bob.xlsx")
+    assert mixed.exit_code == 2
+    assert f"error: {old / 'kpi-template-bob.xlsx'}: this workbook is for another period (its stamp: owner bob, " \
+           f"config {stamp_of(books['bob'])['kpireport.config']}, 2025-01 to 2025-12, generated" in mixed.output
+    assert f"than {books['claire']} (2026-01 to 2026-12)" in mixed.output
+
+    # two copies of bob's workbook: which one holds the month's figures?
+    copy = tmp_path / "kpi-template-bob (1).xlsx"  # a --data file of the same name would replace the first
+    copy.write_bytes(books["bob"].read_bytes())
+    twice = run("compute", config, "--data", books["bob"], "--data", copy)
+    assert twice.exit_code == 2
+    assert "a second workbook for the owner 'bob'" in twice.output
 
 
 def test_each_per_owner_file_keeps_the_rules_of_a_single_template(tmp_path: Path) -> None:
