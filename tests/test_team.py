@@ -5,6 +5,7 @@ workbook made for another config or period refused showing its stamp."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shlex
 from pathlib import Path
@@ -289,3 +290,39 @@ def test_the_start_sheet_commands_of_an_owner_workbook_run_as_written(tmp_path: 
         assert result.exit_code == 0, (command, result.output)
     assert (tmp_path / "output" / "review-2026-01.pdf").exists()
     assert cell(load_workbook(books["bob"]), "in_visits", JAN).value == 5000  # the update kept it
+
+
+def readme_loop() -> list[str]:
+    """The README's monthly loop for a team of five: its command lines, comments left out."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("The monthly loop for a team of five", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    return [line.split("  #")[0].strip() for line in block.splitlines() if line.startswith("kpireport ")]
+
+
+def test_the_readme_loop_for_a_team_of_five_runs_as_written(tmp_path: Path, monkeypatch) -> None:
+    names = ["anne", "bruno", "chloe", "david", "emma"]
+    owners = "".join(f"  {n}: {{name: {n.title()}, email: {n}@example.com}}\n" for n in names)
+    kpis = "".join(f"  rate_{n}: {{formula: {n}_deals / leads, format: percent, target: 0.5, owner: {n}}}\n"
+                   for n in names)
+    inputs = "".join(f"  {n}: {{aggregate: sum}}\n" for n in [*(f"{n}_deals" for n in names), "leads"])
+    config = tmp_path / "team.yaml"
+    smtp = "smtp: {host: 127.0.0.1, port: 2525, security: none, from: kpi@example.com}\n"
+    config.write_text(f"title: Team of five\nlocale: en\n{smtp}owners:\n{owners}inputs:\n{inputs}kpis:\n{kpis}",
+                      encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    make, validate, report, send = (shlex.split(line)[1:] for line in readme_loop())
+    assert CliRunner().invoke(cli, make).exit_code == 0
+    with config.open("a", encoding="utf-8") as file:  # "listed under sources: once written"
+        file.write("sources:\n" + "".join(f"  - {{path: shared/kpis-{n}.xlsx, layout: template}}\n" for n in names))
+    january = Month(dt.date.today().year, 1)  # no data yet: the period is this year
+    for index, name in enumerate(names, 1):  # everyone types the shared leads alike, and their own figure
+        type_into(tmp_path / "shared" / f"kpis-{name}.xlsx", {"in_leads": {january: 200},
+                                                              f"in_{name}_deals": {january: 10 * index}})
+    assert CliRunner().invoke(cli, make).exit_code == 0  # rebuilt from the filled workbooks: nothing lost
+    for command in (validate, [*report, "--html", "review.html"], [*send, "--dry-run", "mail"]):
+        result = CliRunner().invoke(cli, command)
+        assert result.exit_code == 0, (command, result.output)
+    assert len(list((tmp_path / "mail").glob("*.eml"))) == 5
+    page = (tmp_path / "review.html").read_text(encoding="utf-8")
+    for index, name in enumerate(names, 1):  # 10 / 200 = 5 %, 20 / 200 = 10 %…
+        assert f">{5 * index}.0%<" in page, name
