@@ -8,11 +8,15 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import click
 
 from .errors import KpiReportError
+
+if TYPE_CHECKING:
+    from .months import Month
+    from .template import TemplateOutcome
 
 EXIT_BAD_INPUT = 2
 
@@ -226,19 +230,19 @@ def template(config: Path, output: Path, year: int | None, start, count: int,  #
     period = template_period(year, start, count, last)
     options = {"update": update, "force": force, "partial": partial, "rows": rows, **typed}
     if per == "owner":
-        from .team import owner_share, write_per_owner
+        from .team import write_per_owner
 
         team = write_per_owner(settings, output, period, values, **options)
         _warn(team.left_out)
         for owner, outcome in team.written.items():
-            share = owner_share(settings, owner)
+            share = team.shares[owner]
             _template_written(outcome, len(share.kpis), len(share.inputs), period, update)
         return
     outcome = write_template(settings, output, period, values, **options)
     _template_written(outcome, len(settings.kpis), len(settings.inputs), period, update)
 
 
-def _template_written(outcome, kpis: int, inputs: int, period: list, update: bool) -> None:  # type: ignore[no-untyped-def,type-arg]
+def _template_written(outcome: TemplateOutcome, kpis: int, inputs: int, period: list[Month], update: bool) -> None:
     _warn([f"not carried over: {line}" for line in outcome.not_carried] + outcome.moved)
     if outcome.backup:
         click.echo(f"kept the previous workbook as {outcome.backup} (something of it was not carried over)")

@@ -10,13 +10,16 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .config import Config
 from .errors import DataError, KpiReportError, clipped
 from .files import paths_beside, safe_name
 from .formula import Binary, Call, Name, Negate, Node, Number
 from .months import Month
+
+if TYPE_CHECKING:
+    from .template import TemplateOutcome
 
 PROPERTY = "kpireport."  # the prefix of the stamp's custom document properties
 T = TypeVar("T")
@@ -61,8 +64,9 @@ class Stamp:
             return cls(str(found["owner"]), str(found["config"]), Month.parse(first), Month.parse(last), generated)
         except (KeyError, ValueError) as exc:
             raise DataError(f"the workbook's kpireport stamp is damaged ({clipped(found)}): {exc}", file=file,
-                            hint="rebuild the per-owner workbooks with 'kpireport template CONFIG --per owner "
-                                 "--update', or restore the workbook's custom properties") from None
+                            hint="restore its custom properties (File > Properties > Custom: kpireport.owner, "
+                                 "kpireport.config, kpireport.period, kpireport.generated), or leave the workbook "
+                                 "out of the sources") from None
 
 
 def owner_share(config: Config, owner: str) -> Config:
@@ -137,9 +141,11 @@ def check_stamp(config: Config, stamp: Stamp, file: str, others: Mapping[str, St
 
 @dataclass
 class Round:
-    """The per-owner workbooks written: owner id -> what was written; and what is in none of them."""
+    """The per-owner workbooks written (owner id -> what was written, and the share of the config it
+    holds), and what is in none of them."""
 
-    written: dict[str, Any]  # owner id -> template.TemplateOutcome
+    written: dict[str, TemplateOutcome]
+    shares: dict[str, Config]
     left_out: list[str]
 
 
@@ -160,10 +166,8 @@ def write_per_owner(config: Config, output: Path, period: list[Month], values: M
     generated = (generated or dt.datetime.now(dt.UTC)).replace(microsecond=0)
     files = tuple(paths[owner].name for owner in owners)
     prepared = {}
-    shared: set[str] = set()
-    for owner in owners:
-        share = owner_share(config, owner)
-        shared |= set(share.inputs)
+    shares = {owner: owner_share(config, owner) for owner in owners}
+    for owner, share in shares.items():
         stamp = Stamp(owner, config_hash(share), period[0], period[-1], generated, files, output.name)
         prepared[owner] = prepare_template(
             share, paths[owner], period, _only(values, share.inputs), stamp=stamp,
@@ -175,8 +179,8 @@ def write_per_owner(config: Config, output: Path, period: list[Month], values: M
     left_out = [f"{kpi.id} has no owner: it is in no per-owner workbook (give it 'owner:')"
                 for kpi in config.kpis.values() if kpi.owner is None]
     left_out += [f"the input '{input_id}' is read by no owner's KPI: it is in no per-owner workbook"
-                 for input_id in config.inputs if input_id not in shared]
-    return Round({owner: done.outcome for owner, done in prepared.items()}, left_out)
+                 for input_id in config.inputs if not any(input_id in share.inputs for share in shares.values())]
+    return Round({owner: done.outcome for owner, done in prepared.items()}, shares, left_out)
 
 
 def _only(items: Mapping[str, T], kept: Mapping[str, Any] | set[str]) -> dict[str, T]:

@@ -241,6 +241,18 @@ def test_a_workbook_made_for_another_config_or_period_is_refused_showing_its_sta
     assert "a second workbook for the owner 'bob'" in twice.output
 
 
+def test_a_damaged_stamp_is_refused_saying_how_to_mend_it(tmp_path: Path) -> None:
+    config, books = team(tmp_path, "--blank")
+    book = load_workbook(books["bob"])
+    next(p for p in book.custom_doc_props.props if p.name == "kpireport.period").value = "last year"
+    book.save(books["bob"])
+    result = run("validate", config, "--data", books["bob"])
+    assert result.exit_code == 2
+    assert f"error: {books['bob']}: the workbook's kpireport stamp is damaged (" in result.output
+    assert "'period': 'last year'" in result.output
+    assert "hint: restore its custom properties (File > Properties > Custom" in result.output
+
+
 def test_each_per_owner_file_keeps_the_rules_of_a_single_template(tmp_path: Path) -> None:
     config, books = team(tmp_path, "--blank")
     type_into(books["claire"], {"in_opened": {JAN: 250}, "in_delivered": {JAN: 1000}})
