@@ -82,6 +82,7 @@ class MonthlyData:
     # as the workbook's formulas read it (COUNT and ISNUMBER ignore text)
     text_cells: dict[str, dict[Month, str]] = field(default_factory=dict)
     stamped: dict[str, Stamp] = field(default_factory=dict)  # a per-owner workbook (team.py) -> its stamp
+    counted: dict[tuple[str, Month], str] = field(default_factory=dict)  # a row count -> the owner's workbook giving it
 
     def review_notes(self, locale: str) -> dict[str, dict[Month | None, str]]:
         """The notes the review prints on each KPI's card, with a line for each text cell of its inputs."""
@@ -606,6 +607,8 @@ class _SourceReader:
             if kind == "rows":  # written by kpireport from the data files; a count or nothing
                 counts = {month: int(cell.value) for month, cell in zip(months, cells, strict=False)
                           if month is not None and isinstance(cell.value, int | float) and cell.value > 0}
+                if stamp is not None:
+                    self.refuse_other_counts(input_id, counts)
                 self.data.rows.setdefault(input_id, {}).update(counts)
                 continue
             provided.add(input_id)
@@ -616,6 +619,17 @@ class _SourceReader:
                 if value is not None:
                     self.data.add(input_id, month, value, self.file, typed=True)
         return provided
+
+    def refuse_other_counts(self, input_id: str, counts: dict[Month, int]) -> None:
+        """A shared mean input's row counts, from two owners' workbooks: the same counts, or an error."""
+        for month, count in counts.items():
+            other = self.data.counted.setdefault((input_id, month), self.file)
+            before = self.data.rows.get(input_id, {}).get(month)
+            if other != self.file and before != count:
+                raise DataError(
+                    f"the rows behind '{input_id}' for {month} are {before} in {other} and {count} in {self.file}: "
+                    "two owners' workbooks give this count differently", file=self.file,
+                    hint="correct one of the two cells (the grey row under the input) so that they agree")
 
     def inputs_hold_formulas(self, workbook) -> bool:  # type: ignore[no-untyped-def]
         """Whether a person typed a formula into an input cell (the template has none there)."""

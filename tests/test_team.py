@@ -195,6 +195,20 @@ def test_a_shared_input_typed_differently_is_refused_naming_both_workbooks(tmp_p
     assert "Traceback" not in result.output
 
 
+def test_a_shared_mean_input_with_other_row_counts_is_refused_naming_both_workbooks(tmp_path: Path) -> None:
+    (tmp_path / "kpireport.yaml").write_text(CONFIG.replace("leads: {aggregate: sum}", "leads: {aggregate: mean}"),
+                                             encoding="utf-8")
+    config, books = team(tmp_path, "--blank")
+    type_into(books["bob"], {"in_leads": {FEB: 150}, "rows_leads": {FEB: 3}})
+    type_into(books["ines"], {"in_leads": {FEB: 150}, "rows_leads": {FEB: 3}})
+    assert run("compute", config, "--data", books["bob"], "--data", books["ines"]).exit_code == 0
+    type_into(books["ines"], {"rows_leads": {FEB: 4}})
+    result = run("compute", config, "--data", books["bob"], "--data", books["ines"])
+    assert result.exit_code == 2
+    assert f"error: {books['ines']}: the rows behind 'leads' for 2026-02 are 3 in {books['bob']} and 4 in " \
+           f"{books['ines']}: two owners' workbooks give this count differently" in result.output
+
+
 def test_a_workbook_made_for_another_config_or_period_is_refused_showing_its_stamp(tmp_path: Path) -> None:
     config, books = team(tmp_path, "--blank")
     type_into(books["claire"], {"in_delivered": {JAN: 1000}, "in_opened": {JAN: 250}})
