@@ -796,8 +796,10 @@ class _StartSheet:
         _put(sheet, 2, 1, f"{config.company} — {subtitle}" if config.company else subtitle,
              font=Font(italic=True, size=12, color="595959"))
         if self.stamp is not None:  # whose workbook, and the version it is: what a merge checks
-            _put(sheet, 3, 1, text("start.stamp", locale, owner=config.owners[self.stamp.owner].name,
-                                   stamp=self.stamp.shown()), font=SMALL_GREY)
+            stamp = self.stamp
+            _put(sheet, 3, 1, text("start.stamp", locale, name=config.owners[stamp.owner].name, owner=stamp.owner,
+                                   config=stamp.config, first=stamp.first, last=stamp.last,
+                                   generated=f"{stamp.generated:%Y-%m-%d %H:%M}"), font=SMALL_GREY)
         _put(sheet, 4, 1, text("start.how", locale), font=Font(bold=True, size=13, color="1F4E78"))
         row = 5
         commands = self.commands()

@@ -122,8 +122,8 @@ def test_one_workbook_per_owner_with_only_their_inputs_and_a_stamp(tmp_path: Pat
         hashes[owner] = stamp["kpireport.config"]
         start = [c.value for row in book["Start here"].iter_rows() for c in row if isinstance(c.value, str)]
         shown = next(line for line in start if "Version:" in line)
-        assert f"owner {owner}, config {stamp['kpireport.config']}, 2026-01 to 2026-12, generated " \
-               f"{stamp['kpireport.generated'][:10]}" in shown
+        assert f"(owner '{owner}'), their inputs only. Version: config {stamp['kpireport.config']}, 2026-01 to " \
+               f"2026-12, generated {stamp['kpireport.generated'][:10]}" in shown
         owners_table = {c.value for c in book["Start here"]["A"]}
         assert "Claire Martin" in owners_table if owner == "claire" else "Claire Martin" not in owners_table
     assert len(set(hashes.values())) == 3  # each owner's share has its own
