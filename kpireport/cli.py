@@ -134,7 +134,7 @@ def catalog(domain: str | None, output_format: str, locale: str) -> None:
 def validate(config: Path, data_files: tuple[Path, ...], skip_bad_rows: bool) -> None:
     """Check CONFIG and its data files; explain every problem with its key, line and a fix."""
     from .config import load_config
-    from .sources import load_data
+    from .sources import input_origins, load_data
 
     settings = load_config(config)
     data = load_data(settings, data_files, skip_bad_rows=skip_bad_rows)
@@ -144,6 +144,9 @@ def validate(config: Path, data_files: tuple[Path, ...], skip_bad_rows: bool) ->
     span += "".join(f" ({m} partial: data up to {day})" for m, day in sorted(data.partial.items()))
     click.echo(f"{config}: ok — {len(settings.kpis)} KPIs, {len(settings.inputs)} inputs, "
                f"{len(settings.sources)} sources{span}")
+    click.echo("inputs and where they come from:")
+    for line in input_origins(settings, data):
+        click.echo(f"  {line}")
 
 
 @cli.command()

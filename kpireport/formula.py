@@ -153,8 +153,9 @@ class _Parser:
     """Recursive descent: expr := term (('+'|'-') term)*; term := unary (('*'|'/') unary)*;
     unary := '-' unary | '+' unary | atom; atom := number | name | name '(' args ')' | '(' expr ')'."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, functions: dict[str, tuple[int, int | None, str]]) -> None:
         self.text = text
+        self.functions = functions
         self.tokens = _tokenize(text)
         self.index = 0
         self.depth = 0  # how deep the parser is, checked before it recurses
@@ -242,9 +243,9 @@ class _Parser:
 
     def call(self, name: _Token) -> Node:
         function = name.text.lower()
-        if function not in FUNCTIONS:
+        if function not in self.functions:
             raise _error(self.text, name.position, f"unknown function '{name.text}'",
-                         did_you_mean(function, FUNCTIONS) or "functions: " + ", ".join(FUNCTIONS),
+                         did_you_mean(function, self.functions) or "functions: " + ", ".join(self.functions),
                          width=len(name.text))
         self.expect("(")
         args: list[Node] = []
@@ -254,7 +255,7 @@ class _Parser:
                 self.take()
                 args.append(self.expression())
         self.expect(")")
-        fewest, most, usage = FUNCTIONS[function]
+        fewest, most, usage = self.functions[function]
         if len(args) < fewest or (most is not None and len(args) > most):
             raise _error(self.text, name.position,
                          f"{function}() takes {_count_words(fewest, most)}, not {len(args)}",
@@ -287,9 +288,10 @@ def depth(tree: Node, name_depth: Callable[[Name], int] = lambda _name: 1) -> in
     return deepest
 
 
-def parse(text: str) -> Formula:
-    """Parse a formula; raises FormulaError saying what is wrong and at which position."""
-    return Formula(text, _Parser(str(text)).parse())
+def parse(text: str, functions: dict[str, tuple[int, int | None, str]] = FUNCTIONS) -> Formula:
+    """Parse a formula; raises FormulaError saying what is wrong and at which position. `functions`:
+    the ones it may call (a KPI's by default; a row's value expression has its own, see measures.py)."""
+    return Formula(text, _Parser(str(text), functions).parse())
 
 
 def months_arg(call: Call) -> int:

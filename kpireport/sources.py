@@ -26,6 +26,7 @@ from .cells import (
     AMBIGUOUS_HINT,
     NUMBER_HINT,
     AmbiguousDatesError,
+    Parsed,
     ambiguity,
     date_problem,
     dates,
@@ -39,7 +40,9 @@ from .cells import parse_date as parse_date  # one text at a time, as before: ke
 from .cells import parse_number as parse_number
 from .config import Config, Source
 from .errors import DataError, KpiReportError, clipped, did_you_mean
+from .measures import Measure, describe
 from .months import Month
+from .rows import at_month_ends, covered_months, expression, kept, monthly_rows, with_zeros
 from .tables import (
     INDEX_BYTES,
     TEMPLATE_PART_BYTES,
@@ -197,7 +200,8 @@ def load_data(config: Config, data_paths: Iterable[str | Path] = (), skip_bad_ro
     provided: set[str] = set()
     for index, source in enumerate(sources_with(config, data_paths)):  # --data files come last: no key
         reader = _SourceReader(config, source, data, skip_bad_rows, f"sources.{index}", check_stamps)
-        provided |= reader.template() if source.layout == "template" else reader.table()
+        read = {"template": reader.template, "rows": reader.rows}.get(source.layout, reader.table)
+        provided |= read()
     for input_id, series in data.values.items():
         negative = sorted(month for month, value in series.items() if value < 0)
         if negative and config.inputs[input_id].format in ("number", "duration"):
@@ -220,6 +224,21 @@ def load_data(config: Config, data_paths: Iterable[str | Path] = (), skip_bad_ro
                  "or add a data file with a column for each")))
     data.warnings = list(dict.fromkeys(data.warnings))  # two sources reading one file warn alike: once
     return data
+
+
+def input_origins(config: Config, data: MonthlyData) -> list[str]:
+    """One line per input: the files its values come from, their months, and a measure in words."""
+    measures = {m.input: m for source in config.sources for m in source.measures}
+    width = max((len(input_id) for input_id in config.inputs), default=0)
+    lines = []
+    for input_id in config.inputs:
+        months = sorted(data.values.get(input_id, {}))
+        files = list(dict.fromkeys(data.origin[(input_id, m)] for m in months))
+        where = (f"{', '.join(files)}, {months[0]} to {months[-1]}" if months
+                 else "no value in any data file (type it in the template)")
+        said = f": {describe(measures[input_id])}" if input_id in measures else ""
+        lines.append(f"{input_id:<{width}}  {where}{said}")
+    return lines
 
 
 @dataclass(frozen=True)
@@ -397,6 +416,63 @@ class _SourceReader:
                     self.data.rows.setdefault(input_id, {})[Month.of(record[_DAY])] = int(record["mean" + _ROWS])
         return set(names.unique().to_list())
 
+    # --- rows: one per deal, order, contact… ---------------------------------------------------------
+
+    def rows(self) -> set[str]:
+        """Read a table of rows with the source's measures (measures.py); returns the inputs made."""
+        source, measures = self.source, self.source.measures
+        table = read_table(source.path, sheet=source.sheet, header=measures[0].date_columns()[0],
+                           comma_thousands=self.config.locale == "en")
+        frame = table.frame.with_row_index(_ROW, offset=table.first_row)
+        self.header_row = table.first_row - 1
+        names = [c for c in frame.columns if c != _ROW]
+        for measure in measures:
+            self.check_measure_columns(measure, names)
+        if not len(frame):
+            self.data.warnings.append(f"{self.file} has no rows (only a header): it gives no value")
+        cells = _RowCells(self, frame, table)
+        keeps = {m.input: cells.kept(m) for m in measures}
+        values = {m.input: cells.values(m, keeps[m.input]) for m in measures}  # bad cells of the rows kept
+        skipped = self.settle(frame, cells.problems)
+        if skipped is not None:  # --skip-bad-rows: a row with a bad cell counts nowhere
+            keeps = {input_id: keep & skipped for input_id, keep in keeps.items()}
+        days = [cells.day(column) for column in dict.fromkeys(c for m in measures for c in m.month_columns())]
+        covered = covered_months(days)
+        last = last_day_if_partial(pl.concat(days))
+        if last is not None:
+            self.data.stops_early(last)
+        for measure in measures:
+            keep, value, how = keeps[measure.input], values[measure.input], measure.aggregate
+            if measure.snapshot is not None:
+                result = at_month_ends(cells.day(measure.snapshot.start), cells.day(measure.snapshot.end), value,
+                                       keep, how, covered)
+            else:
+                result = monthly_rows(cells.day(measure.date), value, keep, how)  # type: ignore[arg-type]
+                if how in ("count", "count_distinct"):
+                    result = with_zeros(result, covered)
+            for month, number, count in result.iter_rows():
+                if number is None or not math.isfinite(number):  # an overflow, or a mean of nothing
+                    continue
+                self.data.add(measure.input, Month.of(month), float(number), self.file)
+                if self.config.inputs[measure.input].aggregate == "mean":
+                    self.data.rows.setdefault(measure.input, {})[Month.of(month)] = int(count)
+        return {m.input for m in measures}
+
+    def check_measure_columns(self, measure: Measure, names: list[str]) -> None:
+        """Every column a measure names is in the file, or an error with the closest one."""
+        parts = [("date", column) for column in ([measure.date] if measure.date else [])]
+        if measure.snapshot is not None:
+            parts += [("snapshot.start", measure.snapshot.start), ("snapshot.end", measure.snapshot.end)]
+        parts += [("value", column) for column in measure.value_columns(names)]
+        parts += [(f"filter.{c.column}", c.column) for c in measure.filter]
+        for part, column in parts:
+            if column not in names:
+                unparsed = f"; as an expression: {measure.unparsed}" if part == "value" and measure.unparsed else ""
+                raise DataError(f"no column '{column}'", file=self.file, line=self.header_row,
+                                key=f"{measure.key}.{part}",
+                                hint=f"{did_you_mean(column, names) or 'its columns: ' + _listed(names)}{unparsed} "
+                                     "(correct the column's name in this measure)")
+
     def monthly(self, rows: pl.DataFrame, problems: list[pl.DataFrame], measures: list[tuple[str, str, str]],
                 keys: tuple[str, ...] | list[str] = ()) -> pl.DataFrame:
         """Roll `rows` (row number, date as written, values) up to calendar months: one column per
@@ -407,19 +483,8 @@ class _SourceReader:
         """
         texts = rows[_TEXT]
         written = texts.unique()
-        try:
-            parsed = dates(written, self.source.date_format)
-        except AmbiguousDatesError as ambiguous:  # the whole column, not a row: --skip-bad-rows cannot help
-            first = rows.filter(pl.col(_TEXT).is_in(pl.Series(ambiguous.texts).implode())).row(0, named=True)
-            raise DataError(ambiguity(first[_TEXT]), file=self.file, line=first[_ROW], column=self.source.date,
-                            hint=AMBIGUOUS_HINT) from None
+        parsed = self.read_dates(written, rows.select(_ROW, pl.col(_TEXT).alias(self.source.date)), self.source.date)
         day_of = pl.DataFrame({_TEXT: written, _DAY: parsed.values})
-        offsets = mixed_offsets(written)
-        if offsets:
-            self.warn(f"the dates mix UTC offsets ({', '.join(offsets)}): each row counts in the month of its own "
-                      "local time, as written", self.header_row, self.source.date,
-                      "a row near midnight at a month's end may fall in another month in another zone's time: "
-                      "export the file in one time zone if that matters")
         where = pl.lit(self.source.date).alias("column")
         if parsed.bad.any():
             bad = rows.filter(texts.is_in(written.filter(parsed.bad).implode()))
@@ -448,6 +513,23 @@ class _SourceReader:
                 self.data.stops_early(last)
         return daily.group_by(pl.col(_DAY).dt.month_start(), *keys, maintain_order=True).agg(
             _combined(column, how).alias(name) for column, how, name in measures)
+
+    def read_dates(self, written: pl.Series, rows: pl.DataFrame, column: str) -> Parsed:
+        """Distinct date texts of `column` read as dates; `rows` (row number, the column) locate an
+        ambiguous column's first cell. Warns when the dates mix UTC offsets."""
+        try:
+            parsed = dates(written, self.source.date_format)
+        except AmbiguousDatesError as ambiguous:  # the whole column, not a row: --skip-bad-rows cannot help
+            first = rows.filter(pl.col(column).is_in(pl.Series(ambiguous.texts).implode())).row(0, named=True)
+            raise DataError(ambiguity(first[column]), file=self.file, line=first[_ROW], column=column,
+                            hint=AMBIGUOUS_HINT) from None
+        offsets = mixed_offsets(written)
+        if offsets:
+            self.warn(f"the dates mix UTC offsets ({', '.join(offsets)}): each row counts in the month of its own "
+                      "local time, as written", self.header_row, column,
+                      "a row near midnight at a month's end may fall in another month in another zone's time: "
+                      "export the file in one time zone if that matters")
+        return parsed
 
     def refuse_repeated_months(self, rows: pl.DataFrame, day_of: pl.DataFrame, measures: list[tuple[str, str, str]],
                                keys: tuple[str, ...] | list[str]) -> None:
@@ -698,6 +780,82 @@ class _SourceReader:
             return None
         raise DataError(message, file=self.file, line=cell.row, column=cell.column_letter,
                         hint=f"{hint} (--skip-bad-rows reports and skips such cells)")
+
+
+class _RowCells:
+    """A rows table's cells read as the measures need them (each column once as dates), the bad
+    cells of the rows that use them gathered in `problems`."""
+
+    def __init__(self, reader: _SourceReader, frame: pl.DataFrame, table: Table) -> None:
+        self.reader, self.frame, self.table = reader, frame, table
+        self.problems: list[pl.DataFrame] = []
+        self._days: dict[str, tuple[pl.Series, pl.Series]] = {}  # column -> its dates, where a cell is bad
+        self.every = pl.repeat(True, len(frame), eager=True)
+
+    def text(self, column: str) -> pl.Series:
+        cells = self.frame[column].cast(pl.String).str.strip_chars()
+        return pl.select(pl.when(cells != "").then(cells)).to_series()
+
+    def day(self, column: str) -> pl.Series:
+        if column not in self._days:
+            texts = self.frame[column]
+            written = texts.unique()
+            parsed = self.reader.read_dates(written, self.frame.select(_ROW, column), column)
+            lookup = pl.DataFrame({column: written, "day": parsed.values, "bad": parsed.bad})
+            found = self.frame.select(column).join(lookup, on=column, how="left", nulls_equal=True,
+                                                   maintain_order="left")
+            self._days[column] = (found["day"], found["bad"].fill_null(False))
+        return self._days[column][0]
+
+    def check_days(self, column: str, among: pl.Series) -> pl.Series:
+        """The column's dates; its cells that are not dates, among the rows `among`, are problems."""
+        days = self.day(column)
+        bad = self._days[column][1] & among
+        if bad.any():
+            self.problems.append(self.frame.filter(bad).select(
+                _ROW, pl.col(column).cast(pl.String).alias("text"), column=pl.lit(column), kind=pl.lit("date")))
+        return days
+
+    def number(self, column: str, input_id: str, among: pl.Series) -> pl.Series:
+        values, bad = self.reader.values(self.frame, self.frame[column], "sum", self.table, input_id, checked=among)
+        self.problems.append(bad)
+        return values
+
+    def kept(self, measure: Measure) -> pl.Series:
+        """Which rows the measure's filter keeps (its columns checked on every row)."""
+        keep = self.every
+        for condition in measure.filter:
+            column, number, day = condition.column, None, None
+            if isinstance(condition.value, dt.date) and condition.op in ("gt", "ge", "lt", "le"):
+                day = self.check_days(column, self.every)
+            elif condition.op in ("gt", "ge", "lt", "le"):
+                number = self.number(column, measure.input, self.every)
+            elif self.frame[column].dtype.is_numeric():
+                number = self.frame[column].cast(pl.Float64)
+            keep = keep & kept(condition, self.text(column), number, day)
+        return keep
+
+    def values(self, measure: Measure, keep: pl.Series) -> pl.Series | None:
+        """Each row's value (None: the rows are counted), its month's dates checked, among the rows kept."""
+        for column in measure.month_columns():
+            self.check_days(column, keep)
+        if measure.value is None:
+            return None
+        if measure.value in self.frame.columns or measure.expression is None:  # a column
+            column = measure.value
+            if measure.aggregate == "count_distinct":
+                return self.text(column)
+            if measure.aggregate == "count":
+                return _ones(~is_missing(self.frame[column]))
+            return self.number(column, measure.input, keep)
+        numbers = {name: self.number(name, measure.input, keep) for name in measure.value_columns(self.frame.columns)
+                   if name not in measure.date_columns()}
+        days = {name: self.check_days(name, keep) for name in measure.date_columns() if name not in
+                measure.month_columns()}
+        days |= {name: self.day(name) for name in measure.month_columns()}
+        computed = pl.select(expression(measure.expression.tree, lambda name: pl.lit(numbers[name]),
+                                        lambda name: pl.lit(days[name]))).to_series()
+        return pl.select(pl.when(computed.is_finite()).then(computed)).to_series()
 
 
 def last_day_if_partial(days: pl.Series) -> dt.date | None:
