@@ -173,6 +173,10 @@ def test_filled_workbooks_merge_each_input_from_its_owner(tmp_path: Path) -> Non
     for kpi, values in expected.items():
         for month, value in zip(("2026-01", "2026-02", "2026-03"), values, strict=True):
             assert rows[(kpi, month)]["value"] == pytest.approx(value), (kpi, month)
+    recalculated = load_workbook(bob_saved, data_only=True)  # LibreOffice's own figures in bob's workbook
+    for kpi in ("visits_seen", "visit_to_lead"):
+        for month, value in zip((JAN, FEB, MAR), expected[kpi], strict=True):
+            assert cell(recalculated, f"kpi_{kpi}", month).value == pytest.approx(value), (kpi, month)
     assert rows[("open_rate", "2026-03")]["target"] == pytest.approx(0.2)  # typed by claire, its owner
     assert rows[("visit_to_lead", "2026-03")]["target"] == pytest.approx(0.05)  # ines's typing ignored
     assert {month for _, month in rows} == {"2026-01", "2026-02", "2026-03"}  # nobody typed April
