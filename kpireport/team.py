@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -164,11 +165,13 @@ def write_per_owner(config: Config, output: Path, period: list[Month], values: M
                              hint="give KPIs an 'owner:' (an id under 'owners:')")
     paths = paths_beside(output, owners)
     generated = (generated or dt.datetime.now(dt.UTC)).replace(microsecond=0)
-    files = tuple(paths[owner].name for owner in owners)
+    # as the Start sheet's commands name them, run from the config's folder
+    files = tuple(os.path.relpath(paths[owner], config.path.parent) for owner in owners)
+    output_name = os.path.relpath(output, config.path.parent)
     prepared = {}
     shares = {owner: owner_share(config, owner) for owner in owners}
     for owner, share in shares.items():
-        stamp = Stamp(owner, config_hash(share), period[0], period[-1], generated, files, output.name)
+        stamp = Stamp(owner, config_hash(share), period[0], period[-1], generated, files, output_name)
         prepared[owner] = prepare_template(
             share, paths[owner], period, _only(values, share.inputs), stamp=stamp,
             notes=_only(notes or {}, share.inputs), rows=_only(rows or {}, share.inputs),

@@ -345,10 +345,15 @@ def test_the_readme_loop_for_a_team_of_five_runs_as_written(tmp_path: Path, monk
     with config.open("a", encoding="utf-8") as file:  # "listed under sources: once written"
         file.write("sources:\n" + "".join(f"  - {{path: shared/kpis-{n}.xlsx, layout: template}}\n" for n in names))
     january = Month(dt.date.today().year, 1)  # no data yet: the period is this year
-    for index, name in enumerate(names, 1):  # everyone types the shared leads alike, and their own figure
-        type_into(tmp_path / "shared" / f"kpis-{name}.xlsx", {"in_leads": {january: 200},
+    for index, name in enumerate(names, 1):  # each their own figure; the shared leads: Anne, and Emma alike
+        shared = {january: 200} if name in ("anne", "emma") else {}
+        type_into(tmp_path / "shared" / f"kpis-{name}.xlsx", {"in_leads": shared,
                                                               f"in_{name}_deals": {january: 10 * index}})
     assert CliRunner().invoke(cli, make).exit_code == 0  # rebuilt from the filled workbooks: nothing lost
+    for name in names:  # and the shared leads typed by Anne and Emma now show in everyone's workbook
+        assert cell(load_workbook(tmp_path / "shared" / f"kpis-{name}.xlsx"), "in_leads", january).value == 200
+    start = load_workbook(tmp_path / "shared" / "kpis-anne.xlsx")["Start here"]
+    assert "kpireport template team.yaml --per owner -o shared/kpis.xlsx --update" in [c.value for c in start["A"]]
     for command in (validate, [*report, "--html", "review.html"], [*send, "--dry-run", "mail"]):
         result = CliRunner().invoke(cli, command)
         assert result.exit_code == 0, (command, result.output)
