@@ -199,6 +199,19 @@ def test_a_shared_input_typed_differently_is_refused_naming_both_workbooks(tmp_p
     assert "Traceback" not in result.output
 
 
+def test_a_whole_team_workbook_beside_an_owner_workbook_still_collides(tmp_path: Path) -> None:
+    """Two owners' workbooks may hold the same value; a whole-team template beside them is another copy
+    of the month, and which one is current is a guess: refused, as two templates always were."""
+    config, books = team(tmp_path, "--blank")
+    whole = tmp_path / "whole.xlsx"
+    assert run("template", config, "-o", whole, "--year", "2026", "--blank").exit_code == 0
+    type_into(whole, {"in_leads": {FEB: 150}})
+    type_into(books["bob"], {"in_leads": {FEB: 150}})
+    result = run("compute", config, "--data", books["bob"], "--data", whole)
+    assert result.exit_code == 2
+    assert f"'leads' for 2026-02 comes from two files: {books['bob']} and {whole}" in result.output
+
+
 def test_a_shared_mean_input_with_other_row_counts_is_refused_naming_both_workbooks(tmp_path: Path) -> None:
     (tmp_path / "kpireport.yaml").write_text(CONFIG.replace("leads: {aggregate: sum}", "leads: {aggregate: mean}"),
                                              encoding="utf-8")
