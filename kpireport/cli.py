@@ -189,7 +189,11 @@ def compute(config: Path, data_files: tuple[Path, ...], month, output_format: st
               help="How many months, from --from.")
 @click.option("--data", "data_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
               help="A data file to pre-fill from too (replaces a source of the same file name). Repeatable.")
-@click.option("--blank", is_flag=True, help="Leave the input cells empty (to publish the template).")
+@click.option("--blank", is_flag=True, help="Leave the input cells empty.")
+@click.option("--publish", is_flag=True,
+              help="The blank template to publish: roles instead of names and e-mails, instructions for Excel, "
+                   "LibreOffice or Google Sheets, a KPI library sheet, the company's name, logo and colour "
+                   "(review: logo, colour), document properties.")
 @click.option("--update", is_flag=True, help="Rebuild an existing template, keeping every typed value and note.")
 @click.option("--force", is_flag=True, help="Replace an existing workbook, typed values included.")
 @click.option("--per", type=click.Choice(["owner"]),
@@ -197,8 +201,8 @@ def compute(config: Path, data_files: tuple[Path, ...], month, output_format: st
                    "with the config's version and the period.")
 @_skip_bad_rows
 def template(config: Path, output: Path, year: int | None, start, count: int,  # type: ignore[no-untyped-def]
-             data_files: tuple[Path, ...], blank: bool, update: bool, force: bool, per: str | None,
-             skip_bad_rows: bool) -> None:
+             data_files: tuple[Path, ...], blank: bool, publish: bool, update: bool, force: bool,
+             per: str | None, skip_bad_rows: bool) -> None:
     """Build the Excel KPI tracking template for CONFIG: monthly input cells to fill by hand, every
     KPI as a formula, targets, status colours and a dashboard with charts.
 
@@ -216,13 +220,17 @@ def template(config: Path, output: Path, year: int | None, start, count: int,  #
         raise click.UsageError("give --year or --from, not both")
     if update and force:
         raise click.UsageError("give --update or --force, not both")
+    if publish and (update or data_files):
+        raise click.UsageError("--publish writes a blank template: give it without --update or --data")
+    if publish and per:
+        raise click.UsageError("--publish writes one template without names for anyone: give it without --per")
     settings = load_config(config)
     values: dict = {}
     partial: dict = {}
     rows: dict = {}
     typed: dict = {}
     last = None
-    if not blank:
+    if not (blank or publish):
         # per-owner workbooks made for an earlier config or period are read as they are: this rebuilds them
         data = load_data(settings, data_files, skip_bad_rows=skip_bad_rows, check_stamps=False)
         _warn(data.warnings)
@@ -241,7 +249,7 @@ def template(config: Path, output: Path, year: int | None, start, count: int,  #
             share = team.shares[owner]
             _template_written(outcome, len(share.kpis), len(share.inputs), period, update)
         return
-    outcome = write_template(settings, output, period, values, **options)
+    outcome = write_template(settings, output, period, values, publish=publish, **options)
     _template_written(outcome, len(settings.kpis), len(settings.inputs), period, update)
 
 

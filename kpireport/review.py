@@ -24,7 +24,16 @@ from .engine import Notes
 from .errors import KpiReportError
 from .files import atomic_path, paths_beside
 from .files import safe_name as safe_name  # where it lived first: kept for callers
-from .locale import distinct_extra, format_axis, format_month, format_percent, format_points, format_value, text
+from .locale import (
+    distinct_extra,
+    format_axis,
+    format_benchmark,
+    format_month,
+    format_percent,
+    format_points,
+    format_value,
+    text,
+)
 from .months import Month, month_range
 from .pdf import can_split, html_to_pdf
 
@@ -237,9 +246,8 @@ def _image(svg: str, label: str) -> Markup:
 def _benchmark(kpi: Kpi, locale: str, currency: str) -> str:
     if kpi.benchmark is None:
         return ""
-    low, high = kpi.benchmark.low, kpi.benchmark.high
-    parts = [format_value(v, kpi.format, locale, currency, kpi.unit) for v in (low, high) if v is not None]
-    return f"{' – '.join(parts)} ({kpi.benchmark.note(locale)})" if parts else kpi.benchmark.note(locale)  # type: ignore[arg-type]
+    return format_benchmark(kpi.benchmark.low, kpi.benchmark.high, kpi.benchmark.note(locale),  # type: ignore[arg-type]
+                            kpi.format, locale, currency, kpi.unit)  # type: ignore[arg-type]
 
 
 def _funnel(config: Config, results: engine.Results, month: Month) -> FunnelView | None:

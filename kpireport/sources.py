@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from . import rows
 from .cells import (
     AMBIGUOUS_HINT,
     NUMBER_HINT,
@@ -42,7 +43,7 @@ from .config import Config, Source
 from .errors import DataError, KpiReportError, clipped, did_you_mean
 from .measures import Measure, describe
 from .months import Month
-from .rows import at_month_ends, covered_months, expression, kept, monthly_rows, with_zeros
+from .rows import day_of, number_of, text_of
 from .tables import (
     INDEX_BYTES,
     TEMPLATE_PART_BYTES,
@@ -52,6 +53,7 @@ from .tables import (
     is_ole,
     ole_error,
     read_table,
+    scan_parquet,
     workbook_error,
 )
 
@@ -420,43 +422,58 @@ class _SourceReader:
 
     def rows(self) -> set[str]:
         """Read a table of rows with the source's measures (measures.py); returns the inputs made."""
-        source, measures = self.source, self.source.measures
-        table = read_table(source.path, sheet=source.sheet, header=measures[0].date_columns()[0],
-                           comma_thousands=self.config.locale == "en")
-        frame = table.frame.with_row_index(_ROW, offset=table.first_row)
-        self.header_row = table.first_row - 1
-        names = [c for c in frame.columns if c != _ROW]
-        for measure in measures:
-            self.check_measure_columns(measure, names)
-        if not len(frame):
-            self.data.warnings.append(f"{self.file} has no rows (only a header): it gives no value")
-        cells = _RowCells(self, frame, table)
-        keeps = {m.input: cells.kept(m) for m in measures}
-        values = {m.input: cells.values(m, keeps[m.input]) for m in measures}  # bad cells of the rows kept
-        skipped = self.settle(frame, cells.problems)
-        if skipped is not None:  # --skip-bad-rows: a row with a bad cell counts nowhere
-            keeps = {input_id: keep & skipped for input_id, keep in keeps.items()}
-        days = [cells.day(column) for column in dict.fromkeys(c for m in measures for c in m.month_columns())]
-        covered = covered_months(days)
-        last = last_day_if_partial(pl.concat(days))
+        measures = self.source.measures
+        lazy, columns, numbers = self.scanned() or self.read_rows()
+        dated = rows.days(lazy, list(dict.fromkeys(c for m in measures for c in m.month_columns())))
+        covered = rows.covered_months(dated)
+        last = last_day_if_partial(dated)
         if last is not None:
             self.data.stops_early(last)
+        results = rows.measure_months(lazy, measures, columns, numbers, covered)
         for measure in measures:
-            keep, value, how = keeps[measure.input], values[measure.input], measure.aggregate
-            if measure.snapshot is not None:
-                result = at_month_ends(cells.day(measure.snapshot.start), cells.day(measure.snapshot.end), value,
-                                       keep, how, covered)
-            else:
-                result = monthly_rows(cells.day(measure.date), value, keep, how)  # type: ignore[arg-type]
-                if how in ("count", "count_distinct"):
-                    result = with_zeros(result, covered)
-            for month, number, count in result.iter_rows():
+            for month, number, count in results[measure.input].iter_rows():
                 if number is None or not math.isfinite(number):  # an overflow, or a mean of nothing
                     continue
                 self.data.add(measure.input, Month.of(month), float(number), self.file)
                 if self.config.inputs[measure.input].aggregate == "mean":
                     self.data.rows.setdefault(measure.input, {})[Month.of(month)] = int(count)
         return {m.input for m in measures}
+
+    def scanned(self) -> tuple[pl.LazyFrame, list[str], frozenset[str]] | None:
+        """A Parquet file of typed columns, scanned where it lies (it may not fit in memory): the
+        typed forms, its columns, the columns read as numbers. None for any other file."""
+        scan = scan_parquet(self.source.path) if self.source.sheet is None else None
+        if scan is None:
+            return None
+        self.header_row = 1
+        schema = scan.collect_schema()
+        columns = list(schema)
+        for measure in self.source.measures:
+            self.check_measure_columns(measure, columns)
+        if scan.select(pl.len()).collect().item() == 0:  # from the file's metadata: no pass over the rows
+            self.data.warnings.append(f"{self.file} has no rows (only a header): it gives no value")
+        found = rows.forms(self.source.measures, columns, {c for c, t in schema.items() if t.is_numeric()})
+        typed = rows.typed_scan(scan, found)
+        return None if typed is None else (typed, columns, found.number)
+
+    def read_rows(self) -> tuple[pl.LazyFrame, list[str], frozenset[str]]:
+        """Any table read whole, its cells read into the typed forms (bad ones reported)."""
+        source = self.source
+        table = read_table(source.path, sheet=source.sheet, header=source.measures[0].date_columns()[0],
+                           comma_thousands=self.config.locale == "en")
+        frame = table.frame.with_row_index(_ROW, offset=table.first_row)
+        self.header_row = table.first_row - 1
+        names = [c for c in frame.columns if c != _ROW]
+        for measure in source.measures:
+            self.check_measure_columns(measure, names)
+        if not len(frame):
+            self.data.warnings.append(f"{self.file} has no rows (only a header): it gives no value")
+        cells = _RowCells(self, frame, table)
+        typed = cells.typed()
+        kept_rows = self.settle(frame, cells.problems)
+        if kept_rows is not None:  # --skip-bad-rows: a row with a bad cell counts nowhere
+            typed = typed.filter(kept_rows)
+        return typed.lazy(), cells.columns, cells.forms.number
 
     def check_measure_columns(self, measure: Measure, names: list[str]) -> None:
         """Every column a measure names is in the file, or an error with the closest one."""
@@ -783,79 +800,62 @@ class _SourceReader:
 
 
 class _RowCells:
-    """A rows table's cells read as the measures need them (each column once as dates), the bad
-    cells of the rows that use them gathered in `problems`."""
+    """A rows table's cells in the typed forms its measures read (rows.py): each column read once as
+    text, numbers or dates, its bad cells gathered in `problems` — on every row for a filter's
+    comparisons, else only on the rows that a measure reading it keeps."""
 
     def __init__(self, reader: _SourceReader, frame: pl.DataFrame, table: Table) -> None:
         self.reader, self.frame, self.table = reader, frame, table
+        self.measures = reader.source.measures
+        self.columns = [c for c in frame.columns if c != _ROW]
+        self.numeric = {c for c in self.columns if frame[c].dtype.is_numeric()}
+        self.forms = rows.forms(self.measures, self.columns, self.numeric)
         self.problems: list[pl.DataFrame] = []
-        self._days: dict[str, tuple[pl.Series, pl.Series]] = {}  # column -> its dates, where a cell is bad
-        self.every = pl.repeat(True, len(frame), eager=True)
+
+    def typed(self) -> pl.DataFrame:
+        """The row number, the file's order and every form read, as one frame for the plans."""
+        every = pl.repeat(True, len(self.frame), eager=True)
+        typed: dict[str, pl.Series] = {text_of(c): self.text(c) for c in self.forms.text}
+        typed |= {number_of(c): self.frame[c].cast(pl.Float64) for c in self.forms.number if c in self.numeric}
+        for form, column in sorted(self.forms.checked):
+            typed[_FORMS[form](column)] = self.read(form, column, every, self.measures[0].input)
+        filters = pl.DataFrame(typed, height=len(self.frame))
+        keeps = {m.input: filters.select(rows.kept(m, self.forms.number)).to_series() for m in self.measures}
+        for measure in self.measures:
+            for form, column in rows.reads(measure, self.columns):
+                if _FORMS[form](column) in typed:
+                    continue
+                among = pl.select(pl.any_horizontal(pl.lit(keeps[m.input]) for m in self.measures
+                                                    if (form, column) in rows.reads(m, self.columns))).to_series()
+                typed[_FORMS[form](column)] = self.read(form, column, among, measure.input)
+        return pl.DataFrame({_ROW: self.frame[_ROW], rows.ORDER: pl.int_range(len(self.frame), eager=True),
+                             **typed})
 
     def text(self, column: str) -> pl.Series:
+        """Trimmed text; an empty cell (or n/a, -) null."""
         cells = self.frame[column].cast(pl.String).str.strip_chars()
-        return pl.select(pl.when(cells != "").then(cells)).to_series()
+        return pl.select(pl.when(~is_missing(self.frame[column]) & (cells != "")).then(cells)).to_series()
 
-    def day(self, column: str) -> pl.Series:
-        if column not in self._days:
-            texts = self.frame[column]
-            written = texts.unique()
-            parsed = self.reader.read_dates(written, self.frame.select(_ROW, column), column)
-            lookup = pl.DataFrame({column: written, "day": parsed.values, "bad": parsed.bad})
-            found = self.frame.select(column).join(lookup, on=column, how="left", nulls_equal=True,
-                                                   maintain_order="left")
-            self._days[column] = (found["day"], found["bad"].fill_null(False))
-        return self._days[column][0]
-
-    def check_days(self, column: str, among: pl.Series) -> pl.Series:
-        """The column's dates; its cells that are not dates, among the rows `among`, are problems."""
-        days = self.day(column)
-        bad = self._days[column][1] & among
+    def read(self, form: str, column: str, among: pl.Series, input_id: str) -> pl.Series:
+        """A column as numbers or dates; its cells that are not, among the rows `among`, are problems."""
+        if form == "number":
+            values, bad = self.reader.values(self.frame, self.frame[column], "sum", self.table, input_id,
+                                             checked=among)
+            self.problems.append(bad)
+            return values
+        texts = self.frame[column]
+        written = texts.unique()
+        parsed = self.reader.read_dates(written, self.frame.select(_ROW, column), column)
+        lookup = pl.DataFrame({column: written, "day": parsed.values, "bad": parsed.bad})
+        found = self.frame.select(column).join(lookup, on=column, how="left", nulls_equal=True, maintain_order="left")
+        bad = found["bad"].fill_null(False) & among
         if bad.any():
             self.problems.append(self.frame.filter(bad).select(
                 _ROW, pl.col(column).cast(pl.String).alias("text"), column=pl.lit(column), kind=pl.lit("date")))
-        return days
+        return found["day"]
 
-    def number(self, column: str, input_id: str, among: pl.Series) -> pl.Series:
-        values, bad = self.reader.values(self.frame, self.frame[column], "sum", self.table, input_id, checked=among)
-        self.problems.append(bad)
-        return values
 
-    def kept(self, measure: Measure) -> pl.Series:
-        """Which rows the measure's filter keeps (its columns checked on every row)."""
-        keep = self.every
-        for condition in measure.filter:
-            column, number, day = condition.column, None, None
-            if isinstance(condition.value, dt.date) and condition.op in ("gt", "ge", "lt", "le"):
-                day = self.check_days(column, self.every)
-            elif condition.op in ("gt", "ge", "lt", "le"):
-                number = self.number(column, measure.input, self.every)
-            elif self.frame[column].dtype.is_numeric():
-                number = self.frame[column].cast(pl.Float64)
-            keep = keep & kept(condition, self.text(column), number, day)
-        return keep
-
-    def values(self, measure: Measure, keep: pl.Series) -> pl.Series | None:
-        """Each row's value (None: the rows are counted), its month's dates checked, among the rows kept."""
-        for column in measure.month_columns():
-            self.check_days(column, keep)
-        if measure.value is None:
-            return None
-        if measure.value in self.frame.columns or measure.expression is None:  # a column
-            column = measure.value
-            if measure.aggregate == "count_distinct":
-                return self.text(column)
-            if measure.aggregate == "count":
-                return _ones(~is_missing(self.frame[column]))
-            return self.number(column, measure.input, keep)
-        numbers = {name: self.number(name, measure.input, keep) for name in measure.value_columns(self.frame.columns)
-                   if name not in measure.date_columns()}
-        days = {name: self.check_days(name, keep) for name in measure.date_columns() if name not in
-                measure.month_columns()}
-        days |= {name: self.day(name) for name in measure.month_columns()}
-        computed = pl.select(expression(measure.expression.tree, lambda name: pl.lit(numbers[name]),
-                                        lambda name: pl.lit(days[name]))).to_series()
-        return pl.select(pl.when(computed.is_finite()).then(computed)).to_series()
+_FORMS = {"text": text_of, "number": number_of, "day": day_of}
 
 
 def last_day_if_partial(days: pl.Series) -> dt.date | None:

@@ -309,8 +309,9 @@ def prepare_template(config: Config, path: Path, period: list[Month], values: Va
                      update: bool = False, force: bool = False, partial: Collection[Month] = (),
                      rows: RowCounts | None = None, notes: Notes | None = None,
                      targets: Targets | None = None, tolerances: Tolerances | None = None,
-                     stamp: Stamp | None = None) -> PreparedTemplate:
+                     publish: bool = False, stamp: Stamp | None = None) -> PreparedTemplate:
     """Build the template for `path` in memory, refusing what writing it would lose.
+    `publish`: the blank template to publish instead (see publish.py); `values` are then ignored.
 
     `notes`, `targets` and `tolerances` are what a filled template read as a data file holds; with
     `update`, those of the workbook at `path` win over them. Without `update` or `force`, a workbook
@@ -338,8 +339,13 @@ def prepare_template(config: Config, path: Path, period: list[Month], values: Va
                                                  if name not in typed.rows}
             outcome.carried += sum(len(series) for series in typed.targets.values()) + len(typed.tolerances)
     outcome.filled = sum(1 for series in merged.values() for month in series if month in outcome.months)
-    workbook = build_workbook(config, period, merged, merged_notes, partial, rows, merged_targets, merged_tolerances,
-                              file_name=path.name, stamp=stamp)
+    if publish:
+        from .publish import published_workbook
+
+        workbook = published_workbook(config, period, path.name)
+    else:
+        workbook = build_workbook(config, period, merged, merged_notes, partial, rows, merged_targets,
+                                  merged_tolerances, file_name=path.name, stamp=stamp)
     if typed is not None:
         _refuse_or_back_up(config, path, typed, workbook, update, outcome)
     buffer = io.BytesIO()  # built in memory, then written in one go: a failed write (disk full) leaves

@@ -12,8 +12,10 @@ workbook back tells a target a person typed from one an older config wrote.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import math
 import shlex
+import zipfile
 from collections.abc import Collection, Mapping
 from copy import copy
 from dataclasses import dataclass, field
@@ -145,12 +147,13 @@ def build_workbook(config: Config, period: list[Month], values: Values,
                    notes: Notes | None = None, partial: Collection[Month] = (),
                    rows: RowCounts | None = None, targets: Targets | None = None,
                    tolerances: Tolerances | None = None, file_name: str = "kpi-template.xlsx",
-                   stamp: Stamp | None = None) -> Workbook:
+                   published: bool = False, stamp: Stamp | None = None) -> TemplateWorkbook:
     """The template for `period`, input cells filled with `values` (empty mapping: a blank template)
     and mean inputs' row counts with `rows`; the dashboard opens on the last month with values that
     is not `partial` (its data stop early). `targets` and `tolerances` typed in an earlier workbook
-    fill their cells instead of the config's; the hidden record keeps the config's. `stamp` marks
-    one owner's workbook (see team.py)."""
+    fill their cells instead of the config's; the hidden record keeps the config's. `published`: the
+    start sheet speaks to someone with only a spreadsheet (see publish.py). `stamp` marks one owner's
+    workbook (see team.py)."""
     layout = Layout(sheet_months(config, period), period)
     workbook = TemplateWorkbook()
     start = workbook.active
@@ -164,7 +167,7 @@ def build_workbook(config: Config, period: list[Month], values: Values,
     _KpiSheet(config, layout, kpis, _Refs(layout, inputs.title), results).write(targets or {}, tolerances or {})
     chart_data = workbook.create_sheet("chart_data")
     _Dashboard(config, layout, dashboard, kpis, values, chart_data, partial).write()
-    _StartSheet(config, layout, start, file_name, stamp).write()
+    _StartSheet(config, layout, start, file_name, published, stamp).write()
     if stamp is not None:
         stamp.mark(workbook)
     record = workbook.create_sheet(RECORD_SHEET)
@@ -175,11 +178,42 @@ def build_workbook(config: Config, period: list[Month], values: Values,
 
 
 class TemplateWorkbook(Workbook):
-    """Saved with every formula cell's computed value beside its formula (see cached.py)."""
+    """Saved with every formula cell's computed value beside its formula (see cached.py), and with
+    `company` in its document properties when set (openpyxl writes no company)."""
+
+    company: str | None = None
 
     def save(self, filename) -> None:  # type: ignore[no-untyped-def]
+        if self.company is None:
+            with cached.values_written():
+                super().save(filename)
+            return
+        buffer = io.BytesIO()
         with cached.values_written():
-            super().save(filename)
+            super().save(buffer)
+        content = _with_company(buffer.getvalue(), self.company)
+        if hasattr(filename, "write"):
+            filename.write(content)
+        else:
+            with open(filename, "wb") as file:
+                file.write(content)
+
+
+def _with_company(content: bytes, company: str) -> bytes:
+    """The saved workbook with `company` in docProps/app.xml (where Excel's File > Info shows it)."""
+    from openpyxl.packaging.extended import ExtendedProperties
+    from openpyxl.xml.functions import Element, tostring
+
+    properties = ExtendedProperties().to_tree()
+    element = Element("Company")  # as openpyxl writes its siblings: in the root's default namespace
+    element.text = company
+    properties.insert(0, element)
+    written = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(content)) as source, zipfile.ZipFile(written, "w", zipfile.ZIP_DEFLATED) as target:
+        for part in source.infolist():
+            data = tostring(properties) if part.filename == "docProps/app.xml" else source.read(part)
+            target.writestr(part, data)
+    return written.getvalue()
 
 
 def _sheet_results(config: Config, layout: Layout, values: Values,
@@ -610,7 +644,8 @@ class _Dashboard:
         table = self._table()
         self._summary(table)
         self._charts(table)
-        for column, width in {1: max([len(k.label) for k in config.kpis.values()] + [24]) + 2, 2: 16, 3: 14,
+        owners = max([len(owner.name) for owner in config.owners.values()] + [14]) + 2  # a name, or a role
+        for column, width in {1: max([len(k.label) for k in config.kpis.values()] + [24]) + 2, 2: owners, 3: 14,
                               4: 14, 5: 12, 6: 13, 7: 16, 8: 20}.items():
             sheet.column_dimensions[get_column_letter(column)].width = min(width, 50)
         _print_setup(sheet)
@@ -784,14 +819,23 @@ class _Dashboard:
 
 
 class _StartSheet:
+    """How to use the workbook, the colour legend, who tracks what. Published (a template offered to
+    anyone), it gives no command to run and no one's name or address: roles only. Stamped (one
+    owner's workbook), it says whose it is and which version."""
+
+    STEPS = ("start.step1", "start.step2", "start.step3", "start.step4", "start.step5", "start.step6")
+    PUBLISHED_STEPS = (*STEPS[:4], "start.published.step5", "start.published.step6", "start.published.step7")
+
     def __init__(self, config: Config, layout: Layout, sheet: Worksheet, file_name: str,
-                 stamp: Stamp | None = None) -> None:
-        self.config, self.layout, self.sheet, self.file_name, self.stamp = config, layout, sheet, file_name, stamp
+                 published: bool = False, stamp: Stamp | None = None) -> None:
+        self.config, self.layout, self.sheet, self.file_name = config, layout, sheet, file_name
+        self.published, self.stamp = published, stamp
 
     def write(self) -> None:
         config, sheet, locale = self.config, self.sheet, self.config.locale
         first, last = self.layout.period[0], self.layout.period[-1]
-        _put(sheet, 1, 1, config.title, font=Font(bold=True, size=20, color="1F4E78"))
+        colour = config.colour.lstrip("#").upper()  # the company's, as on the review's cover
+        _put(sheet, 1, 1, config.title, font=Font(bold=True, size=20, color=colour))
         subtitle = text("start.period", locale, first=_month_name(first, locale), last=_month_name(last, locale))
         _put(sheet, 2, 1, f"{config.company} — {subtitle}" if config.company else subtitle,
              font=Font(italic=True, size=12, color="595959"))
@@ -800,18 +844,23 @@ class _StartSheet:
             _put(sheet, 3, 1, text("start.stamp", locale, name=config.owners[stamp.owner].name, owner=stamp.owner,
                                    config=stamp.config, first=stamp.first, last=stamp.last,
                                    generated=f"{stamp.generated:%Y-%m-%d %H:%M}"), font=SMALL_GREY)
-        _put(sheet, 4, 1, text("start.how", locale), font=Font(bold=True, size=13, color="1F4E78"))
+        heading = Font(bold=True, size=13, color=colour)
+        widths = {1: 34, 2: 70, 3: 30, 4: 30} if self.published else {1: 34, 2: 34, 3: 30, 4: 70}
+        for column, width in widths.items():
+            sheet.column_dimensions[get_column_letter(column)].width = width
+        _put(sheet, 4, 1, text("start.how", locale), font=heading)
         row = 5
-        commands = self.commands()
-        for key in ("start.step1", "start.step2", "start.step3", "start.step4", "start.step5", "start.step6"):
-            _put(sheet, row, 1, text(key, locale), alignment=Alignment(wrap_text=False))
+        commands = {} if self.published else self.commands()
+        for key in self.PUBLISHED_STEPS if self.published else self.STEPS:
+            self._paragraph(row, text(key, locale), sum(widths.values()))
             row += 1
             if key in commands:  # a cell of its own, to copy and paste as it is (a test runs them)
                 _put(sheet, row, 1, commands[key], font=Font(name="Courier New", size=10, color="1F4E78"))
                 row += 1
-        _put(sheet, row, 1, text("start.protected", locale), font=Font(italic=True, color="595959"))
+        protected = "start.published.protected" if self.published else "start.protected"
+        self._paragraph(row, text(protected, locale), sum(widths.values()), font=Font(italic=True, color="595959"))
         row += 2
-        _put(sheet, row, 1, text("start.legend", locale), font=Font(bold=True, size=13, color="1F4E78"))
+        _put(sheet, row, 1, text("start.legend", locale), font=heading)
         legend = [(STATUS_STYLE[s], text(f"status.{s}", locale), text(f"start.legend.{s}", locale))
                   for s in ("on", "watch", "off", "no_data")]
         legend.append((("FFF2CC", "000000"), "123", text("start.legend.input", locale)))
@@ -820,20 +869,29 @@ class _StartSheet:
                  font=Font(bold=True, color=font), border=BOX)
             _put(sheet, row + offset, 2, meaning)
         row += len(legend) + 3
-        _put(sheet, row, 1, text("start.owners", locale), font=Font(bold=True, size=13, color="1F4E78"))
-        for column, key in enumerate(("col.owner", "col.role", "col.email", "col.kpis_owned"), 1):
+        _put(sheet, row, 1, text("start.owners", locale), font=heading)
+        columns = ("col.role", "col.kpis_owned") if self.published else ("col.owner", "col.role", "col.email",
+                                                                          "col.kpis_owned")
+        for column, key in enumerate(columns, 1):
             _header(sheet, row + 1, column, text(key, locale))
         row += 1
         for owner in config.owners.values():
             row += 1
-            owned = [kpi.label for kpi in config.kpis.values() if kpi.owner == owner.id]
-            for column, value in enumerate((owner.name, owner.role or "", owner.email or "", ", ".join(owned)), 1):
+            owned = ", ".join(kpi.label for kpi in config.kpis.values() if kpi.owner == owner.id)
+            cells = (owner.role or "", owned) if self.published else (owner.name, owner.role or "",
+                                                                      owner.email or "", owned)
+            for column, value in enumerate(cells, 1):
                 _put(sheet, row, column, value, border=BOX, alignment=WRAP_TOP)
-        for column, width in {1: 34, 2: 34, 3: 30, 4: 70}.items():
-            sheet.column_dimensions[get_column_letter(column)].width = width
         sheet.sheet_view.showGridLines = False
         _print_setup(sheet)
         _protect(sheet)
+
+    def _paragraph(self, row: int, words: str, width: float, **style: object) -> None:
+        """A line of text across the table's four columns, wrapped, its row as tall as its lines (no
+        spreadsheet grows a merged row by itself): it prints within the page's width."""
+        _put(self.sheet, row, 1, words, alignment=WRAP_TOP, **style)
+        self.sheet.merge_cells(start_row=row, start_column=1, end_row=row, end_column=4)
+        self.sheet.row_dimensions[row].height = 15 * lines_needed(words, width)
 
     def commands(self) -> dict[str, str]:
         """The commands the steps give, with this workbook's and this config's file names (run from
@@ -846,6 +904,14 @@ class _StartSheet:
                                    "--update"}
         return {"start.step5": f"kpireport report {config} --data {workbook}",
                 "start.step6": f"kpireport template {config} -o {workbook} --update"}
+
+
+def lines_needed(words: str, width: float, size: float = 11) -> int:
+    """The lines a wrapped cell `width` characters wide (Excel's column unit) takes for `words` in
+    `size`-point text: a column unit is one 11-point digit, and 11-point text averages about 1.2
+    characters per unit."""
+    per_line = width * 1.1 * 11 / size  # words wrap whole: a line holds less than its width
+    return sum(max(1, math.ceil(len(line) / per_line)) for line in words.split("\n"))
 
 
 def _month_name(month: Month, locale: str) -> str:

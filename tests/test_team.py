@@ -374,3 +374,13 @@ def test_the_readme_loop_for_a_team_of_five_runs_as_written(tmp_path: Path, monk
     page = (tmp_path / "review.html").read_text(encoding="utf-8")
     for index, name in enumerate(names, 1):  # 10 / 200 = 5 %, 20 / 200 = 10 %…
         assert f">{5 * index}.0%<" in page, name
+
+
+def test_a_published_template_is_not_split_per_owner(tmp_path: Path) -> None:
+    """--publish is one workbook with no one's name; per-owner workbooks are stamped with their owner."""
+    config = tmp_path / "kpireport.yaml"
+    config.write_text(CONFIG, encoding="utf-8")
+    result = run("template", config, "--publish", "--per", "owner", "-o", tmp_path / "kpi-template.xlsx")
+    assert result.exit_code == 2
+    assert "--publish writes one template without names for anyone: give it without --per" in result.output
+    assert list(tmp_path.glob("*.xlsx")) == []
