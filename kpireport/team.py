@@ -165,9 +165,8 @@ def write_per_owner(config: Config, output: Path, period: list[Month], values: M
                              hint="give KPIs an 'owner:' (an id under 'owners:')")
     paths = paths_beside(output, owners)
     generated = (generated or dt.datetime.now(dt.UTC)).replace(microsecond=0)
-    # as the Start sheet's commands name them, run from the config's folder
-    files = tuple(os.path.relpath(paths[owner], config.path.parent) for owner in owners)
-    output_name = os.path.relpath(output, config.path.parent)
+    files = tuple(_from_config(config, paths[owner]) for owner in owners)
+    output_name = _from_config(config, output)
     prepared = {}
     shares = {owner: owner_share(config, owner) for owner in owners}
     for owner, share in shares.items():
@@ -184,6 +183,13 @@ def write_per_owner(config: Config, output: Path, period: list[Month], values: M
     left_out += [f"the input '{input_id}' is read by no owner's KPI: it is in no per-owner workbook"
                  for input_id in config.inputs if not any(input_id in share.inputs for share in shares.values())]
     return Round({owner: done.outcome for owner, done in prepared.items()}, shares, left_out)
+
+
+def _from_config(config: Config, path: Path) -> str:
+    """A file as the Start sheet's commands name it, to run from the config's folder: relative to it
+    when under it, else in full (../../../tmp/… would be correct, but unreadable)."""
+    relative = os.path.relpath(path, config.path.parent)
+    return str(path.resolve()) if relative.startswith("..") else relative
 
 
 def _only(items: Mapping[str, T], kept: Mapping[str, Any] | set[str]) -> dict[str, T]:
