@@ -69,6 +69,10 @@ LABELS: dict[str, dict[Locale, str]] = {
     # the start sheet
     "start.period": {"fr": "Période : {first} à {last}", "en": "Period: {first} to {last}"},
     "start.how": {"fr": "Comment l'utiliser", "en": "How to use it"},
+    "start.stamp": {"fr": "Classeur de {name} (responsable « {owner} »), seulement ses données. Version : config "
+                          "{config}, {first} à {last}, généré le {generated} UTC",
+                    "en": "{name}'s workbook (owner '{owner}'), their inputs only. Version: config {config}, {first} "
+                          "to {last}, generated {generated} UTC"},
     "start.step1": {
         "fr": "1. Chaque mois, saisissez vos chiffres dans les cellules jaunes de l'onglet « Saisie » "
               "(une ligne par donnée, une colonne par mois).",

@@ -4,7 +4,8 @@ Layouts: `wide` (a date column, one column per input), `long` (date, name and va
 `template` (a filled kpireport workbook, read by its defined names). Daily or weekly rows are rolled
 up to calendar months with each input's `aggregate`; a month with no rows has no value (not 0); the
 same input and month from two files is an error naming both, except a filled template's: what a
-person typed wins over the exports, with a warning when they disagree. Every problem is located as
+person typed wins over the exports, with a warning when they disagree; and two owners' workbooks
+(team.py) holding a shared input: the same value twice is one value. Every problem is located as
 file:row:column with a fix; `skip_bad_rows` turns a bad row into a warning instead.
 """
 
@@ -17,6 +18,7 @@ import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -55,6 +57,9 @@ from .tables import (
     workbook_error,
 )
 
+if TYPE_CHECKING:
+    from .team import Stamp
+
 SKIPPED_SHOWN = 20  # skipped rows listed one by one per file; past that, one line counts the rest
 UNUSED_SHOWN = 10  # unused columns (or names) listed in a file's one warning; past that, "…"
 _ROW = "\x00row"  # the row-number column added to each table (tables.py strips NUL from headers)
@@ -81,6 +86,8 @@ class MonthlyData:
     # a template's input cell holding a number as text (input -> month -> "Saisie!R27: '14 581'"): no value,
     # as the workbook's formulas read it (COUNT and ISNUMBER ignore text)
     text_cells: dict[str, dict[Month, str]] = field(default_factory=dict)
+    stamped: dict[str, Stamp] = field(default_factory=dict)  # a per-owner workbook (team.py) -> its stamp
+    counted: dict[tuple[str, Month], str] = field(default_factory=dict)  # a row count -> the owner's workbook giving it
 
     def review_notes(self, locale: str) -> dict[str, dict[Month | None, str]]:
         """The notes the review prints on each KPI's card, with a line for each text cell of its inputs."""
@@ -125,6 +132,15 @@ class MonthlyData:
                 self.typed.add(key)
                 self.values[input_id][month] = value
             return
+        if key in self.origin and self.origin[key] in self.stamped and origin in self.stamped:
+            # an input read by two owners' KPIs is in both their workbooks: the same value twice is one value
+            before = self.values[input_id][month]
+            if math.isclose(value, before, rel_tol=1e-9, abs_tol=1e-12):
+                return
+            raise DataError(
+                f"'{input_id}' for {month} is {before:g} in {self.origin[key]} and {value:g} in {origin}: two "
+                "owners' workbooks give this input different values", file=origin,
+                hint="correct one of the two cells so that they agree, then run the command again")
         if key in self.origin:
             raise DataError(
                 f"'{input_id}' for {month} comes from two files: {self.origin[key]} and {origin}",
@@ -174,16 +190,18 @@ def is_template(path: Path) -> bool:
         return False
 
 
-def load_data(config: Config, data_paths: Iterable[str | Path] = (), skip_bad_rows: bool = False) -> MonthlyData:
+def load_data(config: Config, data_paths: Iterable[str | Path] = (), skip_bad_rows: bool = False,
+              check_stamps: bool = True) -> MonthlyData:
     """Read every source of the config (and `--data` files) into monthly values.
 
     Raises DataError at the first bad cell; with `skip_bad_rows`, warns about each bad row and leaves
-    it out instead.
+    it out instead. A per-owner workbook made for another config or period is refused, unless
+    `check_stamps` is False (`template`, which rebuilds such workbooks, reads them as they are).
     """
     data = MonthlyData()
     provided: set[str] = set()
     for index, source in enumerate(sources_with(config, data_paths)):  # --data files come last: no key
-        reader = _SourceReader(config, source, data, skip_bad_rows, f"sources.{index}")
+        reader = _SourceReader(config, source, data, skip_bad_rows, f"sources.{index}", check_stamps)
         read = {"template": reader.template, "rows": reader.rows}.get(source.layout, reader.table)
         provided |= read()
     for input_id, series in data.values.items():
@@ -236,8 +254,10 @@ class _Bad:
 
 
 class _SourceReader:
-    def __init__(self, config: Config, source: Source, data: MonthlyData, skip_bad_rows: bool, key: str) -> None:
+    def __init__(self, config: Config, source: Source, data: MonthlyData, skip_bad_rows: bool, key: str,
+                 check_stamps: bool = True) -> None:
         self.config, self.source, self.data, self.skip_bad_rows = config, source, data, skip_bad_rows
+        self.check_stamps = check_stamps
         self.file = str(source.path)
         self.key = key  # the source's place in the config (sources.0), for mistakes under its keys
         self.header_row: int | None = None  # a table's, once read
@@ -615,6 +635,7 @@ class _SourceReader:
         and `rows_<input>` (how many rows a mean input's months are the mean of)."""
         from openpyxl import load_workbook
 
+        from .team import Stamp, check_stamp
         from .template import checked_cells, read_notes, typed_targets
 
         path = self.source.path
@@ -644,15 +665,25 @@ class _SourceReader:
             raise workbook_error(path, exc) from None
         months = [Month.of(c.value) if isinstance(c.value, dt.date) else None
                   for c in checked_cells(workbook, "months", self.file)]
+        stamp = Stamp.read(workbook, self.file)
+        if stamp is not None:
+            if self.check_stamps:
+                check_stamp(self.config, stamp, self.file, self.data.stamped)
+            self.data.stamped[self.file] = stamp
         self.typed_over_formulas(formulas, months)
         for raw, by_month in read_notes(workbook, months).items():
             if self.source.columns.get(raw, raw) in self.config.inputs:
-                self.data.notes.setdefault(self.source.columns.get(raw, raw), {}).update(by_month)
+                notes = self.data.notes.setdefault(self.source.columns.get(raw, raw), {})
+                for month, note in by_month.items():  # a shared input's notes, from two owners: both kept
+                    before = notes.get(month)
+                    notes[month] = note if before in (None, note) else f"{before} / {note}"
         values = workbook
         if any(isinstance(c.value, str) and c.value.startswith("=") for name in list(workbook.defined_names)
                if name.startswith(("target_", "tol_")) for c in checked_cells(workbook, name, self.file)):
             values = load_workbook(io.BytesIO(content), data_only=True)  # a target typed as a formula
-        targets, tolerances, warnings = typed_targets(values, months, self.config, self.file)
+        owned = self.config if stamp is None else replace(  # an owner's workbook sets their KPIs' targets only
+            self.config, kpis={k: kpi for k, kpi in self.config.kpis.items() if kpi.owner == stamp.owner})
+        targets, tolerances, warnings = typed_targets(values, months, owned, self.file)
         self.data.warnings += warnings
         for kpi_id, series in targets.items():
             self.data.targets.setdefault(kpi_id, {}).update(series)
@@ -675,6 +706,8 @@ class _SourceReader:
             if kind == "rows":  # written by kpireport from the data files; a count or nothing
                 counts = {month: int(cell.value) for month, cell in zip(months, cells, strict=False)
                           if month is not None and isinstance(cell.value, int | float) and cell.value > 0}
+                if stamp is not None:
+                    self.refuse_other_counts(input_id, counts)
                 self.data.rows.setdefault(input_id, {}).update(counts)
                 continue
             provided.add(input_id)
@@ -685,6 +718,17 @@ class _SourceReader:
                 if value is not None:
                     self.data.add(input_id, month, value, self.file, typed=True)
         return provided
+
+    def refuse_other_counts(self, input_id: str, counts: dict[Month, int]) -> None:
+        """A shared mean input's row counts, from two owners' workbooks: the same counts, or an error."""
+        for month, count in counts.items():
+            other = self.data.counted.setdefault((input_id, month), self.file)
+            before = self.data.rows.get(input_id, {}).get(month)
+            if other != self.file and before != count:
+                raise DataError(
+                    f"the rows behind '{input_id}' for {month} are {before} in {other} and {count} in {self.file}: "
+                    "two owners' workbooks give this count differently", file=self.file,
+                    hint="correct one of the two cells (the grey row under the input) so that they agree")
 
     def inputs_hold_formulas(self, workbook) -> bool:  # type: ignore[no-untyped-def]
         """Whether a person typed a formula into an input cell (the template has none there)."""

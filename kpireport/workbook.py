@@ -19,6 +19,7 @@ import zipfile
 from collections.abc import Collection, Mapping, Sequence
 from copy import copy
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
 
 from openpyxl import Workbook
@@ -39,6 +40,9 @@ from .errors import ConfigError
 from .formula import Name, to_excel
 from .locale import excel_number_format, month_header_format, text
 from .months import Month, month_range
+
+if TYPE_CHECKING:
+    from .team import Stamp
 
 FIRST_MONTH_COLUMN = 4  # column D, on the inputs and the KPI sheets alike
 HEADER_ROW = 4
@@ -149,12 +153,13 @@ def build_workbook(config: Config, period: list[Month], values: Values,
                    notes: Notes | None = None, partial: Collection[Month] = (),
                    rows: RowCounts | None = None, targets: Targets | None = None,
                    tolerances: Tolerances | None = None, file_name: str = "kpi-template.xlsx",
-                   published: bool = False) -> TemplateWorkbook:
+                   published: bool = False, stamp: Stamp | None = None) -> TemplateWorkbook:
     """The template for `period`, input cells filled with `values` (empty mapping: a blank template)
     and mean inputs' row counts with `rows`; the dashboard opens on the last month with values that
     is not `partial` (its data stop early). `targets` and `tolerances` typed in an earlier workbook
     fill their cells instead of the config's; the hidden record keeps the config's. `published`: the
-    start sheet speaks to someone with only a spreadsheet (see publish.py)."""
+    start sheet speaks to someone with only a spreadsheet (see publish.py). `stamp` marks one owner's
+    workbook (see team.py)."""
     layout = Layout(sheet_months(config, period), period)
     workbook = TemplateWorkbook()
     start = workbook.active
@@ -168,7 +173,9 @@ def build_workbook(config: Config, period: list[Month], values: Values,
     _KpiSheet(config, layout, kpis, _Refs(layout, inputs.title), results).write(targets or {}, tolerances or {})
     chart_data = workbook.create_sheet("chart_data")
     _Dashboard(config, layout, dashboard, kpis, values, chart_data, partial).write()
-    _StartSheet(config, layout, start, file_name, published).write()
+    _StartSheet(config, layout, start, file_name, published, stamp).write()
+    if stamp is not None:
+        stamp.mark(workbook)
     record = workbook.create_sheet(RECORD_SHEET)
     _define_names(workbook, config, layout, inputs, kpis)
     _record(workbook, config, layout, record)
@@ -861,15 +868,16 @@ class _Dashboard:
 
 class _StartSheet:
     """How to use the workbook, the colour legend, who tracks what. Published (a template offered to
-    anyone), it gives no command to run and no one's name or address: roles only."""
+    anyone), it gives no command to run and no one's name or address: roles only. Stamped (one
+    owner's workbook), it says whose it is and which version."""
 
     STEPS = ("start.step1", "start.step2", "start.step3", "start.step4", "start.step5", "start.step6")
     PUBLISHED_STEPS = (*STEPS[:4], "start.published.step5", "start.published.step6", "start.published.step7")
 
     def __init__(self, config: Config, layout: Layout, sheet: Worksheet, file_name: str,
-                 published: bool = False) -> None:
+                 published: bool = False, stamp: Stamp | None = None) -> None:
         self.config, self.layout, self.sheet, self.file_name = config, layout, sheet, file_name
-        self.published = published
+        self.published, self.stamp = published, stamp
 
     def write(self) -> None:
         config, sheet, locale = self.config, self.sheet, self.config.locale
@@ -879,6 +887,11 @@ class _StartSheet:
         subtitle = text("start.period", locale, first=_month_name(first, locale), last=_month_name(last, locale))
         _put(sheet, 2, 1, f"{config.company} — {subtitle}" if config.company else subtitle,
              font=Font(italic=True, size=12, color="595959"))
+        if self.stamp is not None:  # whose workbook, and the version it is: what a merge checks
+            stamp = self.stamp
+            _put(sheet, 3, 1, text("start.stamp", locale, name=config.owners[stamp.owner].name, owner=stamp.owner,
+                                   config=stamp.config, first=stamp.first, last=stamp.last,
+                                   generated=f"{stamp.generated:%Y-%m-%d %H:%M}"), font=SMALL_GREY)
         heading = Font(bold=True, size=13, color=colour)
         widths = {1: 34, 2: 70, 3: 30, 4: 30} if self.published else {1: 34, 2: 34, 3: 30, 4: 70}
         for column, width in widths.items():
@@ -933,6 +946,11 @@ class _StartSheet:
         """The commands the steps give, with this workbook's and this config's file names (run from
         the config's folder, where the workbook is expected to be)."""
         config, workbook = shlex.quote(self.config.path.name), shlex.quote(self.file_name)
+        if self.stamp is not None:  # one owner's workbook: the review reads the whole team's
+            data = " ".join(f"--data {shlex.quote(name)}" for name in self.stamp.files)
+            return {"start.step5": f"kpireport report {config} {data}",
+                    "start.step6": f"kpireport template {config} --per owner -o {shlex.quote(self.stamp.output)} "
+                                   "--update"}
         return {"start.step5": f"kpireport report {config} --data {workbook}",
                 "start.step6": f"kpireport template {config} -o {workbook} --update"}
 
