@@ -865,12 +865,19 @@ def last_day_if_partial(days: pl.Series) -> dt.date | None:
     of months (one date a month) is never partial, nor one of sparse events (a row per deal, on
     under 90 % of its days): its last row says nothing of when the export was made."""
     days = days.drop_nulls().cast(pl.Date).unique()
-    if days.is_empty() or days.dt.month_start().n_unique() == len(days):
+    if days.is_empty():
         return None
-    last: dt.date = days.max()  # type: ignore[assignment]
-    weekdays = set(days.dt.weekday().unique().to_list())  # ISO: 1 = Monday … 7 = Sunday
-    span = pl.date_range(days.min(), last, eager=True)
-    if len(days) < 0.9 * span.dt.weekday().is_in(list(weekdays)).sum():
+    return partial_from(days.min(), days.max(), len(days), days.dt.month_start().n_unique(),  # type: ignore[arg-type]
+                        set(days.dt.weekday().unique().to_list()))
+
+
+def partial_from(first: dt.date, last: dt.date, count: int, months: int, weekdays: set[int]) -> dt.date | None:
+    """last_day_if_partial from a summary of the distinct days: the first and last, how many days and
+    months, and the ISO weekdays (1 = Monday … 7 = Sunday) they fall on (a database sends just that)."""
+    if months == count:
+        return None
+    span = pl.date_range(first, last, eager=True)
+    if count < 0.9 * span.dt.weekday().is_in(list(weekdays)).sum():
         return None
     month_end = (Month.of(last) + 1).first_day - dt.timedelta(days=1)
     left = (last + dt.timedelta(days=n) for n in range(1, (month_end - last).days + 1))
