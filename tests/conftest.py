@@ -25,3 +25,15 @@ def postgres_url() -> Iterator[str]:
 
     with postgres_server() as url:
         yield url
+
+
+@pytest.fixture(autouse=True)
+def _forget_database_passwords() -> Iterator[None]:
+    """The CLI scrubs every password a database URL held in the process (kpireport.database): one
+    test's short password ("b") must not turn into *** in the next test's messages."""
+    from kpireport import database
+
+    seen = set(database._seen_passwords)
+    yield
+    database._seen_passwords.clear()
+    database._seen_passwords.update(seen)
