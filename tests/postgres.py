@@ -56,7 +56,7 @@ def _as_server_user(command: list[str]) -> list[str]:
 @contextmanager
 def postgres_server() -> Iterator[str]:
     """Start a server; yield the URL of its `postgres` database for the superuser USER (password
-    PASSWORD, scram-sha-256 over TCP); stop it and delete its files afterwards."""
+    PASSWORD, scram-sha-256 over TCP), pg_stat_statements on; stop it and delete its files afterwards."""
     binaries = bin_dir()
     if binaries is None:
         raise RuntimeError("PostgreSQL's initdb and pg_ctl are not installed: './dev test' installs Debian's "
@@ -78,7 +78,9 @@ def postgres_server() -> Iterator[str]:
             ]), check=True, capture_output=True, timeout=120)
             options = (f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={folder} "
                        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=20 "
-                       "-c shared_buffers=64MB -c TimeZone=UTC")
+                       "-c shared_buffers=64MB -c TimeZone=UTC "
+                       # counts the rows each statement returned (see rows_returned): Debian's server package has it
+                       "-c shared_preload_libraries=pg_stat_statements")
             started = True
             subprocess.run(_as_server_user([
                 str(binaries / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60", "start",
@@ -92,3 +94,15 @@ def postgres_server() -> Iterator[str]:
             subprocess.run(_as_server_user([str(binaries / "pg_ctl"), "-D", str(data), "-m", "fast", "-w",
                                             "-t", "60", "stop"]), capture_output=True, timeout=90)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def rows_returned(url: str, statement_part: str) -> int:
+    """How many rows the server sent back, over all runs, for the statements whose text holds
+    `statement_part` (pg_stat_statements): what crossed the wire, whatever the client did with it."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        row = connection.execute("SELECT coalesce(sum(rows), 0) FROM pg_stat_statements WHERE query LIKE %s "
+                                 "AND query NOT LIKE %s", [f"%{statement_part}%", "%pg_stat_statements%"]).fetchone()
+    return int(row[0]) if row else 0

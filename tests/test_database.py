@@ -20,7 +20,7 @@ from kpireport.cli import _Group, _redacted
 from kpireport.database import connect, parse_url, query, redact, scrub
 from kpireport.errors import ConfigError, DatabaseError, KpiReportError
 
-from .postgres import PASSWORD, free_port, postgres_server
+from .postgres import PASSWORD, free_port, postgres_server, rows_returned
 
 HERE = Path("/nowhere")
 
@@ -64,6 +64,14 @@ def test_a_query_with_parameters_returns_columns_and_rows(deals: str) -> None:
                                   "GROUP BY 1 ORDER BY 1", ["won", date(2026, 3, 1)])
     assert result.columns == ["month", "revenue", "deals"]
     assert result.rows == [(date(2026, 1, 1), Decimal("300.50"), 2), (date(2026, 2, 1), None, 1)]
+
+
+def test_only_the_rows_of_the_result_cross_the_wire(deals: str) -> None:
+    sql = "SELECT stage, count(*) AS wire_check FROM deals GROUP BY stage"
+    before = rows_returned(deals, "AS wire_check")
+    result = query(url_of(deals), sql)
+    assert sorted(result.rows) == [("lost", 1), ("won", 4)]
+    assert rows_returned(deals, "AS wire_check") - before == 2  # the groups, not the table's 5 rows
 
 
 def test_one_connection_runs_several_queries_and_closes(deals: str) -> None:
