@@ -48,11 +48,15 @@ class _Group(click.Group):
 
 
 def _redacted(text: str) -> str:
-    """The SMTP password never reaches the screen, whatever a library put in an exception's message."""
+    """The SMTP password and the databases' never reach the screen, whatever a library put in an
+    exception's message."""
     import os
 
+    from .database import passwords, scrub
+
     password = os.environ.get("KPIREPORT_SMTP_PASSWORD")
-    return text.replace(password, "********") if password else text
+    text = text.replace(password, "********") if password else text
+    return scrub(text, sorted(passwords()))
 
 
 def _month(ctx: click.Context, param: click.Parameter, value: str | None):  # type: ignore[no-untyped-def]
