@@ -26,6 +26,9 @@ from .errors import ConfigError, DatabaseError, clipped, did_you_mean
 REDACTED = "***"
 CONNECT_TIMEOUT = 10.0  # seconds to reach the server and log in
 QUERY_TIMEOUT = 300.0  # seconds a query may run before it is cancelled
+# the session's time zone: a timestamp with a time zone counts in the month of its UTC date, whatever
+# the server's or the machine's zone (a database keeps the instant, not the offset it was written with)
+TIME_ZONE = "UTC"
 
 _VARIABLE = re.compile(r"\$\{([^}]*)\}")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -158,6 +161,7 @@ class Result:
 
     columns: list[str]
     rows: list[tuple[Any, ...]]
+    types: list[str] = field(default_factory=list)  # each column's type name, lowercase (integer, date, text…)
 
 
 def driver(url: DatabaseUrl) -> ModuleType:
@@ -206,7 +210,7 @@ class Database:
         try:
             return psycopg.connect(self.url.url, connect_timeout=max(2, math.ceil(timeout)), autocommit=True,
                                    application_name="kpireport", cursor_factory=psycopg.RawCursor,
-                                   options="-c default_transaction_read_only=on")
+                                   options=f"-c default_transaction_read_only=on -c TimeZone={TIME_ZONE}")
         except psycopg.Error as exc:
             reason, hint = _connection_failure(self.url.scrub(str(exc)), timeout)
             raise self._error(f"cannot connect to {self.url.redacted}: {reason}", hint) from None
@@ -219,7 +223,10 @@ class Database:
                 cursor.execute(sql, list(params))
                 if cursor.description is None:
                     return Result([], [])
-                return Result([column.name for column in cursor.description], cursor.fetchall())
+                names = [getattr(psycopg.postgres.types.get(column.type_code), "name", "unknown")
+                         for column in cursor.description]
+                return Result([column.name for column in cursor.description], cursor.fetchall(),
+                              [name.lower() for name in names])
         except psycopg.errors.QueryCanceled:
             raise self._timeout(timeout) from None
         except psycopg.OperationalError as exc:
@@ -239,7 +246,7 @@ class Database:
                               "a duckdb:///file.duckdb URL is relative to the config's folder; "
                               "duckdb:////abs/file.duckdb is absolute")
         # no extension is downloaded at run time (none can be here); Parquet and CSV are built in
-        config = {"autoinstall_known_extensions": False}
+        config = {"autoinstall_known_extensions": False, "TimeZone": TIME_ZONE}
         try:
             if path is None:
                 return duckdb.connect(":memory:", config=config)
@@ -258,7 +265,8 @@ class Database:
             cursor = self._connection.execute(sql, list(params))
             if cursor.description is None:
                 return Result([], [])
-            return Result([column[0] for column in cursor.description], cursor.fetchall())
+            return Result([column[0] for column in cursor.description], cursor.fetchall(),
+                          [str(column[1]).lower() for column in cursor.description])
         except duckdb.InterruptException:
             raise self._timeout(timeout) from None
         except duckdb.Error as exc:

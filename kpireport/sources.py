@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from . import rows
+from . import rows, sql
 from .cells import (
     AMBIGUOUS_HINT,
     NUMBER_HINT,
@@ -40,6 +40,7 @@ from .cells import (
 from .cells import parse_date as parse_date  # one text at a time, as before: kept for callers
 from .cells import parse_number as parse_number
 from .config import Config, Source
+from .database import Result
 from .errors import DataError, KpiReportError, clipped, did_you_mean
 from .measures import Measure, describe
 from .months import Month
@@ -170,7 +171,7 @@ def sources_with(config: Config, data_paths: Iterable[str | Path] = ()) -> list[
     sources = list(config.sources)
     for raw in data_paths:
         path = Path(raw)
-        same = [i for i, s in enumerate(sources) if s.path.name == path.name]
+        same = [i for i, s in enumerate(sources) if s.path is not None and s.path.name == path.name]
         if same:
             sources[same[0]] = replace(sources[same[0]], path=path)
         else:
@@ -258,7 +259,7 @@ class _SourceReader:
                  check_stamps: bool = True) -> None:
         self.config, self.source, self.data, self.skip_bad_rows = config, source, data, skip_bad_rows
         self.check_stamps = check_stamps
-        self.file = str(source.path)
+        self.file = source.place
         self.key = key  # the source's place in the config (sources.0), for mistakes under its keys
         self.header_row: int | None = None  # a table's, once read
 
@@ -423,13 +424,15 @@ class _SourceReader:
     def rows(self) -> set[str]:
         """Read a table of rows with the source's measures (measures.py); returns the inputs made."""
         measures = self.source.measures
-        lazy, columns, numbers = self.scanned() or self.read_rows()
-        dated = rows.days(lazy, list(dict.fromkeys(c for m in measures for c in m.month_columns())))
-        covered = rows.covered_months(dated)
-        last = last_day_if_partial(dated)
+        if self.source.database is not None:
+            results, last = self.queried()
+        else:
+            lazy, columns, numbers = self.scanned() or self.read_rows()
+            dated = rows.days(lazy, list(dict.fromkeys(c for m in measures for c in m.month_columns())))
+            last = last_day_if_partial(dated)
+            results = rows.measure_months(lazy, measures, columns, numbers, rows.covered_months(dated))
         if last is not None:
             self.data.stops_early(last)
-        results = rows.measure_months(lazy, measures, columns, numbers, covered)
         for measure in measures:
             for month, number, count in results[measure.input].iter_rows():
                 if number is None or not math.isfinite(number):  # an overflow, or a mean of nothing
@@ -438,6 +441,48 @@ class _SourceReader:
                 if self.config.inputs[measure.input].aggregate == "mean":
                     self.data.rows.setdefault(measure.input, {})[Month.of(month)] = int(count)
         return {m.input for m in measures}
+
+    def queried(self) -> tuple[dict[str, pl.DataFrame], dt.date | None]:
+        """Rows in a database: the measures run there as SQL (sql.py), and only a row per month and
+        measure comes back; then the months covered and a partial last month, as for a file."""
+        from .database import connect
+
+        source, measures = self.source, self.source.measures
+        relation = sql.relation(source.table, source.query)
+        with connect(source.database) as database:  # type: ignore[arg-type]
+            probe = database.query(f"SELECT * FROM {relation} AS t LIMIT 0")
+            columns = probe.columns
+            types = dict(zip(columns, probe.types, strict=True))
+            for measure in measures:
+                self.check_measure_columns(measure, columns)
+            numeric = {c for c in columns if sql.is_numeric(types[c])}
+            for column in sorted(rows.forms(measures, columns, numeric).number - numeric):
+                raise DataError(f"the column '{column}' holds {types[column]} values, where numbers are read",
+                                file=self.file, column=column,
+                                hint="a database's numbers are read from its number columns: cast the column in a "
+                                     f"'query:' (e.g. CAST({sql.quoted(column)} AS DOUBLE PRECISION))")
+            month_columns = list(dict.fromkeys(c for m in measures for c in m.month_columns()))
+            first, last, count, months, weekdays = database.query(sql.dates(relation, month_columns)).rows[0]
+            if first is None:
+                self.data.warnings.append(f"{self.file} has no rows with a date: it gives no value")
+                return {}, None
+            covered = rows.covered_months(pl.Series([first, last], dtype=pl.Date))
+            results: dict[str, pl.DataFrame] = {}
+            by_date: dict[str, list[Measure]] = {}
+            for measure in measures:
+                if measure.snapshot is not None:
+                    text, params = sql.at_month_ends(relation, measure, columns, numeric, covered[0], covered[-1])
+                    results[measure.input] = _months_of(database.query(text, params), 0)
+                else:
+                    by_date.setdefault(measure.date, []).append(measure)  # type: ignore[arg-type]
+            for date, group in by_date.items():
+                text, params = sql.monthly(relation, date, group, columns, numeric)
+                found = database.query(text, params)
+                for index, measure in enumerate(group):
+                    result = _months_of(found, index)
+                    counted = measure.aggregate in ("count", "count_distinct")
+                    results[measure.input] = rows.with_zeros(result, covered) if counted else result
+        return results, partial_from(first, last, count, months, set(weekdays or ()))
 
     def scanned(self) -> tuple[pl.LazyFrame, list[str], frozenset[str]] | None:
         """A Parquet file of typed columns, scanned where it lies (it may not fit in memory): the
@@ -856,6 +901,16 @@ class _RowCells:
 
 
 _FORMS = {"text": text_of, "number": number_of, "day": day_of}
+
+
+def _months_of(result: Result, index: int) -> pl.DataFrame:
+    """A measure's months (month, value, rows) from a query's columns month, v<index>, r<index>:
+    months where it kept no row left out, numbers (Decimal from PostgreSQL) as floats."""
+    at = {name: position for position, name in enumerate(result.columns)}
+    found = [(row[0], float(row[at[f"v{index}"]]), int(row[at[f"r{index}"]])) for row in result.rows
+             if row[at[f"r{index}"]] and row[at[f"v{index}"]] is not None]
+    return pl.DataFrame(found, schema={rows.MONTH: pl.Date, rows.VALUE: pl.Float64, rows.ROWS: pl.Int64},
+                        orient="row")
 
 
 def last_day_if_partial(days: pl.Series) -> dt.date | None:
