@@ -74,8 +74,8 @@ def change(value: float | None, before: float | None) -> float | None:
     return (value - before) / abs(before)
 
 
-@dataclass(frozen=True)
-class KpiMonth:
+@dataclass(slots=True)  # not frozen: 5,000 KPIs x 120 months are 600,000 of these, and a frozen
+class KpiMonth:  # dataclass's __init__ sets each field through object.__setattr__ (0.7 s there, 0.15 s so)
     month: Month
     value: float | None
     target: float | None
