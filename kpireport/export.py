@@ -113,10 +113,11 @@ def to_csv(results: Results, month: Month | None = None) -> str:
         **numbers,
     })
     out = io.BytesIO()
+    out.write(_line(COLUMNS).encode())  # the header first: no copy of 100 MB to put it in front
     # every cell is written already (quoted where it must be): written as it is, a row per line
     frame.select(name for name in COLUMNS if name in frame.columns).write_csv(
         out, include_header=False, quote_style="never", line_terminator="\n")
-    return _line(COLUMNS) + out.getvalue().decode()
+    return out.getvalue().decode()
 
 
 def _line(cells: Iterable[str]) -> str:
