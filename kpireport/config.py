@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .catalog import Benchmark, load_catalog
+from .collector import collector_paused
 from .database import DatabaseUrl, parse_url
 from .errors import ConfigError, FormulaError, clipped, did_you_mean
 from .formula import (
@@ -423,15 +424,16 @@ class Config:
 def load_config(path: str | Path) -> Config:
     """Read, validate and resolve a config file; raises ConfigError naming the key and line."""
     path = Path(path)
-    data, lines = load_yaml(path)
-    if not isinstance(data, dict):
-        raise ConfigError("the config must be a mapping of keys (title, kpis, …)", file=str(path),
-                          hint="start from 'kpireport init DIR' for a working example")
-    try:
-        spec = ConfigSpec.model_validate(data)
-    except ValidationError as exc:
-        raise schema_errors(exc, ConfigSpec, str(path), lines) from None
-    return _Resolver(path, spec, lines).resolve()
+    with collector_paused():  # the YAML's nodes, the schema's models and the config all stay alive
+        data, lines = load_yaml(path)
+        if not isinstance(data, dict):
+            raise ConfigError("the config must be a mapping of keys (title, kpis, …)", file=str(path),
+                              hint="start from 'kpireport init DIR' for a working example")
+        try:
+            spec = ConfigSpec.model_validate(data)
+        except ValidationError as exc:
+            raise schema_errors(exc, ConfigSpec, str(path), lines) from None
+        return _Resolver(path, spec, lines).resolve()
 
 
 def _smtp(spec: SmtpSpec | None) -> Smtp | None:

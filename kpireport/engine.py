@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import gc
 import math
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from .collector import collector_paused
 from .config import Config, Kpi
 from .errors import DataError
 from .formula import Call, Name, Node, Series, compile_series, transform, walk
@@ -74,8 +73,8 @@ def change(value: float | None, before: float | None) -> float | None:
     return (value - before) / abs(before)
 
 
-@dataclass(frozen=True)
-class KpiMonth:
+@dataclass(slots=True)  # not frozen: 5,000 KPIs x 120 months are 600,000 of these, and a frozen
+class KpiMonth:  # dataclass's __init__ sets each field through object.__setattr__ (0.7 s there, 0.15 s so)
     month: Month
     value: float | None
     target: float | None
@@ -223,46 +222,24 @@ def compute(config: Config, data: MonthlyValues, months: list[Month] | None = No
         return _compute(config, data, months, partial, rows)
 
 
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """No cyclic garbage collection while the results (or a workbook) are built: they are hundreds of
-    thousands of objects that all stay alive, which the collector would walk again and again (measured
-    at 5,000 KPIs x 120 months: 35 % of compute's time; at 60 KPIs x 120 months, 26 % of the
-    template's, from loading to saving)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def _compute(config: Config, data: MonthlyValues, months: list[Month], partial: Mapping[Month, dt.date] | None,
              rows: RowCounts | None) -> Results:
     evaluator = _Evaluator(config, data, rows or {})
     results = []
+    indexes = [month.index for month in months]
     for kpi_id, kpi in config.kpis.items():
         series, ytd = evaluator.kpi(kpi_id), evaluator.ytd(kpi_id)
-        percent = kpi.format == "percent"
+        percent, direction, tolerance, target_of = (kpi.format == "percent", kpi.direction, kpi.tolerance,
+                                                    kpi.target.for_month)
         rows = []
-        for month in months:
-            index = month.index
+        for month, index in zip(months, indexes, strict=True):
             value, previous, year_ago = series(index), series(index - 1), series(index - 12)
-            target = kpi.target.for_month(month)
-            rows.append(KpiMonth(
-                month=month,
-                value=value,
-                target=target,
-                status=status_of(value, target, kpi.direction, kpi.tolerance),
-                attainment=attainment_of(value, target, kpi.direction),
-                previous=previous,
-                change_mom=change(value, previous),
-                year_ago=year_ago,
-                change_yoy=change(value, year_ago),
-                ytd=ytd(index),
-                change_mom_pts=change_pts(value, previous) if percent else None,
-                change_yoy_pts=change_pts(value, year_ago) if percent else None,
-            ))
+            target = target_of(month)
+            # KpiMonth's fields in order: by position, 0.2 s less than by keyword at 600,000 rows
+            rows.append(KpiMonth(month, value, target, status_of(value, target, direction, tolerance),
+                                 attainment_of(value, target, direction), previous, change(value, previous),
+                                 year_ago, change(value, year_ago), ytd(index),
+                                 change_pts(value, previous) if percent else None,
+                                 change_pts(value, year_ago) if percent else None))
         results.append(KpiResult(kpi, tuple(rows)))
     return Results(config, tuple(months), tuple(results), data, dict(partial or {}))

@@ -230,6 +230,13 @@ LABELS: dict[str, dict[Locale, str]] = {
     "review.text_cell": {"fr": "{cell} est du texte, pas un nombre : aucune valeur ce mois-ci (ressaisissez-le "
                                 "comme un nombre).",
                          "en": "{cell} is text, not a number: no value this month (retype it as a number)."},
+    "review.off_track": {"fr": "Hors cible ce mois-ci", "en": "Off track this month"},
+    "review.off_track_shown": {"fr": " ; les {count} plus loin de leur cible",
+                               "en": "; the {count} furthest from target"},
+    "review.compact_legend": {"fr": "{count} indicateurs : un par ligne, sans graphique (une revue de plus de {above} "
+                                    "indicateurs les présente en tableaux)",
+                              "en": "{count} KPIs: one a line, without charts (a review of more than {above} KPIs "
+                                    "lists them in tables)"},
     "review.no_data": {"fr": "Pas de donnée pour ce mois.", "en": "No data for this month."},
     "review.chart_legend": {"fr": "trait plein : réel · tirets : cible · 13 derniers mois",
                             "en": "solid: actual · dashed: target · last 13 months"},
