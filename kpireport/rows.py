@@ -226,8 +226,10 @@ def at_month_ends(rows: pl.LazyFrame, measure: Measure, columns: list[str], numb
 
 def days(rows: pl.LazyFrame, columns: list[str]) -> pl.Series:
     """The distinct days of these date columns (for the months covered and a partial last month)."""
-    found = [rows.select(pl.col(day_of(column)).unique().alias("day")) for column in columns]
-    return pl.concat(found).unique().collect()["day"].drop_nulls()
+    # one column at a time: plans sharing the scan would have it cached whole (a file larger than memory)
+    found = [rows.select(pl.col(day_of(column)).unique().alias("day")).collect(engine="streaming")
+             for column in columns]
+    return pl.concat(found)["day"].unique().drop_nulls()
 
 
 def covered_months(known: pl.Series) -> list[dt.date]:
