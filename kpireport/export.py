@@ -8,14 +8,23 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from .engine import Results
+from .engine import KpiMonth, Results
 from .months import Month
 
 COLUMNS = ("kpi", "month", "value", "target", "status", "attainment", "previous", "change_mom",
            "year_ago", "change_yoy", "ytd", "label", "domain", "owner", "format", "direction", "complete",
-           "change_mom_pts", "change_yoy_pts")
+           "change_mom_pts", "change_yoy_pts", "year_target", "ytd_target", "year_end", "year_end_low",
+           "year_end_high", "outlook")
 _NUMBERS = ("value", "target", "attainment", "previous", "change_mom", "year_ago", "change_yoy", "ytd",
-            "change_mom_pts", "change_yoy_pts")
+            "change_mom_pts", "change_yoy_pts", "year_target", "ytd_target")
+
+
+def _year_end(row: KpiMonth) -> tuple[float | None, float | None, float | None, str]:
+    """The year's projection as known at the row's month: value, low, high, outlook ('' without a target)."""
+    end = row.year_end
+    if end is None:
+        return None, None, None, ""
+    return end.value, end.low, end.high, end.outlook or ""
 
 
 def rows(results: Results, month: Month | None = None) -> list[dict[str, Any]]:
@@ -33,6 +42,7 @@ def rows(results: Results, month: Month | None = None) -> list[dict[str, Any]]:
                 "label": kpi.label, "domain": kpi.domain, "owner": kpi.owner or "",
                 "format": kpi.format, "direction": kpi.direction,
                 "complete": row.month not in results.partial,  # false: the month's data stop early
+                **dict(zip(("year_end", "year_end_low", "year_end_high", "outlook"), _year_end(row), strict=True)),
             })
     return out
 
@@ -82,11 +92,16 @@ def to_csv(results: Results, month: Month | None = None) -> str:
             if month is not None and row.month != month:
                 continue
             n = _number
+            if row.year_target is None and row.year_end is None:  # nearly every row: no yearly target
+                tail = ",,,,,"
+            else:
+                end, low, high, outlook = _year_end(row)
+                tail = f"{n(row.year_target)},{n(row.ytd_target)},{n(end)},{n(low)},{n(high)},{outlook}"
             lines.append(
                 f"{head},{months.get(row.month) or row.month},{n(row.value)},{n(row.target)},{row.status.value},"
                 f"{n(row.attainment)},{n(row.previous)},{n(row.change_mom)},{n(row.year_ago)},{n(row.change_yoy)},"
                 f"{n(row.ytd)},{texts},{'false' if row.month in partial else 'true'},{n(row.change_mom_pts)},"
-                f"{n(row.change_yoy_pts)}\n")
+                f"{n(row.change_yoy_pts)},{tail}\n")
     return "".join(lines)
 
 

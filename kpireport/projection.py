@@ -1,0 +1,238 @@
+"""Where a KPI's year (and quarter) will land, as known at a month: the inputs forecast, then combined
+through the formula, so a projected rate is projected conversions over projected leads.
+
+Each input of the formula (KPIs used in it are opened up down to inputs) is forecast from its own
+history up to the month (forecast.py), never later; its period total then follows its aggregate (a sum
+the months added up, a stock the last month, a mean the mean of the months, min and max the least and
+greatest). The formula is evaluated on those totals for the point forecast and on each of the
+simulated futures (inputs drawn independently: a ratio's inputs that rise and fall together make the
+interval wider than the truth, never narrower) for the 80 % interval.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from . import forecast as fc
+from .formula import Binary, Call, Name, Negate, Node, Number, transform, walk
+from .months import Month
+
+if TYPE_CHECKING:
+    from .config import Config
+
+LIKELY, POSSIBLE, UNLIKELY = "likely", "possible", "unlikely"
+
+
+@dataclass(frozen=True)
+class Projection:
+    """A KPI's period (year or quarter) as projected at `month`: its value at the period's end (a sum's
+    total, a rate's rate over the period) with an 80 % interval, and against the period's target."""
+
+    month: Month  # what was known: the data up to this month
+    end: Month  # the period's last month
+    target: float | None
+    value: float | None  # the point forecast
+    low: float | None
+    high: float | None
+    outlook: str | None  # likely | possible | unlikely to reach the target; None without one
+    # a sum: what each remaining month needs to bring for the period to reach its target; a ratio of
+    # sums: the ratio the remaining months need (None otherwise, or with no month left)
+    needed: float | None
+    method: str  # combination | run_rate | actual (no month left to forecast)
+
+
+def expanded(config: Config, kpi_id: str) -> Node | None:
+    """The KPI's formula with the KPIs it uses replaced by their formulas, down to inputs; None when
+    it looks at other months (prev, avg, ytd), which a period total cannot stand for."""
+    tree = config.kpis[kpi_id].formula.tree
+    if any(isinstance(node, Call) for node in walk(tree)):
+        return None
+    return transform(tree, lambda name: expanded(config, name.name) if name.kind == "kpi" else name)
+
+
+def outlook_of(target: float | None, low: float | None, high: float | None, direction: str) -> str | None:
+    """Likely when even the interval's bad end reaches the target, unlikely when even its good end
+    falls short, else possible."""
+    if target is None or low is None or high is None:
+        return None
+    bad, good = (low, high) if direction == "up" else (-high, -low)
+    goal = target if direction == "up" else -target
+    return LIKELY if bad >= goal else UNLIKELY if good < goal else POSSIBLE
+
+
+class Projector:
+    """Projections of one config's KPIs over one data set; forecasts are shared by the KPIs reading
+    the same input, and damped Holt's parameters are estimated once a year per input (on the data
+    up to the December before: known at every month of the year), the states every month."""
+
+    def __init__(self, config: Config, data: Mapping[str, Mapping[int, float]]) -> None:
+        self.config = config
+        self.data = data  # input -> month index -> value
+        self.forecasts: dict[tuple[str, int, int], fc.Forecast | None] = {}
+        self.params: dict[tuple[str, int], fc.HoltParams | None] = {}
+        self.trees: dict[str, Node | None] = {}
+
+    def year(self, kpi_id: str, month: Month, target: float | None) -> Projection | None:
+        """The year of `month`, known at `month`."""
+        return self.project(kpi_id, month, month.january, Month(month.year, 12), target)
+
+    def quarter(self, kpi_id: str, month: Month, target: float | None) -> Projection | None:
+        """The quarter of `month`, known at `month`."""
+        start = Month(month.year, (month.month - 1) // 3 * 3 + 1)
+        return self.project(kpi_id, month, start, start + 2, target)
+
+    def project(self, kpi_id: str, month: Month, start: Month, end: Month, target: float | None
+                ) -> Projection | None:
+        """KPI `kpi_id` over the months start..end, known at `month` (one of them)."""
+        if kpi_id not in self.trees:
+            self.trees[kpi_id] = expanded(self.config, kpi_id)
+        tree = self.trees[kpi_id]
+        if tree is None:
+            return None
+        totals: dict[str, tuple[float, np.ndarray]] = {}
+        methods = set()
+        for name in {node.name for node in walk(tree) if isinstance(node, Name)}:
+            total = self._total(name, month, start, end)
+            if total is None:
+                return None
+            totals[name], method = total[:2], total[2]
+            methods.add(method)
+        point = _evaluate(tree, lambda name: totals[name][0])
+        if point is None or not np.isfinite(point):
+            return None
+        left = end.minus(month)
+        if left == 0:  # nothing left to forecast
+            low = high = float(point)
+        else:
+            paths = np.asarray(_evaluate(tree, lambda name: totals[name][1]), dtype=float)
+            finite = paths[np.isfinite(paths)]
+            if not finite.size:
+                return None
+            low, high = float(np.quantile(finite, fc.LOW)), float(np.quantile(finite, fc.HIGH))
+        direction = self.config.kpis[kpi_id].direction
+        method = "actual" if left == 0 else "run_rate" if "run_rate" in methods else "combination"
+        return Projection(month, end, target, float(point), low, high, outlook_of(target, low, high, direction),
+                          self._needed(tree, month, start, end, target, totals), method)
+
+    def _total(self, name: str, month: Month, start: Month, end: Month) -> tuple[float, np.ndarray, str] | None:
+        """The input's total over start..end (as its aggregate adds months up): the actual months up
+        to `month`, then the forecast; point and simulated futures."""
+        series = self.data.get(name, {})
+        actual = [series.get(m.index) for m in (start + i for i in range(month.minus(start) + 1))]
+        if None in actual:
+            return None
+        left = end.minus(month)
+        if left == 0:
+            values = np.array(actual, dtype=float)
+            total = _aggregate(self._aggregate(name), values[:, None])
+            return float(total[0]), total, "actual"
+        found = self._forecast(name, month, left)
+        if found is None:
+            return None
+        known = np.array(actual, dtype=float)
+        point = _aggregate(self._aggregate(name), np.r_[known, found.mean][:, None])
+        futures = _aggregate(self._aggregate(name),
+                             np.vstack([np.repeat(known[:, None], fc.PATHS, axis=1), found.paths]))
+        return float(point[0]), futures, found.method
+
+    def _aggregate(self, name: str) -> str:
+        return self.config.inputs[name].aggregate if name in self.config.inputs else "sum"
+
+    def _forecast(self, name: str, month: Month, horizon: int) -> fc.Forecast | None:
+        key = (name, month.index, horizon)
+        if key not in self.forecasts:
+            history = self._history(name, month)
+            if not len(history):
+                self.forecasts[key] = None
+            else:
+                year_key = (name, month.year)
+                if year_key not in self.params:  # estimated on what was known before the year began
+                    self.params[year_key] = fc.fit(self._history(name, month.january - 1))
+                params = self.params[year_key]
+                # parameters that start at a month the history no longer starts at would not fit it
+                if params is not None and self._first(name, month) != self._first(name, month.january - 1):
+                    params = None  # estimated from a month the history no longer starts at
+                # a seed of its own per input (the same each run): inputs drawn with the same numbers
+                # would move together, and a ratio of them would seem certain
+                self.forecasts[key] = fc.forecast(history, horizon, params, seed=zlib.crc32(name.encode()))
+        return self.forecasts[key]
+
+    def _first(self, name: str, month: Month) -> int:
+        return month.index - len(self._history(name, month)) + 1
+
+    def _history(self, name: str, month: Month) -> np.ndarray:
+        """The input's months without a gap that end at `month` (none if `month` has no value)."""
+        series = self.data.get(name, {})
+        values = []
+        index = month.index
+        while (value := series.get(index)) is not None:
+            values.append(value)
+            index -= 1
+        return np.array(values[::-1], dtype=float)
+
+    def _needed(self, tree: Node, month: Month, start: Month, end: Month, target: float | None,
+                totals: Mapping[str, tuple[float, np.ndarray]]) -> float | None:
+        """What the remaining months need: a sum's amount per month, a ratio of sums its ratio."""
+        left = end.minus(month)
+        if target is None or left == 0:
+            return None
+        so_far = {name: sum(self.data[name][m.index] for m in (start + i for i in range(month.minus(start) + 1)))
+                  for name in totals}
+        done = _evaluate(tree, so_far.__getitem__)
+        if self._sum_like(tree):
+            return None if done is None else (target - done) / left
+        if isinstance(tree, Binary) and tree.op == "/" and self._sum_like(tree.left) and self._sum_like(tree.right):
+            # target = (a so far + a later) / (b projected): a later = target x b projected - a so far
+            b_total = _evaluate(tree.right, lambda name: totals[name][0])
+            b_so_far = _evaluate(tree.right, so_far.__getitem__)
+            a_so_far = _evaluate(tree.left, so_far.__getitem__)
+            if None in (b_total, b_so_far, a_so_far) or b_total == b_so_far:
+                return None
+            return (target * b_total - a_so_far) / (b_total - b_so_far)  # type: ignore[operator]
+        return None
+
+    def _sum_like(self, tree: Node) -> bool:
+        from .targets import is_sum_like
+
+        return is_sum_like(tree, self.config.kpis, self.config.inputs)
+
+
+def _aggregate(aggregate: str, months: np.ndarray) -> np.ndarray:
+    """A period's total from its months (rows) for each future (columns), as the input's aggregate says."""
+    if aggregate in ("sum", "count"):
+        return months.sum(axis=0)
+    if aggregate == "last":
+        return months[-1]
+    if aggregate == "mean":
+        return months.mean(axis=0)
+    return months.min(axis=0) if aggregate == "min" else months.max(axis=0)
+
+
+def _evaluate(node: Node, value: Callable[[str], object]):  # type: ignore[no-untyped-def]
+    """The tree over numbers or arrays of futures (a division by zero gives nan, dropped later)."""
+    if isinstance(node, Number):
+        return node.value
+    if isinstance(node, Name):
+        return value(node.name)
+    if isinstance(node, Negate):
+        operand = _evaluate(node.operand, value)
+        return None if operand is None else -operand
+    left, right = _evaluate(node.left, value), _evaluate(node.right, value)  # type: ignore[union-attr]
+    if left is None or right is None:
+        return None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if node.op == "+":  # type: ignore[union-attr]
+            return left + right
+        if node.op == "-":  # type: ignore[union-attr]
+            return left - right
+        if node.op == "*":  # type: ignore[union-attr]
+            return left * right
+        if isinstance(right, float | int) and right == 0:
+            return None
+        return np.divide(left, right) if isinstance(right, np.ndarray) or isinstance(left, np.ndarray) \
+            else left / right
