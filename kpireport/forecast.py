@@ -3,8 +3,9 @@
 With 24 months of history or more: the mean of seasonal naive (each month as it was a year earlier)
 and damped Holt (statsmodels) fitted to the seasonally adjusted series, then put back in season (the
 M4 benchmarks' classical decomposition, used when the lag-12 autocorrelation says there is a season).
-The interval comes from damped Holt's simulated paths, centred on the mean of the two: a sum over the
-coming months then gets the spread of errors that build up month after month. With less history
+The interval comes from damped Holt's simulated paths around a random mix of the two methods: a sum
+over the coming months then gets the spread of errors that build up month after month, and of the
+two methods' disagreement. With less history
 there is no season to learn: a run rate (the mean of the last twelve months at most), with a wide
 interval (a level error shared by every coming month, at least 25 % of the rate).
 """
@@ -51,15 +52,17 @@ def seasonal_naive(history: np.ndarray, horizon: int) -> np.ndarray:
 
 def seasonal_indices(history: np.ndarray) -> tuple[np.ndarray, bool] | None:
     """Classical decomposition's seasonal index of each month (the index of history[0]'s month
-    first), and whether it is multiplicative; None when the series shows no season (the M4 test: the
-    lag-12 autocorrelation beyond 90 % of its band under no season)."""
+    first), and whether it is multiplicative; None when the series shows no season (its lag-12
+    autocorrelation within the 90 % band of a series without one)."""
     n = len(history)
     if n < MIN_SEASONAL or np.ptp(history) == 0:
         return None
     centred = history - history.mean()
     acf = np.array([np.dot(centred[:-k], centred[k:]) for k in range(1, SEASON + 1)]) / np.dot(centred, centred)
-    band = 1.645 * math.sqrt((1 + 2 * np.sum(acf[:-1] ** 2)) / n)
-    if abs(acf[-1]) <= band:
+    # M4 widened this band by the lower lags' autocorrelations (Bartlett), which hides a pure season
+    # until 44 months of history; KPIs often have 24 to 48, and the bench's backtest on 36 months
+    # scores 0.96 with this band against 1.22 with M4's
+    if acf[-1] <= 1.645 / math.sqrt(n):
         return None
     multiplicative = bool(np.all(history > 0))
     # a centred 2x12 moving average: the trend-cycle; what is left, month by month, is the season
@@ -115,8 +118,13 @@ def forecast(history: np.ndarray, horizon: int, params: HoltParams | None = None
         coming = indices[(len(history) + np.arange(horizon)) % SEASON][:, None]
         holt = holt * coming[:, 0] if multiplicative else holt + coming[:, 0]
         paths = paths * coming if multiplicative else paths + coming
-    mean = (seasonal_naive(history, horizon) + holt) / 2
-    return Forecast(mean, paths - holt[:, None] + mean[:, None], "combination")
+    naive = seasonal_naive(history, horizon)
+    # each future follows damped Holt's errors around a mix of the two methods drawn at random: their
+    # disagreement is uncertainty too (the 80 % interval of a year held 60-69 % of real years without it
+    # in the bench, 65-73 % with it); the mean of the mixes is the combination
+    weight = rng.uniform(0, 1, PATHS)[None, :]
+    paths = paths - holt[:, None] + weight * naive[:, None] + (1 - weight) * holt[:, None]
+    return Forecast((naive + holt) / 2, paths, "combination")
 
 
 def _adjusted(history: np.ndarray, season: tuple[np.ndarray, bool] | None) -> np.ndarray:
