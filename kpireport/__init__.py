@@ -10,7 +10,8 @@ from typing import Any
 
 __all__ = [
     "ConfigError", "DataError", "FormulaError", "KpiReportError", "Month", "compute",
-    "load_catalog", "load_config", "load_data", "parse_formula",
+    "load_catalog", "load_config", "load_data", "movement", "movement_sentence", "outlook_sentence", "parse_formula",
+    "unusual_months",
 ]
 
 _WHERE = {
@@ -24,6 +25,10 @@ _WHERE = {
     "load_config": ("config", "load_config"),
     "load_data": ("sources", "load_data"),
     "parse_formula": ("formula", "parse"),
+    "movement": ("why", "movement"),
+    "movement_sentence": ("locale", "movement_sentence"),
+    "outlook_sentence": ("locale", "outlook_sentence"),
+    "unusual_months": ("why", "unusual_months"),
 }
 
 
