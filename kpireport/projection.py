@@ -73,7 +73,7 @@ class Projector:
     def __init__(self, config: Config, data: Mapping[str, Mapping[int, float]]) -> None:
         self.config = config
         self.data = data  # input -> month index -> value
-        self.forecasts: dict[tuple[str, int, int], fc.Forecast | None] = {}
+        self.forecasts: dict[tuple[str, int], fc.Forecast | None] = {}
         self.params: dict[tuple[str, int], fc.HoltParams | None] = {}
         self.trees: dict[str, Node | None] = {}
 
@@ -131,9 +131,10 @@ class Projector:
             values = np.array(actual, dtype=float)
             total = _aggregate(self._aggregate(name), values[:, None])
             return float(total[0]), total, "actual"
-        found = self._forecast(name, month, left)
+        found = self._forecast(name, month)
         if found is None:
             return None
+        found = fc.Forecast(found.mean[:left], found.paths[:left], found.method)  # the quarter: its first months
         known = np.array(actual, dtype=float)
         point = _aggregate(self._aggregate(name), np.r_[known, found.mean][:, None])
         futures = _aggregate(self._aggregate(name),
@@ -143,8 +144,10 @@ class Projector:
     def _aggregate(self, name: str) -> str:
         return self.config.inputs[name].aggregate if name in self.config.inputs else "sum"
 
-    def _forecast(self, name: str, month: Month, horizon: int) -> fc.Forecast | None:
-        key = (name, month.index, horizon)
+    def _forecast(self, name: str, month: Month) -> fc.Forecast | None:
+        """The input's months from `month` to December, known at `month` (shared by year and quarter)."""
+        horizon = 12 - month.month
+        key = (name, month.index)
         if key not in self.forecasts:
             history = self._history(name, month)
             if not len(history):
