@@ -169,3 +169,13 @@ def test_without_a_yearly_target_the_new_fields_stay_empty(tmp_path: Path) -> No
     assert row is not None
     assert (row.target, row.year_target, row.ytd_target, row.year_end, row.quarter_end) == (300, None, None, None,
                                                                                            None)
+
+
+def test_the_readmes_example_of_yearly_targets_loads(tmp_path: Path) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("### Yearly and quarterly targets", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    config = load(tmp_path, "1", "title: README\n" + block)
+    periods = {kid: kpi.target.period for kid, kpi in config.kpis.items()}
+    assert {kid: (p.period, p.split) for kid, p in periods.items() if p} == {
+        "revenue": ("year", "seasonal"), "new_deals": ("year", "even"), "leads": ("quarter", "seasonal"),
+        "win_rate": ("year", "seasonal")}
