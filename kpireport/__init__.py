@@ -9,9 +9,9 @@ import importlib
 from typing import Any
 
 __all__ = [
-    "ConfigError", "DataError", "FormulaError", "KpiReportError", "Month", "compute",
-    "load_catalog", "load_config", "load_data", "movement", "movement_sentence", "outlook_sentence", "parse_formula",
-    "unusual_months",
+    "ConfigError", "DataError", "FormulaError", "KpiReportError", "Month", "Projector", "compute",
+    "load_catalog", "load_config", "load_data", "movement", "movement_sentence", "outlook_sentence",
+    "parse_formula", "unusual_months",
 ]
 
 _WHERE = {
@@ -29,6 +29,7 @@ _WHERE = {
     "movement_sentence": ("locale", "movement_sentence"),
     "outlook_sentence": ("locale", "outlook_sentence"),
     "unusual_months": ("why", "unusual_months"),
+    "Projector": ("projection", "Projector"),
 }
 
 

@@ -24,6 +24,7 @@ from .months import Month
 
 if TYPE_CHECKING:
     from .config import Config
+    from .engine import Results
 
 LIKELY, POSSIBLE, UNLIKELY = "likely", "possible", "unlikely"
 
@@ -44,6 +45,16 @@ class Projection:
     # sums: the ratio the remaining months need (None otherwise, or with no month left)
     needed: float | None
     method: str  # combination | run_rate | actual (no month left to forecast)
+
+
+@dataclass(frozen=True)
+class MonthForecast:
+    """One coming month of a KPI, as forecast: its value and 80 % interval."""
+
+    month: Month
+    value: float
+    low: float
+    high: float
 
 
 def expanded(config: Config, kpi_id: str) -> Node | None:
@@ -76,6 +87,39 @@ class Projector:
         self.forecasts: dict[tuple[str, int], fc.Forecast | None] = {}
         self.params: dict[tuple[str, int], fc.HoltParams | None] = {}
         self.trees: dict[str, Node | None] = {}
+
+    @classmethod
+    def of(cls, results: Results) -> Projector:
+        """A projector over the engine's results (their config and the inputs they were computed from)."""
+        return cls(results.config, {name: {month.index: value for month, value in series.items()}
+                                    for name, series in results.inputs.items()})
+
+    def path(self, kpi_id: str, month: Month) -> list[MonthForecast]:
+        """The KPI's coming months up to December, known at `month`, each with its 80 % interval: a
+        chart's dashed continuation and band. A month's value is the formula over its inputs' forecasts
+        for that month; empty when the KPI cannot be projected (see `expanded`) or it is December."""
+        if kpi_id not in self.trees:
+            self.trees[kpi_id] = expanded(self.config, kpi_id)
+        tree = self.trees[kpi_id]
+        if tree is None or month.month == 12:
+            return []
+        found: dict[str, fc.Forecast] = {}
+        for name in {node.name for node in walk(tree) if isinstance(node, Name)}:
+            forecast = self._forecast(name, month)
+            if forecast is None:
+                return []
+            found[name] = forecast
+        points = np.asarray(_evaluate(tree, lambda name: found[name].mean), dtype=float)
+        paths = np.asarray(_evaluate(tree, lambda name: found[name].paths), dtype=float)
+        coming = []
+        for step in range(12 - month.month):
+            futures = paths[step][np.isfinite(paths[step])] if paths.ndim == 2 else np.array([])
+            point = float(points[step]) if points.ndim else float(points)
+            if not np.isfinite(point) or not futures.size:
+                break
+            coming.append(MonthForecast(month + step + 1, point, float(np.quantile(futures, fc.LOW)),
+                                        float(np.quantile(futures, fc.HIGH))))
+        return coming
 
     def year(self, kpi_id: str, month: Month, target: float | None) -> Projection | None:
         """The year of `month`, known at `month`."""

@@ -24,6 +24,7 @@ from kpireport.forecast import (
     seasonal_naive,
 )
 from kpireport.months import Month, month_range
+from kpireport.projection import Projector
 
 CONFIG = """\
 title: Test
@@ -207,3 +208,20 @@ def test_damped_holt_written_out_forecasts_and_spreads_as_statsmodels_does() -> 
     their_paths = np.asarray(theirs.simulate(9, repetitions=20_000, anchor="end", rng=np.random.default_rng(1)))
     # the same spread month after month (20,000 futures on their side: within 3 %)
     assert paths.std(axis=1) == pytest.approx(their_paths.std(axis=1), rel=0.03 + 3 / math.sqrt(PATHS))
+
+
+def test_the_coming_months_of_a_pure_season_are_the_season_and_the_library_agrees_with_compute(
+        tmp_path: Path) -> None:
+    month = Month(2025, 8)
+    results = compute(load(tmp_path), data(month))
+    projector = Projector.of(results)
+    coming = projector.path("sales", month)
+    assert [c.month for c in coming] == month_range(Month(2025, 9), Month(2025, 12))
+    assert [c.value for c in coming] == pytest.approx([seasonal(c.month) for c in coming])
+    assert all(c.low <= c.value <= c.high for c in coming)
+    rates = projector.path("conversion_rate", month)  # 10 % every month, to the digit
+    assert [c.value for c in rates] == pytest.approx([0.1] * 4)
+    row = results.kpi("sales").at(month)
+    assert row is not None
+    assert projector.year("sales", month, 1200) == row.year_end
+    assert projector.path("sales", Month(2025, 12)) == []
