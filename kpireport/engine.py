@@ -261,7 +261,7 @@ def _compute(config: Config, data: MonthlyValues, months: list[Month], partial: 
         if period is not None and projector is None:
             from .projection import Projector  # numpy and statsmodels: only when a projection is asked for
 
-            projector = Projector(config, evaluator.data)
+            projector = Projector(config, evaluator.data, partial or ())
         rows = []
         for month in months:
             index = month.index

@@ -12,7 +12,7 @@ interval wider than the truth, never narrower) for the 80 % interval.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -81,9 +81,13 @@ class Projector:
     the same input, and damped Holt's parameters are estimated once a year per input (on the data
     up to the December before: known at every month of the year), the states every month."""
 
-    def __init__(self, config: Config, data: Mapping[str, Mapping[int, float]]) -> None:
+    def __init__(self, config: Config, data: Mapping[str, Mapping[int, float]],
+                 partial: Collection[Month] = ()) -> None:
         self.config = config
         self.data = data  # input -> month index -> value
+        # months whose data stop early: a projection at one of them starts from the month before, and
+        # forecasts that month too (its few days would pull the year down)
+        self.partial = set(partial)
         self.forecasts: dict[tuple[str, int], fc.Forecast | None] = {}
         self.params: dict[tuple[str, int], fc.HoltParams | None] = {}
         self.trees: dict[str, Node | None] = {}
@@ -92,7 +96,7 @@ class Projector:
     def of(cls, results: Results) -> Projector:
         """A projector over the engine's results (their config and the inputs they were computed from)."""
         return cls(results.config, {name: {month.index: value for month, value in series.items()}
-                                    for name, series in results.inputs.items()})
+                                    for name, series in results.inputs.items()}, results.partial)
 
     def path(self, kpi_id: str, month: Month) -> list[MonthForecast]:
         """The KPI's coming months up to December, known at `month`, each with its 80 % interval: a
@@ -138,6 +142,7 @@ class Projector:
         tree = self.trees[kpi_id]
         if tree is None:
             return None
+        row_month, month = month, month - 1 if month in self.partial else month
         totals: dict[str, tuple[float, np.ndarray]] = {}
         methods = set()
         for name in {node.name for node in walk(tree) if isinstance(node, Name)}:
@@ -160,7 +165,8 @@ class Projector:
             low, high = float(np.quantile(finite, fc.LOW)), float(np.quantile(finite, fc.HIGH))
         direction = self.config.kpis[kpi_id].direction
         method = "actual" if left == 0 else "run_rate" if "run_rate" in methods else "combination"
-        return Projection(month, end, target, float(point), low, high, outlook_of(target, low, high, direction),
+        return Projection(row_month, end, target, float(point), low, high,
+                          outlook_of(target, low, high, direction),
                           self._needed(tree, month, start, end, target, totals), method)
 
     def _total(self, name: str, month: Month, start: Month, end: Month) -> tuple[float, np.ndarray, str] | None:
@@ -189,8 +195,9 @@ class Projector:
         return self.config.inputs[name].aggregate if name in self.config.inputs else "sum"
 
     def _forecast(self, name: str, month: Month) -> fc.Forecast | None:
-        """The input's months from `month` to December, known at `month` (shared by year and quarter)."""
-        horizon = 12 - month.month
+        """The input's months after `month` to December (from December: the next year), known at
+        `month`; shared by year and quarter."""
+        horizon = 12 - month.month % 12
         key = (name, month.index)
         if key not in self.forecasts:
             history = self._history(name, month)

@@ -225,3 +225,22 @@ def test_the_coming_months_of_a_pure_season_are_the_season_and_the_library_agree
     assert row is not None
     assert projector.year("sales", month, 1200) == row.year_end
     assert projector.path("sales", Month(2025, 12)) == []
+
+
+def test_a_partial_month_is_forecast_not_taken_as_the_whole_month(tmp_path: Path) -> None:
+    import datetime as dt
+
+    config = load(tmp_path)
+    year = sum(seasonal(m) for m in month_range(Month(2025, 1), Month(2025, 12)))
+    for month in (Month(2025, 5), Month(2025, 1)):
+        values = data(month)
+        values["revenue"][month] *= 0.2  # six days of data so far
+        partial = compute(config, values, partial={month: dt.date(month.year, month.month, 6)})
+        row = partial.kpi("sales").at(month)
+        assert row is not None
+        assert row.year_end is not None
+        assert row.year_end.month == month
+        assert row.year_end.value == pytest.approx(year)  # the season, as if the month had not begun
+        # taken as a whole month, its few days would count as the month and pull the forecast down too
+        whole = compute(config, values).kpi("sales").at(month)
+        assert whole.year_end.value < year - 0.8 * seasonal(month)  # type: ignore[union-attr]
