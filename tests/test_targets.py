@@ -179,3 +179,34 @@ def test_the_readmes_example_of_yearly_targets_loads(tmp_path: Path) -> None:
     assert {kid: (p.period, p.split) for kid, p in periods.items() if p} == {
         "revenue": ("year", "seasonal"), "new_deals": ("year", "even"), "leads": ("quarter", "seasonal"),
         "win_rate": ("year", "seasonal")}
+
+
+def test_compute_refuses_a_bad_yearly_target_with_exit_2_and_writes_the_year_as_json(tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from kpireport.cli import cli
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    load_path = bad / "kpireport.yaml"
+    load_path.write_text(textwrap.dedent(CONFIG).replace("TARGET", "{year: 100, split: weekly}"), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["compute", str(load_path)])
+    assert result.exit_code == 2
+    assert "kpis.net_revenue.target.split: 'weekly' is not a way to split a target" in result.output
+    assert "hint: split: seasonal" in result.output
+
+    good = tmp_path / "kpireport.yaml"
+    good.write_text(textwrap.dedent(CONFIG).replace("TARGET", "{year: 1200}") + "sources: [{path: data.csv}]\n",
+                    encoding="utf-8")
+    rows = ["date,revenue,refunds,deals,leads"] + [f"{m}-15,100,0,3,10" for m in month_range(Month(2025, 1),
+                                                                                             Month(2025, 3))]
+    (tmp_path / "data.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["compute", str(good), "--format", "json", "--month", "2025-03"])
+    assert result.exit_code == 0, result.output
+    row = next(r for r in json.loads(result.stdout)["rows"] if r["kpi"] == "net_revenue")
+    # three months of 100 and a run rate of 100: 1,200 for the year, against 1,200
+    assert (row["year_target"], row["ytd_target"], row["year_end"]) == (1200, 300, pytest.approx(1200))
+    assert row["year_end_low"] < 1200 < row["year_end_high"]
+    assert row["outlook"] == "possible"
