@@ -142,6 +142,10 @@ def test_a_rate_is_projected_numerator_over_denominator(tmp_path: Path) -> None:
         + forecast(history, 5, fit(history[:-7])).mean.sum()
     assert rate.year_end.value == pytest.approx(conversions / sales.year_end.value)
     assert rate.ytd_target == 0.15
+    # the rate the remaining months need: at it, the year's conversions over its leads make the target
+    so_far = [sum(values[name][m] for m in month_range(Month(2025, 1), month)) for name in ("conversions", "leads")]
+    leads_left = sales.year_end.value - so_far[1]
+    assert (so_far[0] + rate.year_end.needed * leads_left) / sales.year_end.value == pytest.approx(0.15)  # type: ignore[operator]
 
 
 def test_the_projection_at_a_month_ignores_every_later_month(tmp_path: Path) -> None:
