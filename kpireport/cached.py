@@ -22,7 +22,6 @@ from weakref import WeakKeyDictionary
 import openpyxl.worksheet._writer as sheet_writer
 from openpyxl.cell._writer import _set_attributes
 from openpyxl.worksheet.worksheet import Worksheet
-from openpyxl.xml.functions import Element, SubElement
 
 
 class ErrorValue(str):
@@ -77,10 +76,12 @@ def _write_cell(xf, worksheet, cell, styled=None):  # type: ignore[no-untyped-de
     kind, text = typed
     if kind is not None:
         attributes["t"] = kind
-    element = Element("c", attributes)
-    SubElement(element, "f").text = formula[1:]
-    SubElement(element, "v").text = text
-    xf.write(element)
+    # streamed, as openpyxl writes its own cells, rather than an element tree built for each cell
+    with xf.element("c", attributes):
+        with xf.element("f"):
+            xf.write(formula[1:])
+        with xf.element("v"):
+            xf.write(text)
     return None
 
 

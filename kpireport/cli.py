@@ -8,11 +8,15 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import click
 
 from .errors import KpiReportError
+
+if TYPE_CHECKING:
+    from .months import Month
+    from .template import TemplateOutcome
 
 EXIT_BAD_INPUT = 2
 
@@ -44,11 +48,15 @@ class _Group(click.Group):
 
 
 def _redacted(text: str) -> str:
-    """The SMTP password never reaches the screen, whatever a library put in an exception's message."""
+    """The SMTP password and the databases' never reach the screen, whatever a library put in an
+    exception's message."""
     import os
 
+    from .database import passwords, scrub
+
     password = os.environ.get("KPIREPORT_SMTP_PASSWORD")
-    return text.replace(password, "********") if password else text
+    text = text.replace(password, "********") if password else text
+    return scrub(text, sorted(passwords()))
 
 
 def _month(ctx: click.Context, param: click.Parameter, value: str | None):  # type: ignore[no-untyped-def]
@@ -185,18 +193,27 @@ def compute(config: Path, data_files: tuple[Path, ...], month, output_format: st
               help="How many months, from --from.")
 @click.option("--data", "data_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
               help="A data file to pre-fill from too (replaces a source of the same file name). Repeatable.")
-@click.option("--blank", is_flag=True, help="Leave the input cells empty (to publish the template).")
+@click.option("--blank", is_flag=True, help="Leave the input cells empty.")
+@click.option("--publish", is_flag=True,
+              help="The blank template to publish: roles instead of names and e-mails, instructions for Excel, "
+                   "LibreOffice or Google Sheets, a KPI library sheet, the company's name, logo and colour "
+                   "(review: logo, colour), document properties.")
 @click.option("--update", is_flag=True, help="Rebuild an existing template, keeping every typed value and note.")
 @click.option("--force", is_flag=True, help="Replace an existing workbook, typed values included.")
+@click.option("--per", type=click.Choice(["owner"]),
+              help="One workbook per owner, FILE-<owner>.xlsx, holding only the inputs of their KPIs, stamped "
+                   "with the config's version and the period.")
 @_skip_bad_rows
 def template(config: Path, output: Path, year: int | None, start, count: int,  # type: ignore[no-untyped-def]
-             data_files: tuple[Path, ...], blank: bool, update: bool, force: bool, skip_bad_rows: bool) -> None:
+             data_files: tuple[Path, ...], blank: bool, publish: bool, update: bool, force: bool,
+             per: str | None, skip_bad_rows: bool) -> None:
     """Build the Excel KPI tracking template for CONFIG: monthly input cells to fill by hand, every
     KPI as a formula, targets, status colours and a dashboard with charts.
 
     By default the inputs are pre-filled from the config's sources (and --data) and the period is the
     year of the latest data. An existing workbook holding typed values is never overwritten silently:
-    use --update to carry them over, or --force.
+    use --update to carry them over, or --force. With --per owner, the filled workbooks given back
+    together as sources (or --data) are merged, each input from its owner's workbook.
     """
     from .config import load_config
     from .sources import load_data
@@ -207,27 +224,45 @@ def template(config: Path, output: Path, year: int | None, start, count: int,  #
         raise click.UsageError("give --year or --from, not both")
     if update and force:
         raise click.UsageError("give --update or --force, not both")
+    if publish and (update or data_files):
+        raise click.UsageError("--publish writes a blank template: give it without --update or --data")
+    if publish and per:
+        raise click.UsageError("--publish writes one template without names for anyone: give it without --per")
     settings = load_config(config)
     values: dict = {}
     partial: dict = {}
     rows: dict = {}
     typed: dict = {}
     last = None
-    if not blank:
-        data = load_data(settings, data_files, skip_bad_rows=skip_bad_rows)
+    if not (blank or publish):
+        # per-owner workbooks made for an earlier config or period are read as they are: this rebuilds them
+        data = load_data(settings, data_files, skip_bad_rows=skip_bad_rows, check_stamps=False)
         _warn(data.warnings)
         values, partial, rows = data.values, data.partial, data.rows
         # what a filled template read as data holds besides its values goes into the new one too
         typed = {"notes": data.notes, "targets": data.targets, "tolerances": data.tolerances}
         last = max((m for series in values.values() for m in series), default=None)
     period = template_period(year, start, count, last)
-    outcome = write_template(settings, output, period, values, update=update, force=force, partial=partial,
-                             rows=rows, **typed)
+    options = {"update": update, "force": force, "partial": partial, "rows": rows, **typed}
+    if per == "owner":
+        from .team import write_per_owner
+
+        team = write_per_owner(settings, output, period, values, **options)
+        _warn(team.left_out)
+        for owner, outcome in team.written.items():
+            share = team.shares[owner]
+            _template_written(outcome, len(share.kpis), len(share.inputs), period, update)
+        return
+    outcome = write_template(settings, output, period, values, publish=publish, **options)
+    _template_written(outcome, len(settings.kpis), len(settings.inputs), period, update)
+
+
+def _template_written(outcome: TemplateOutcome, kpis: int, inputs: int, period: list[Month], update: bool) -> None:
     _warn([f"not carried over: {line}" for line in outcome.not_carried] + outcome.moved)
     if outcome.backup:
         click.echo(f"kept the previous workbook as {outcome.backup} (something of it was not carried over)")
     carried = f", {outcome.carried} typed values, notes and targets carried over" if update else ""
-    click.echo(f"wrote {output} — {len(settings.kpis)} KPIs, {len(settings.inputs)} inputs, "
+    click.echo(f"wrote {outcome.path} — {kpis} KPIs, {inputs} inputs, "
                f"{period[0]} to {period[-1]}, {outcome.filled} input cells filled{carried}")
 
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .catalog import Benchmark, load_catalog
+from .database import DatabaseUrl, parse_url
 from .errors import ConfigError, FormulaError, clipped, did_you_mean
 from .formula import (
     MAX_COST,
@@ -190,7 +191,10 @@ class MeasureSpec(Strict):
 
 
 class SourceSpec(Strict):
-    path: str
+    path: str | None = None
+    database: str | None = None  # postgresql://…, duckdb:///file.duckdb; ${NAME} read from the environment
+    table: str | None = None  # a database's table (schema.table), or:
+    query: str | None = None  # a query whose rows the measures read
     layout: Literal["wide", "long", "template", "rows"] = "wide"
     date: str = "date"
     name: str | None = None
@@ -212,8 +216,23 @@ class SourceSpec(Strict):
 
     measures: dict[str, MeasureSpec] = {}
 
+    @model_validator(mode="before")
+    @classmethod
+    def _database_holds_rows(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "database" in data and "layout" not in data:
+            return {**data, "layout": "rows"}  # measures make a database's inputs: no other layout
+        return data
+
     @model_validator(mode="after")
     def _long_needs_columns(self) -> SourceSpec:
+        if (self.path is None) == (self.database is None):
+            raise ValueError("give 'path' (a data file) or 'database' (a database URL), one of them")
+        if self.database is not None:
+            if self.layout != "rows" or (self.table is None) == (self.query is None):
+                raise ValueError("a database source has 'measures:' and either 'table' (schema.table) or 'query' "
+                                 "(a select), one of them")
+        elif self.table is not None or self.query is not None:
+            raise ValueError("'table' and 'query' go with 'database', not with a file's 'path'")
         if self.layout == "long" and not (self.name and self.value):
             raise ValueError("a long layout needs 'name' (the column naming the input) and 'value'")
         if (self.layout == "rows") != bool(self.measures):
@@ -356,7 +375,7 @@ class Kpi:
 
 @dataclass(frozen=True)
 class Source:
-    path: Path
+    path: Path | None
     layout: Literal["wide", "long", "template", "rows"]
     date: str
     name: str | None
@@ -366,6 +385,16 @@ class Source:
     sheet: str | None
     date_format: str | None = None  # None: told by the column's dates
     measures: tuple[Measure, ...] = ()  # a rows layout's
+    database: DatabaseUrl | None = None  # where the rows live when not in a file (then `path` is None)
+    table: str | None = None
+    query: str | None = None
+
+    @property
+    def place(self) -> str:
+        """The file, or the database and its table, as messages name it (never with a password)."""
+        if self.database is None:
+            return str(self.path)
+        return f"{self.database.redacted} ({self.table or 'query'})"
 
 
 @dataclass(frozen=True)
@@ -755,11 +784,16 @@ class _Resolver:
         return path
 
     def source(self, index: int, spec: SourceSpec, inputs: dict[str, Input]) -> Source:
-        path = Path(spec.path)
-        if not path.is_absolute():
-            path = self.path.parent / path
         measures = tuple(self.measure(("sources", str(index), "measures", input_id), measure, inputs)
                          for input_id, measure in spec.measures.items())
+        if spec.database is not None:
+            database = parse_url(spec.database, base=self.path.parent, key=f"sources.{index}.database",
+                                 file=str(self.path))
+            return Source(None, "rows", spec.date, None, None, {}, {}, None, None, measures, database, spec.table,
+                          spec.query)
+        path = Path(spec.path)  # type: ignore[arg-type]
+        if not path.is_absolute():
+            path = self.path.parent / path
         return Source(path, spec.layout, spec.date, spec.name, spec.value, dict(spec.columns),
                       dict(spec.filter), spec.sheet, spec.date_format, measures)
 

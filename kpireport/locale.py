@@ -23,7 +23,8 @@ LABELS: dict[str, dict[Locale, str]] = {
     "col.unit": {"fr": "Unité", "en": "Unit"},
     "col.note": {"fr": "Note", "en": "Note"},
     "col.kpi": {"fr": "Indicateur", "en": "KPI"},
-    "col.row": {"fr": "Ligne", "en": "Row"},
+    "col.figure": {"fr": "Chiffre", "en": "Figure"},
+    "col.direction": {"fr": "Sens", "en": "Direction"},
     "col.tolerance": {"fr": "Tolérance", "en": "Tolerance"},
     "col.owner": {"fr": "Responsable", "en": "Owner"},
     "col.domain": {"fr": "Domaine", "en": "Domain"},
@@ -58,9 +59,20 @@ LABELS: dict[str, dict[Locale, str]] = {
     "frequency.monthly": {"fr": "mensuelle", "en": "monthly"},
     "frequency.quarterly": {"fr": "trimestrielle", "en": "quarterly"},
     "other": {"fr": "Autres données", "en": "Other inputs"},
+    # a formula in words (formula.to_words)
+    "words.prev": {"fr": "{x} du mois précédent", "en": "{x} of the month before"},
+    "words.prev_n": {"fr": "{x} de {n} mois plus tôt", "en": "{x} of {n} months earlier"},
+    "words.ytd": {"fr": "cumul de {x} depuis janvier", "en": "{x} added up since January"},
+    "words.avg": {"fr": "moyenne de {x} sur les {n} derniers mois", "en": "average of {x} over the last {n} months"},
+    "words.min": {"fr": "le plus petit de : {args}", "en": "the smallest of: {args}"},
+    "words.max": {"fr": "le plus grand de : {args}", "en": "the largest of: {args}"},
     # the start sheet
     "start.period": {"fr": "Période : {first} à {last}", "en": "Period: {first} to {last}"},
     "start.how": {"fr": "Comment l'utiliser", "en": "How to use it"},
+    "start.stamp": {"fr": "Classeur de {name} (responsable « {owner} »), seulement ses données. Version : config "
+                          "{config}, {first} à {last}, généré le {generated} UTC",
+                    "en": "{name}'s workbook (owner '{owner}'), their inputs only. Version: config {config}, {first} "
+                          "to {last}, generated {generated} UTC"},
     "start.step1": {
         "fr": "1. Chaque mois, saisissez vos chiffres dans les cellules jaunes de l'onglet « Saisie » "
               "(une ligne par donnée, une colonne par mois).",
@@ -99,6 +111,32 @@ LABELS: dict[str, dict[Locale, str]] = {
         "en": "Formulas are protected from being overwritten (no password: Review > Unprotect sheet). "
               "An empty cell means no data, never zero.",
     },
+    "start.published.step5": {
+        "fr": "5. L'onglet « Bibliothèque KPI » explique chaque indicateur : sa définition, sa formule en mots, "
+              "le bon sens (plus haut ou plus bas = mieux), un repère quand il y en a un, et l'article d'où il vient.",
+        "en": "5. The 'KPI library' sheet explains each KPI: its definition, its formula in words, which way is "
+              "better (higher or lower), a benchmark where there is one, and the article it comes from.",
+    },
+    "start.published.step6": {
+        "fr": "6. Il fonctionne tel quel dans Excel, LibreOffice Calc et Google Sheets (Fichier > Importer, ou "
+              "ouvrez-le depuis Google Drive) : formules, couleurs et graphiques suivent vos saisies, sans macro.",
+        "en": "6. It works as it is in Excel, LibreOffice Calc and Google Sheets (File > Import, or open it from "
+              "Google Drive): formulas, colours and charts follow what you type, with no macro.",
+    },
+    "start.published.step7": {
+        "fr": "7. Adaptez les cibles (cellules jaunes de l'onglet « Indicateurs ») et la tolérance à droite de "
+              "chaque indicateur à vos objectifs ; gardez une copie vierge du modèle.",
+        "en": "7. Set the targets (yellow cells of the 'KPIs' sheet) and the tolerance on the right of each KPI "
+              "to your goals; keep a blank copy of the template.",
+    },
+    "start.published.protected": {
+        "fr": "Les formules sont protégées contre l'écrasement, sans mot de passe (Excel : Révision > Ôter la "
+              "protection ; LibreOffice : Outils > Protéger la feuille ; Google Sheets : Données > Protéger des "
+              "feuilles et des plages). Une cellule vide = pas de donnée, jamais zéro.",
+        "en": "Formulas are protected from being overwritten, with no password (Excel: Review > Unprotect Sheet; "
+              "LibreOffice: Tools > Protect Sheet; Google Sheets: Data > Protect sheets and ranges). An empty "
+              "cell means no data, never zero.",
+    },
     "start.legend": {"fr": "Légende", "en": "Legend"},
     "start.legend.on": {"fr": "cible atteinte", "en": "target met"},
     "start.legend.watch": {"fr": "proche de la cible (dans la tolérance)", "en": "close to target (within tolerance)"},
@@ -106,6 +144,25 @@ LABELS: dict[str, dict[Locale, str]] = {
     "start.legend.no_data": {"fr": "pas encore de donnée", "en": "no data yet"},
     "start.legend.input": {"fr": "cellule à remplir", "en": "cell to fill in"},
     "start.owners": {"fr": "Qui suit quoi", "en": "Who tracks what"},
+    # the published template: its KPI library sheet and its document properties
+    "sheet.library": {"fr": "Bibliothèque KPI", "en": "KPI library"},
+    "library.title": {"fr": "Bibliothèque des indicateurs", "en": "KPI library"},
+    "library.hint": {"fr": "Ce que mesure chaque indicateur de ce classeur, comment il se calcule et d'où il vient.",
+                     "en": "What each KPI of this workbook measures, how it is computed and where it comes from."},
+    "col.benchmark": {"fr": "Repère", "en": "Benchmark"},
+    "col.source": {"fr": "Article source", "en": "Source article"},
+    "library.own_kpi": {"fr": "indicateur propre à l'équipe (hors catalogue)",
+                        "en": "the team's own KPI (not from the catalog)"},
+    "publish.owner": {"fr": "Responsable {number}", "en": "Owner {number}"},
+    "publish.subject": {"fr": "Modèle de suivi mensuel des KPI marketing et ventes",
+                        "en": "Monthly marketing and sales KPI tracking template"},
+    "publish.keywords": {"fr": "KPI, indicateurs de performance, tableau de bord, suivi mensuel, modèle Excel",
+                         "en": "KPI, key performance indicators, dashboard, monthly tracking, Excel template"},
+    "publish.description": {
+        "fr": "Modèle vierge : saisissez vos chiffres chaque mois, chaque indicateur se calcule par formule face "
+              "à sa cible. Excel, LibreOffice Calc et Google Sheets.",
+        "en": "Blank template: type your figures every month, each KPI is computed by formula against its "
+              "target. Excel, LibreOffice Calc and Google Sheets."},
     # inputs sheet
     "inputs.note": {"fr": "↳ note du mois (reprise dans la revue)", "en": "↳ note of the month (shown in the review)"},
     "inputs.title": {"fr": "Saisie mensuelle", "en": "Monthly inputs"},
@@ -343,6 +400,13 @@ def format_value(value: float | None, fmt: Format, locale: Locale, currency: str
         return format_duration(value)
     number = format_number(value, locale, extra=extra)
     return f"{number}\u00a0{unit}" if unit else number
+
+
+def format_benchmark(low: float | None, high: float | None, note: str, fmt: Format, locale: Locale,
+                     currency: str, unit: str | None = None) -> str:
+    """A reference range from the articles and what it is for: `30,0 % – 50,0 % (site B2B)`."""
+    parts = [format_value(v, fmt, locale, currency, unit) for v in (low, high) if v is not None]
+    return f"{' – '.join(parts)} ({note})" if parts else note
 
 
 def distinct_extra(values: Sequence[float | None], fmt: Format, locale: Locale, currency: str,

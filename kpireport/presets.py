@@ -32,6 +32,7 @@ class Preset:
     title: dict[str, str]
     kpis: tuple[str, ...]  # catalog ids; empty = the whole catalog
     funnel: tuple[str, ...] = ()
+    deals: bool = False  # the CRM's deals come as a row-level export (one row per deal) with measures
 
 
 PRESETS: dict[str, Preset] = {
@@ -47,6 +48,7 @@ PRESETS: dict[str, Preset] = {
          "sales.sales_cycle_length", "alignment.lead_to_opportunity_ratio",
          "alignment.opportunity_to_customer_ratio", "alignment.pipeline_velocity"),
         ("leads", "opportunities_created", "deals_won"),
+        deals=True,
     ),
     "demo": Preset(
         {"fr": "Revue mensuelle marketing & ventes", "en": "Monthly marketing & sales review"},
@@ -63,6 +65,14 @@ _AMBITION = (0.93, 1.04, 1.18)  # target ÷ recent level: on, watch, off target
 MONTHS = 24
 # Domains whose tools (CRM, accounting) export one row per month and metric: a long file.
 _MONTHLY_DOMAINS = {"sales", "alignment", "finance"}
+# What a CRM's export of deals (one row each) gives, and how (rows.py): the preset `deals` reads them so
+_DEAL_MEASURES = {
+    "deals_won": {"date": "closed_at", "aggregate": "count", "filter": {"stage": "won"}},
+    "deals_lost": {"date": "closed_at", "aggregate": "count", "filter": {"stage": "lost"}},
+    "won_deals_value": {"date": "closed_at", "value": "amount", "aggregate": "sum", "filter": {"stage": "won"}},
+    "sales_cycle_days": {"date": "closed_at", "value": "days_between(created_at, closed_at)", "aggregate": "mean",
+                         "filter": {"stage": "won"}},
+}
 _PEOPLE = ["Claire Martin", "Karim Benali", "Sophie Laurent", "Lucas Moreau", "Emma Petit",
            "Hugo Girard", "Léa Fontaine", "Nathan Roux", "Chloé Lefèvre", "Louis Bernard",
            "Inès Garnier", "Jules Faure", "Manon Chevalier"]
@@ -85,6 +95,7 @@ def write_project(directory: Path, preset: str, locale: Locale, *, force: bool =
         config_path: project.config_text(),
         directory / "data" / "daily-web-email.csv": project.daily_csv(),
         directory / "data" / "crm-monthly.csv": project.monthly_long_csv(),
+        directory / "data" / "deals.csv": project.deals_csv(),
     }
     written = []
     for path, text in files.items():
@@ -112,6 +123,7 @@ class _Project:
         self.inputs = list(inputs)
         self.local_ids = self._local_ids()
         self.values = self._monthly_values()
+        self.from_deals = [n for n in _DEAL_MEASURES if n in self.inputs] if preset.deals else []
 
     def _local_ids(self) -> dict[str, str]:
         """Each KPI's short name (blog.visits → visits), unless two KPIs share it or it names an
@@ -146,7 +158,10 @@ class _Project:
         return values
 
     def _is_monthly(self, name: str) -> bool:
-        """Inputs only CRM-side KPIs use (or only the funnel) come from the monthly CRM export."""
+        """Inputs only CRM-side KPIs use (or only the funnel) come from the monthly CRM export (but
+        those the deals export gives)."""
+        if name in self.from_deals:
+            return False
         domains = {self.catalog.domain_of(kid) for kid in self.kpi_ids
                    if name in parse(self.catalog.kpis[kid].formula).names()}
         return domains <= _MONTHLY_DOMAINS
@@ -165,8 +180,11 @@ class _Project:
             entry = {"use": kid, "target": targets[kid], "owner": self.catalog.domain_of(kid)}
             kpis[self.local_ids[kid]] = entry
         sources = []
-        if any(not self._is_monthly(name) for name in self.inputs):
+        if any(not self._is_monthly(name) and name not in self.from_deals for name in self.inputs):
             sources.append({"path": "data/daily-web-email.csv", "layout": "wide", "date": "date"})
+        if self.from_deals:
+            sources.append({"path": "data/deals.csv", "layout": "rows",
+                            "measures": {name: _DEAL_MEASURES[name] for name in self.from_deals}})
         if any(self._is_monthly(name) for name in self.inputs):
             sources.append({"path": "data/crm-monthly.csv", "layout": "long", "date": "month",
                             "name": "metric", "value": "value"})
@@ -178,7 +196,7 @@ class _Project:
             goal = statistics.median(last[m] for m in self.months[-12:]) * 1.1
             funnel = {"stages": list(self.preset.funnel), "target": int(float(f"{goal:.2g}"))}
             parts.append(f"funnel: {_flow(funnel)}")
-        parts.append("sources:\n" + "".join(f"  - {_flow(s)}\n" for s in sources))
+        parts.append("sources:\n" + "".join(_source_text(s) for s in sources))
         parts.append(_SMTP[loc])
         return "\n".join(part.rstrip("\n") + "\n" for part in parts)
 
@@ -200,7 +218,7 @@ class _Project:
         return targets
 
     def daily_csv(self) -> str | None:
-        names = [n for n in self.inputs if not self._is_monthly(n)]
+        names = [n for n in self.inputs if not self._is_monthly(n) and n not in self.from_deals]
         if not names:
             return None
         buffer = io.StringIO()
@@ -224,6 +242,33 @@ class _Project:
             else:  # mean, last, min, max: the same value every day keeps the aggregate exact
                 out[month] = [_text(value)] * days
         return out
+
+    def deals_csv(self) -> str | None:
+        """One row per deal closed, as a CRM exports them: each month's deals won and lost, the won
+        ones' amounts adding up to the month's value and their days from creation to signature
+        averaging its sales cycle, exactly."""
+        if not self.from_deals:
+            return None
+        deals = []
+        for month in self.months:
+            won = int(self.values["deals_won"][month])
+            amounts = (_split(self.values["won_deals_value"][month], won, "currency", self.random)
+                       if "won_deals_value" in self.values else [str(self.random.randrange(2, 40) * 500)] * won)
+            cycle = self.values.get("sales_cycle_days", {}).get(month, 60.0)
+            cycles = _split(round(cycle * won), won, "number", self.random)
+            lost = int(self.values.get("deals_lost", {}).get(month, 0))
+            for stage, amount, days in ([("won", a, int(c)) for a, c in zip(amounts, cycles, strict=True)]
+                                        + [("lost", str(self.random.randrange(2, 40) * 500),
+                                            self.random.randrange(5, 90)) for _ in range(lost)]):
+                closed = month.first_day + dt.timedelta(days=self.random.randrange(_days_in(month)))
+                deals.append((closed - dt.timedelta(days=days), closed, stage, amount))
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["deal_id", "company_id", "created_at", "closed_at", "stage", "amount"])
+        for number, (created, closed, stage, amount) in enumerate(sorted(deals), start=1):
+            writer.writerow([number, f"C{self.random.randrange(1, 400):04d}", created.isoformat(), closed.isoformat(),
+                             stage, amount])
+        return buffer.getvalue()
 
     def monthly_long_csv(self) -> str | None:
         names = [n for n in self.inputs if self._is_monthly(n)]
@@ -292,6 +337,15 @@ def _dump(data: dict) -> str:
 def _flow(data: dict | list) -> str:
     return yaml.safe_dump(data, allow_unicode=True, sort_keys=False, default_flow_style=True,
                           width=10_000).strip()
+
+
+def _source_text(source: dict) -> str:
+    """A source on one line; one with measures as a block, a measure a line (people edit them)."""
+    if "measures" not in source:
+        return f"  - {_flow(source)}\n"
+    keys = "".join(f"    {key}: {value}\n" for key, value in source.items() if key != "measures")
+    return f"  - {keys[4:]}    measures:\n" + "".join(f"      {name}: {_flow(measure)}\n"
+                                                     for name, measure in source["measures"].items())
 
 
 def _flow_items(items: dict[str, dict]) -> str:

@@ -7,7 +7,6 @@ import base64
 import datetime as dt
 import gc
 import math
-import re
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -23,8 +22,18 @@ from .charts import TrendPoint, trend_svg
 from .config import Config, Kpi
 from .engine import Notes
 from .errors import KpiReportError
-from .files import atomic_path
-from .locale import distinct_extra, format_axis, format_month, format_percent, format_points, format_value, text
+from .files import atomic_path, paths_beside
+from .files import safe_name as safe_name  # where it lived first: kept for callers
+from .locale import (
+    distinct_extra,
+    format_axis,
+    format_benchmark,
+    format_month,
+    format_percent,
+    format_points,
+    format_value,
+    text,
+)
 from .months import Month, month_range
 from .pdf import can_split, html_to_pdf
 
@@ -237,9 +246,8 @@ def _image(svg: str, label: str) -> Markup:
 def _benchmark(kpi: Kpi, locale: str, currency: str) -> str:
     if kpi.benchmark is None:
         return ""
-    low, high = kpi.benchmark.low, kpi.benchmark.high
-    parts = [format_value(v, kpi.format, locale, currency, kpi.unit) for v in (low, high) if v is not None]
-    return f"{' – '.join(parts)} ({kpi.benchmark.note(locale)})" if parts else kpi.benchmark.note(locale)  # type: ignore[arg-type]
+    return format_benchmark(kpi.benchmark.low, kpi.benchmark.high, kpi.benchmark.note(locale),  # type: ignore[arg-type]
+                            kpi.format, locale, currency, kpi.unit)  # type: ignore[arg-type]
 
 
 def _funnel(config: Config, results: engine.Results, month: Month) -> FunnelView | None:
@@ -367,12 +375,6 @@ def pdf_bytes(view: ReviewView, *, template_dir: Path | None, base_dir: Path,
 # --- the job: one review, or one per owner or domain ------------------------------------------------------
 
 
-def safe_name(text_: str) -> str:
-    """A file-name part from an owner or domain: letters, digits, '-' only (no path can escape)."""
-    cleaned = re.sub(r"[^A-Za-z0-9]+", "-", text_.strip()).strip("-").lower()
-    return cleaned or "x"
-
-
 @dataclass(frozen=True)
 class ReviewJob:
     """One document to write: which KPIs, for whom, where."""
@@ -397,14 +399,8 @@ def plan_jobs(config: Config, output: Path, per: str | None) -> list[ReviewJob]:
         else:
             key, audience = kpi.domain, kpi.domain
         groups.setdefault(key, (audience, []))[1].append(kpi.id)
-    slugs: dict[str, str] = {}
-    for key in groups:  # "Ventes" and "ventes" would share a file name: number the second
-        slug = base = safe_name(key)
-        while slug in slugs.values():
-            slug = f"{base}-{sum(1 for s in slugs.values() if s.startswith(base)) + 1}"
-        slugs[key] = slug
-    return [ReviewJob(output.with_name(f"{output.stem}-{slugs[key]}{output.suffix}"), kpi_ids, audience, key)
-            for key, (audience, kpi_ids) in groups.items()]
+    paths = paths_beside(output, list(groups))
+    return [ReviewJob(paths[key], kpi_ids, audience, key) for key, (audience, kpi_ids) in groups.items()]
 
 
 @dataclass(frozen=True)

@@ -1,41 +1,137 @@
-"""The measures compiled for rows held in memory by polars (a CSV, XLSX or Parquet file).
+"""The measures compiled to polars plans, over a table of typed cells.
 
-The cells have been read already (numbers and dates parsed, bad ones reported by sources.py): here
-the measure's filter, value and aggregate become polars expressions over those columns, and each
-month's value comes out. Two rules hold for every engine: an empty cell is no value (never 0), and
-a month without rows kept has no value, but for a count (or a distinct count), which is 0 in the
-months the source covers (from the month of its earliest date to that of its latest, every date
-column of its measures counted, filters aside).
+A measure reads columns in three typed forms: as text (`text_of`: trimmed, an empty cell null), as
+numbers (`number_of`) and as dates (`day_of`). sources.py makes those forms from a file's cells,
+reporting the cells that cannot be read; a Parquet file whose columns are typed already gets them as
+expressions over a lazy scan, so that a file larger than memory streams through the same plans.
+
+Two rules hold for every engine: an empty cell is no value (never 0), and a month without rows kept
+has no value, but for a count (or a distinct count), which is 0 in the months the source covers (from
+the month of its earliest date to that of its latest, every date column of its measures counted,
+filters aside).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from dataclasses import dataclass
 
 import polars as pl
 
-from .formula import Binary, Call, Name, Negate, Node, Number
-from .measures import Condition
+from .formula import Binary, Call, Name, Negate, Node, Number, walk
+from .measures import Condition, Measure
 
 MONTH, VALUE, ROWS = "month", "value", "rows"  # the columns of a measure's monthly result
+ORDER = "\x00order"  # the row's place in the file: `last` breaks a tie between rows of one day with it
+COMPARED = ("gt", "ge", "lt", "le")
 
 
-def kept(condition: Condition, text: pl.Series, number: pl.Series | None, day: pl.Series | None) -> pl.Series:
-    """Whether each row passes one condition (never null). `text`: the cells as trimmed text (empty:
-    null); `number`, `day`: the cells read as numbers, as dates (when the condition needs them)."""
-    op, wanted = condition.op, condition.value
+def text_of(column: str) -> str:
+    return f"{column}\x00text"
+
+
+def number_of(column: str) -> str:
+    return f"{column}\x00number"
+
+
+def day_of(column: str) -> str:
+    return f"{column}\x00day"
+
+
+@dataclass(frozen=True)
+class Forms:
+    """Which typed forms of which columns some measures read; `checked`: the forms whose bad cells
+    matter on every row (the filters'), the others only on the rows a measure keeps."""
+
+    text: frozenset[str]
+    number: frozenset[str]
+    day: frozenset[str]
+    checked: frozenset[tuple[str, str]]  # (form, column)
+
+
+def forms(measures: tuple[Measure, ...] | list[Measure], columns: list[str], numeric: set[str]) -> Forms:
+    """The forms `measures` read, in a file of these `columns`, the `numeric` ones holding numbers."""
+    found: dict[str, set[str]] = {"text": set(), "number": set(), "day": set()}
+    checked: set[tuple[str, str]] = set()
+    for measure in measures:
+        for condition in measure.filter:
+            column = condition.column
+            if condition.op in COMPARED:
+                form = "day" if isinstance(condition.value, dt.date) else "number"
+                found[form].add(column)
+                checked.add((form, column))
+            else:
+                found["text"].add(column)
+                if column in numeric and condition.op != "empty":  # 2026 and 2026.0 alike
+                    found["number"].add(column)
+        for form, column in reads(measure, columns):
+            found[form].add(column)
+    return Forms(frozenset(found["text"]), frozenset(found["number"]), frozenset(found["day"]), frozenset(checked))
+
+
+def single_column(measure: Measure, columns: list[str]) -> str | None:
+    """The column the value is, when it is one (a name with spaces, or an expression of one name)."""
+    if measure.value is None:
+        return None
+    if measure.value in columns or measure.expression is None:
+        return measure.value
+    tree = measure.expression.tree
+    return tree.name if isinstance(tree, Name) else None
+
+
+def reads(measure: Measure, columns: list[str]) -> list[tuple[str, str]]:
+    """The (form, column) pairs a measure reads for its value and its months (not its filter)."""
+    pairs = [("day", column) for column in measure.date_columns()]
+    single = single_column(measure, columns)
+    if single is not None:
+        pairs.append(("text" if measure.aggregate in ("count", "count_distinct") else "number", single))
+    elif measure.expression is not None:
+        pairs += [("number", node.name) for node in walk(measure.expression.tree)
+                  if isinstance(node, Name) and node.name not in measure.date_columns()]
+    return pairs
+
+
+def typed_scan(scan: pl.LazyFrame, found: Forms) -> pl.LazyFrame | None:
+    """The forms straight from typed columns (a Parquet file's): no cell to read, so none to report.
+    None when a form needs reading text (numbers or dates written as text): that file is read whole."""
+    schema = scan.collect_schema()
+    if any(not schema[c].is_numeric() for c in found.number) or any(
+            schema[c] not in (pl.Date, pl.Datetime) and not isinstance(schema[c], pl.Datetime) for c in found.day):
+        return None
+    typed = [pl.col(ORDER)]
+    for column in found.text:
+        text = pl.col(column).cast(pl.String).str.strip_chars()
+        if schema[column].is_float():
+            text = pl.when(pl.col(column).is_nan()).then(None).otherwise(text)
+        typed.append(pl.when(text != "").then(text).alias(text_of(column)))
+    typed += [pl.col(c).cast(pl.Float64).fill_nan(None).alias(number_of(c)) for c in found.number]
+    typed += [(pl.col(c) if schema[c] == pl.Date else pl.col(c).dt.date()).alias(day_of(c)) for c in found.day]
+    return scan.with_row_index(ORDER).select(typed)
+
+
+def kept(measure: Measure, numbers: frozenset[str]) -> pl.Expr:
+    """Whether a row passes the measure's filter: every condition holds (never null)."""
+    keep = pl.lit(True)
+    for condition in measure.filter:
+        keep = keep & _condition(condition, condition.column in numbers)
+    return keep
+
+
+def _condition(condition: Condition, as_number: bool) -> pl.Expr:
+    op, wanted, column = condition.op, condition.value, condition.column
+    text = pl.col(text_of(column))
     if op == "empty":
         return text.is_null() == wanted
-    if op in ("gt", "ge", "lt", "le"):
-        cell, bound = (day, wanted) if isinstance(wanted, dt.date) else (number, float(wanted))
-        assert cell is not None  # sources.py reads the column as the bound asks
+    if op in COMPARED:
+        cell = pl.col(day_of(column)) if isinstance(wanted, dt.date) else pl.col(number_of(column))
+        bound = wanted if isinstance(wanted, dt.date) else float(wanted)
         compared = {"gt": cell > bound, "ge": cell >= bound, "lt": cell < bound, "le": cell <= bound}[op]
         return compared.fill_null(False)
     allowed = wanted if isinstance(wanted, list) else [wanted]
     same = text.is_in([as_text(value).strip() for value in allowed]).fill_null(False)  # cells are trimmed too
-    if number is not None:  # 2026 and "2026.0" alike, in a column of numbers
-        same |= number.is_in([n for n in map(as_number, allowed) if n is not None]).fill_null(False)
+    numbers = [n for n in map(_number, allowed) if n is not None]
+    if as_number and numbers:  # 2026 and "2026.0" alike, in a column of numbers
+        same = same | pl.col(number_of(column)).is_in(numbers).fill_null(False)
     return ~same if op in ("ne", "not_in") else same
 
 
@@ -48,8 +144,8 @@ def as_text(value: object) -> str:
     return str(value)
 
 
-def as_number(value: object) -> float | None:
-    if isinstance(value, (bool, dt.date)):
+def _number(value: object) -> float | None:
+    if isinstance(value, bool | dt.date):
         return None
     try:
         return float(value)  # type: ignore[arg-type]
@@ -57,74 +153,90 @@ def as_number(value: object) -> float | None:
         return None
 
 
-def expression(node: Node, column: Callable[[str], pl.Expr], day: Callable[[str], pl.Expr]) -> pl.Expr:
-    """A row's value expression over its columns read as numbers (`column`) or dates (`day`), with the
-    formulas' rule: a division by zero or an empty cell anywhere gives no value."""
+def value_of(measure: Measure, columns: list[str]) -> pl.Expr:
+    """Each row's value (1 for every row when the rows are counted); null for no value."""
+    single = single_column(measure, columns)
+    if measure.value is None:  # a column of ones (a literal 1.0 would aggregate as one value)
+        return pl.col(ORDER).is_not_null().cast(pl.Float64)
+    if single is not None:
+        if measure.aggregate == "count_distinct":
+            return pl.col(text_of(single))
+        if measure.aggregate == "count":  # the rows with a value, text or number
+            return pl.when(pl.col(text_of(single)).is_not_null()).then(pl.lit(1.0))
+        return pl.col(number_of(single))
+    computed = _expression(measure.expression.tree)  # type: ignore[union-attr]
+    return pl.when(computed.is_finite()).then(computed)
+
+
+def _expression(node: Node) -> pl.Expr:
+    """A row's value expression, with the formulas' rule: a division by zero or an empty cell anywhere
+    gives no value."""
     if isinstance(node, Number):
         return pl.lit(node.value, dtype=pl.Float64)
     if isinstance(node, Name):
-        return column(node.name)
+        return pl.col(number_of(node.name))
     if isinstance(node, Negate):
-        return -expression(node.operand, column, day)
+        return -_expression(node.operand)
     if isinstance(node, Call):  # days_between(a, b): whole days from a to b, as Excel's DAYS(b, a)
-        start, end = (day(arg.name) for arg in node.args)  # type: ignore[union-attr]
+        start, end = (pl.col(day_of(arg.name)) for arg in node.args)  # type: ignore[union-attr]
         return (end - start).dt.total_days().cast(pl.Float64)
     assert isinstance(node, Binary)
-    left, right = expression(node.left, column, day), expression(node.right, column, day)
+    left, right = _expression(node.left), _expression(node.right)
     if node.op == "/":
         return pl.when(right != 0).then(left / right)
     return {"+": left + right, "-": left - right, "*": left * right}[node.op]
 
 
-def monthly_rows(days: pl.Series, values: pl.Series | None, keep: pl.Series, how: str) -> pl.DataFrame:
-    """One row per month that has kept rows (placed by their `days`): the `how` of their values (rows
-    without a value left out; count: the rows with one, or every row when there is no value; last: the
-    latest day's, on one day the lowest row's) and how many rows it is of."""
-    ones = pl.repeat(1.0, len(days), eager=True)
-    frame = pl.DataFrame({"day": days, VALUE: values if values is not None else ones,
-                          "order": pl.int_range(len(days), eager=True)})
-    frame = frame.filter(keep & pl.col("day").is_not_null() & pl.col(VALUE).is_not_null())
-    value = pl.col(VALUE)
+def monthly(rows: pl.LazyFrame, measure: Measure, columns: list[str], numbers: frozenset[str]) -> pl.LazyFrame:
+    """One row per month that has rows kept: the `aggregate` of their values (rows without a value
+    left out; `last`: the latest day's, on one day the lowest row's) and how many rows it is of."""
+    day, value = pl.col(day_of(measure.date)), value_of(measure, columns)  # type: ignore[arg-type]
     combined = {"sum": value.sum(), "mean": value.mean(), "min": value.min(), "max": value.max(),
                 "count": value.count().cast(pl.Float64), "count_distinct": value.n_unique().cast(pl.Float64),
-                "last": value.sort_by("day", "order").last()}[how]
+                "last": value.sort_by(day, pl.col(ORDER)).last()}[measure.aggregate]
     # maintain_order and a sort: the same sums to the last bit at every run, whatever the threads do
-    return (frame.group_by(pl.col("day").dt.month_start().alias(MONTH), maintain_order=True)
+    return (rows.filter(kept(measure, numbers) & day.is_not_null() & value.is_not_null())
+            .group_by(day.dt.month_start().alias(MONTH), maintain_order=True)
             .agg(combined.alias(VALUE), pl.len().alias(ROWS)).sort(MONTH))
 
 
-def at_month_ends(starts: pl.Series, ends: pl.Series, values: pl.Series | None, keep: pl.Series, how: str,
-                  covered: list[dt.date]) -> pl.DataFrame:
-    """A snapshot: for each covered month, the rows open at its end (opened on or before it, and not
-    closed by then: an empty end, or one after it), combined by `how` (sum, count or mean).
+def at_month_ends(rows: pl.LazyFrame, measure: Measure, columns: list[str], numbers: frozenset[str],
+                  covered: list[dt.date]) -> pl.LazyFrame:
+    """A snapshot: for each covered month, the rows open at its end (started on or before it, and not
+    ended by then: an empty end, or one after it), combined by `sum`, `count` or `mean`.
 
-    A row is open at the end of the months from that of its start up to the one before that of its
-    end. Rows are first grouped by those two months, so the work grows with months², not rows × months,
+    A row is open at the ends of the months from that of its start up to the one before that of its
+    end. Rows are grouped by those two months first, so the work grows with months², not rows × months,
     and no running total subtracts (no float noise)."""
-    first, after = starts.dt.month_start(), ends.dt.month_start()
-    frame = pl.DataFrame({"first": first, "after": after,
-                          VALUE: values if values is not None else pl.repeat(1.0, len(starts), eager=True)})
-    frame = frame.filter(keep & pl.col("first").is_not_null() & pl.col(VALUE).is_not_null())
-    spans = frame.group_by("first", "after").agg(pl.col(VALUE).sum().alias("sum"), pl.len().alias(ROWS))
-    months = pl.DataFrame({MONTH: pl.Series(covered, dtype=pl.Date)})
+    assert measure.snapshot is not None
+    first = pl.col(day_of(measure.snapshot.start)).dt.month_start().alias("first")
+    after = pl.col(day_of(measure.snapshot.end)).dt.month_start().alias("after")
+    value = value_of(measure, columns)
+    spans = (rows.filter(kept(measure, numbers) & first.is_not_null() & value.is_not_null())
+             .group_by(first, after, maintain_order=True).agg(value.sum().alias("sum"), pl.len().alias(ROWS)))
+    months = pl.LazyFrame({MONTH: pl.Series(covered, dtype=pl.Date)})
     open_at = (months.join(spans, how="cross")
                .filter((pl.col("first") <= pl.col(MONTH))
                        & (pl.col("after").is_null() | (pl.col("after") > pl.col(MONTH))))
-               .group_by(MONTH).agg(pl.col("sum").sum(), pl.col(ROWS).sum()))
-    value = {"sum": pl.col("sum"), "count": pl.col(ROWS).cast(pl.Float64),
-             "mean": pl.col("sum") / pl.col(ROWS)}[how]
-    return open_at.select(MONTH, value.alias(VALUE), ROWS).sort(MONTH)
+               .group_by(MONTH, maintain_order=True).agg(pl.col("sum").sum(), pl.col(ROWS).sum()))
+    combined = {"sum": pl.col("sum"), "count": pl.col(ROWS).cast(pl.Float64),
+                "mean": pl.col("sum") / pl.col(ROWS)}[measure.aggregate]
+    return open_at.select(MONTH, combined.alias(VALUE), ROWS).sort(MONTH)
 
 
-def covered_months(days: list[pl.Series]) -> list[dt.date]:
-    """The first day of every month from the earliest date to the latest among `days`."""
-    known = [series.drop_nulls() for series in days]
-    known = [series for series in known if len(series)]
-    if not known:
+def days(rows: pl.LazyFrame, columns: list[str]) -> pl.Series:
+    """The distinct days of these date columns (for the months covered and a partial last month)."""
+    found = [rows.select(pl.col(day_of(column)).unique().alias("day")) for column in columns]
+    return pl.concat(found).unique().collect()["day"].drop_nulls()
+
+
+def covered_months(known: pl.Series) -> list[dt.date]:
+    """The first day of every month from the earliest of `known` days to the latest."""
+    if not len(known):
         return []
-    first = min(series.min() for series in known)  # type: ignore[type-var]
-    last = max(series.max() for series in known)  # type: ignore[type-var]
-    return pl.date_range(first.replace(day=1), last.replace(day=1), interval="1mo", eager=True).to_list()
+    first, last = known.min(), known.max()
+    return pl.date_range(first.replace(day=1), last.replace(day=1), interval="1mo",  # type: ignore[union-attr]
+                         eager=True).to_list()
 
 
 def with_zeros(result: pl.DataFrame, covered: list[dt.date]) -> pl.DataFrame:
@@ -132,3 +244,13 @@ def with_zeros(result: pl.DataFrame, covered: list[dt.date]) -> pl.DataFrame:
     months = pl.DataFrame({MONTH: pl.Series(covered, dtype=pl.Date)})
     return (months.join(result, on=MONTH, how="left")
             .with_columns(pl.col(VALUE).fill_null(0.0), pl.col(ROWS).fill_null(0)).sort(MONTH))
+
+
+def measure_months(rows: pl.LazyFrame, measures: tuple[Measure, ...] | list[Measure], columns: list[str],
+                   numbers: frozenset[str], covered: list[dt.date]) -> dict[str, pl.DataFrame]:
+    """Every measure's months (month, value, rows), the plans run together: one pass where it can."""
+    plans = [at_month_ends(rows, m, columns, numbers, covered) if m.snapshot is not None
+             else monthly(rows, m, columns, numbers) for m in measures]
+    results = [plan.collect(engine="streaming") for plan in plans]  # one at a time: a shared scan would be cached whole
+    return {m.input: with_zeros(result, covered) if m.aggregate in ("count", "count_distinct") and m.snapshot is None
+            else result for m, result in zip(measures, results, strict=True)}

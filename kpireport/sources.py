@@ -4,7 +4,8 @@ Layouts: `wide` (a date column, one column per input), `long` (date, name and va
 `template` (a filled kpireport workbook, read by its defined names). Daily or weekly rows are rolled
 up to calendar months with each input's `aggregate`; a month with no rows has no value (not 0); the
 same input and month from two files is an error naming both, except a filled template's: what a
-person typed wins over the exports, with a warning when they disagree. Every problem is located as
+person typed wins over the exports, with a warning when they disagree; and two owners' workbooks
+(team.py) holding a shared input: the same value twice is one value. Every problem is located as
 file:row:column with a fix; `skip_bad_rows` turns a bad row into a warning instead.
 """
 
@@ -17,9 +18,11 @@ import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
+from . import rows, sql
 from .cells import (
     AMBIGUOUS_HINT,
     NUMBER_HINT,
@@ -37,10 +40,11 @@ from .cells import (
 from .cells import parse_date as parse_date  # one text at a time, as before: kept for callers
 from .cells import parse_number as parse_number
 from .config import Config, Source
+from .database import Result
 from .errors import DataError, KpiReportError, clipped, did_you_mean
 from .measures import Measure, describe
 from .months import Month
-from .rows import at_month_ends, covered_months, expression, kept, monthly_rows, with_zeros
+from .rows import day_of, number_of, text_of
 from .tables import (
     INDEX_BYTES,
     TEMPLATE_PART_BYTES,
@@ -50,8 +54,12 @@ from .tables import (
     is_ole,
     ole_error,
     read_table,
+    scan_parquet,
     workbook_error,
 )
+
+if TYPE_CHECKING:
+    from .team import Stamp
 
 SKIPPED_SHOWN = 20  # skipped rows listed one by one per file; past that, one line counts the rest
 UNUSED_SHOWN = 10  # unused columns (or names) listed in a file's one warning; past that, "…"
@@ -79,6 +87,8 @@ class MonthlyData:
     # a template's input cell holding a number as text (input -> month -> "Saisie!R27: '14 581'"): no value,
     # as the workbook's formulas read it (COUNT and ISNUMBER ignore text)
     text_cells: dict[str, dict[Month, str]] = field(default_factory=dict)
+    stamped: dict[str, Stamp] = field(default_factory=dict)  # a per-owner workbook (team.py) -> its stamp
+    counted: dict[tuple[str, Month], str] = field(default_factory=dict)  # a row count -> the owner's workbook giving it
 
     def review_notes(self, locale: str) -> dict[str, dict[Month | None, str]]:
         """The notes the review prints on each KPI's card, with a line for each text cell of its inputs."""
@@ -123,6 +133,15 @@ class MonthlyData:
                 self.typed.add(key)
                 self.values[input_id][month] = value
             return
+        if key in self.origin and self.origin[key] in self.stamped and origin in self.stamped:
+            # an input read by two owners' KPIs is in both their workbooks: the same value twice is one value
+            before = self.values[input_id][month]
+            if math.isclose(value, before, rel_tol=1e-9, abs_tol=1e-12):
+                return
+            raise DataError(
+                f"'{input_id}' for {month} is {before:g} in {self.origin[key]} and {value:g} in {origin}: two "
+                "owners' workbooks give this input different values", file=origin,
+                hint="correct one of the two cells so that they agree, then run the command again")
         if key in self.origin:
             raise DataError(
                 f"'{input_id}' for {month} comes from two files: {self.origin[key]} and {origin}",
@@ -152,7 +171,7 @@ def sources_with(config: Config, data_paths: Iterable[str | Path] = ()) -> list[
     sources = list(config.sources)
     for raw in data_paths:
         path = Path(raw)
-        same = [i for i, s in enumerate(sources) if s.path.name == path.name]
+        same = [i for i, s in enumerate(sources) if s.path is not None and s.path.name == path.name]
         if same:
             sources[same[0]] = replace(sources[same[0]], path=path)
         else:
@@ -172,16 +191,18 @@ def is_template(path: Path) -> bool:
         return False
 
 
-def load_data(config: Config, data_paths: Iterable[str | Path] = (), skip_bad_rows: bool = False) -> MonthlyData:
+def load_data(config: Config, data_paths: Iterable[str | Path] = (), skip_bad_rows: bool = False,
+              check_stamps: bool = True) -> MonthlyData:
     """Read every source of the config (and `--data` files) into monthly values.
 
     Raises DataError at the first bad cell; with `skip_bad_rows`, warns about each bad row and leaves
-    it out instead.
+    it out instead. A per-owner workbook made for another config or period is refused, unless
+    `check_stamps` is False (`template`, which rebuilds such workbooks, reads them as they are).
     """
     data = MonthlyData()
     provided: set[str] = set()
     for index, source in enumerate(sources_with(config, data_paths)):  # --data files come last: no key
-        reader = _SourceReader(config, source, data, skip_bad_rows, f"sources.{index}")
+        reader = _SourceReader(config, source, data, skip_bad_rows, f"sources.{index}", check_stamps)
         read = {"template": reader.template, "rows": reader.rows}.get(source.layout, reader.table)
         provided |= read()
     for input_id, series in data.values.items():
@@ -234,9 +255,11 @@ class _Bad:
 
 
 class _SourceReader:
-    def __init__(self, config: Config, source: Source, data: MonthlyData, skip_bad_rows: bool, key: str) -> None:
+    def __init__(self, config: Config, source: Source, data: MonthlyData, skip_bad_rows: bool, key: str,
+                 check_stamps: bool = True) -> None:
         self.config, self.source, self.data, self.skip_bad_rows = config, source, data, skip_bad_rows
-        self.file = str(source.path)
+        self.check_stamps = check_stamps
+        self.file = source.place
         self.key = key  # the source's place in the config (sources.0), for mistakes under its keys
         self.header_row: int | None = None  # a table's, once read
 
@@ -400,43 +423,102 @@ class _SourceReader:
 
     def rows(self) -> set[str]:
         """Read a table of rows with the source's measures (measures.py); returns the inputs made."""
-        source, measures = self.source, self.source.measures
-        table = read_table(source.path, sheet=source.sheet, header=measures[0].date_columns()[0],
-                           comma_thousands=self.config.locale == "en")
-        frame = table.frame.with_row_index(_ROW, offset=table.first_row)
-        self.header_row = table.first_row - 1
-        names = [c for c in frame.columns if c != _ROW]
-        for measure in measures:
-            self.check_measure_columns(measure, names)
-        if not len(frame):
-            self.data.warnings.append(f"{self.file} has no rows (only a header): it gives no value")
-        cells = _RowCells(self, frame, table)
-        keeps = {m.input: cells.kept(m) for m in measures}
-        values = {m.input: cells.values(m, keeps[m.input]) for m in measures}  # bad cells of the rows kept
-        skipped = self.settle(frame, cells.problems)
-        if skipped is not None:  # --skip-bad-rows: a row with a bad cell counts nowhere
-            keeps = {input_id: keep & skipped for input_id, keep in keeps.items()}
-        days = [cells.day(column) for column in dict.fromkeys(c for m in measures for c in m.month_columns())]
-        covered = covered_months(days)
-        last = last_day_if_partial(pl.concat(days))
+        measures = self.source.measures
+        if self.source.database is not None:
+            results, last = self.queried()
+        else:
+            lazy, columns, numbers = self.scanned() or self.read_rows()
+            dated = rows.days(lazy, list(dict.fromkeys(c for m in measures for c in m.month_columns())))
+            last = last_day_if_partial(dated)
+            results = rows.measure_months(lazy, measures, columns, numbers, rows.covered_months(dated))
         if last is not None:
             self.data.stops_early(last)
         for measure in measures:
-            keep, value, how = keeps[measure.input], values[measure.input], measure.aggregate
-            if measure.snapshot is not None:
-                result = at_month_ends(cells.day(measure.snapshot.start), cells.day(measure.snapshot.end), value,
-                                       keep, how, covered)
-            else:
-                result = monthly_rows(cells.day(measure.date), value, keep, how)  # type: ignore[arg-type]
-                if how in ("count", "count_distinct"):
-                    result = with_zeros(result, covered)
-            for month, number, count in result.iter_rows():
+            for month, number, count in results[measure.input].iter_rows():
                 if number is None or not math.isfinite(number):  # an overflow, or a mean of nothing
                     continue
                 self.data.add(measure.input, Month.of(month), float(number), self.file)
                 if self.config.inputs[measure.input].aggregate == "mean":
                     self.data.rows.setdefault(measure.input, {})[Month.of(month)] = int(count)
         return {m.input for m in measures}
+
+    def queried(self) -> tuple[dict[str, pl.DataFrame], dt.date | None]:
+        """Rows in a database: the measures run there as SQL (sql.py), and only a row per month and
+        measure comes back; then the months covered and a partial last month, as for a file."""
+        from .database import connect
+
+        source, measures = self.source, self.source.measures
+        relation = sql.relation(source.table, source.query)
+        with connect(source.database) as database:  # type: ignore[arg-type]
+            probe = database.query(f"SELECT * FROM {relation} AS t LIMIT 0")
+            columns = probe.columns
+            types = dict(zip(columns, probe.types, strict=True))
+            for measure in measures:
+                self.check_measure_columns(measure, columns)
+            numeric = {c for c in columns if sql.is_numeric(types[c])}
+            for column in sorted(rows.forms(measures, columns, numeric).number - numeric):
+                raise DataError(f"the column '{column}' holds {types[column]} values, where numbers are read",
+                                file=self.file, column=column,
+                                hint="a database's numbers are read from its number columns: cast the column in a "
+                                     f"'query:' (e.g. CAST({sql.quoted(column)} AS DOUBLE PRECISION))")
+            month_columns = list(dict.fromkeys(c for m in measures for c in m.month_columns()))
+            first, last, count, months, weekdays = database.query(sql.dates(relation, month_columns)).rows[0]
+            if first is None:
+                self.data.warnings.append(f"{self.file} has no rows with a date: it gives no value")
+                return {}, None
+            covered = rows.covered_months(pl.Series([first, last], dtype=pl.Date))
+            results: dict[str, pl.DataFrame] = {}
+            by_date: dict[str, list[Measure]] = {}
+            for measure in measures:
+                if measure.snapshot is not None:
+                    text, params = sql.at_month_ends(relation, measure, columns, numeric, covered[0], covered[-1])
+                    results[measure.input] = _months_of(database.query(text, params), 0)
+                else:
+                    by_date.setdefault(measure.date, []).append(measure)  # type: ignore[arg-type]
+            for date, group in by_date.items():
+                text, params = sql.monthly(relation, date, group, columns, numeric)
+                found = database.query(text, params)
+                for index, measure in enumerate(group):
+                    result = _months_of(found, index)
+                    counted = measure.aggregate in ("count", "count_distinct")
+                    results[measure.input] = rows.with_zeros(result, covered) if counted else result
+        return results, partial_from(first, last, count, months, set(weekdays or ()))
+
+    def scanned(self) -> tuple[pl.LazyFrame, list[str], frozenset[str]] | None:
+        """A Parquet file of typed columns, scanned where it lies (it may not fit in memory): the
+        typed forms, its columns, the columns read as numbers. None for any other file."""
+        scan = scan_parquet(self.source.path) if self.source.sheet is None else None
+        if scan is None:
+            return None
+        self.header_row = 1
+        schema = scan.collect_schema()
+        columns = list(schema)
+        for measure in self.source.measures:
+            self.check_measure_columns(measure, columns)
+        if scan.select(pl.len()).collect().item() == 0:  # from the file's metadata: no pass over the rows
+            self.data.warnings.append(f"{self.file} has no rows (only a header): it gives no value")
+        found = rows.forms(self.source.measures, columns, {c for c, t in schema.items() if t.is_numeric()})
+        typed = rows.typed_scan(scan, found)
+        return None if typed is None else (typed, columns, found.number)
+
+    def read_rows(self) -> tuple[pl.LazyFrame, list[str], frozenset[str]]:
+        """Any table read whole, its cells read into the typed forms (bad ones reported)."""
+        source = self.source
+        table = read_table(source.path, sheet=source.sheet, header=source.measures[0].date_columns()[0],
+                           comma_thousands=self.config.locale == "en")
+        frame = table.frame.with_row_index(_ROW, offset=table.first_row)
+        self.header_row = table.first_row - 1
+        names = [c for c in frame.columns if c != _ROW]
+        for measure in source.measures:
+            self.check_measure_columns(measure, names)
+        if not len(frame):
+            self.data.warnings.append(f"{self.file} has no rows (only a header): it gives no value")
+        cells = _RowCells(self, frame, table)
+        typed = cells.typed()
+        kept_rows = self.settle(frame, cells.problems)
+        if kept_rows is not None:  # --skip-bad-rows: a row with a bad cell counts nowhere
+            typed = typed.filter(kept_rows)
+        return typed.lazy(), cells.columns, cells.forms.number
 
     def check_measure_columns(self, measure: Measure, names: list[str]) -> None:
         """Every column a measure names is in the file, or an error with the closest one."""
@@ -598,6 +680,7 @@ class _SourceReader:
         and `rows_<input>` (how many rows a mean input's months are the mean of)."""
         from openpyxl import load_workbook
 
+        from .team import Stamp, check_stamp
         from .template import checked_cells, read_notes, typed_targets
 
         path = self.source.path
@@ -627,15 +710,25 @@ class _SourceReader:
             raise workbook_error(path, exc) from None
         months = [Month.of(c.value) if isinstance(c.value, dt.date) else None
                   for c in checked_cells(workbook, "months", self.file)]
+        stamp = Stamp.read(workbook, self.file)
+        if stamp is not None:
+            if self.check_stamps:
+                check_stamp(self.config, stamp, self.file, self.data.stamped)
+            self.data.stamped[self.file] = stamp
         self.typed_over_formulas(formulas, months)
         for raw, by_month in read_notes(workbook, months).items():
             if self.source.columns.get(raw, raw) in self.config.inputs:
-                self.data.notes.setdefault(self.source.columns.get(raw, raw), {}).update(by_month)
+                notes = self.data.notes.setdefault(self.source.columns.get(raw, raw), {})
+                for month, note in by_month.items():  # a shared input's notes, from two owners: both kept
+                    before = notes.get(month)
+                    notes[month] = note if before in (None, note) else f"{before} / {note}"
         values = workbook
         if any(isinstance(c.value, str) and c.value.startswith("=") for name in list(workbook.defined_names)
                if name.startswith(("target_", "tol_")) for c in checked_cells(workbook, name, self.file)):
             values = load_workbook(io.BytesIO(content), data_only=True)  # a target typed as a formula
-        targets, tolerances, warnings = typed_targets(values, months, self.config, self.file)
+        owned = self.config if stamp is None else replace(  # an owner's workbook sets their KPIs' targets only
+            self.config, kpis={k: kpi for k, kpi in self.config.kpis.items() if kpi.owner == stamp.owner})
+        targets, tolerances, warnings = typed_targets(values, months, owned, self.file)
         self.data.warnings += warnings
         for kpi_id, series in targets.items():
             self.data.targets.setdefault(kpi_id, {}).update(series)
@@ -658,6 +751,8 @@ class _SourceReader:
             if kind == "rows":  # written by kpireport from the data files; a count or nothing
                 counts = {month: int(cell.value) for month, cell in zip(months, cells, strict=False)
                           if month is not None and isinstance(cell.value, int | float) and cell.value > 0}
+                if stamp is not None:
+                    self.refuse_other_counts(input_id, counts)
                 self.data.rows.setdefault(input_id, {}).update(counts)
                 continue
             provided.add(input_id)
@@ -668,6 +763,17 @@ class _SourceReader:
                 if value is not None:
                     self.data.add(input_id, month, value, self.file, typed=True)
         return provided
+
+    def refuse_other_counts(self, input_id: str, counts: dict[Month, int]) -> None:
+        """A shared mean input's row counts, from two owners' workbooks: the same counts, or an error."""
+        for month, count in counts.items():
+            other = self.data.counted.setdefault((input_id, month), self.file)
+            before = self.data.rows.get(input_id, {}).get(month)
+            if other != self.file and before != count:
+                raise DataError(
+                    f"the rows behind '{input_id}' for {month} are {before} in {other} and {count} in {self.file}: "
+                    "two owners' workbooks give this count differently", file=self.file,
+                    hint="correct one of the two cells (the grey row under the input) so that they agree")
 
     def inputs_hold_formulas(self, workbook) -> bool:  # type: ignore[no-untyped-def]
         """Whether a person typed a formula into an input cell (the template has none there)."""
@@ -739,79 +845,72 @@ class _SourceReader:
 
 
 class _RowCells:
-    """A rows table's cells read as the measures need them (each column once as dates), the bad
-    cells of the rows that use them gathered in `problems`."""
+    """A rows table's cells in the typed forms its measures read (rows.py): each column read once as
+    text, numbers or dates, its bad cells gathered in `problems` — on every row for a filter's
+    comparisons, else only on the rows that a measure reading it keeps."""
 
     def __init__(self, reader: _SourceReader, frame: pl.DataFrame, table: Table) -> None:
         self.reader, self.frame, self.table = reader, frame, table
+        self.measures = reader.source.measures
+        self.columns = [c for c in frame.columns if c != _ROW]
+        self.numeric = {c for c in self.columns if frame[c].dtype.is_numeric()}
+        self.forms = rows.forms(self.measures, self.columns, self.numeric)
         self.problems: list[pl.DataFrame] = []
-        self._days: dict[str, tuple[pl.Series, pl.Series]] = {}  # column -> its dates, where a cell is bad
-        self.every = pl.repeat(True, len(frame), eager=True)
+
+    def typed(self) -> pl.DataFrame:
+        """The row number, the file's order and every form read, as one frame for the plans."""
+        every = pl.repeat(True, len(self.frame), eager=True)
+        typed: dict[str, pl.Series] = {text_of(c): self.text(c) for c in self.forms.text}
+        typed |= {number_of(c): self.frame[c].cast(pl.Float64) for c in self.forms.number if c in self.numeric}
+        for form, column in sorted(self.forms.checked):
+            typed[_FORMS[form](column)] = self.read(form, column, every, self.measures[0].input)
+        filters = pl.DataFrame(typed, height=len(self.frame))
+        keeps = {m.input: filters.select(rows.kept(m, self.forms.number)).to_series() for m in self.measures}
+        for measure in self.measures:
+            for form, column in rows.reads(measure, self.columns):
+                if _FORMS[form](column) in typed:
+                    continue
+                among = pl.select(pl.any_horizontal(pl.lit(keeps[m.input]) for m in self.measures
+                                                    if (form, column) in rows.reads(m, self.columns))).to_series()
+                typed[_FORMS[form](column)] = self.read(form, column, among, measure.input)
+        return pl.DataFrame({_ROW: self.frame[_ROW], rows.ORDER: pl.int_range(len(self.frame), eager=True),
+                             **typed})
 
     def text(self, column: str) -> pl.Series:
+        """Trimmed text; an empty cell (or n/a, -) null."""
         cells = self.frame[column].cast(pl.String).str.strip_chars()
-        return pl.select(pl.when(cells != "").then(cells)).to_series()
+        return pl.select(pl.when(~is_missing(self.frame[column]) & (cells != "")).then(cells)).to_series()
 
-    def day(self, column: str) -> pl.Series:
-        if column not in self._days:
-            texts = self.frame[column]
-            written = texts.unique()
-            parsed = self.reader.read_dates(written, self.frame.select(_ROW, column), column)
-            lookup = pl.DataFrame({column: written, "day": parsed.values, "bad": parsed.bad})
-            found = self.frame.select(column).join(lookup, on=column, how="left", nulls_equal=True,
-                                                   maintain_order="left")
-            self._days[column] = (found["day"], found["bad"].fill_null(False))
-        return self._days[column][0]
-
-    def check_days(self, column: str, among: pl.Series) -> pl.Series:
-        """The column's dates; its cells that are not dates, among the rows `among`, are problems."""
-        days = self.day(column)
-        bad = self._days[column][1] & among
+    def read(self, form: str, column: str, among: pl.Series, input_id: str) -> pl.Series:
+        """A column as numbers or dates; its cells that are not, among the rows `among`, are problems."""
+        if form == "number":
+            values, bad = self.reader.values(self.frame, self.frame[column], "sum", self.table, input_id,
+                                             checked=among)
+            self.problems.append(bad)
+            return values
+        texts = self.frame[column]
+        written = texts.unique()
+        parsed = self.reader.read_dates(written, self.frame.select(_ROW, column), column)
+        lookup = pl.DataFrame({column: written, "day": parsed.values, "bad": parsed.bad})
+        found = self.frame.select(column).join(lookup, on=column, how="left", nulls_equal=True, maintain_order="left")
+        bad = found["bad"].fill_null(False) & among
         if bad.any():
             self.problems.append(self.frame.filter(bad).select(
                 _ROW, pl.col(column).cast(pl.String).alias("text"), column=pl.lit(column), kind=pl.lit("date")))
-        return days
+        return found["day"]
 
-    def number(self, column: str, input_id: str, among: pl.Series) -> pl.Series:
-        values, bad = self.reader.values(self.frame, self.frame[column], "sum", self.table, input_id, checked=among)
-        self.problems.append(bad)
-        return values
 
-    def kept(self, measure: Measure) -> pl.Series:
-        """Which rows the measure's filter keeps (its columns checked on every row)."""
-        keep = self.every
-        for condition in measure.filter:
-            column, number, day = condition.column, None, None
-            if isinstance(condition.value, dt.date) and condition.op in ("gt", "ge", "lt", "le"):
-                day = self.check_days(column, self.every)
-            elif condition.op in ("gt", "ge", "lt", "le"):
-                number = self.number(column, measure.input, self.every)
-            elif self.frame[column].dtype.is_numeric():
-                number = self.frame[column].cast(pl.Float64)
-            keep = keep & kept(condition, self.text(column), number, day)
-        return keep
+_FORMS = {"text": text_of, "number": number_of, "day": day_of}
 
-    def values(self, measure: Measure, keep: pl.Series) -> pl.Series | None:
-        """Each row's value (None: the rows are counted), its month's dates checked, among the rows kept."""
-        for column in measure.month_columns():
-            self.check_days(column, keep)
-        if measure.value is None:
-            return None
-        if measure.value in self.frame.columns or measure.expression is None:  # a column
-            column = measure.value
-            if measure.aggregate == "count_distinct":
-                return self.text(column)
-            if measure.aggregate == "count":
-                return _ones(~is_missing(self.frame[column]))
-            return self.number(column, measure.input, keep)
-        numbers = {name: self.number(name, measure.input, keep) for name in measure.value_columns(self.frame.columns)
-                   if name not in measure.date_columns()}
-        days = {name: self.check_days(name, keep) for name in measure.date_columns() if name not in
-                measure.month_columns()}
-        days |= {name: self.day(name) for name in measure.month_columns()}
-        computed = pl.select(expression(measure.expression.tree, lambda name: pl.lit(numbers[name]),
-                                        lambda name: pl.lit(days[name]))).to_series()
-        return pl.select(pl.when(computed.is_finite()).then(computed)).to_series()
+
+def _months_of(result: Result, index: int) -> pl.DataFrame:
+    """A measure's months (month, value, rows) from a query's columns month, v<index>, r<index>:
+    months where it kept no row left out, numbers (Decimal from PostgreSQL) as floats."""
+    at = {name: position for position, name in enumerate(result.columns)}
+    found = [(row[0], float(row[at[f"v{index}"]]), int(row[at[f"r{index}"]])) for row in result.rows
+             if row[at[f"r{index}"]] and row[at[f"v{index}"]] is not None]
+    return pl.DataFrame(found, schema={rows.MONTH: pl.Date, rows.VALUE: pl.Float64, rows.ROWS: pl.Int64},
+                        orient="row")
 
 
 def last_day_if_partial(days: pl.Series) -> dt.date | None:
@@ -821,12 +920,19 @@ def last_day_if_partial(days: pl.Series) -> dt.date | None:
     of months (one date a month) is never partial, nor one of sparse events (a row per deal, on
     under 90 % of its days): its last row says nothing of when the export was made."""
     days = days.drop_nulls().cast(pl.Date).unique()
-    if days.is_empty() or days.dt.month_start().n_unique() == len(days):
+    if days.is_empty():
         return None
-    last: dt.date = days.max()  # type: ignore[assignment]
-    weekdays = set(days.dt.weekday().unique().to_list())  # ISO: 1 = Monday … 7 = Sunday
-    span = pl.date_range(days.min(), last, eager=True)
-    if len(days) < 0.9 * span.dt.weekday().is_in(list(weekdays)).sum():
+    return partial_from(days.min(), days.max(), len(days), days.dt.month_start().n_unique(),  # type: ignore[arg-type]
+                        set(days.dt.weekday().unique().to_list()))
+
+
+def partial_from(first: dt.date, last: dt.date, count: int, months: int, weekdays: set[int]) -> dt.date | None:
+    """last_day_if_partial from a summary of the distinct days: the first and last, how many days and
+    months, and the ISO weekdays (1 = Monday … 7 = Sunday) they fall on (a database sends just that)."""
+    if months == count:
+        return None
+    span = pl.date_range(first, last, eager=True)
+    if count < 0.9 * span.dt.weekday().is_in(list(weekdays)).sum():
         return None
     month_end = (Month.of(last) + 1).first_day - dt.timedelta(days=1)
     left = (last + dt.timedelta(days=n) for n in range(1, (month_end - last).days + 1))

@@ -409,22 +409,44 @@ def _read_parquet(path: Path) -> Table:
     try:
         frame = pl.read_parquet(path)
     except (pl.exceptions.PolarsError, OSError) as exc:
-        raise DataError(f"cannot read it as Parquet: {clipped(str(exc).splitlines()[0])}", file=str(path),
-                        hint="write it again, or export the data as CSV UTF-8") from None
-    columns = []
-    for column in frame.iter_columns():
-        dtype = column.dtype
-        if isinstance(dtype, pl.Categorical | pl.Enum):  # text from a fixed set: read as any text ("100" too)
-            column = column.cast(pl.String)
-        elif isinstance(dtype, pl.Decimal):
-            column = column.cast(pl.Float64)
-        elif dtype.is_nested() or isinstance(dtype, pl.Duration | pl.Object | pl.Binary):
-            kind = type(dtype).__name__.lower() if not isinstance(dtype, type) else dtype.__name__.lower()
-            raise DataError(f"the column '{clipped(column.name)}' holds {kind} values ({dtype}): kpireport reads "
-                            "numbers, text and dates", file=str(path), column=clipped(column.name),
-                            hint="write one number (or date) a cell: unnest the lists or fields into columns of "
-                                 "their own, durations as a number of seconds")
-        columns.append(column)
-    table = Table(_tidy(pl.DataFrame(columns, height=frame.height)), 1, False, "parquet")
+        raise _parquet_error(path, exc) from None
+    columns = [_parquet_cast(pl.col(name), dtype, path) for name, dtype in frame.schema.items()]
+    table = Table(_tidy(frame.select(columns)), 1, False, "parquet")
     _refuse_long_cells(table, str(path))
     return table
+
+
+def scan_parquet(path: Path) -> pl.LazyFrame | None:
+    """A Parquet file as a lazy scan of its columns in the types `_read_parquet` gives them, for rows
+    read where they lie (streamed, never all in memory); None for a file of another format."""
+    try:
+        with path.open("rb") as handle:
+            if not handle.read(8).startswith(_PARQUET):
+                return None
+        scan = pl.scan_parquet(path)
+        schema = scan.collect_schema()
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise _parquet_error(path, exc) from None
+    return scan.select(_parquet_cast(pl.col(name), dtype, path) for name, dtype in schema.items())
+
+
+def _parquet_cast(column: pl.Expr, dtype: pl.DataType, path: Path) -> pl.Expr:
+    """A column in a type kpireport reads: categorical text as text ("100" too), decimals as floats;
+    lists, structs, durations and bytes refused, naming the column."""
+    if isinstance(dtype, pl.Categorical | pl.Enum):
+        return column.cast(pl.String)
+    if isinstance(dtype, pl.Decimal):
+        return column.cast(pl.Float64)
+    if dtype.is_nested() or isinstance(dtype, pl.Duration | pl.Object | pl.Binary):
+        name = column.meta.output_name()
+        kind = type(dtype).__name__.lower() if not isinstance(dtype, type) else dtype.__name__.lower()
+        raise DataError(f"the column '{clipped(name)}' holds {kind} values ({dtype}): kpireport reads "
+                        "numbers, text and dates", file=str(path), column=clipped(name),
+                        hint="write one number (or date) a cell: unnest the lists or fields into columns of "
+                             "their own, durations as a number of seconds")
+    return column
+
+
+def _parquet_error(path: Path, exc: Exception) -> DataError:
+    return DataError(f"cannot read it as Parquet: {clipped(str(exc).splitlines()[0])}", file=str(path),
+                     hint="write it again, or export the data as CSV UTF-8")

@@ -15,6 +15,7 @@ import zipfile
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from openpyxl import load_workbook
 from openpyxl.formula.tokenizer import TokenizerError
@@ -28,6 +29,9 @@ from .locale import text
 from .months import Month
 from .tables import TEMPLATE_PART_BYTES, check_workbook, is_ole, xml_error_in
 from .workbook import Targets, Tolerances, Values, build_workbook, percent_bounded, sheet_months
+
+if TYPE_CHECKING:
+    from .team import Stamp
 
 
 @dataclass
@@ -274,16 +278,45 @@ EDITABLE = ("in_", "rows_", "note_", "target_", "tol_")  # the names of the cell
 SHOWN = 15  # differences listed one by one; past that, a count
 
 
-def write_template(config: Config, path: Path, period: list[Month], values: Values, *,
-                   update: bool = False, force: bool = False, partial: Collection[Month] = (),
-                   rows: RowCounts | None = None, notes: Notes | None = None,
-                   targets: Targets | None = None, tolerances: Tolerances | None = None) -> TemplateOutcome:
-    """Build the template and write it atomically, without ever dropping typed values silently.
+def write_template(config: Config, path: Path, period: list[Month], values: Values, **options: Any) -> TemplateOutcome:
+    """Build the template and write it atomically, without ever dropping typed values silently
+    (the options are prepare_template's)."""
+    prepared = prepare_template(config, path, period, values, **options)
+    prepared.write()
+    return prepared.outcome
+
+
+@dataclass
+class PreparedTemplate:
+    """A workbook built and checked against the one it replaces, not yet written: several are
+    prepared first, so that one refused leaves every file of the batch untouched."""
+
+    outcome: TemplateOutcome
+    content: bytes
+    mode: int | None  # the replaced workbook's permissions, kept
+
+    def write(self) -> None:
+        path = self.outcome.path
+        if self.outcome.backup is not None:
+            shutil.copy2(path, self.outcome.backup)
+        with atomic_path(path) as temporary:
+            temporary.write_bytes(self.content)
+            if self.mode is not None:
+                os.chmod(temporary, self.mode)  # the workbook keeps its permissions
+
+
+def prepare_template(config: Config, path: Path, period: list[Month], values: Values, *,
+                     update: bool = False, force: bool = False, partial: Collection[Month] = (),
+                     rows: RowCounts | None = None, notes: Notes | None = None,
+                     targets: Targets | None = None, tolerances: Tolerances | None = None,
+                     publish: bool = False, stamp: Stamp | None = None) -> PreparedTemplate:
+    """Build the template for `path` in memory, refusing what writing it would lose.
+    `publish`: the blank template to publish instead (see publish.py); `values` are then ignored.
 
     `notes`, `targets` and `tolerances` are what a filled template read as a data file holds; with
     `update`, those of the workbook at `path` win over them. Without `update` or `force`, a workbook
     that differs from the new one in any editable cell, or holds sheets or rows kpireport did not
-    write, is left untouched."""
+    write, is left untouched. `stamp` marks a per-owner workbook (see team.py)."""
     merged: dict[str, dict[Month, float | str]] = {name: dict(series) for name, series in values.items()}
     outcome = TemplateOutcome(path, sheet_months(config, period), 0)
     merged_notes: dict[str, dict[Month, str]] = {}
@@ -306,8 +339,13 @@ def write_template(config: Config, path: Path, period: list[Month], values: Valu
                                                  if name not in typed.rows}
             outcome.carried += sum(len(series) for series in typed.targets.values()) + len(typed.tolerances)
     outcome.filled = sum(1 for series in merged.values() for month in series if month in outcome.months)
-    workbook = build_workbook(config, period, merged, merged_notes, partial, rows, merged_targets, merged_tolerances,
-                              file_name=path.name)
+    if publish:
+        from .publish import published_workbook
+
+        workbook = published_workbook(config, period, path.name)
+    else:
+        workbook = build_workbook(config, period, merged, merged_notes, partial, rows, merged_targets,
+                                  merged_tolerances, file_name=path.name, stamp=stamp)
     if typed is not None:
         _refuse_or_back_up(config, path, typed, workbook, update, outcome)
     buffer = io.BytesIO()  # built in memory, then written in one go: a failed write (disk full) leaves
@@ -322,11 +360,7 @@ def write_template(config: Config, path: Path, period: list[Month], values: Valu
         _drop_half_written_sheets()
         raise KpiReportError(f"cannot write it: {reason} (in the temporary folder)", file=str(path),
                              hint=f"check the free space, also in {tempfile.gettempdir()}")
-    with atomic_path(path) as temporary:
-        temporary.write_bytes(buffer.getvalue())
-        if mode is not None:
-            os.chmod(temporary, mode)  # the workbook keeps its permissions
-    return outcome
+    return PreparedTemplate(outcome, buffer.getvalue(), mode)
 
 
 def _replaceable(path: Path) -> int | None:
@@ -377,11 +411,9 @@ def _refuse_or_back_up(config: Config, path: Path, typed: TypedValues, workbook,
                             for formula in typed.formulas]
     outcome.not_carried += [f"typed targets of KPI '{kpi}' (no longer in the config)" for kpi in typed.dropped_targets]
     outcome.not_carried += rows
-    if outcome.not_carried:
+    if outcome.not_carried:  # copied when it is written
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        backup = path.with_name(f"{path.stem}.bak-{stamp}{path.suffix or '.xlsx'}")
-        shutil.copy2(path, backup)
-        outcome.backup = backup
+        outcome.backup = path.with_name(f"{path.stem}.bak-{stamp}{path.suffix or '.xlsx'}")
 
 
 def _differences(old, new, file: str) -> list[str]:  # type: ignore[no-untyped-def]

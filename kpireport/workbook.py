@@ -12,11 +12,14 @@ workbook back tells a target a person typed from one an older config wrote.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import math
 import shlex
-from collections.abc import Collection, Mapping
+import zipfile
+from collections.abc import Collection, Mapping, Sequence
 from copy import copy
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
 
 from openpyxl import Workbook
@@ -27,20 +30,26 @@ from openpyxl.utils import get_column_letter, quote_sheetname
 from openpyxl.utils.datetime import to_excel as excel_serial
 from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.pagebreak import Break
 from openpyxl.worksheet.worksheet import Worksheet
 
 from . import cached
 from .config import Config, Kpi
-from .engine import KpiMonth, Notes, RowCounts, attainment_of, compute, status_of, ytd_tree
+from .engine import KpiMonth, Notes, RowCounts, attainment_of, collector_paused, compute, status_of, ytd_tree
 from .errors import ConfigError
 from .formula import Name, to_excel
 from .locale import excel_number_format, month_header_format, text
 from .months import Month, month_range
 
+if TYPE_CHECKING:
+    from .team import Stamp
+
 FIRST_MONTH_COLUMN = 4  # column D, on the inputs and the KPI sheets alike
 HEADER_ROW = 4
 BLOCK_ROWS = ("value", "target", "attainment", "change_mom", "ytd")  # the rows of a KPI block
 MAX_CHARTS = 24
+CHART_ROWS = 15  # the rows of the dashboard a chart takes, with the gap below it (15 points each)
+CHARTS_A_PAGE = 4  # two rows of two, when printed
 
 # Colours: the usual spreadsheet "good / neutral / bad" pairs, readable in black and white too
 # (the status is also written in words on the dashboard).
@@ -85,14 +94,16 @@ class Layout:
     kpi_rows: dict[str, int] = field(default_factory=dict)  # the first ("value") row of each block
     tolerance_column: int = 0
 
+    def __post_init__(self) -> None:
+        # looked up for every cell: a dict, not Month comparisons (they were a tenth of the build)
+        self._columns = {month: FIRST_MONTH_COLUMN + index for index, month in enumerate(self.months)}
+        self._letters = {month: get_column_letter(column) for month, column in self._columns.items()}
+
     def column(self, month: Month) -> int | None:
-        if not self.months or not self.months[0] <= month <= self.months[-1]:
-            return None
-        return FIRST_MONTH_COLUMN + month.minus(self.months[0])
+        return self._columns.get(month)
 
     def letter(self, month: Month) -> str | None:
-        column = self.column(month)
-        return None if column is None else get_column_letter(column)
+        return self._letters.get(month)
 
     @property
     def last_column(self) -> int:
@@ -137,14 +148,18 @@ def sheet_months(config: Config, period: list[Month]) -> list[Month]:
     return month_range(period[0] - history, period[-1])
 
 
+@collector_paused()
 def build_workbook(config: Config, period: list[Month], values: Values,
                    notes: Notes | None = None, partial: Collection[Month] = (),
                    rows: RowCounts | None = None, targets: Targets | None = None,
-                   tolerances: Tolerances | None = None, file_name: str = "kpi-template.xlsx") -> Workbook:
+                   tolerances: Tolerances | None = None, file_name: str = "kpi-template.xlsx",
+                   published: bool = False, stamp: Stamp | None = None) -> TemplateWorkbook:
     """The template for `period`, input cells filled with `values` (empty mapping: a blank template)
     and mean inputs' row counts with `rows`; the dashboard opens on the last month with values that
     is not `partial` (its data stop early). `targets` and `tolerances` typed in an earlier workbook
-    fill their cells instead of the config's; the hidden record keeps the config's."""
+    fill their cells instead of the config's; the hidden record keeps the config's. `published`: the
+    start sheet speaks to someone with only a spreadsheet (see publish.py). `stamp` marks one owner's
+    workbook (see team.py)."""
     layout = Layout(sheet_months(config, period), period)
     workbook = TemplateWorkbook()
     start = workbook.active
@@ -158,7 +173,9 @@ def build_workbook(config: Config, period: list[Month], values: Values,
     _KpiSheet(config, layout, kpis, _Refs(layout, inputs.title), results).write(targets or {}, tolerances or {})
     chart_data = workbook.create_sheet("chart_data")
     _Dashboard(config, layout, dashboard, kpis, values, chart_data, partial).write()
-    _StartSheet(config, layout, start, file_name).write()
+    _StartSheet(config, layout, start, file_name, published, stamp).write()
+    if stamp is not None:
+        stamp.mark(workbook)
     record = workbook.create_sheet(RECORD_SHEET)
     _define_names(workbook, config, layout, inputs, kpis)
     _record(workbook, config, layout, record)
@@ -167,11 +184,42 @@ def build_workbook(config: Config, period: list[Month], values: Values,
 
 
 class TemplateWorkbook(Workbook):
-    """Saved with every formula cell's computed value beside its formula (see cached.py)."""
+    """Saved with every formula cell's computed value beside its formula (see cached.py), and with
+    `company` in its document properties when set (openpyxl writes no company)."""
+
+    company: str | None = None
 
     def save(self, filename) -> None:  # type: ignore[no-untyped-def]
-        with cached.values_written():
-            super().save(filename)
+        if self.company is None:
+            with cached.values_written(), collector_paused():
+                super().save(filename)
+            return
+        buffer = io.BytesIO()
+        with cached.values_written(), collector_paused():
+            super().save(buffer)
+        content = _with_company(buffer.getvalue(), self.company)
+        if hasattr(filename, "write"):
+            filename.write(content)
+        else:
+            with open(filename, "wb") as file:
+                file.write(content)
+
+
+def _with_company(content: bytes, company: str) -> bytes:
+    """The saved workbook with `company` in docProps/app.xml (where Excel's File > Info shows it)."""
+    from openpyxl.packaging.extended import ExtendedProperties
+    from openpyxl.xml.functions import Element, tostring
+
+    properties = ExtendedProperties().to_tree()
+    element = Element("Company")  # as openpyxl writes its siblings: in the root's default namespace
+    element.text = company
+    properties.insert(0, element)
+    written = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(content)) as source, zipfile.ZipFile(written, "w", zipfile.ZIP_DEFLATED) as target:
+        for part in source.infolist():
+            data = tostring(properties) if part.filename == "docProps/app.xml" else source.read(part)
+            target.writestr(part, data)
+    return written.getvalue()
 
 
 def _sheet_results(config: Config, layout: Layout, values: Values,
@@ -210,15 +258,18 @@ EXCEL_CELL_CHARS = 32767  # and longer text in a cell
 
 
 def _put(sheet: Worksheet, row: int, column: int, value: object, **style: object):  # type: ignore[no-untyped-def]
-    if isinstance(value, str) and len(value) > EXCEL_CELL_CHARS:
-        value = value[:EXCEL_CELL_CHARS - 1] + "…"
-    cell = sheet.cell(row=row, column=column, value=value)
-    is_formula = style.pop("formula", False)
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@") and not is_formula:
-        cell.data_type = "s"  # text from a config or data file stays text, never a formula
+    if style.pop("formula", False):
+        cell = _formula_cell(sheet, row, column, value)  # type: ignore[arg-type]
+    else:
+        if isinstance(value, str) and len(value) > EXCEL_CELL_CHARS:
+            value = value[:EXCEL_CELL_CHARS - 1] + "…"
+        cell = sheet.cell(row=row, column=column, value=value)
+        if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+            cell.data_type = "s"  # text from a config or data file stays text, never a formula
     if style:
         cache = _STYLE_ARRAYS.setdefault(sheet.parent, {})
-        key = tuple((name, setting if isinstance(setting, str) else id(setting)) for name, setting in style.items())
+        # names and identities: a Font's own hash walks its every field (number formats are text)
+        key = (*style, *[setting if setting.__class__ is str else id(setting) for setting in style.values()])
         known = cache.get(key)
         if known is None:
             for name, setting in style.items():
@@ -226,6 +277,15 @@ def _put(sheet: Worksheet, row: int, column: int, value: object, **style: object
             cache[key] = (tuple(style.values()), copy(cell._style))  # holding the objects keeps their ids unique
         else:
             cell._style = copy(known[1])
+    return cell
+
+
+def _formula_cell(sheet: Worksheet, row: int, column: int, formula: str):  # type: ignore[no-untyped-def]
+    """A cell holding a formula kpireport printed. Set directly: openpyxl's setter scans each text for
+    characters a sheet cannot hold, which a formula made of references, numbers and our own words never
+    has, and that scan was a tenth of the build."""
+    cell = sheet.cell(row=row, column=column)
+    cell._value, cell.data_type = formula, "f"
     return cell
 
 
@@ -259,11 +319,21 @@ def _month_headers(sheet: Worksheet, layout: Layout, locale: str) -> None:
         sheet.column_dimensions[get_column_letter(column)].width = 11
 
 
-def _finish_sheet(sheet: Worksheet, print_columns: str) -> None:
-    """Frozen headers, landscape printing fitted to the width, formulas protected (no password)."""
+PRINTED_MONTHS = 12  # a year fits a landscape page: more months would print too small to read
+
+
+def _finish_sheet(sheet: Worksheet, layout: Layout, last_row: int, last_column: int) -> None:
+    """Frozen headers; formulas protected (no password); printed landscape fitted to the width: the
+    period's last 12 months (up to `last_column`), with the label columns and the month headers
+    repeated on every page, and the sheet's title in the page header (printed from the label
+    columns alone, the title row would be cut where they end)."""
     sheet.freeze_panes = sheet.cell(HEADER_ROW + 1, FIRST_MONTH_COLUMN)
     sheet.print_title_rows = f"{HEADER_ROW}:{HEADER_ROW}"
-    sheet.print_title_cols = print_columns
+    sheet.print_title_cols = f"A:{get_column_letter(FIRST_MONTH_COLUMN - 1)}"
+    first = layout.letter(layout.period[-PRINTED_MONTHS:][0])
+    sheet.print_area = f"{first}{HEADER_ROW}:{get_column_letter(last_column)}{last_row}"
+    sheet.oddHeader.center.text = str(sheet["A1"].value).replace("&", "&&")  # & starts a code there
+    sheet.oddHeader.center.size = 12
     _print_setup(sheet)
     _protect(sheet)
 
@@ -274,6 +344,7 @@ def _print_setup(sheet: Worksheet) -> None:
     sheet.page_setup.fitToWidth = 1
     sheet.page_setup.fitToHeight = 0
     sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    sheet.oddFooter.right.text = "&P / &N"  # the page's number / how many pages are printed
 
 
 def _protect(sheet: Worksheet) -> None:
@@ -360,7 +431,7 @@ class _InputsSheet:
         widths = {1: max([len(config.inputs[n].label) for n in config.inputs] + [20]) + 2, 2: 22, 3: 10}
         for column, width in widths.items():
             sheet.column_dimensions[get_column_letter(column)].width = min(width, 50)
-        _finish_sheet(sheet, "A:C")
+        _finish_sheet(sheet, layout, row - 1, layout.last_column)
 
     def _section(self, row: int, label: str) -> None:
         for column in range(1, self.layout.last_column + 1):
@@ -446,7 +517,7 @@ class _KpiSheet:
         _title(sheet, f"{text('kpis.title', locale)} — {config.title}", text("kpis.hint", locale))
         after = layout.last_column + 1
         layout.tolerance_column = after
-        headers = {1: "col.kpi", 2: "col.row", 3: "col.unit", after: "col.tolerance", after + 1: "col.owner",
+        headers = {1: "col.kpi", 2: "col.figure", 3: "col.direction", after: "col.tolerance", after + 1: "col.owner",
                    after + 2: "col.domain", after + 3: "col.frequency", after + 4: "col.definition",
                    after + 5: "col.formula"}
         for column, key in headers.items():
@@ -480,9 +551,8 @@ class _KpiSheet:
         for validation in self.validations.values():
             if validation.sqref:
                 sheet.add_data_validation(validation)
-        _finish_sheet(sheet, "A:C")
-        # print the figures; the descriptive columns after them are for the screen
-        sheet.print_area = f"A1:{get_column_letter(after)}{row}"
+        # the figures and the tolerance are printed; the descriptive columns after them are for the screen
+        _finish_sheet(sheet, layout, row - 1, after)
 
     def _block(self, kpi: Kpi) -> None:
         config, layout, sheet, locale = self.config, self.layout, self.sheet, self.config.locale
@@ -567,12 +637,16 @@ class _KpiSheet:
             sheet.conditional_formatting.add(span, FormulaRule(
                 formula=[condition], stopIfTrue=True, fill=PatternFill("solid", fgColor=fill, bgColor=fill),
                 font=Font(color=font)))
-        change = f"{first}{rows['change_mom']}"
-        good, bad = (">", "<") if kpi.direction == "up" else ("<", ">")
-        span = f"{first}{rows['change_mom']}:{last}{rows['change_mom']}"
-        for sign, status in ((good, "on"), (bad, "off")):
-            sheet.conditional_formatting.add(span, FormulaRule(
-                formula=[f"AND(ISNUMBER({change}),{change}{sign}0)"], font=Font(color=STATUS_STYLE[status][1])))
+        change_colours(sheet, f"{first}{rows['change_mom']}:{last}{rows['change_mom']}", kpi.direction)
+
+
+def change_colours(sheet: Worksheet, span: str, direction: str) -> None:
+    """A change is green when it is good news: a rise where higher is better, a fall where lower is."""
+    change = span.split(":")[0]
+    good, bad = (">", "<") if direction == "up" else ("<", ">")
+    for sign, status in ((good, "on"), (bad, "off")):
+        sheet.conditional_formatting.add(span, FormulaRule(
+            formula=[f"AND(ISNUMBER({change}),{change}{sign}0)"], font=Font(color=STATUS_STYLE[status][1])))
 
 
 # --- the dashboard ------------------------------------------------------------------------------------
@@ -589,7 +663,8 @@ class _Dashboard:
     def shown_month(self) -> Month:
         """The last complete month of the period with any input value, else the last partial one,
         else the first month."""
-        filled = {m for series in self.values.values() for m in series if m in self.layout.period}
+        period = set(self.layout.period)
+        filled = {m for series in self.values.values() for m in series if m in period}
         return max(filled - set(self.partial), default=max(filled, default=self.layout.period[0]))
 
     def write(self) -> None:
@@ -602,7 +677,8 @@ class _Dashboard:
         table = self._table()
         self._summary(table)
         self._charts(table)
-        for column, width in {1: max([len(k.label) for k in config.kpis.values()] + [24]) + 2, 2: 16, 3: 14,
+        owners = max([len(owner.name) for owner in config.owners.values()] + [14]) + 2  # a name, or a role
+        for column, width in {1: max([len(k.label) for k in config.kpis.values()] + [24]) + 2, 2: owners, 3: 14,
                               4: 14, 5: 12, 6: 13, 7: 16, 8: 20}.items():
             sheet.column_dimensions[get_column_letter(column)].width = min(width, 50)
         _print_setup(sheet)
@@ -683,6 +759,14 @@ class _Dashboard:
             self.status_words.append(text(f"status.{status.value}", locale))
             _formula(sheet, row, 7, self._status_formula(kpi, row, tolerance), "@", self.status_words[-1]).border = BOX
         last_row = row
+        runs: list[list] = []  # rows of the same direction in a row: one pair of change colours each
+        for table_row, kpi in enumerate(config.kpis.values(), self.TABLE_ROW + 1):
+            if runs and runs[-1][0] == kpi.direction:
+                runs[-1][2] = table_row
+            else:
+                runs.append([kpi.direction, table_row, table_row])
+        for direction, first_row, end in runs:
+            change_colours(sheet, f"F{first_row}:F{end}", direction)
         for status, (fill, font) in STATUS_STYLE.items():
             label = text(f"status.{status}", locale).replace('"', '""')
             sheet.conditional_formatting.add(f"G{self.TABLE_ROW + 1}:G{last_row}", FormulaRule(
@@ -724,7 +808,7 @@ class _Dashboard:
                     plotted = _number(cached.cached(self.kpis, source_row, column))
                     cached.remember(data, rows[kpi_id] + offset, column, formula,
                                     cached.NA if plotted is None else plotted)
-                    data.cell(rows[kpi_id] + offset, column, formula)
+                    _formula_cell(data, rows[kpi_id] + offset, column, formula)
         _protect(data)
         return rows
 
@@ -769,35 +853,62 @@ class _Dashboard:
                 chart.series.append(series)
             chart.set_categories(months)
             anchor_column = 1 if index % 2 == 0 else 5
-            sheet.add_chart(chart, f"{get_column_letter(anchor_column)}{row + (index // 2) * 15}")
+            sheet.add_chart(chart, f"{get_column_letter(anchor_column)}{row + (index // 2) * CHART_ROWS}")
+        # printed, the charts start on a page of their own, two rows of charts a page, never cut across
+        # two. Two rows take 30 rows, 15.9 cm; an A4 landscape page is 15.9 cm high within its margins
+        # at 100 %, and fitting two charts side by side (29.5 cm at least, with the columns before the
+        # second one) to its 25.9 cm width prints at 88 % or less: a page holds 18 cm of the sheet
+        sheet.row_breaks.append(Break(id=row - 2))
+        for pair in range(CHARTS_A_PAGE, len(chosen), CHARTS_A_PAGE):
+            sheet.row_breaks.append(Break(id=row + (pair // 2) * CHART_ROWS - 1))
 
 
 # --- the start sheet ------------------------------------------------------------------------------------
 
 
 class _StartSheet:
-    def __init__(self, config: Config, layout: Layout, sheet: Worksheet, file_name: str) -> None:
+    """How to use the workbook, the colour legend, who tracks what. Published (a template offered to
+    anyone), it gives no command to run and no one's name or address: roles only. Stamped (one
+    owner's workbook), it says whose it is and which version."""
+
+    STEPS = ("start.step1", "start.step2", "start.step3", "start.step4", "start.step5", "start.step6")
+    PUBLISHED_STEPS = (*STEPS[:4], "start.published.step5", "start.published.step6", "start.published.step7")
+
+    def __init__(self, config: Config, layout: Layout, sheet: Worksheet, file_name: str,
+                 published: bool = False, stamp: Stamp | None = None) -> None:
         self.config, self.layout, self.sheet, self.file_name = config, layout, sheet, file_name
+        self.published, self.stamp = published, stamp
 
     def write(self) -> None:
         config, sheet, locale = self.config, self.sheet, self.config.locale
         first, last = self.layout.period[0], self.layout.period[-1]
-        _put(sheet, 1, 1, config.title, font=Font(bold=True, size=20, color="1F4E78"))
+        colour = config.colour.lstrip("#").upper()  # the company's, as on the review's cover
+        _put(sheet, 1, 1, config.title, font=Font(bold=True, size=20, color=colour))
         subtitle = text("start.period", locale, first=_month_name(first, locale), last=_month_name(last, locale))
         _put(sheet, 2, 1, f"{config.company} — {subtitle}" if config.company else subtitle,
              font=Font(italic=True, size=12, color="595959"))
-        _put(sheet, 4, 1, text("start.how", locale), font=Font(bold=True, size=13, color="1F4E78"))
+        if self.stamp is not None:  # whose workbook, and the version it is: what a merge checks
+            stamp = self.stamp
+            _put(sheet, 3, 1, text("start.stamp", locale, name=config.owners[stamp.owner].name, owner=stamp.owner,
+                                   config=stamp.config, first=stamp.first, last=stamp.last,
+                                   generated=f"{stamp.generated:%Y-%m-%d %H:%M}"), font=SMALL_GREY)
+        heading = Font(bold=True, size=13, color=colour)
+        widths = {1: 34, 2: 70, 3: 30, 4: 30} if self.published else {1: 34, 2: 34, 3: 30, 4: 70}
+        for column, width in widths.items():
+            sheet.column_dimensions[get_column_letter(column)].width = width
+        _put(sheet, 4, 1, text("start.how", locale), font=heading)
         row = 5
-        commands = self.commands()
-        for key in ("start.step1", "start.step2", "start.step3", "start.step4", "start.step5", "start.step6"):
-            _put(sheet, row, 1, text(key, locale), alignment=Alignment(wrap_text=False))
+        commands = {} if self.published else self.commands()
+        for key in self.PUBLISHED_STEPS if self.published else self.STEPS:
+            self._paragraph(row, text(key, locale), sum(widths.values()))
             row += 1
             if key in commands:  # a cell of its own, to copy and paste as it is (a test runs them)
                 _put(sheet, row, 1, commands[key], font=Font(name="Courier New", size=10, color="1F4E78"))
                 row += 1
-        _put(sheet, row, 1, text("start.protected", locale), font=Font(italic=True, color="595959"))
+        protected = "start.published.protected" if self.published else "start.protected"
+        self._paragraph(row, text(protected, locale), sum(widths.values()), font=Font(italic=True, color="595959"))
         row += 2
-        _put(sheet, row, 1, text("start.legend", locale), font=Font(bold=True, size=13, color="1F4E78"))
+        _put(sheet, row, 1, text("start.legend", locale), font=heading)
         legend = [(STATUS_STYLE[s], text(f"status.{s}", locale), text(f"start.legend.{s}", locale))
                   for s in ("on", "watch", "off", "no_data")]
         legend.append((("FFF2CC", "000000"), "123", text("start.legend.input", locale)))
@@ -806,27 +917,71 @@ class _StartSheet:
                  font=Font(bold=True, color=font), border=BOX)
             _put(sheet, row + offset, 2, meaning)
         row += len(legend) + 3
-        _put(sheet, row, 1, text("start.owners", locale), font=Font(bold=True, size=13, color="1F4E78"))
-        for column, key in enumerate(("col.owner", "col.role", "col.email", "col.kpis_owned"), 1):
+        _put(sheet, row, 1, text("start.owners", locale), font=heading)
+        columns = ("col.role", "col.kpis_owned") if self.published else ("col.owner", "col.role", "col.email",
+                                                                          "col.kpis_owned")
+        for column, key in enumerate(columns, 1):
             _header(sheet, row + 1, column, text(key, locale))
         row += 1
         for owner in config.owners.values():
             row += 1
-            owned = [kpi.label for kpi in config.kpis.values() if kpi.owner == owner.id]
-            for column, value in enumerate((owner.name, owner.role or "", owner.email or "", ", ".join(owned)), 1):
+            owned = ", ".join(kpi.label for kpi in config.kpis.values() if kpi.owner == owner.id)
+            cells = (owner.role or "", owned) if self.published else (owner.name, owner.role or "",
+                                                                      owner.email or "", owned)
+            for column, value in enumerate(cells, 1):
                 _put(sheet, row, column, value, border=BOX, alignment=WRAP_TOP)
-        for column, width in {1: 34, 2: 34, 3: 30, 4: 70}.items():
-            sheet.column_dimensions[get_column_letter(column)].width = width
+            sheet.row_dimensions[row].height = wrapped_height(cells, [widths[c] for c in range(1, len(cells) + 1)])
         sheet.sheet_view.showGridLines = False
         _print_setup(sheet)
         _protect(sheet)
+
+    def _paragraph(self, row: int, words: str, width: float, **style: object) -> None:
+        """A line of text across the table's four columns, wrapped, its row as tall as its lines (no
+        spreadsheet grows a merged row by itself): it prints within the page's width."""
+        _put(self.sheet, row, 1, words, alignment=WRAP_TOP, **style)
+        self.sheet.merge_cells(start_row=row, start_column=1, end_row=row, end_column=4)
+        self.sheet.row_dimensions[row].height = LINE_POINTS * wrapped_lines(words, width)
 
     def commands(self) -> dict[str, str]:
         """The commands the steps give, with this workbook's and this config's file names (run from
         the config's folder, where the workbook is expected to be)."""
         config, workbook = shlex.quote(self.config.path.name), shlex.quote(self.file_name)
+        if self.stamp is not None:  # one owner's workbook: the review reads the whole team's
+            data = " ".join(f"--data {shlex.quote(name)}" for name in self.stamp.files)
+            return {"start.step5": f"kpireport report {config} {data}",
+                    "start.step6": f"kpireport template {config} --per owner -o {shlex.quote(self.stamp.output)} "
+                                   "--update"}
         return {"start.step5": f"kpireport report {config} --data {workbook}",
                 "start.step6": f"kpireport template {config} -o {workbook} --update"}
+
+
+LINE_POINTS = 15  # a line of 11-point text, as spreadsheets lay it out
+
+
+def wrapped_height(texts: Sequence[str], widths: Sequence[float]) -> float:
+    """The height in points of a row whose cells wrap `texts` in columns `widths` characters wide.
+    LibreOffice keeps the height a row has in the file, even for wrapped text, so it is set."""
+    return LINE_POINTS * max(wrapped_lines(text, width) for text, width in zip(texts, widths, strict=True))
+
+
+def wrapped_lines(text: str, width: float, size: float = 11) -> int:
+    """The lines `text` takes wrapped at word boundaries, in `size`-point type: one character of the
+    column's width (that of an 11-point digit, wider than most letters) per 11-point character, less
+    one for the cell's margins."""
+    room = max(1, int(width * 11 / size) - 1)
+    lines = 0
+    for paragraph in text.split("\n"):
+        lines += 1
+        used = 0
+        for word in paragraph.split():
+            if used and used + 1 + len(word) > room:
+                lines += 1
+                used = 0
+            used += (1 if used else 0) + len(word)
+            while used > room:  # a word longer than the line breaks inside it
+                lines += 1
+                used -= room
+    return lines
 
 
 def _month_name(month: Month, locale: str) -> str:

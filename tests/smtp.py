@@ -33,6 +33,8 @@ class Mailbox:
         self.delay = 0.0  # seconds before the reply to the end of DATA (a slow server)
         self.data_reply: str | None = None  # a refusal at the end of DATA (after the recipients were accepted)
         self.mail_reply: str | None = None  # a refusal of the sender (MAIL FROM)
+        self.rcpt_reply = "250 OK"  # the reply to an accepted recipient (251: "will forward" is a yes too)
+        self.forget_recipients = False  # accept each RCPT but keep none: the DATA command is then refused
         self.rcpt: list[str] = []  # every RCPT TO the server was sent, refused or not
         self.data: list[list[str]] = []  # the recipients of every DATA the server was sent
         self.encrypted: list[bool] = []  # per DATA: was TLS on in that session
@@ -52,8 +54,9 @@ class Mailbox:
             return "421 4.3.0 closing"
         if address in self.refused:
             return self.refusal
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
+        if not self.forget_recipients:
+            envelope.rcpt_tos.append(address)
+        return self.rcpt_reply
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
         self.data.append(list(envelope.rcpt_tos))
@@ -107,10 +110,11 @@ def check_login(server, session, envelope, mechanism, auth_data) -> AuthResult: 
 @contextmanager
 def smtp_server(mailbox: Mailbox, tls: ssl.SSLContext | None = None, **options: object) -> Iterator[int]:
     """The server on a free loopback port; with `tls`, it offers STARTTLS and requires it. Other
-    options go to aiosmtpd's SMTP (`enable_SMTPUTF8=True`…)."""
-    options |= {"tls_context": tls, "require_starttls": True} if tls else {}
-    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port(), authenticator=check_login,
-                            auth_require_tls=False, **options)
+    options go to aiosmtpd's controller and SMTP (`ssl_context=` for TLS from the first byte,
+    `enable_SMTPUTF8=False`, `auth_require_tls=True` for no AUTH on a plain connection…)."""
+    options = {"authenticator": check_login, "auth_require_tls": False,
+               **({"tls_context": tls, "require_starttls": True} if tls else {})} | options
+    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port(), **options)
     controller.start()
     try:
         yield controller.port

@@ -87,6 +87,22 @@ def broken_template(how: str) -> Callable[[Path], bytes]:
     return make
 
 
+def owner_workbook(changed: Callable[[str], str]) -> Callable[[Path], bytes]:
+    """The owner's workbook (template --per owner) made from the base config as `changed` makes it."""
+    def make(folder: Path) -> bytes:
+        base = folder.parent / "base"
+        base.mkdir()
+        (base / "kpireport.yaml").write_text(changed(CONFIG), encoding="utf-8")
+        (base / "web.csv").write_text(WEB, encoding="utf-8")
+        result = CliRunner().invoke(cli, ["template", str(base / "kpireport.yaml"), "--per", "owner",
+                                          "-o", str(base / "kpis.xlsx")])
+        assert result.exit_code == 0, result.output
+        data = (base / "kpis-web.xlsx").read_bytes()
+        shutil.rmtree(base)
+        return data
+    return make
+
+
 def plain_workbook(folder: Path) -> bytes:
     workbook = Workbook()
     workbook.active.append(["date", "visits", "leads"])
@@ -315,6 +331,11 @@ DATA_CASES = [
          edit("path: web.csv, date: date", "path: t.xlsx, layout: template"),
          {"t.xlsx": broken_template("formula typed over")}, command="compute",
          why="the review would show another number than the workbook: better to say so than to pick one"),
+    Case("owner-workbook-for-another-config", ["kpis-web.xlsx", "made for another config (its stamp: owner web, "
+                                               "config", "--per owner -o kpis.xlsx --update"],
+         files={"kpis-web.xlsx": owner_workbook(edit("visits: {aggregate: sum}", "visits: {aggregate: mean}"))},
+         command="compute", args=["--data", "{dir}/kpis-web.xlsx"],
+         why="its visits were typed as a monthly mean; the config now adds them up: the figures would be wrong"),
     # the output file is the problem: it is left as it was
     Case("output-is-not-a-template", ["out.xlsx", "not a kpireport template; it is left untouched", "--force"],
          files={"out.xlsx": plain_workbook}),

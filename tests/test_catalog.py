@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from kpireport.catalog import load_catalog
@@ -88,3 +90,14 @@ def test_every_kpi_has_a_value_on_the_sample_data(tmp_path) -> None:
     for result in results.kpis:
         row = result.at(Month(2026, 10))
         assert row.value is not None, result.kpi.id
+
+
+def test_every_source_a_kpi_cites_is_one_of_the_seed_articles() -> None:
+    sources_md = Path(__file__).resolve().parent.parent / "kpireport" / "catalog" / "SOURCES.md"
+    seeds = {line.split("|")[1].strip() for line in sources_md.read_text(encoding="utf-8").splitlines()
+             if line.startswith("| 00")}  # the table of seeds
+    assert set(CATALOG.articles) == seeds == {"000", "001", "002", "003", "004"}
+    cited = {source for kpi in CATALOG.kpis.values() for source in kpi.sources}
+    assert cited == set(CATALOG.articles)
+    assert all(kpi.sources for kpi in CATALOG.kpis.values())
+    assert CATALOG.articles["000"].cited("fr").startswith("HubSpot, ")

@@ -343,3 +343,29 @@ def test_implicit_tls_on_the_ssl_port(tmp_path: Path, certificate, monkeypatch: 
         outcome = send(port, [outgoing("boss@example.com")], tmp_path / LOG_NAME, security=security)
     assert outcome == [("sent", "boss@example.com", "")]
     assert mailbox.encrypted == [True]
+
+
+def test_a_recipient_the_server_will_forward_is_accepted(tmp_path: Path, server) -> None:
+    mailbox, port = server
+    mailbox.rcpt_reply = "251 2.1.5 user not local; will forward"
+    assert send(port, [outgoing("a@example.com")], tmp_path / LOG_NAME) == [("sent", "a@example.com", "")]
+    assert len(mailbox.messages) == 1
+
+
+def test_a_refused_data_command_sends_no_data(tmp_path: Path, server) -> None:
+    """The server took the recipient, then refuses DATA itself (503): the message is not sent, and
+    the refusal (permanent) is not retried."""
+    mailbox, port = server
+    mailbox.forget_recipients = True
+    outcome = send(port, [outgoing("a@example.com"), outgoing("b@example.com")], tmp_path / LOG_NAME)
+    assert [(status, detail.split()[0]) for status, _, detail in outcome] == [("failed", "503"), ("failed", "503")]
+    assert mailbox.data == []
+    assert mailbox.rcpt == ["a@example.com", "b@example.com"]  # each asked once, and the connection kept
+
+
+def test_a_login_on_a_server_without_auth_is_a_clear_error() -> None:
+    mailbox = Mailbox()
+    with smtp_server(mailbox, auth_require_tls=True) as port, pytest.raises(KpiReportError) as caught:  # no AUTH
+        connect(settings(port), Credentials("claire", PASSWORD), timeout=10)
+    assert caught.value.message == "the SMTP server does not accept a login on this connection"
+    assert caught.value.hint == "use security: starttls or ssl"

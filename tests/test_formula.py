@@ -14,7 +14,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kpireport.errors import FormulaError
-from kpireport.formula import Call, Name, compile_series, depth, evaluate, lookback, parse, to_excel, transform
+from kpireport.formula import (
+    Call,
+    Name,
+    compile_series,
+    depth,
+    evaluate,
+    lookback,
+    parse,
+    to_excel,
+    to_words,
+    transform,
+)
 from kpireport.months import Month, month_range
 
 MONTHS = month_range(Month(2025, 1), Month(2026, 6))
@@ -135,6 +146,26 @@ def test_both_back_ends_agree_on_each_case(text: str, expected: float | None, ex
         assert value == pytest.approx(expected)
     assert to_excel(parse(text).tree, M, GRID) == excel
     assert excel_value(excel, SERIES) == (None if expected is None else pytest.approx(expected))
+
+
+WORDS = {"opens": "Opens", "sent": "Sent", "won": "Won", "lost": "Lost", "spend": "Ad spend"}
+
+
+@pytest.mark.parametrize(("formula", "locale", "expected"), [
+    ("opens / sent", "en", "Opens ÷ Sent"),
+    ("won / (won + lost)", "fr", "Won ÷ (Won + Lost)"),
+    ("(won - lost) - (opens - sent)", "en", "Won − Lost − (Opens − Sent)"),
+    ("won * 2 + lost / 0.5", "fr", "Won × 2 + Lost ÷ 0,5"),
+    ("(opens - prev(opens)) / prev(opens)", "fr",
+     "(Opens − Opens du mois précédent) ÷ Opens du mois précédent"),
+    ("opens / prev(opens, 12) - 1", "en", "Opens ÷ Opens of 12 months earlier − 1"),
+    ("ytd(spend) / ytd(won)", "fr", "cumul de Ad spend depuis janvier ÷ cumul de Won depuis janvier"),
+    ("avg(won + lost, 3)", "en", "average of (Won + Lost) over the last 3 months"),
+    ("-max(won, lost, 1.5)", "en", "−the largest of: Won; Lost; 1.5"),
+])
+def test_a_formula_in_words_names_labels_and_keeps_the_order_of_operations(formula: str, locale: str,
+                                                                           expected: str) -> None:
+    assert to_words(parse(formula).tree, WORDS.__getitem__, locale) == expected  # type: ignore[arg-type]
 
 
 def test_division_by_zero_gives_no_value() -> None:

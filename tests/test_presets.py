@@ -5,6 +5,7 @@ evaluated by Python itself over month series (none of kpireport's parser, loader
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import math
@@ -99,6 +100,18 @@ def monthly_inputs(project: Path) -> dict[str, Series]:
     if monthly.exists():
         for row in csv.DictReader(monthly.open(encoding="utf-8")):
             rows[row["metric"]][row["month"]].append((row["month"], float(row["value"])))
+    deals = project / "data" / "deals.csv"  # one row per deal closed: the measures of the config, by hand
+    if deals.exists():
+        for row in csv.DictReader(deals.open(encoding="utf-8")):
+            closed, created = row["closed_at"], row["created_at"]
+            month = closed[:7]
+            if row["stage"] == "lost":
+                rows["deals_lost"][month].append((closed, 1.0))
+                continue
+            rows["deals_won"][month].append((closed, 1.0))
+            rows["won_deals_value"][month].append((closed, float(row["amount"])))
+            days = (dt.date.fromisoformat(closed) - dt.date.fromisoformat(created)).days
+            rows["sales_cycle_days"][month].append((closed, float(days)))
     inputs = {}
     for name, by_month in rows.items():
         aggregate = AGGREGATES[name]

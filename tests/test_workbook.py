@@ -6,21 +6,25 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import pytest
 import yaml
 from click.testing import CliRunner
 from openpyxl import load_workbook
+from openpyxl.utils.cell import range_boundaries
+from pypdf import PdfReader
 
 from kpireport import engine
 from kpireport.cli import cli
 from kpireport.config import load_config
 from kpireport.errors import KpiReportError
+from kpireport.locale import text
 from kpireport.months import Month, month_range
 from kpireport.sources import load_data
 from kpireport.template import named_cells, read_typed, write_template
-from kpireport.workbook import BLOCK_ROWS, sheet_months, template_period
+from kpireport.workbook import BLOCK_ROWS, HEADER_ROW, sheet_months, template_period
 
 from .libreoffice import recalculate
 
@@ -334,6 +338,109 @@ def test_text_from_the_config_never_becomes_a_formula(tmp_path: Path) -> None:
     assert cell.value == '=HYPERLINK("http://evil.example","x")'
     assert cell.data_type == "s"
     assert workbook["Mode d'emploi"]["A1"].data_type == "s"
+
+
+# --- printing ------------------------------------------------------------------------------------------
+
+
+def _area(reference: str) -> tuple[int, int, int, int]:
+    """First column, first row, last column, last row of a print area as openpyxl reads it back."""
+    return range_boundaries(reference.rpartition("!")[2].replace("$", ""))
+
+
+def test_inputs_and_kpis_print_the_last_12_months_with_the_label_columns(tmp_path: Path) -> None:
+    """Over two years, a page holds the last 12 months (no history, not the first year), the label
+    columns and the month headers repeated on every page; the KPI sheet's tolerance too."""
+    path, values = project(tmp_path)
+    config = load_config(path)
+    period = month_range(Month(2025, 1), Month(2026, 12))
+    saved = tmp_path / "two-years.xlsx"
+    write_template(config, saved, period, values)
+    workbook = load_workbook(saved)
+    for title, after in (("Saisie", []), ("Indicateurs", [text("col.tolerance", "fr")])):
+        sheet = workbook[title]
+        first_column, first_row, last_column, last_row = _area(sheet.print_area)
+        headers = [sheet.cell(HEADER_ROW, column).value for column in range(first_column, last_column + 1)]
+        assert [Month.of(value) for value in headers[:12]] == period[-12:], title
+        assert headers[12:] == after, title
+        assert (first_row, last_row) == (HEADER_ROW, sheet.max_row), title
+        assert sheet.print_title_rows == f"${HEADER_ROW}:${HEADER_ROW}"
+        assert sheet.print_title_cols == "$A:$C"  # the labels, ids and units (or direction)
+        assert [sheet.cell(HEADER_ROW, column).value for column in range(1, 4)] == [
+            text(key, "fr") for key in (("col.input", "col.id", "col.unit") if title == "Saisie"
+                                        else ("col.kpi", "col.figure", "col.direction"))]
+        # the title row is left out of the print area (it would be cut where the label columns end):
+        # the page header says it, its & written && (a lone & starts a header code)
+        assert sheet.oddHeader.center.text == sheet["A1"].value.replace("&", "&&")
+
+
+def test_dashboard_charts_print_on_pages_of_their_own_four_a_page(built) -> None:
+    """A page break after the table, then one every two rows of charts, none inside a chart."""
+    config, workbook = built
+    sheet = workbook["Tableau de bord"]
+    breaks = sorted(b.id for b in sheet.row_breaks.brk)  # a page ends after each of these rows
+    charts = sheet._charts
+    assert len(charts) == len(config.kpis)
+    points_a_row = 15  # the default height: the dashboard sets none where the charts are
+    assert all(sheet.row_dimensions[row].height in (None, points_a_row) for row in range(20, 20 + 8 * 15))
+    spans = []
+    for chart in charts:
+        top = chart.anchor._from.row + 1
+        rows = chart.anchor.ext.height / 12700 / points_a_row  # EMU to points to rows
+        spans.append((top, top + rows))
+        assert not any(top <= brk < top + rows for brk in breaks), (top, breaks)  # never cut across pages
+    labels = {kpi.label for kpi in config.kpis.values()}
+    table_end = max(row for row in range(1, 100) if sheet.cell(row, 1).value in labels)
+    first_chart = min(top for top, _ in spans)
+    assert any(table_end <= brk < first_chart - 1 for brk in breaks)  # the charts' heading goes with them
+
+    def page(row: float) -> int:
+        return sum(brk < row for brk in breaks)
+
+    per_page = Counter(page(top) for top, _ in spans)
+    assert [per_page[number] for number in sorted(per_page)] == [min(4, len(charts) - i)
+                                                                 for i in range(0, len(charts), 4)]
+
+
+@pytest.fixture(scope="module")
+def printed(tmp_path_factory):
+    """The workbook printed by LibreOffice to PDF (each page's text), one owner tracking every KPI:
+    the owners table then wraps a long list."""
+    tmp_path = tmp_path_factory.mktemp("printed")
+    path, values = project(tmp_path)
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    owner = next(iter(document["owners"]))
+    for kpi in document["kpis"].values():
+        kpi["owner"] = owner
+    path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    config = load_config(path)
+    written = tmp_path / "kpi-template.xlsx"
+    write_template(config, written, PERIOD, values)
+    pdf = recalculate(written, tmp_path / "pdf", to="pdf")
+    return config, [page.extract_text() for page in PdfReader(pdf).pages]
+
+
+def test_printed_owners_table_shows_every_kpi_each_owner_tracks(printed) -> None:
+    """LibreOffice keeps a row's height as written, cutting wrapped text that does not fit: every label
+    must reach the page (compared without spaces: a line may break anywhere between words)."""
+    config, pages = printed
+    start = "".join(pages[0].split())
+    assert "".join(text("start.owners", "fr").split()) in start
+    owned = [kpi.label for kpi in config.kpis.values() if kpi.owner]
+    assert len(owned) == len(config.kpis)
+    missing = [label for label in owned if "".join(label.split()) not in start]
+    assert not missing
+
+
+def test_printed_inputs_and_kpis_leave_the_history_columns_out(printed) -> None:
+    _config, pages = printed
+    assert not [index for index, page in enumerate(pages) if "déc. 2025" in page]  # the history's month
+    inputs = [page for page in pages if text("col.input", "fr") in page]
+    kpis = [page for page in pages if text("col.figure", "fr") in page and text("col.direction", "fr") in page]
+    assert inputs
+    assert kpis
+    for page in inputs[:1] + kpis[:1]:
+        assert all(f"{name} 2026" in page for name in ("janv.", "juin", "déc."))
 
 
 # --- never losing typed values -------------------------------------------------------------------------

@@ -120,21 +120,37 @@ def test_an_empty_target_colours_nothing(workbook) -> None:
         sheet.cell(top + 1, 5).value = 80
 
 
-@pytest.mark.parametrize(("kpi_id", "rise", "fall"), [("traffic", GOOD_FONT, BAD_FONT),
-                                                      ("cost_kpi", BAD_FONT, GOOD_FONT)])
-def test_change_colours_are_the_right_way_round(workbook, kpi_id: str, rise: str, fall: str) -> None:
-    """A lower cost is good news: its fall is green, its rise red; the other way for traffic."""
-    sheet = workbook["KPIs"]
-    row = named_cells(workbook, f"kpi_{kpi_id}")[0].row + 3  # value, target, attainment, change
-    assert sheet.cell(row, 2).value == text("row.change_mom", "en")
-    rules = _rules_at(sheet, f"D{row}")
-    for change, expected in ((0.1, rise), (-0.1, fall), (0.0, None), ("", None)):
-        for column in ("D", "F"):
-            here = f"{column}{row}"
-            fonts = [rule.dxf.font.color.rgb[-6:] for rule in rules
-                     if _evaluate(Translator(f"={rule.formula[0]}", origin=f"D{row}").translate_formula(here),
+def _rules_covering(sheet, cell: str) -> list[tuple[str, object]]:  # type: ignore[no-untyped-def]
+    """The conditional formatting rules whose range holds `cell`, each with the cell its relative
+    references start from (the range's top left)."""
+    return [(str(area.sqref).split(":")[0], rule) for area, rules in sheet.conditional_formatting._cf_rules.items()
+            if cell in area.sqref for rule in rules]
+
+
+@pytest.mark.parametrize(("kpi_id", "label", "rise", "fall"), [("traffic", "Traffic", GOOD_FONT, BAD_FONT),
+                                                               ("cost_kpi", "Cost kpi", BAD_FONT, GOOD_FONT)])
+@pytest.mark.parametrize("sheet_name", ["KPIs", "Dashboard"])
+def test_change_colours_are_the_right_way_round(workbook, sheet_name: str, kpi_id: str, label: str, rise: str,
+                                                fall: str) -> None:
+    """A lower cost is good news: its fall is green, its rise red; the other way for traffic. On the
+    KPI sheet's change row (every month) and in the dashboard's change column alike."""
+    sheet = workbook[sheet_name]
+    if sheet_name == "KPIs":
+        row = named_cells(workbook, f"kpi_{kpi_id}")[0].row + 3  # value, target, attainment, change
+        assert sheet.cell(row, 2).value == text("row.change_mom", "en")
+        cells = [f"D{row}", f"F{row}"]
+    else:
+        row = next(r for r in range(11, 20) if sheet.cell(r, 1).value == label)
+        assert sheet.cell(10, 6).value == text("col.change_mom", "en")
+        cells = [f"F{row}"]
+    for here in cells:
+        rules = _rules_covering(sheet, here)
+        assert rules, here
+        for change, expected in ((0.1, rise), (-0.1, fall), (0.0, None), ("", None)):
+            fonts = [rule.dxf.font.color.rgb[-6:] for origin, rule in rules
+                     if _evaluate(Translator(f"={rule.formula[0]}", origin=origin).translate_formula(here),
                                   {here: change}) is True]
-            assert fonts == ([expected] if expected else []), (kpi_id, change, column)
+            assert fonts == ([expected] if expected else []), (kpi_id, change, here)
 
 
 @pytest.mark.parametrize(("kpi_id", "target", "cases", "wider"), [

@@ -6,12 +6,15 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import ValidationError, field_validator
 
 from ..errors import ConfigError
-from ..vocabulary import Aggregate, Direction, Format, Frequency, KpiType, Strict, Text
+from ..vocabulary import Aggregate, Direction, Format, Frequency, KpiType, Locale, Strict, Text
 from ..yamlfile import load_yaml, schema_errors
+
+_Entry = TypeVar("_Entry", bound=Strict)
 
 
 class CatalogInput(Strict):
@@ -47,6 +50,17 @@ class CatalogKpi(Strict):
         return [f"{item:03d}" if isinstance(item, int) else str(item) for item in value]
 
 
+class Article(Strict):
+    """A seed article, as a KPI's `sources` name it (articles.yaml)."""
+
+    publisher: Text | str
+    title: Text
+
+    def cited(self, locale: Locale) -> str:
+        publisher = self.publisher if isinstance(self.publisher, str) else self.publisher(locale)
+        return f"{publisher}, {self.title(locale)}"
+
+
 class DomainFile(Strict):
     domain: str
     label: Text
@@ -58,6 +72,7 @@ class Catalog:
     inputs: dict[str, CatalogInput]
     kpis: dict[str, CatalogKpi]  # keyed by "domain.kpi"
     domains: dict[str, Text]
+    articles: dict[str, Article]  # seed number ("000") -> the article
 
     def domain_of(self, kpi_id: str) -> str:
         return kpi_id.split(".", 1)[0]
@@ -71,17 +86,23 @@ def _validated(model: type[Strict], path: Path) -> Strict:
         raise schema_errors(exc, model, str(path), lines) from None
 
 
+def _entries(model: type[_Entry], path: Path) -> dict[str, _Entry]:
+    """A file of id -> entry, each entry checked against `model`."""
+    data, lines = load_yaml(path)
+    entries: dict[str, _Entry] = {}
+    for key, spec in (data or {}).items():
+        try:
+            entries[str(key)] = model.model_validate(spec)
+        except ValidationError as exc:
+            raise schema_errors(exc, model, str(path), lines) from None
+    return entries
+
+
 @cache
 def load_catalog() -> Catalog:
     """The catalog shipped inside the package (read once per process)."""
     root = Path(str(resources.files(__package__)))
-    data, lines = load_yaml(root / "inputs.yaml")
-    inputs: dict[str, CatalogInput] = {}
-    for input_id, spec in (data or {}).items():
-        try:
-            inputs[input_id] = CatalogInput.model_validate(spec)
-        except ValidationError as exc:
-            raise schema_errors(exc, CatalogInput, str(root / "inputs.yaml"), lines) from None
+    inputs = _entries(CatalogInput, root / "inputs.yaml")
     kpis: dict[str, CatalogKpi] = {}
     domains: dict[str, Text] = {}
     for path in sorted((root / "kpis").glob("*.yaml")):
@@ -92,4 +113,4 @@ def load_catalog() -> Catalog:
         domains[domain.domain] = domain.label
         for kpi_id, kpi in domain.kpis.items():
             kpis[f"{domain.domain}.{kpi_id}"] = kpi
-    return Catalog(inputs, kpis, domains)
+    return Catalog(inputs, kpis, domains, _entries(Article, root / "articles.yaml"))
