@@ -71,6 +71,20 @@ def movement(results: Results, kpi_id: str, month: Month, months_back: int = 1) 
                     tuple(sorted(parts, key=lambda part: -abs(part.effect))), method)
 
 
+def sentences(results: Results, month: Month, months_back: int = 1) -> dict[str, str]:
+    """One sentence per KPI on why it moved into `month` (against `months_back` months earlier), in
+    the config's language; KPIs without a value either side are left out."""
+    from .locale import movement_sentence
+
+    config = results.config
+    said = {}
+    for result in results.kpis:
+        moved = movement(results, result.kpi.id, month, months_back)
+        if moved is not None:
+            said[result.kpi.id] = movement_sentence(moved, result.kpi, config.locale, config.currency)
+    return said
+
+
 def _value(results: Results, kpi_id: str, month: Month) -> float | None:
     row = results.kpi(kpi_id).at(month)
     if row is not None:

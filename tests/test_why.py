@@ -231,3 +231,18 @@ def test_under_three_years_no_month_is_called_unusual(tmp_path: Path) -> None:
     values = [seasonal(i) for i in range(35)]
     values[20] += 500
     assert unusual_months(results_of(tmp_path, values)[0], "net") == []
+
+
+def test_one_sentence_per_kpi_with_a_value_either_side(tmp_path: Path) -> None:
+    from kpireport.why import sentences
+
+    data = flat(**BASE)
+    data["leads"][LAST] = 125.0
+    del data["cycle"][LAST]  # velocity has no value this month
+    results = compute(config(tmp_path, "en"), data)
+    said = sentences(results, LAST)
+    assert set(said) == {"sales", "net", "conversion_rate"}
+    moved = movement(results, "conversion_rate", LAST)
+    assert said["conversion_rate"] == movement_sentence(moved, results.config.kpis["conversion_rate"], "en", "EUR")
+    assert said["conversion_rate"].startswith("Conversion rate went from 30.0% to 24.0% (−6.0\u00a0pts) from last "
+                                              "month: Leads +25% (−6.0\u00a0pts)")
