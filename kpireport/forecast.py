@@ -38,6 +38,20 @@ class HoltParams:
 
 
 @dataclass(frozen=True)
+class Draws:
+    """The random numbers behind a forecast's futures: given, they let inputs that move together
+    (conversions and leads) draw futures that move together (see projection.py)."""
+
+    normals: np.ndarray  # (months, PATHS) standard normal errors, one row per coming month
+    weights: np.ndarray  # (PATHS,) uniform 0..1: each future's mix of the two methods
+
+    @classmethod
+    def of(cls, seed: int, months: int = SEASON) -> Draws:
+        rng = np.random.default_rng(seed)
+        return cls(rng.standard_normal((months, PATHS)), rng.uniform(0, 1, PATHS))
+
+
+@dataclass(frozen=True)
 class Forecast:
     mean: np.ndarray  # (horizon,) the point forecast of each coming month
     paths: np.ndarray  # (horizon, PATHS) simulated futures around `mean`
@@ -95,16 +109,19 @@ def fit(history: np.ndarray) -> HoltParams | None:
                       float(params["initial_trend"]))
 
 
-def forecast(history: np.ndarray, horizon: int, params: HoltParams | None = None, seed: int = 0) -> Forecast:
+def forecast(history: np.ndarray, horizon: int, params: HoltParams | None = None, draws: Draws | None = None,
+             ) -> Forecast:
     """The next `horizon` months after `history` (consecutive months, no gap). `params`: damped Holt's,
-    estimated earlier (see `fit`), else estimated now; the same seed gives the same paths."""
+    estimated earlier (see `fit`), else estimated now; `draws`: the random numbers of the futures
+    (the same draws give the same futures; by default those of seed 0)."""
     history = np.asarray(history, dtype=float)
-    rng = np.random.default_rng(seed)
+    draws = draws or Draws.of(0, horizon)
+    normals = draws.normals[:horizon]
     if len(history) < MIN_SEASONAL:
-        return _run_rate(history, horizon, rng)
+        return _run_rate(history, horizon, normals[0] if horizon else np.zeros(PATHS))
     season = seasonal_indices(history)
     params = params or fit(history)
-    holt, paths = damped_holt(_adjusted(history, season), params, horizon, rng)
+    holt, paths = damped_holt(_adjusted(history, season), params, horizon, normals)
     if season is not None:  # back in season: the index of each coming month
         indices, multiplicative = season
         coming = indices[(len(history) + np.arange(horizon)) % SEASON][:, None]
@@ -114,12 +131,12 @@ def forecast(history: np.ndarray, horizon: int, params: HoltParams | None = None
     # each future follows damped Holt's errors around a mix of the two methods drawn at random: their
     # disagreement is uncertainty too (the 80 % interval of a year held 60-69 % of real years without it
     # in the bench, 65-73 % with it); the mean of the mixes is the combination
-    weight = rng.uniform(0, 1, PATHS)[None, :]
+    weight = draws.weights[None, :]
     paths = paths - holt[:, None] + weight * naive[:, None] + (1 - weight) * holt[:, None]
     return Forecast((naive + holt) / 2, paths, "combination")
 
 
-def damped_holt(history: np.ndarray, params: HoltParams, horizon: int, rng: np.random.Generator
+def damped_holt(history: np.ndarray, params: HoltParams, horizon: int, normals: np.ndarray
                 ) -> tuple[np.ndarray, np.ndarray]:
     """Damped Holt's forecast and simulated futures with the given parameters, as statsmodels' Holt
     computes them (a test holds the two equal): the states run through the history in error
@@ -135,7 +152,7 @@ def damped_holt(history: np.ndarray, params: HoltParams, horizon: int, rng: np.r
         level, trend = predicted + alpha * error, phi * trend + alpha * beta * error
     mean = level + np.cumsum(phi ** np.arange(1, horizon + 1)) * trend
     # statsmodels' spread: the residuals' sum of squares over the observations less the 5 estimates
-    errors = rng.standard_normal((horizon, PATHS)) * math.sqrt(squares / max(1, len(history) - 5))
+    errors = normals[:horizon] * math.sqrt(squares / max(1, len(history) - 5))
     levels, trends = np.full(PATHS, level), np.full(PATHS, trend)
     paths = np.empty((horizon, PATHS))
     for step in range(horizon):
@@ -153,7 +170,7 @@ def _adjusted(history: np.ndarray, season: tuple[np.ndarray, bool] | None) -> np
     return history / own if multiplicative else history - own
 
 
-def _run_rate(history: np.ndarray, horizon: int, rng: np.random.Generator) -> Forecast:
+def _run_rate(history: np.ndarray, horizon: int, normals: np.ndarray) -> Forecast:
     recent = history[-SEASON:]
     rate = float(recent.mean()) if len(recent) else math.nan
     spread = float(recent.std(ddof=1)) / abs(rate) if len(recent) > 1 and rate else 0.0
@@ -161,7 +178,7 @@ def _run_rate(history: np.ndarray, horizon: int, rng: np.random.Generator) -> Fo
     mean = np.full(horizon, rate)
     # one level error shared by every coming month: the sum's spread grows with the months, as it
     # would if the rate itself were wrong, which is the likeliest error after a few months
-    shift = rng.normal(0.0, spread * abs(rate) if rate == rate else 0.0, PATHS)
+    shift = normals * (spread * abs(rate) if rate == rate else 0.0)
     return Forecast(mean, mean[:, None] + shift[None, :], "run_rate")
 
 

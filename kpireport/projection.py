@@ -89,6 +89,12 @@ class Projector:
         # forecasts that month too (its few days would pull the year down)
         self.partial = set(partial)
         self.forecasts: dict[tuple[str, int], fc.Forecast | None] = {}
+        # the inputs of KPIs with a yearly or quarterly target draw their futures together, month by
+        # month, as their history says they move together (see _joint_draws)
+        self.together = sorted({node.name for kid, kpi in config.kpis.items() if kpi.target.period is not None
+                                if (tree := expanded(config, kid)) is not None
+                                for node in walk(tree) if isinstance(node, Name)})
+        self.joint: dict[int, dict[str, fc.Draws]] = {}
         self.params: dict[tuple[str, int], fc.HoltParams | None] = {}
         self.trees: dict[str, Node | None] = {}
 
@@ -211,10 +217,39 @@ class Projector:
                 # parameters that start at a month the history no longer starts at would not fit it
                 if params is not None and self._first(name, month) != self._first(name, month.january - 1):
                     params = None  # estimated from a month the history no longer starts at
-                # a seed of its own per input (the same each run): inputs drawn with the same numbers
-                # would move together, and a ratio of them would seem certain
-                self.forecasts[key] = fc.forecast(history, horizon, params, seed=zlib.crc32(name.encode()))
+                self.forecasts[key] = fc.forecast(history, horizon, params, self._draws(name, month))
         return self.forecasts[key]
+
+    def _draws(self, name: str, month: Month) -> fc.Draws:
+        """The random numbers of the input's futures from `month`: drawn with the other inputs of
+        projected KPIs when it is one of them, else on its own (a seed of its own: inputs drawn with
+        the same numbers would move together, and a ratio of them would seem certain)."""
+        if name not in self.together:
+            return fc.Draws.of(zlib.crc32(name.encode()) ^ month.index)
+        if month.index not in self.joint:
+            self.joint[month.index] = self._joint_draws(month)
+        return self.joint[month.index][name]
+
+    def _joint_draws(self, month: Month) -> dict[str, fc.Draws]:
+        """Normal errors for every input of `together`, correlated as their month-to-month surprises
+        were up to `month` (the changes of their changes over twelve months, over the last two years,
+        or of their monthly changes with less history): conversions that follow the leads draw
+        futures that follow them, and the conversion rate's interval is as narrow as it has been
+        steady. The mix of the two methods is the same for all: if last year's pattern holds for one
+        input, it likely holds for the others."""
+        names = self.together
+        rng = np.random.default_rng(month.index)
+        independent = rng.standard_normal((len(names), fc.SEASON, fc.PATHS))
+        weights = rng.uniform(0, 1, fc.PATHS)
+        lower = np.linalg.cholesky(_correlations([self._surprises(name, month) for name in names]))
+        joint = (lower @ independent.reshape(len(names), -1)).reshape(independent.shape)
+        return {name: fc.Draws(joint[i], weights) for i, name in enumerate(names)}
+
+    def _surprises(self, name: str, month: Month) -> np.ndarray:
+        history = self._history(name, month)[-(SURPRISE_MONTHS + fc.SEASON + 1):]
+        if len(history) > fc.SEASON + MIN_SURPRISES:
+            history = history[fc.SEASON:] - history[:-fc.SEASON]  # without the season
+        return np.diff(history)[-SURPRISE_MONTHS:]
 
     def _first(self, name: str, month: Month) -> int:
         return month.index - len(self._history(name, month)) + 1
@@ -254,6 +289,35 @@ class Projector:
         from .targets import is_sum_like
 
         return is_sum_like(tree, self.config.kpis, self.config.inputs)
+
+
+SURPRISE_MONTHS = 24  # the window the inputs' correlations are measured over
+MIN_SURPRISES = 6  # fewer months in common: the inputs are taken as unrelated
+
+
+def _correlations(surprises: list[np.ndarray]) -> np.ndarray:
+    """The inputs' correlation matrix from their recent surprises (each ending at the same month),
+    over the months they have in common; 0 with too few months or a flat series. Made positive
+    definite (eigenvalues of at least 1e-6) so that it has a Cholesky factor."""
+    count = len(surprises)
+    matrix = np.eye(count)
+    lengths = {len(series) for series in surprises}
+    if len(lengths) == 1 and min(lengths) >= MIN_SURPRISES:  # the usual case: every input as long, at once
+        stacked = np.vstack(surprises)
+        moving = stacked.std(axis=1) > 0
+        if moving.sum() > 1:
+            matrix[np.ix_(moving, moving)] = np.corrcoef(stacked[moving])
+    else:
+        for i in range(count):
+            for j in range(i + 1, count):
+                common = min(len(surprises[i]), len(surprises[j]))
+                a, b = surprises[i][-common:], surprises[j][-common:]
+                if common >= MIN_SURPRISES and np.std(a) > 0 and np.std(b) > 0:
+                    matrix[i, j] = matrix[j, i] = float(np.corrcoef(a, b)[0, 1])
+    values, vectors = np.linalg.eigh(matrix)
+    fixed = vectors @ np.diag(np.maximum(values, 1e-6)) @ vectors.T
+    scale = np.sqrt(np.diag(fixed))
+    return fixed / np.outer(scale, scale)
 
 
 def _aggregate(aggregate: str, months: np.ndarray) -> np.ndarray:

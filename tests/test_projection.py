@@ -207,7 +207,7 @@ def test_damped_holt_written_out_forecasts_and_spreads_as_statsmodels_does() -> 
     theirs = Holt(history, damped_trend=True, initialization_method="known", initial_level=params.initial_level,
                   initial_trend=params.initial_trend).fit(smoothing_level=params.level, smoothing_trend=params.trend,
                                                           damping_trend=params.damping, optimized=False)
-    mean, paths = damped_holt(history, params, 9, np.random.default_rng(0))
+    mean, paths = damped_holt(history, params, 9, np.random.default_rng(0).standard_normal((9, PATHS)))
     assert mean == pytest.approx(np.asarray(theirs.forecast(9)))
     their_paths = np.asarray(theirs.simulate(9, repetitions=20_000, anchor="end", rng=np.random.default_rng(1)))
     # the same spread month after month (20,000 futures on their side: within 3 %)
@@ -248,3 +248,21 @@ def test_a_partial_month_is_forecast_not_taken_as_the_whole_month(tmp_path: Path
         # taken as a whole month, its few days would count as the month and pull the forecast down too
         whole = compute(config, values).kpi("sales").at(month)
         assert whole.year_end.value < year - 0.8 * seasonal(month)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("first", [Month(2023, 1), Month(2024, 9)])  # the combination, and the run rate
+def test_inputs_that_move_together_make_a_steady_rates_interval_narrow(tmp_path: Path, first: Month) -> None:
+    month = Month(2025, 6)
+    noise = np.random.default_rng(7).normal(0, 15, 60)
+    leads = {m: seasonal(m) + noise[i] for i, m in enumerate(month_range(first, month))}
+    values = {"revenue": leads, "leads": leads, "conversions": {m: v / 10 for m, v in leads.items()}}
+    steady = compute(load(tmp_path), values).kpi("conversion_rate").at(month)
+    assert steady is not None
+    assert steady.year_end is not None
+    assert (steady.year_end.low, steady.year_end.value, steady.year_end.high) == pytest.approx((0.1, 0.1, 0.1),
+                                                                                              rel=1e-3)
+    # conversions that follow a noise of their own: the rate is uncertain, and its interval says so
+    other = np.random.default_rng(8).normal(0, 1.5, 60)
+    values["conversions"] = {m: v / 10 + other[i] for i, (m, v) in enumerate(leads.items())}
+    loose = compute(load(tmp_path), values).kpi("conversion_rate").at(month)
+    assert loose.year_end.high - loose.year_end.low > 0.005  # type: ignore[union-attr]
