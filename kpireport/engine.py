@@ -10,12 +10,17 @@ import enum
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .collector import collector_paused
 from .config import Config, Kpi
 from .errors import DataError
 from .formula import Call, Name, Node, Series, compile_series, transform, walk
 from .months import Month, month_range
+from .targets import PeriodTarget, is_sum_like, monthly_targets, year_targets
+
+if TYPE_CHECKING:
+    from .projection import Projection, Projector
 
 MonthlyValues = Mapping[str, Mapping[Month, float]]  # input id -> month -> value
 RowCounts = Mapping[str, Mapping[Month, int]]  # a mean input -> month -> how many rows its mean is of
@@ -88,6 +93,12 @@ class KpiMonth:  # dataclass's __init__ sets each field through object.__setattr
     # a rate's change is read in percentage points (25 % -> 27 % is +2 pts, not +8 %): percent KPIs only
     change_mom_pts: float | None = None
     change_yoy_pts: float | None = None
+    # with a yearly or quarterly target only (targets.py, projection.py), as known at this month:
+    year_target: float | None = None  # the year's total (a sum) or rate (a rate)
+    ytd_target: float | None = None  # a sum: the targets of the months since January; a rate: year_target
+    year_end: Projection | None = None  # the year's projected total or rate, against year_target
+    quarter_target: float | None = None
+    quarter_end: Projection | None = None
 
 
 @dataclass(frozen=True)
@@ -225,12 +236,18 @@ def compute(config: Config, data: MonthlyValues, months: list[Month] | None = No
 def _compute(config: Config, data: MonthlyValues, months: list[Month], partial: Mapping[Month, dt.date] | None,
              rows: RowCounts | None) -> Results:
     evaluator = _Evaluator(config, data, rows or {})
+    projector = None
     results = []
     indexes = [month.index for month in months]
     for kpi_id, kpi in config.kpis.items():
         series, ytd = evaluator.kpi(kpi_id), evaluator.ytd(kpi_id)
-        percent, direction, tolerance, target_of = (kpi.format == "percent", kpi.direction, kpi.tolerance,
-                                                    kpi.target.for_month)
+        percent, direction, tolerance = kpi.format == "percent", kpi.direction, kpi.tolerance
+        period = kpi.target.period
+        target_of = kpi.target.for_month if period is None else _split_targets(config, kpi, period, series)
+        if period is not None and projector is None:
+            from .projection import Projector  # numpy and statsmodels: only when a projection is asked for
+
+            projector = Projector(config, evaluator.data, partial or ())
         rows = []
         for month, index in zip(months, indexes, strict=True):
             value, previous, year_ago = series(index), series(index - 1), series(index - 12)
@@ -240,6 +257,43 @@ def _compute(config: Config, data: MonthlyValues, months: list[Month], partial: 
                                  attainment_of(value, target, direction), previous, change(value, previous),
                                  year_ago, change(value, year_ago), ytd(index),
                                  change_pts(value, previous) if percent else None,
-                                 change_pts(value, year_ago) if percent else None))
+                                 change_pts(value, year_ago) if percent else None,
+                                 **(_outlook(config, kpi, period, target_of, projector, month)  # type: ignore[arg-type]
+                                    if period else {})))
         results.append(KpiResult(kpi, tuple(rows)))
     return Results(config, tuple(months), tuple(results), data, dict(partial or {}))
+
+
+def _split_targets(config: Config, kpi: Kpi, period: PeriodTarget, series: Series):  # type: ignore[no-untyped-def]
+    """Each month's target from a yearly or quarterly one (a month typed in the workbook keeps its own)."""
+    sum_like = is_sum_like(kpi.formula.tree, config.kpis, config.inputs)
+    split: dict[tuple[int, int], dict[Month, float]] = {}
+
+    def target_of(month: Month) -> float | None:
+        if month in kpi.target.by_month:
+            return kpi.target.by_month[month]
+        key = period.key(month)
+        if key not in split:
+            split[key] = monthly_targets(period, sum_like, month, series)
+        return split[key].get(month)
+    return target_of
+
+
+def _outlook(config: Config, kpi: Kpi, period: PeriodTarget, target_of, projector: Projector,  # type: ignore[no-untyped-def]
+             month: Month) -> dict[str, object]:
+    """The year's and the quarter's targets and projections at `month` (KpiMonth's fields)."""
+    sum_like = is_sum_like(kpi.formula.tree, config.kpis, config.inputs)
+    year_months = [month.january + i for i in range(12)]
+    targets = year_targets(kpi.target, sum_like, month, {m: target_of(m) for m in year_months})
+    quarter = [m for m in year_months if (m.month - 1) // 3 == (month.month - 1) // 3]
+    if period.period == "quarter" or not sum_like:
+        quarter_target = period.value(month) if period.period == "quarter" else targets.year
+    else:
+        shares = [target_of(m) for m in quarter]
+        quarter_target = None if None in shares else sum(shares)  # type: ignore[arg-type]
+    return {
+        "year_target": targets.year, "ytd_target": targets.to_date,
+        "year_end": None if targets.year is None else projector.year(kpi.id, month, targets.year),
+        "quarter_target": quarter_target,
+        "quarter_end": None if quarter_target is None else projector.quarter(kpi.id, month, quarter_target),
+    }

@@ -11,14 +11,23 @@ from typing import Any
 
 import polars as pl
 
-from .engine import Results
+from .engine import KpiMonth, Results
 from .months import Month
 
 COLUMNS = ("kpi", "month", "value", "target", "status", "attainment", "previous", "change_mom",
            "year_ago", "change_yoy", "ytd", "label", "domain", "owner", "format", "direction", "complete",
-           "change_mom_pts", "change_yoy_pts")
+           "change_mom_pts", "change_yoy_pts", "year_target", "ytd_target", "year_end", "year_end_low",
+           "year_end_high", "outlook")
 _NUMBERS = ("value", "target", "attainment", "previous", "change_mom", "year_ago", "change_yoy", "ytd",
-            "change_mom_pts", "change_yoy_pts")
+            "change_mom_pts", "change_yoy_pts", "year_target", "ytd_target")
+
+
+def _year_end(row: KpiMonth) -> tuple[float | None, float | None, float | None, str]:
+    """The year's projection as known at the row's month: value, low, high, outlook ('' without a target)."""
+    end = row.year_end
+    if end is None:
+        return None, None, None, ""
+    return end.value, end.low, end.high, end.outlook or ""
 
 
 def rows(results: Results, month: Month | None = None) -> list[dict[str, Any]]:
@@ -36,6 +45,7 @@ def rows(results: Results, month: Month | None = None) -> list[dict[str, Any]]:
                 "label": kpi.label, "domain": kpi.domain, "owner": kpi.owner or "",
                 "format": kpi.format, "direction": kpi.direction,
                 "complete": row.month not in results.partial,  # false: the month's data stop early
+                **dict(zip(("year_end", "year_end_low", "year_end_high", "outlook"), _year_end(row), strict=True)),
             })
     return out
 
@@ -102,6 +112,9 @@ def to_csv(results: Results, month: Month | None = None) -> str:
         return pl.Series([cell for cell, (_, kept) in zip(cells, chosen, strict=True) for _ in kept], dtype=pl.Utf8)
 
     numbers = {name: number_cells(list(map(attrgetter(name), rows))).alias(name) for name in _NUMBERS}
+    ends = [_year_end(row) for row in rows]  # ("", "", "", "") but with a yearly target
+    numbers |= {name: number_cells([end[place] for end in ends]).alias(name)
+                for place, name in enumerate(("year_end", "year_end_low", "year_end_high"))}
     frame = pl.DataFrame({
         "kpi": per_kpi([_line([_cell(kpi.id)])[:-1] for kpi, _ in chosen]),
         "month": pl.Series([cells[0] for cells in month_cells], dtype=pl.Utf8),
@@ -110,6 +123,7 @@ def to_csv(results: Results, month: Month | None = None) -> str:
         "label": per_kpi([_line([_cell(text) for text in (kpi.label, kpi.domain, kpi.owner or "", kpi.format,
                                                           kpi.direction)])[:-1] for kpi, _ in chosen]),
         "complete": pl.Series([cells[1] for cells in month_cells], dtype=pl.Utf8),
+        "outlook": pl.Series([end[3] for end in ends], dtype=pl.Utf8),
         **numbers,
     })
     out = io.BytesIO()
