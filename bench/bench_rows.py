@@ -16,22 +16,10 @@ import time
 from pathlib import Path
 
 import polars as pl
+from deals import measures_config
 
 ROWS = int(os.environ.get("BENCH_ROWS", 10_000_000))
 COMPANIES = 50_000  # a big B2B CRM's accounts: a distinct count holds a set of them a month
-MEASURES = """\
-      deals_won: {date: closed_at, aggregate: count, filter: {stage: won}}
-      deals_lost: {date: closed_at, aggregate: count, filter: {stage: lost}}
-      revenue: {date: closed_at, value: amount, aggregate: sum, filter: {stage: won}}
-      sales_cycle_days: {date: closed_at, value: "days_between(created_at, closed_at)", aggregate: mean,
-                         filter: {stage: won}}
-      customers: {date: closed_at, value: company_id, aggregate: count_distinct, filter: {stage: won}}
-      big_deals: {date: closed_at, aggregate: count, filter: {stage: won, amount: {ge: 10000}}}
-      open_pipeline: {snapshot: {start: created_at, end: closed_at}, value: amount, aggregate: sum}
-      opportunities_created: {date: created_at, aggregate: count}
-"""
-INPUTS = {"deals_won": "sum", "deals_lost": "sum", "revenue": "sum", "sales_cycle_days": "mean", "customers": "sum",
-          "big_deals": "sum", "open_pipeline": "last", "opportunities_created": "sum"}
 DUCKDB = """
 SELECT date_trunc('month', closed_at) AS month,
        count(*) FILTER (WHERE stage = 'won') AS deals_won,
@@ -88,10 +76,7 @@ def main() -> None:
         subprocess.run([sys.executable, __file__, "--write", str(data)], check=True)
     print(f"{ROWS:,} deals, {data.stat().st_size / 1e6:.0f} MB of Parquet ({data})")
     with tempfile.TemporaryDirectory() as folder:
-        config = Path(folder) / "kpireport.yaml"
-        listed = "\n".join(f"  {name}: {{aggregate: {how}}}" for name, how in INPUTS.items())
-        config.write_text(f"title: Bench\nlocale: en\ninputs:\n{listed}\nkpis:\n  k: {{formula: deals_won}}\n"
-                          f"sources:\n  - path: {data}\n    layout: rows\n    measures:\n{MEASURES}", encoding="utf-8")
+        config = measures_config(Path(folder), f"path: {data}\n    layout: rows")
         kpireport = str(Path(sys.executable).with_name("kpireport"))
         wall, cpu, memory = timed([kpireport, "compute", str(config), "--month", "2025-06"])
         print(f"kpireport compute, 8 measures: {wall:.1f} s wall, {cpu:.1f} s CPU, {memory} MB peak")

@@ -16,24 +16,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]  # tests.postgres, deals: run as a script
 
-from deals import load_postgres  # noqa: E402
+from deals import load_postgres, measures_config  # noqa: E402
 
 from tests.postgres import bin_dir, postgres_server, rows_returned  # noqa: E402
 
 ROWS = int(os.environ.get("BENCH_ROWS", 10_000_000))
-MEASURES = """\
-      deals_won: {date: closed_at, aggregate: count, filter: {stage: won}}
-      deals_lost: {date: closed_at, aggregate: count, filter: {stage: lost}}
-      revenue: {date: closed_at, value: amount, aggregate: sum, filter: {stage: won}}
-      sales_cycle_days: {date: closed_at, value: "days_between(created_at, closed_at)", aggregate: mean,
-                         filter: {stage: won}}
-      customers: {date: closed_at, value: company_id, aggregate: count_distinct, filter: {stage: won}}
-      big_deals: {date: closed_at, aggregate: count, filter: {stage: won, amount: {ge: 10000}}}
-      open_pipeline: {snapshot: {start: created_at, end: closed_at}, value: amount, aggregate: sum}
-      opportunities_created: {date: created_at, aggregate: count}
-"""
-INPUTS = {"deals_won": "sum", "deals_lost": "sum", "revenue": "sum", "sales_cycle_days": "mean", "customers": "sum",
-          "big_deals": "sum", "open_pipeline": "last", "opportunities_created": "sum"}
 # what a person would write for the same figures: one GROUP BY per date column, the snapshot by a join
 BY_HAND = """
 SELECT date_trunc('month', closed_at)::date, count(*) FILTER (WHERE stage = 'won'),
@@ -63,11 +50,7 @@ def main() -> None:
         load_seconds = load_postgres(ROWS, url)
         subprocess.run(["psql", url, "-q", "-c", "VACUUM ANALYZE deals"], check=True, capture_output=True)
         print(f"{ROWS:,} deals loaded into PostgreSQL in {load_seconds:.1f} s")
-        config = Path(folder) / "kpireport.yaml"
-        listed = "\n".join(f"  {name}: {{aggregate: {how}}}" for name, how in INPUTS.items())
-        config.write_text(f"title: Bench\nlocale: en\ninputs:\n{listed}\nkpis:\n  k: {{formula: deals_won}}\n"
-                          f"sources:\n  - database: {url}\n    table: deals\n    measures:\n{MEASURES}",
-                          encoding="utf-8")
+        config = measures_config(Path(folder), f"database: {url}\n    table: deals")
         kpireport = str(Path(sys.executable).with_name("kpireport"))
         timed(["psql", url, "-q", "-c", "SELECT count(*) FROM deals"])  # the table in the server's cache
         ours = min(timed([kpireport, "compute", str(config), "--month", "2025-06"]) for _ in range(3))

@@ -142,6 +142,31 @@ def load_postgres(rows: int, url: str, seed: int = 18, table: str = "deals") -> 
     return time.perf_counter() - start
 
 
+MEASURES = """\
+      deals_won: {date: closed_at, aggregate: count, filter: {stage: won}}
+      deals_lost: {date: closed_at, aggregate: count, filter: {stage: lost}}
+      revenue: {date: closed_at, value: amount, aggregate: sum, filter: {stage: won}}
+      sales_cycle_days: {date: closed_at, value: "days_between(created_at, closed_at)", aggregate: mean,
+                         filter: {stage: won}}
+      customers: {date: closed_at, value: company_id, aggregate: count_distinct, filter: {stage: won}}
+      big_deals: {date: closed_at, aggregate: count, filter: {stage: won, amount: {ge: 10000}}}
+      open_pipeline: {snapshot: {start: created_at, end: closed_at}, value: amount, aggregate: sum}
+      opportunities_created: {date: created_at, aggregate: count}
+"""
+INPUTS = {"deals_won": "sum", "deals_lost": "sum", "revenue": "sum", "sales_cycle_days": "mean", "customers": "sum",
+          "big_deals": "sum", "open_pipeline": "last", "opportunities_created": "sum"}
+
+
+def measures_config(folder: Path, source: str) -> Path:
+    """A config of 8 measures over the deals (`source`: the entry's first keys, indented as under
+    `sources:`), for the row-level benchmarks."""
+    config = folder / "kpireport.yaml"
+    listed = "\n".join(f"  {name}: {{aggregate: {how}}}" for name, how in INPUTS.items())
+    config.write_text(f"title: Bench\nlocale: en\ninputs:\n{listed}\nkpis:\n  k: {{formula: deals_won}}\n"
+                      f"sources:\n  - {source}\n    measures:\n{MEASURES}", encoding="utf-8")
+    return config
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=lambda text: int(text.replace("_", "")), default=1_000_000)
