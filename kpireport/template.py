@@ -24,7 +24,7 @@ from openpyxl.utils.exceptions import InvalidFileException
 from .config import Config
 from .engine import Notes, RowCounts
 from .errors import DataError, KpiReportError
-from .files import atomic_path
+from .files import atomic_path, safe_name
 from .locale import text
 from .months import Month
 from .tables import TEMPLATE_PART_BYTES, check_workbook, is_ole, xml_error_in
@@ -46,6 +46,7 @@ class TypedValues:
     rows: dict[str, dict[Month, int]] = field(default_factory=dict)  # a mean input's row counts
     formulas: list[str] = field(default_factory=list)  # input cells holding a typed formula, as "input month"
     dropped_targets: list[str] = field(default_factory=list)  # typed targets of KPIs the config no longer has
+    stamp: Stamp | None = None  # an owner's workbook (template --per owner): what it was made for
 
     def count(self) -> int:
         return (sum(len(series) for series in self.values.values())
@@ -250,6 +251,9 @@ def read_typed(path: Path, config: Config | None = None) -> TypedValues | None:
             if counts:
                 typed.rows[name[5:]] = counts
     typed.notes = read_notes(workbook, months)
+    from .team import Stamp  # team reads templates too: imported where needed
+
+    typed.stamp = Stamp.read(formulas, str(path))
     if config is not None:
         typed.targets, typed.tolerances, _ = typed_targets(workbook, months, config, str(path))
         for name in workbook.defined_names:
@@ -330,6 +334,12 @@ def prepare_template(config: Config, path: Path, period: list[Month], values: Va
         if typed is None:
             raise KpiReportError("this file is not a kpireport template; it is left untouched", file=str(path),
                                  hint="choose another output file (-o), or pass --force to replace it")
+        if typed.stamp is not None and stamp is None:  # a whole-team template in its place would drop the stamp
+            base = path.name.removesuffix(f"-{safe_name(typed.stamp.owner)}{path.suffix}") + path.suffix
+            raise KpiReportError(f"this is the workbook of the owner '{typed.stamp.owner}' (its stamp: "
+                                 f"{typed.stamp.shown()}); it is left untouched", file=str(path),
+                                 hint=f"update the owners' workbooks together: kpireport template {config.path.name} "
+                                      f"-o {base} --per owner --update; or choose another output file (-o)")
         if update:
             _carry(config, typed, merged, merged_notes, outcome)
             merged_targets.update(typed.targets)

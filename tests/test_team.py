@@ -384,3 +384,17 @@ def test_a_published_template_is_not_split_per_owner(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "--publish writes one template without names for anyone: give it without --per" in result.output
     assert list(tmp_path.glob("*.xlsx")) == []
+
+
+def test_an_owner_workbook_is_not_turned_into_a_whole_team_one(tmp_path: Path) -> None:
+    """A plain `template --update` on Claire's workbook would write every owner's inputs into it and
+    drop its stamp: refused, with the command that updates the owners' workbooks."""
+    config, books = team(tmp_path, "--blank")
+    type_into(books["claire"], {"in_opened": {JAN: 250}})
+    before = books["claire"].read_bytes()
+    result = run("template", config, "-o", books["claire"], "--year", "2026", "--update")
+    assert result.exit_code == 2
+    assert (f"error: {books['claire']}: this is the workbook of the owner 'claire' (its stamp: owner claire"
+            in result.output)
+    assert "kpireport template kpireport.yaml -o kpi-template.xlsx --per owner --update" in result.output
+    assert books["claire"].read_bytes() == before
