@@ -239,6 +239,9 @@ class SourceSpec(Strict):
         if self.engine == "spark" and (self.path is None or self.layout != "rows"):
             raise ValueError("'engine: spark' runs measures over a file's rows: give 'path' (a Parquet or CSV file, "
                              "or a glob) with 'layout: rows' and 'measures:'")
+        if self.engine == "spark" and (self.sheet or self.date_format):
+            raise ValueError("Spark reads Parquet and CSV files, dates as YYYY-MM-DD: no 'sheet' or 'date_format' "
+                             "with 'engine: spark' (write the file as Parquet with date columns)")
         if self.spark is not None and self.engine != "spark":
             raise ValueError("'spark:' goes with 'engine: spark'")
         if self.layout == "long" and not (self.name and self.value):

@@ -65,6 +65,26 @@ def test_spark_gives_the_inputs_polars_gives_on_the_same_parquet(tmp_path: Path,
     assert by_spark.warnings == []
 
 
+def test_only_a_row_per_month_comes_back_from_spark(tmp_path: Path, session: Any,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    write_parquet(tmp_path / "deals.parquet", deals(count=600))
+    returned: list[int] = []
+    query = spark_engine.SparkRows.query
+
+    def counted(self: spark_engine.SparkRows, sql: str, params: Any = ()) -> Any:
+        result = query(self, sql, params)
+        returned.append(len(result.rows))
+        return result
+
+    monkeypatch.setattr(spark_engine.SparkRows, "query", counted)
+    data = load_data(load_config(on_spark(project(tmp_path, "deals.parquet"))))
+    months = len({m for series in data.values.values() for m in series})
+    # the probe (no row), one row of dates, a GROUP BY per date column (2), a query per snapshot (2)
+    assert len(returned) == 6
+    assert max(returned) <= months
+    assert sum(returned) <= 4 * months + 1
+
+
 def test_a_hand_checked_handful(tmp_path: Path, session: Any) -> None:
     """tests/test_measures.py's seven deals, the numbers worked out by hand there, and `last`."""
     rows = [
@@ -156,6 +176,9 @@ def test_no_file_at_the_path_is_a_data_error_naming_it(tmp_path: Path, session: 
      "    measures: {x: {date: d}}\n", "sources.0.spark.remote", "is not a Spark Connect URL"),
     ("  - path: d.parquet\n    layout: rows\n    engine: sprak\n    measures: {x: {date: d}}\n",
      "sources.0.engine", "spark"),
+    ("  - path: d.csv\n    layout: rows\n    engine: spark\n    date_format: '%d/%m/%Y'\n"
+     "    measures: {x: {date: d}}\n",
+     "sources.0", "no 'sheet' or 'date_format' with 'engine: spark'"),
     ("  - path: d.xlsx\n    layout: rows\n    engine: spark\n    measures: {x: {date: d}}\n",
      "sources.0.path", "is not a Parquet or CSV file"),
 ])
