@@ -16,6 +16,7 @@ import os
 import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -67,9 +68,11 @@ def session(remote: str | None) -> Any:
                               hint=f"install Java (Debian: apt-get install {JAVA_PACKAGE}), or give a Spark "
                                    "Connect server: spark: {remote: sc://host:15002} or SPARK_REMOTE")
         # this machine's cores only: Spark's 200 shuffle partitions are for a cluster; no web UI to serve
+        quiet = f"-Dlog4j2.configurationFile={Path(__file__).with_name('spark-log4j2.properties').as_uri()}"
         builder = (builder.master("local[*]").config("spark.ui.enabled", "false")
-                   .config("spark.ui.showConsoleProgress", "false")
+                   .config("spark.ui.showConsoleProgress", "false").config("spark.driver.extraJavaOptions", quiet)
                    .config("spark.sql.shuffle.partitions", str(2 * (os.cpu_count() or 1))))
+    _quiet_query_errors()
     try:
         spark = builder.getOrCreate()
         spark.conf.set("spark.sql.session.timeZone", TIME_ZONE)
@@ -80,6 +83,16 @@ def session(remote: str | None) -> Any:
                           hint="check the server's URL and that it is up" if remote
                           else f"check the Java installation ({JAVA_PACKAGE}) and JAVA_HOME") from None
     return spark
+
+
+def _quiet_query_errors() -> None:
+    """pyspark 4 logs a failed query with its JVM stack trace on stderr: kpireport's DataError says it."""
+    try:
+        from pyspark.logger import PySparkLogger
+    except ImportError:  # pyspark 3.5 logs nothing of the kind
+        return
+    for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
+        PySparkLogger.getLogger(name).disabled = True
 
 
 def _importable(name: str) -> bool:

@@ -6,11 +6,13 @@ run (no pyspark, no Java, a wrong path or engine) a clear error."""
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 from click.testing import CliRunner
 
@@ -110,6 +112,17 @@ def test_a_hand_checked_handful(tmp_path: Path, session: Any) -> None:
     assert values["unassigned"] == {jan: 0, feb: 1, mar: 0, apr: 0}
     # created last in January on the 20th (500), in February on the 1st (the 14th has no amount)
     assert values["latest_amount"] == {jan: 500, feb: 2000, mar: 1500}
+
+
+def test_timestamps_count_in_the_month_of_their_utc_date(tmp_path: Path, session: Any) -> None:
+    """Instants near midnight, stored in UTC with a zone: the month of their UTC date, as polars says."""
+    stamps = [dt.datetime(2026, 1, 31, 23, 30, tzinfo=dt.UTC), dt.datetime(2026, 2, 1, 0, 30, tzinfo=dt.UTC),
+              dt.datetime(2026, 2, 28, 23, 59, tzinfo=dt.UTC), dt.datetime(2026, 3, 1, 0, 0, tzinfo=dt.UTC)]
+    pl.DataFrame({"Closed": stamps, "Amount": [1.0, 2.0, 4.0, 8.0]}).write_parquet(tmp_path / "t.parquet")
+    measures = "      revenue: {date: Closed, value: Amount}\n"
+    by_polars = load_data(load_config(project(tmp_path, "t.parquet", measures, {"revenue": "sum"}))).values
+    by_spark = load_data(load_config(on_spark(project(tmp_path, "t.parquet", measures, {"revenue": "sum"})))).values
+    assert by_spark == by_polars == {"revenue": {Month(2026, 1): 1, Month(2026, 2): 6, Month(2026, 3): 8}}
 
 
 def test_a_glob_of_parquet_files_is_one_source(tmp_path: Path, session: Any) -> None:
