@@ -56,10 +56,11 @@ def session(remote: str | None) -> Any:
     spark_sql = pyspark()
     remote = remote or os.environ.get("SPARK_REMOTE") or None
     builder = spark_sql.SparkSession.builder
+    shown = clipped(shown_url(remote)) if remote else ""
     if remote:
         missing = [name for name in CONNECT_MODULES if not _importable(name)]
         if missing:
-            raise EngineError(f"reaching the Spark Connect server {clipped(remote)} needs {', '.join(missing)}, "
+            raise EngineError(f"reaching the Spark Connect server {shown} needs {', '.join(missing)}, "
                               "which are not installed", hint="pip install 'kpireport[spark-connect]'")
         builder = builder.remote(remote)
     else:
@@ -67,8 +68,8 @@ def session(remote: str | None) -> Any:
             raise EngineError("Spark in local mode needs Java (17 or later), and there is no 'java' here",
                               hint=f"install Java (Debian: apt-get install {JAVA_PACKAGE}), or give a Spark "
                                    "Connect server: spark: {remote: sc://host:15002} or SPARK_REMOTE")
-        # this machine's cores only: Spark's 200 shuffle partitions are for a cluster; no web UI to serve
         quiet = f"-Dlog4j2.configurationFile={Path(__file__).with_name('spark-log4j2.properties').as_uri()}"
+        # this machine's cores only: Spark's 200 shuffle partitions are for a cluster; no web UI to serve
         builder = (builder.master("local[*]").config("spark.ui.enabled", "false")
                    .config("spark.ui.showConsoleProgress", "false").config("spark.driver.extraJavaOptions", quiet)
                    .config("spark.sql.shuffle.partitions", str(2 * (os.cpu_count() or 1))))
@@ -78,11 +79,17 @@ def session(remote: str | None) -> Any:
         spark.conf.set("spark.sql.session.timeZone", TIME_ZONE)
         spark.conf.set("spark.sql.ansi.enabled", "true")  # a cell that does not cast is an error, not a null
     except Exception as exc:  # a JVM that does not start, a server that does not answer: pyspark's many kinds
-        where = f"the Spark Connect server {clipped(remote)}" if remote else "Spark in local mode"
-        raise EngineError(f"cannot start {where}: {one_line(exc)}",
+        where = f"the Spark Connect server {shown}" if remote else "Spark in local mode"
+        said = one_line(exc).replace(remote, shown) if remote else one_line(exc)
+        raise EngineError(f"cannot start {where}: {said}",
                           hint="check the server's URL and that it is up" if remote
                           else f"check the Java installation ({JAVA_PACKAGE}) and JAVA_HOME") from None
     return spark
+
+
+def shown_url(remote: str) -> str:
+    """A Spark Connect URL as messages show it: sc://host:port, without its ;token=… and other parameters."""
+    return remote.split("/;", 1)[0].split(";", 1)[0]
 
 
 def _quiet_query_errors() -> None:

@@ -229,9 +229,11 @@ def test_without_java_the_error_names_the_package(tmp_path: Path, monkeypatch: p
     assert "openjdk-17-jre-headless" in caught.value.hint  # type: ignore[operator]
 
 
-def test_spark_connect_without_its_client_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_spark_connect_without_its_client_names_the_extra_and_hides_the_token(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "grpc", None)  # as if pyspark[connect]'s gRPC were not installed
     with pytest.raises(EngineError) as caught:
-        load_data(load_config(_spark_config(tmp_path, "    spark: {remote: 'sc://spark.example.com:15002'}\n")))
-    assert "sc://spark.example.com:15002" in caught.value.message
+        load_data(load_config(_spark_config(tmp_path, "    spark: {remote: 'sc://spark.example.com:15002/;token=s3cret'}\n")))
+    assert "sc://spark.example.com:15002 " in caught.value.message
+    assert "s3cret" not in str(caught.value)  # a token in the URL is never shown
     assert "pip install 'kpireport[spark-connect]'" in caught.value.hint  # type: ignore[operator]
