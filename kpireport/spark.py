@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import itertools
 import os
+import re
 import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -30,6 +31,7 @@ JAVA_PACKAGE = "openjdk-17-jre-headless"
 # Spark Connect's client needs these besides pyspark (pyspark[connect])
 CONNECT_MODULES = ("grpc", "pandas", "pyarrow", "google.protobuf")
 _views = itertools.count(1)
+_CLASSED = re.compile(r"\[([A-Z][A-Z_]*(?:\.[A-Z_]+)?)\] [^\n]*")  # Spark's "[ERROR_CLASS] message"
 
 # what to do about the Spark errors a config or a file can cause, by Spark's error class
 _HINTS = {
@@ -139,7 +141,11 @@ class SparkRows:
             kind = _error_class(exc)
             if kind is None:
                 raise
-            raise DataError(f"Spark could not read it: {one_line(exc)}", file=self.file,
+            message = one_line(exc)
+            inner = _CLASSED.search(str(exc))
+            if not kind and inner:  # pyspark 3.5: the JVM's error, wrapped ("An error occurred while calling…")
+                kind, message = inner.group(1), clipped(inner.group(0), 300)
+            raise DataError(f"Spark could not read it: {message}", file=self.file,
                             hint=_HINTS.get(kind.split(".")[0])) from None
 
     def close(self) -> None:
