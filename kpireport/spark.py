@@ -121,8 +121,8 @@ class SparkRows:
         self.relation = quoted(self.view, SPARK)
         reader = spark.read if source.format == "parquet" else spark.read.option("header", "true")
         # a CSV's cells stay text (no inferSchema: a whole extra pass over the files): dates cast in SQL
-        frame = self._run(lambda: getattr(reader, source.format)(source.location))
-        frame.createOrReplaceTempView(self.view)
+        # the files are looked at here (classic pyspark) or when the view is made (Spark Connect)
+        self._run(lambda: getattr(reader, source.format)(source.location).createOrReplaceTempView(self.view))
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> Result:
         args = {f"p{n}": value for n, value in enumerate(params, 1)}
