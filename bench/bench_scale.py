@@ -1,8 +1,9 @@
 """Configs at scale: 100, 1,000 and 5,000 KPIs (teams of 10 KPIs, one owner each) over 40 inputs and
 120 months of data, written here. Each KPI is a ratio, a growth over prev(), a year to date, a moving
-average or a KPI of KPIs, with a target. Figures for `compute`, `report` (one PDF of every KPI) and
-`report --per owner` (one PDF per team), each run as the real command in a fresh process: wall time,
-CPU time (user + sys of the process and its workers) and peak memory (largest resident set).
+average or a KPI of KPIs, with a target. Figures for `compute`, `report` (one PDF of every KPI: past
+50 KPIs, a line each, see review.COMPACT_ABOVE) and `report --per owner` (one PDF per team, a card per
+KPI), each run as the real command in a fresh process: wall time, CPU time (user + sys of the process
+and its workers) and peak memory (the largest resident set of the process or any one worker).
 
 Goals: 5,000 KPIs `compute` <= 3 s, `report` <= 30 s and <= 1.5 GB; 1,000 KPIs (100 teams)
 `compute` <= 1.5 s, `report --per owner` <= 20 s on 2 cores. Prints figures; never fails.

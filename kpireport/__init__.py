@@ -9,8 +9,9 @@ import importlib
 from typing import Any
 
 __all__ = [
-    "ConfigError", "DataError", "FormulaError", "KpiReportError", "Month", "compute",
-    "load_catalog", "load_config", "load_data", "parse_formula",
+    "ConfigError", "DataError", "FormulaError", "KpiReportError", "Month", "Projector", "compute",
+    "load_catalog", "load_config", "load_data", "movement", "movement_sentence", "outlook_sentence",
+    "parse_formula", "unusual_months",
 ]
 
 _WHERE = {
@@ -24,6 +25,11 @@ _WHERE = {
     "load_config": ("config", "load_config"),
     "load_data": ("sources", "load_data"),
     "parse_formula": ("formula", "parse"),
+    "movement": ("why", "movement"),
+    "movement_sentence": ("locale", "movement_sentence"),
+    "outlook_sentence": ("locale", "outlook_sentence"),
+    "unusual_months": ("why", "unusual_months"),
+    "Projector": ("projection", "Projector"),
 }
 
 

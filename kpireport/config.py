@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .catalog import Benchmark, load_catalog
+from .collector import collector_paused
 from .database import DatabaseUrl, parse_url
 from .errors import ConfigError, FormulaError, clipped, did_you_mean
 from .formula import (
@@ -40,6 +41,7 @@ from .measures import (
     parse_value,
 )
 from .months import Month
+from .targets import PeriodTarget, is_sum_like
 from .vocabulary import Aggregate, Direction, Format, Frequency, KpiType, Locale, Strict
 from .yamlfile import KeyPath, line_of, load_yaml, schema_errors
 
@@ -102,6 +104,11 @@ class InputSpec(Strict):
 
 
 TargetSpec = float | dict[str, float]
+# a KPI's target may also be yearly or quarterly: {year: 4200000, split: seasonal}, {quarter: {2026-Q1: …}}
+KpiTargetSpec = float | dict[str, Any]  # checked by _Resolver.kpi_target, key by key
+PERIODS = ("year", "quarter")
+SPLITS = ("seasonal", "even")
+_QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
 
 
 class KpiSpec(Strict):
@@ -110,7 +117,7 @@ class KpiSpec(Strict):
     formula: str | None = None
     format: Format | None = None
     direction: Direction | None = None
-    target: TargetSpec | None = None
+    target: KpiTargetSpec | None = None
     tolerance: Annotated[float, Field(ge=0, le=1)] | None = None
     owner: str | None = None
     domain: str | None = None
@@ -122,10 +129,16 @@ class KpiSpec(Strict):
     @field_validator("target", mode="before")
     @classmethod
     def _month_keys_as_text(cls, value: Any) -> Any:
-        # YAML reads `2026-01-01:` as a date and `202601:` as a number: compare them as text
+        # YAML reads `2026-01-01:` as a date and `202601:` as a number: compare them as text (and the
+        # years of `year: {2026: …}` too)
         if isinstance(value, dict):
-            return {(k.strftime("%Y-%m") if isinstance(k, dt.date) else str(k)): v for k, v in value.items()}
+            return {_key_text(k): ({_key_text(y): v for y, v in v.items()} if isinstance(v, dict) else v)
+                    for k, v in value.items()}
         return value
+
+
+def _key_text(key: Any) -> str:
+    return key.strftime("%Y-%m") if isinstance(key, dt.date) else str(key)
 
 
 FilterValue = bool | float | str | dt.date
@@ -353,10 +366,13 @@ class Input:
 
 @dataclass(frozen=True)
 class Target:
-    """A constant target, or one per month (a month not listed has no target unless `default`)."""
+    """A constant target, or one per month (a month not listed has no target unless `default`), or
+    one per year or quarter (`period`), which the engine splits into months (see targets.py); a
+    month in `by_month` (typed in the workbook) then overrides its share."""
 
     default: float | None = None
     by_month: dict[Month, float | None] = field(default_factory=dict)  # None: no target that month
+    period: PeriodTarget | None = None
 
     def for_month(self, month: Month) -> float | None:
         return self.by_month.get(month, self.default)
@@ -461,15 +477,16 @@ class Config:
 def load_config(path: str | Path) -> Config:
     """Read, validate and resolve a config file; raises ConfigError naming the key and line."""
     path = Path(path)
-    data, lines = load_yaml(path)
-    if not isinstance(data, dict):
-        raise ConfigError("the config must be a mapping of keys (title, kpis, …)", file=str(path),
-                          hint="start from 'kpireport init DIR' for a working example")
-    try:
-        spec = ConfigSpec.model_validate(data)
-    except ValidationError as exc:
-        raise schema_errors(exc, ConfigSpec, str(path), lines) from None
-    return _Resolver(path, spec, lines).resolve()
+    with collector_paused():  # the YAML's nodes, the schema's models and the config all stay alive
+        data, lines = load_yaml(path)
+        if not isinstance(data, dict):
+            raise ConfigError("the config must be a mapping of keys (title, kpis, …)", file=str(path),
+                              hint="start from 'kpireport init DIR' for a working example")
+        try:
+            spec = ConfigSpec.model_validate(data)
+        except ValidationError as exc:
+            raise schema_errors(exc, ConfigSpec, str(path), lines) from None
+        return _Resolver(path, spec, lines).resolve()
 
 
 def _smtp(spec: SmtpSpec | None) -> Smtp | None:
@@ -512,6 +529,7 @@ class _Resolver:
                 for kid, kpi in kpis.items()}
         self.check_dependencies(kpis)
         self.check_excel_nesting(inputs, kpis)
+        self.check_splits(inputs, kpis)
         funnel_spec = spec.funnel if isinstance(spec.funnel, FunnelSpec) else FunnelSpec.model_construct(
             stages=list(spec.funnel), target=None)
         funnel = list(funnel_spec.stages)
@@ -557,7 +575,7 @@ class _Resolver:
         if spec.owner is not None and spec.owner not in owners:
             raise self.error(("kpis", kid, "owner"), f"unknown owner '{spec.owner}'",
                              did_you_mean(spec.owner, owners) or "declare the owner under 'owners:'")
-        target = self.target(("kpis", kid), spec.target)
+        target = self.kpi_target(("kpis", kid), spec.target)
         catalog_domain = self.catalog.domains[self.catalog.domain_of(spec.use)](locale) if base else None
         return Kpi(
             id=kid,
@@ -595,6 +613,63 @@ class _Resolver:
                 raise self.error((*key, "target", month_key), f"'{month_key}' is not a month",
                                  "write months as YYYY-MM (e.g. 2026-03), or 'default'") from None
         return Target(default, by_month)
+
+    def kpi_target(self, key: KeyPath, spec: Any) -> Target:
+        """A KPI's target: as `target` reads it, or per year or quarter (`{year: …, split: …}`)."""
+        if not isinstance(spec, dict) or not any(period in spec for period in PERIODS):
+            if isinstance(spec, dict):
+                for month_key, value in spec.items():
+                    if month_key == "split":
+                        raise self.error((*key, "target", "split"), "'split' without a yearly or quarterly target",
+                                         "write target: {year: 4200000, split: seasonal} (or quarter: …)")
+                    if not _is_number(value):
+                        raise self.error((*key, "target", month_key), f"'{clipped(value)}' is not a number",
+                                         "a target is a number, e.g. 0.25 or 12000")
+            return self.target(key, spec)
+        key = (*key, "target")
+        if all(period in spec for period in PERIODS):
+            raise self.error(key, "a target is yearly or quarterly, not both",
+                             "keep 'year:' (a quarter's share follows from the split) or 'quarter:'")
+        period = "year" if "year" in spec else "quarter"
+        for other in spec:
+            if other not in (period, "split"):
+                raise self.error((*key, other), f"'{clipped(other)}' cannot sit beside a {period}ly target",
+                                 f"the {period}ly target is split into months; to set a month's target by hand, "
+                                 "type it in the workbook, or drop '{period}:' and list the months")
+        split = spec.get("split", "seasonal")
+        if split not in SPLITS:
+            raise self.error((*key, "split"), f"'{clipped(split)}' is not a way to split a target",
+                             "split: seasonal (by last year's months of the KPI) or even (the same each month)")
+        value = spec[period]
+        if _is_number(value):
+            return Target(period=PeriodTarget(period, float(value), {}, split))
+        if not isinstance(value, dict):
+            raise self.error((*key, period), f"'{clipped(value)}' is not a number",
+                             f"write {period}: 4200000, or one per {period}: "
+                             + ("{2026: 4200000, 2027: 4600000}" if period == "year" else "{2026-Q1: 900000, …}"))
+        by_period: dict[tuple[int, int], float] = {}
+        for period_key, amount in value.items():
+            where = (*key, period, period_key)
+            match = _QUARTER.match(period_key) if period == "quarter" else re.match(r"^(\d{4})$", period_key)
+            if match is None:
+                raise self.error(where, f"'{clipped(period_key)}' is not a {period}",
+                                 "write years as 2026" if period == "year" else "write quarters as 2026-Q1")
+            if not _is_number(amount):
+                raise self.error(where, f"'{clipped(amount)}' is not a number", "a target is a number, e.g. 4200000")
+            by_period[(int(match.group(1)), int(match.group(2)) if period == "quarter" else 0)] = float(amount)
+        return Target(period=PeriodTarget(period, None, by_period, split))
+
+    def check_splits(self, inputs: dict[str, Input], kpis: dict[str, Kpi]) -> None:
+        """A split only makes sense for a KPI whose months add up to its year."""
+        for kid, kpi in kpis.items():
+            spec = self.spec.kpis[kid].target
+            if kpi.target.period is not None and isinstance(spec, dict) and "split" in spec \
+                    and not is_sum_like(kpi.formula.tree, kpis, inputs):
+                raise self.error(("kpis", kid, "target", "split"),
+                                 f"'{kid}' does not add up over months: its {kpi.target.period.period}ly target "
+                                 "is a rate for the whole period, not split",
+                                 "remove 'split:'; every month is compared with that rate (only a sum of inputs "
+                                 "that are sums or counts, like revenue or leads, is split)")
 
     def resolve_names(self, kid: str, formula: Formula, inputs: dict[str, Input],
                       kpis: dict[str, Kpi]) -> Formula:
@@ -846,6 +921,10 @@ def nesting(formula: str) -> int:
 
 
 _OTHER = {"fr": "Autres indicateurs", "en": "Other indicators"}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _pretty(identifier: str) -> str:

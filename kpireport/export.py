@@ -6,16 +6,28 @@ import csv
 import io
 import json
 from collections.abc import Iterable
+from operator import attrgetter
 from typing import Any
 
-from .engine import Results
+import polars as pl
+
+from .engine import KpiMonth, Results
 from .months import Month
 
 COLUMNS = ("kpi", "month", "value", "target", "status", "attainment", "previous", "change_mom",
            "year_ago", "change_yoy", "ytd", "label", "domain", "owner", "format", "direction", "complete",
-           "change_mom_pts", "change_yoy_pts")
+           "change_mom_pts", "change_yoy_pts", "year_target", "ytd_target", "year_end", "year_end_low",
+           "year_end_high", "outlook")
 _NUMBERS = ("value", "target", "attainment", "previous", "change_mom", "year_ago", "change_yoy", "ytd",
-            "change_mom_pts", "change_yoy_pts")
+            "change_mom_pts", "change_yoy_pts", "year_target", "ytd_target")
+
+
+def _year_end(row: KpiMonth) -> tuple[float | None, float | None, float | None, str]:
+    """The year's projection as known at the row's month: value, low, high, outlook ('' without a target)."""
+    end = row.year_end
+    if end is None:
+        return None, None, None, ""
+    return end.value, end.low, end.high, end.outlook or ""
 
 
 def rows(results: Results, month: Month | None = None) -> list[dict[str, Any]]:
@@ -33,6 +45,7 @@ def rows(results: Results, month: Month | None = None) -> list[dict[str, Any]]:
                 "label": kpi.label, "domain": kpi.domain, "owner": kpi.owner or "",
                 "format": kpi.format, "direction": kpi.direction,
                 "complete": row.month not in results.partial,  # false: the month's data stop early
+                **dict(zip(("year_end", "year_end_low", "year_end_high", "outlook"), _year_end(row), strict=True)),
             })
     return out
 
@@ -58,36 +71,67 @@ def _cell(value: Any) -> str:
     return f"'{text}" if text.startswith(_RUNS_IN_A_SPREADSHEET) else text
 
 
-def _number(value: Any) -> str:
-    """_cell of a number, floats first: nearly every cell of the CSV is one."""
-    if value.__class__ is float:
-        return str(int(value)) if value.is_integer() and abs(value) < 1e21 else repr(value)
-    return _cell(value)
+def _number_text(x: pl.Expr) -> pl.Expr:
+    """_cell of a number column, by polars (in Rust: 10 times faster than in Python) where its text is
+    Python's: both write the shortest digits that read back as the same float, without an exponent
+    for 1e-4 <= |x| < 1e16, where a whole number ends in ".0" (and only a whole one), which _cell
+    leaves out. Null elsewhere (tiny, huge, not finite: rare), for _cell to write. A test holds this
+    equal to _cell."""
+    size = x.abs()
+    return (pl.when((size >= 1e-4) & (size < 1e16)).then(x.cast(pl.Utf8).str.strip_suffix(".0"))
+            .when(x == 0).then(pl.lit("0")).when(x.is_null()).then(pl.lit("")))
+
+
+def number_cells(values: list[float | None]) -> pl.Series:
+    """_cell of each number, a column at a time (see _number_text)."""
+    numbers = pl.Series(values, dtype=pl.Float64)
+    cells = pl.select(_number_text(pl.lit(numbers))).to_series()
+    missing = cells.is_null().arg_true().to_list()  # the rare numbers polars does not write as Python does
+    return cells.scatter(missing, [_cell(values[index]) for index in missing]) if missing else cells
 
 
 def to_csv(results: Results, month: Month | None = None) -> str:
-    """The rows of `rows()` as CSV, written straight from the results: 5,000 KPIs over ten years are
-    600,000 rows, and a dict and a csv writer per row took twice as long as computing them. A KPI's
-    text cells are the same every month, so they are written (and quoted) once per KPI; numbers,
-    statuses and months never need quoting. A test holds this equal to writing every row of rows()."""
-    lines = [_line(COLUMNS)]
-    months = {m: str(m) for m in results.months}
-    partial = results.partial
-    for result in results.kpis:
-        kpi = result.kpi
-        head = _line([_cell(kpi.id)])[:-1]
-        texts = _line([_cell(text) for text in (kpi.label, kpi.domain, kpi.owner or "", kpi.format,
-                                                 kpi.direction)])[:-1]
-        for row in result.months:
-            if month is not None and row.month != month:
-                continue
-            n = _number
-            lines.append(
-                f"{head},{months.get(row.month) or row.month},{n(row.value)},{n(row.target)},{row.status.value},"
-                f"{n(row.attainment)},{n(row.previous)},{n(row.change_mom)},{n(row.year_ago)},{n(row.change_yoy)},"
-                f"{n(row.ytd)},{texts},{'false' if row.month in partial else 'true'},{n(row.change_mom_pts)},"
-                f"{n(row.change_yoy_pts)}\n")
-    return "".join(lines)
+    """The rows of `rows()` as CSV, written a column at a time by polars: 5,000 KPIs over ten years
+    are 600,000 rows, and formatting their 6 million numbers and joining the cells in Python took 2 s
+    (see _number_text). A KPI's text cells are the same every month, so they are written (and quoted)
+    once per KPI; numbers, statuses and months never need quoting. A test holds this equal to writing
+    every row of rows() with the csv module."""
+    chosen = [(result.kpi, result.months if month is None else [row for row in result.months if row.month == month])
+              for result in results.kpis]
+    rows = [row for _, kept in chosen for row in kept]
+    if not rows:
+        return _line(COLUMNS)
+    # the rows' months are the results' own: found by identity, where a Month's hash is a Python call
+    def cells_of(m: Month) -> tuple[str, str]:  # its text, and whether its data are complete
+        return str(m), "false" if m in results.partial else "true"
+
+    months = {id(m): cells_of(m) for m in results.months}
+    month_cells = [months.get(id(row.month)) or cells_of(row.month) for row in rows]
+
+    def per_kpi(cells: list[str]) -> pl.Series:  # one cell per KPI, repeated on each of its rows
+        return pl.Series([cell for cell, (_, kept) in zip(cells, chosen, strict=True) for _ in kept], dtype=pl.Utf8)
+
+    numbers = {name: number_cells(list(map(attrgetter(name), rows))).alias(name) for name in _NUMBERS}
+    ends = [_year_end(row) for row in rows]  # ("", "", "", "") but with a yearly target
+    numbers |= {name: number_cells([end[place] for end in ends]).alias(name)
+                for place, name in enumerate(("year_end", "year_end_low", "year_end_high"))}
+    frame = pl.DataFrame({
+        "kpi": per_kpi([_line([_cell(kpi.id)])[:-1] for kpi, _ in chosen]),
+        "month": pl.Series([cells[0] for cells in month_cells], dtype=pl.Utf8),
+        "status": pl.Series([row.status for row in rows], dtype=pl.Utf8),  # a StrEnum: its value
+        # the five text columns, quoted as one
+        "label": per_kpi([_line([_cell(text) for text in (kpi.label, kpi.domain, kpi.owner or "", kpi.format,
+                                                          kpi.direction)])[:-1] for kpi, _ in chosen]),
+        "complete": pl.Series([cells[1] for cells in month_cells], dtype=pl.Utf8),
+        "outlook": pl.Series([end[3] for end in ends], dtype=pl.Utf8),
+        **numbers,
+    })
+    out = io.BytesIO()
+    out.write(_line(COLUMNS).encode())  # the header first: no copy of 100 MB to put it in front
+    # every cell is written already (quoted where it must be): written as it is, a row per line
+    frame.select(name for name in COLUMNS if name in frame.columns).write_csv(
+        out, include_header=False, quote_style="never", line_terminator="\n")
+    return out.getvalue().decode()
 
 
 def _line(cells: Iterable[str]) -> str:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 
+import yaml
+
 from .catalog import load_catalog
 from .errors import KpiReportError, did_you_mean
+from .locale import text
 from .vocabulary import Locale
 
 
@@ -33,7 +36,14 @@ def catalog_table(domain: str | None, locale: Locale) -> str:
             lines.append(f"\n{heading}" if lines else heading)
         arrow = "↑" if kpi.direction == "up" else "↓"
         lines.append(f"  {kid:<{width}}  {arrow} {kpi.label(locale)} [{kpi.format}]  = {kpi.formula}")
-    lines.append(f"\n{len(kpis)} KPIs. Use one in a config with `use: <id>`; ↑ higher is better, ↓ lower.")
+        for name in sorted(_names(kpi.formula)):  # what to write under a rows source's `measures:`
+            spec = catalog.inputs.get(name)
+            if spec is not None and spec.measure is not None:
+                flow = yaml.safe_dump(spec.measure, default_flow_style=True, sort_keys=False, width=10_000).strip()
+                said = text("catalog.rows", locale, kind=text(f"catalog.rows.{spec.rows_of}", locale))
+                lines.append(f"  {'':<{width}}    {said} {name}: {flow}")
+    lines.append(f"\n{len(kpis)} KPIs. Use one in a config with `use: <id>`; ↑ higher is better, ↓ lower. "
+                 "An input made from an export of rows shows its line for the source's `measures:`.")
     return "\n".join(lines)
 
 

@@ -151,6 +151,10 @@ LABELS: dict[str, dict[Locale, str]] = {
                      "en": "What each KPI of this workbook measures, how it is computed and where it comes from."},
     "col.benchmark": {"fr": "Repère", "en": "Benchmark"},
     "col.source": {"fr": "Article source", "en": "Source article"},
+    "catalog.rows": {"fr": "depuis un export {kind}, une ligne par élément :",
+                     "en": "from an export of {kind}, one row each:"},
+    "catalog.rows.deals": {"fr": "d'affaires", "en": "deals"},
+    "catalog.rows.customers": {"fr": "de clients", "en": "customers"},
     "library.own_kpi": {"fr": "indicateur propre à l'équipe (hors catalogue)",
                         "en": "the team's own KPI (not from the catalog)"},
     "publish.owner": {"fr": "Responsable {number}", "en": "Owner {number}"},
@@ -230,6 +234,13 @@ LABELS: dict[str, dict[Locale, str]] = {
     "review.text_cell": {"fr": "{cell} est du texte, pas un nombre : aucune valeur ce mois-ci (ressaisissez-le "
                                 "comme un nombre).",
                          "en": "{cell} is text, not a number: no value this month (retype it as a number)."},
+    "review.off_track": {"fr": "Hors cible ce mois-ci", "en": "Off track this month"},
+    "review.off_track_shown": {"fr": " ; les {count} plus loin de leur cible",
+                               "en": "; the {count} furthest from target"},
+    "review.compact_legend": {"fr": "{count} indicateurs : un par ligne, sans graphique (une revue de plus de {above} "
+                                    "indicateurs les présente en tableaux)",
+                              "en": "{count} KPIs: one a line, without charts (a review of more than {above} KPIs "
+                                    "lists them in tables)"},
     "review.no_data": {"fr": "Pas de donnée pour ce mois.", "en": "No data for this month."},
     "review.chart_legend": {"fr": "trait plein : réel · tirets : cible · 13 derniers mois",
                             "en": "solid: actual · dashed: target · last 13 months"},
@@ -255,7 +266,34 @@ LABELS: dict[str, dict[Locale, str]] = {
     },
     "review.page": {"fr": "Page", "en": "Page"},
     "review.generated": {"fr": "Produit par kpireport", "en": "Made by kpireport"},
+    # why it moved, where the year is heading (sentences of why.py's and projection.py's facts)
+    "why.rose": {"fr": "{label} progresse de {change} ({difference}) {versus}",
+                 "en": "{label} rose {change} ({difference}) {versus}"},
+    "why.fell": {"fr": "{label} recule de {change} ({difference}) {versus}",
+                 "en": "{label} fell {change} ({difference}) {versus}"},
+    "why.moved": {"fr": "{label} passe de {before} à {after} ({difference}) {versus}",
+                  "en": "{label} went from {before} to {after} ({difference}) {versus}"},
+    "why.stable": {"fr": "{label} est stable {versus} ({after})", "en": "{label} is unchanged {versus} ({after})"},
+    "why.versus_month": {"fr": "par rapport au mois précédent", "en": "from last month"},
+    "why.versus_year": {"fr": "sur un an", "en": "from a year earlier"},
+    "why.offset": {"fr": "en partie compensé par", "en": "partly offset by"},
+    "why.and": {"fr": "et", "en": "and"},
+    "outlook.sentence": {
+        "fr": "Projection {period} : {value} (entre {low} et {high}), pour un objectif de {target} : {outlook}.",
+        "en": "Projected {period}: {value} (between {low} and {high}), against a target of {target}: {outlook}.",
+    },
+    "outlook.year": {"fr": "à fin d'année", "en": "for the year"},
+    "outlook.quarter": {"fr": "à fin de trimestre", "en": "for the quarter"},
+    "outlook.likely": {"fr": "atteinte probable", "en": "likely to be reached"},
+    "outlook.possible": {"fr": "atteinte possible", "en": "within reach, not certain"},
+    "outlook.unlikely": {"fr": "atteinte peu probable", "en": "unlikely to be reached"},
+    "outlook.needed": {"fr": " Il faut {needed} par mois d'ici {end}.",
+                       "en": " It needs {needed} a month until {end}."},
+    "outlook.needed_rate": {"fr": " Il faut {needed} sur les mois restants d'ici {end}.",
+                            "en": " It needs {needed} over the remaining months until {end}."},
 }
+
+MINUS = "\u2212"  # a real minus sign in sentences, as typeset text has (−24 799 €, not -24 799 €)
 
 
 def text(key: str, locale: Locale, **values: object) -> str:
@@ -436,3 +474,75 @@ def format_month(month_day, locale: Locale, pattern: str = "LLLL yyyy") -> str: 
     from babel.dates import format_date
 
     return format_date(month_day, pattern, locale=_babel_locale(locale))
+
+
+# --- sentences -------------------------------------------------------------------------------------
+
+
+def format_signed(value: float, fmt: Format, locale: Locale, currency: str, unit: str | None = None) -> str:
+    """A change in a KPI's unit with its sign: `+5 700 €`, `−3`, and for a rate `+1,2 pts`."""
+    if fmt == "percent":
+        return format_points(value * 100, locale).replace("-", MINUS)
+    sign = "+" if value > 0 else MINUS if value < 0 else ""
+    return sign + format_value(abs(value), fmt, locale, currency, unit)
+
+
+def format_change(change: float, locale: Locale, *, sign: bool = True) -> str:
+    """A relative change, `−14 %`, `+6,4 %`: one decimal under 10 %, where it still says something."""
+    decimals = 1 if abs(change) < 0.1 else 0
+    return format_percent(change, locale, decimals, sign=sign).replace("-", MINUS)
+
+
+def movement_sentence(movement, kpi, locale: Locale, currency: str) -> str:  # type: ignore[no-untyped-def]
+    """One sentence on why.Movement `movement` of `kpi` (a config.Kpi): the change, then the parts that
+    made it, largest first, those that went the other way last ("en partie compensé par …")."""
+    values = {"label": kpi.label, "versus": text("why.versus_month" if movement.versus == movement.month - 1
+                                                  else "why.versus_year", locale)}
+    fmt, unit = kpi.format, kpi.unit
+    difference = movement.after - movement.before
+    before, after = format_values([movement.before, movement.after], fmt, locale, currency, unit)
+    if difference == 0:
+        return text("why.stable", locale, after=after, **values) + "."
+    if fmt == "percent" or movement.change is None:
+        # a rate moves in points, and a change from 0 has no percentage
+        head = text("why.moved", locale, before=before, after=after,
+                    difference=format_signed(difference, fmt, locale, currency, unit), **values)
+    else:
+        head = text("why.rose" if difference > 0 else "why.fell", locale,
+                    change=format_change(abs(movement.change), locale, sign=False),
+                    difference=format_signed(difference, fmt, locale, currency, unit), **values)
+    drivers = [part for part in movement.parts if part.effect * difference > 0]
+    offsets = [part for part in movement.parts if part.effect * difference < 0]
+    if not drivers:
+        return head + "."
+
+    def phrase(part) -> str:  # type: ignore[no-untyped-def]
+        own = f" {format_change(part.change, locale)}" if part.change is not None else ""
+        return f"{part.label}{own} ({format_signed(part.effect, fmt, locale, currency, unit)})"
+
+    said = head + " : " if locale == "fr" else head + ": "
+    said += _listed([phrase(part) for part in drivers], locale)
+    if offsets:
+        said += f", {text('why.offset', locale)} " + _listed([phrase(part) for part in offsets], locale)
+    return said + "."
+
+
+def outlook_sentence(projection, kpi, locale: Locale, currency: str, period: str = "year") -> str:  # type: ignore[no-untyped-def]
+    """One sentence on projection.Projection `projection` of `kpi` against its target: where the
+    period lands, its 80 % interval, the outlook, and what the remaining months need."""
+    fmt, unit = kpi.format, kpi.unit
+    value, low, high, target = format_values([projection.value, projection.low, projection.high, projection.target],
+                                             fmt, locale, currency, unit)
+    said = text("outlook.sentence", locale, period=text(f"outlook.{period}", locale), value=value, low=low,
+                high=high, target=target, outlook=text(f"outlook.{projection.outlook}", locale))
+    if projection.needed is not None and projection.outlook != "likely":
+        needed = format_value(projection.needed, fmt, locale, currency, unit)
+        end = format_month(projection.end.first_day, locale, "LLLL")
+        said += text("outlook.needed_rate" if fmt == "percent" else "outlook.needed", locale, needed=needed, end=end)
+    return said
+
+
+def _listed(phrases: list[str], locale: Locale) -> str:
+    if len(phrases) < 2:
+        return "".join(phrases)
+    return f"{', '.join(phrases[:-1])} {text('why.and', locale)} {phrases[-1]}"

@@ -65,14 +65,8 @@ _AMBITION = (0.93, 1.04, 1.18)  # target ÷ recent level: on, watch, off target
 MONTHS = 24
 # Domains whose tools (CRM, accounting) export one row per month and metric: a long file.
 _MONTHLY_DOMAINS = {"sales", "alignment", "finance"}
-# What a CRM's export of deals (one row each) gives, and how (rows.py): the preset `deals` reads them so
-_DEAL_MEASURES = {
-    "deals_won": {"date": "closed_at", "aggregate": "count", "filter": {"stage": "won"}},
-    "deals_lost": {"date": "closed_at", "aggregate": "count", "filter": {"stage": "lost"}},
-    "won_deals_value": {"date": "closed_at", "value": "amount", "aggregate": "sum", "filter": {"stage": "won"}},
-    "sales_cycle_days": {"date": "closed_at", "value": "days_between(created_at, closed_at)", "aggregate": "mean",
-                         "filter": {"stage": "won"}},
-}
+# The inputs a CRM's export of deals (one row each) gives, by the catalog's measures: `deals` presets
+_DEAL_INPUTS = ("deals_won", "deals_lost", "won_deals_value", "sales_cycle_days")
 _PEOPLE = ["Claire Martin", "Karim Benali", "Sophie Laurent", "Lucas Moreau", "Emma Petit",
            "Hugo Girard", "Léa Fontaine", "Nathan Roux", "Chloé Lefèvre", "Louis Bernard",
            "Inès Garnier", "Jules Faure", "Manon Chevalier"]
@@ -123,7 +117,7 @@ class _Project:
         self.inputs = list(inputs)
         self.local_ids = self._local_ids()
         self.values = self._monthly_values()
-        self.from_deals = [n for n in _DEAL_MEASURES if n in self.inputs] if preset.deals else []
+        self.from_deals = [n for n in _DEAL_INPUTS if n in self.inputs] if preset.deals else []
 
     def _local_ids(self) -> dict[str, str]:
         """Each KPI's short name (blog.visits → visits), unless two KPIs share it or it names an
@@ -184,7 +178,7 @@ class _Project:
             sources.append({"path": "data/daily-web-email.csv", "layout": "wide", "date": "date"})
         if self.from_deals:
             sources.append({"path": "data/deals.csv", "layout": "rows",
-                            "measures": {name: _DEAL_MEASURES[name] for name in self.from_deals}})
+                            "measures": {name: self.catalog.inputs[name].measure for name in self.from_deals}})
         if any(self._is_monthly(name) for name in self.inputs):
             sources.append({"path": "data/crm-monthly.csv", "layout": "long", "date": "month",
                             "name": "metric", "value": "value"})

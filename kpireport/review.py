@@ -7,7 +7,7 @@ import base64
 import datetime as dt
 import gc
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -46,6 +46,11 @@ def _default_templates() -> Path:
 
 DEFAULT_TEMPLATES = _default_templates()
 TREND_MONTHS = 13  # this month and the same month a year before, on one chart
+# A review of more KPIs than this lists them in tables, one line per KPI (actual, target, changes,
+# status), without charts: a card with a chart per KPI is half a page, so 1,000 KPIs were 500 pages
+# nobody reads, and 30 ms of layout each (5,000 KPIs: 157 s). Its summary lists the KPIs off track.
+COMPACT_ABOVE = 50
+OFF_TRACK_SHOWN = 100  # of them, in a long review's summary: the rest are marked in their sections
 STATUS_SYMBOL = {"on": "●", "watch": "◐", "off": "○", "no_data": "–", "no_target": "·"}
 
 
@@ -114,6 +119,9 @@ class ReviewView:
     without_data: list[str]
     sections: list[SectionView]
     funnel: FunnelView | None
+    compact: bool = False  # more than COMPACT_ABOVE KPIs: tables of one line per KPI, no charts (see there)
+    off_track: list[KpiView] = field(default_factory=list)  # compact: the furthest from target first, at most
+    # OFF_TRACK_SHOWN (of counts["off"])
 
 
 def _is_flat(change: float, points: bool) -> bool:
@@ -153,12 +161,13 @@ def build_view(config: Config, results: engine.Results, month: Month, *, kpi_ids
     locale = config.locale
     wanted = None if kpi_ids is None else set(kpi_ids)  # a list: 500 owners x 5,000 KPIs scanned it 2.5 M times
     chosen = [r for r in results.kpis if wanted is None or r.kpi.id in wanted]
+    compact = len(chosen) > COMPACT_ABOVE
     views: list[KpiView] = []
     rows: list[tuple[KpiView, engine.KpiMonth]] = []
     for result in chosen:
         row = result.at(month)
         assert row is not None, "results must cover the review month"
-        view = _kpi_view(config, result, row, month, notes or {})
+        view = _kpi_view(config, result, row, month, notes or {}, chart=not compact)
         views.append(view)
         rows.append((view, row))
     counts = {status.value: sum(1 for _, r in rows if r.status == status) for status in engine.Status}
@@ -171,6 +180,9 @@ def build_view(config: Config, results: engine.Results, month: Month, *, kpi_ids
     ranked = sorted((item for item in rows if item[1].change_mom), key=better_by)
     improvements = [(v.label, v.change_mom) for v, r in reversed(ranked[-3:]) if better_by((v, r)) > 0]
     declines = [(v.label, v.change_mom) for v, r in ranked[:3] if better_by((v, r)) < 0]
+    # the least attained first (a KPI off target has a target, and a value: an attainment, unless 0)
+    off_track = sorted((item for item in rows if item[1].status == engine.Status.OFF),
+                       key=lambda item: item[1].attainment if item[1].attainment is not None else -math.inf)
     sections: dict[str, list[KpiView]] = {}
     for result, view in zip(chosen, views, strict=True):
         sections.setdefault(_section_of(config, result.kpi), []).append(view)
@@ -181,7 +193,8 @@ def build_view(config: Config, results: engine.Results, month: Month, *, kpi_ids
         counts=counts, improvements=improvements, declines=declines,
         without_data=[v.label for v in views if not v.has_value],
         sections=[SectionView(title, members) for title, members in sections.items()],
-        funnel=_funnel(config, results, month) if kpi_ids is None else None,
+        funnel=_funnel(config, results, month) if kpi_ids is None else None, compact=compact,
+        off_track=[view for view, _ in off_track[:OFF_TRACK_SHOWN]] if compact else [],
     )
 
 
@@ -198,7 +211,7 @@ def _section_of(config: Config, kpi: Kpi) -> str:
 
 
 def _kpi_view(config: Config, result: engine.KpiResult, row: engine.KpiMonth, month: Month,
-              notes: Notes) -> KpiView:
+              notes: Notes, *, chart: bool = True) -> KpiView:
     kpi, locale, currency = result.kpi, config.locale, config.currency
 
     shown = [row.value, row.target, row.ytd]
@@ -209,22 +222,30 @@ def _kpi_view(config: Config, result: engine.KpiResult, row: engine.KpiMonth, mo
 
     actual, target, ytd = map(value, shown)
 
-    points = [TrendPoint(m, r.value, r.target) for m in month_range(month - (TREND_MONTHS - 1), month)
-              if (r := result.at(m)) is not None]
-    chart = trend_svg(points, status=row.status.value, value_label=value,
-                      axis_label=lambda number, step: format_axis(number, kpi.format, locale, currency, step),
-                      month_label=lambda m: format_month(m.first_day, locale, "LLL"))
+    trend = _trend(config, result, row, month, value) if chart else Markup("")
     owner = config.owners[kpi.owner].name if kpi.owner else ""
     return KpiView(
         id=kpi.id, label=kpi.label, status=row.status.value, status_text=text(f"status.{row.status.value}", locale),
         status_symbol=STATUS_SYMBOL[row.status.value], value=actual, target=target,
         attainment=format_percent(row.attainment, locale, 0) if row.attainment is not None else "—",
-        **_changes(kpi, row, locale), ytd=ytd, chart=_image(chart, kpi.label), definition=kpi.definition or "",
+        **_changes(kpi, row, locale), ytd=ytd, chart=trend, definition=kpi.definition or "",
         owner=owner,
         direction=text(f"direction.{kpi.direction}", locale), benchmark=_benchmark(kpi, locale, currency),
         comments=_comments(notes, sorted(kpi.formula.names()), month),
         has_value=row.value is not None,
     )
+
+
+def _trend(config: Config, result: engine.KpiResult, row: engine.KpiMonth, month: Month,
+           value: Callable[[float | None], str]) -> Markup:
+    """The card's chart: the last TREND_MONTHS months' values and targets, labelled as the card's figures."""
+    kpi, locale, currency = result.kpi, config.locale, config.currency
+    points = [TrendPoint(m, r.value, r.target) for m in month_range(month - (TREND_MONTHS - 1), month)
+              if (r := result.at(m)) is not None]
+    chart = trend_svg(points, status=row.status.value, value_label=value,
+                      axis_label=lambda number, step: format_axis(number, kpi.format, locale, currency, step),
+                      month_label=lambda m: format_month(m.first_day, locale, "LLL"))
+    return _image(chart, kpi.label)
 
 
 def _comments(notes: Notes, names: list[str], month: Month) -> list[str]:
@@ -307,7 +328,8 @@ def render_html(view: ReviewView, *, template_dir: Path | None = None, standalon
     css = _css_text(template_dir, view.colour, view.locale) if standalone else ""
     with template_errors(template_dir):
         return environment(template_dir).get_template("review/base.html").render(
-            view=view, part=part or Part(view.sections), t=_words(view.locale), stylesheet=Markup(css))
+            view=view, part=part or Part(view.sections), t=_words(view.locale), stylesheet=Markup(css),
+            compact_above=COMPACT_ABOVE)
 
 
 def _words(locale: str):  # type: ignore[no-untyped-def]
@@ -353,7 +375,9 @@ def parts_of(view: ReviewView) -> list[Part]:
     kpis = sum(len(section.kpis) for section in view.sections)
     if kpis < SPLIT_FROM or len(view.sections) < 2:
         return [Part(view.sections)]
-    before = [SUMMARY_LINE * kpis]  # the work before each possible cut
+    # the work before each possible cut: the summary's lines, then each section's cards or lines (a
+    # long review's summary lists only the KPIs off track, a line each, as costly as a section's)
+    before = [len(view.off_track) if view.compact else SUMMARY_LINE * kpis]
     for section in view.sections:
         before.append(before[-1] + len(section.kpis))
     cut = min(range(1, len(view.sections)), key=lambda k: abs(2 * before[k] - before[-1]))

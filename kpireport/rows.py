@@ -187,17 +187,39 @@ def _expression(node: Node) -> pl.Expr:
     return {"+": left + right, "-": left - right, "*": left * right}[node.op]
 
 
-def monthly(rows: pl.LazyFrame, measure: Measure, columns: list[str], numbers: frozenset[str]) -> pl.LazyFrame:
-    """One row per month that has rows kept: the `aggregate` of their values (rows without a value
-    left out; `last`: the latest day's, on one day the lowest row's) and how many rows it is of."""
-    day, value = pl.col(day_of(measure.date)), value_of(measure, columns)  # type: ignore[arg-type]
-    combined = {"sum": value.sum(), "mean": value.mean(), "min": value.min(), "max": value.max(),
-                "count": value.count().cast(pl.Float64), "count_distinct": value.n_unique().cast(pl.Float64),
-                "last": value.sort_by(day, pl.col(ORDER)).last()}[measure.aggregate]
+def monthly(rows: pl.LazyFrame, measures: list[Measure], columns: list[str], numbers: frozenset[str]) -> pl.LazyFrame:
+    """The measures placed in months by one date column, in one pass over the rows: per month that has
+    dated rows, each measure's `aggregate` of the values of the rows it keeps (rows without a value left
+    out; `last`: the latest day's, on one day the lowest row's) as v<i>, and how many rows as r<i>."""
+    day = pl.col(day_of(measures[0].date))  # type: ignore[arg-type]
+    parts = []
+    for index, measure in enumerate(measures):
+        value = value_of(measure, columns)
+        used = kept(measure, numbers) & value.is_not_null()
+        values = pl.when(used).then(value)  # null for the rows it does not keep: not a filter, which cannot stream
+        combined = {"sum": values.sum(), "mean": values.mean(), "min": values.min(), "max": values.max(),
+                    "count": values.count().cast(pl.Float64),
+                    "last": values.sort_by(used, day, pl.col(ORDER)).last()}[measure.aggregate]
+        parts += [combined.alias(f"v{index}"), used.sum().alias(f"r{index}")]
     # maintain_order and a sort: the same sums to the last bit at every run, whatever the threads do
-    return (rows.filter(kept(measure, numbers) & day.is_not_null() & value.is_not_null())
-            .group_by(day.dt.month_start().alias(MONTH), maintain_order=True)
-            .agg(combined.alias(VALUE), pl.len().alias(ROWS)).sort(MONTH))
+    return (rows.filter(day.is_not_null()).group_by(day.dt.month_start().alias(MONTH), maintain_order=True)
+            .agg(parts).sort(MONTH))
+
+
+def distinct(rows: pl.LazyFrame, measure: Measure, columns: list[str], numbers: frozenset[str]) -> pl.LazyFrame:
+    """A distinct count a month, in a pass of its own: the month and value pairs first, then the pairs
+    a month (streams with a memory of one entry per pair; a set of values per month in one pass does not)."""
+    day, value = pl.col(day_of(measure.date)), value_of(measure, columns)  # type: ignore[arg-type]
+    pairs = (rows.filter(kept(measure, numbers) & day.is_not_null() & value.is_not_null())
+             .group_by(day.dt.month_start().alias(MONTH), value.alias("key")).agg(pl.len().alias(ROWS)))
+    return (pairs.group_by(MONTH).agg(pl.len().cast(pl.Float64).alias(VALUE), pl.col(ROWS).sum())
+            .sort(MONTH))
+
+
+def one_measure(result: pl.DataFrame, index: int) -> pl.DataFrame:
+    """Measure <index>'s months (month, value, rows) from a pass of several: those it kept rows in."""
+    return (result.filter(pl.col(f"r{index}") > 0)
+            .select(MONTH, pl.col(f"v{index}").cast(pl.Float64).alias(VALUE), pl.col(f"r{index}").alias(ROWS)))
 
 
 def at_month_ends(rows: pl.LazyFrame, measure: Measure, columns: list[str], numbers: frozenset[str],
@@ -226,8 +248,10 @@ def at_month_ends(rows: pl.LazyFrame, measure: Measure, columns: list[str], numb
 
 def days(rows: pl.LazyFrame, columns: list[str]) -> pl.Series:
     """The distinct days of these date columns (for the months covered and a partial last month)."""
-    found = [rows.select(pl.col(day_of(column)).unique().alias("day")) for column in columns]
-    return pl.concat(found).unique().collect()["day"].drop_nulls()
+    # one column at a time: plans sharing the scan would have it cached whole (a file larger than memory)
+    found = [rows.select(pl.col(day_of(column)).unique().alias("day")).collect(engine="streaming")
+             for column in columns]
+    return pl.concat(found)["day"].unique().drop_nulls()
 
 
 def covered_months(known: pl.Series) -> list[dt.date]:
@@ -248,9 +272,23 @@ def with_zeros(result: pl.DataFrame, covered: list[dt.date]) -> pl.DataFrame:
 
 def measure_months(rows: pl.LazyFrame, measures: tuple[Measure, ...] | list[Measure], columns: list[str],
                    numbers: frozenset[str], covered: list[dt.date]) -> dict[str, pl.DataFrame]:
-    """Every measure's months (month, value, rows), the plans run together: one pass where it can."""
-    plans = [at_month_ends(rows, m, columns, numbers, covered) if m.snapshot is not None
-             else monthly(rows, m, columns, numbers) for m in measures]
-    results = [plan.collect(engine="streaming") for plan in plans]  # one at a time: a shared scan would be cached whole
-    return {m.input: with_zeros(result, covered) if m.aggregate in ("count", "count_distinct") and m.snapshot is None
-            else result for m, result in zip(measures, results, strict=True)}
+    """Every measure's months (month, value, rows): one pass per date column (the measures it places
+    in months together, as one GROUP BY), one per snapshot and per distinct count. The passes run one at a time: passes
+    sharing a scan would have it cached whole (a file larger than memory)."""
+    by_date: dict[str, list[Measure]] = {}
+    results: dict[str, pl.DataFrame] = {}
+    for measure in measures:
+        if measure.snapshot is not None:
+            results[measure.input] = at_month_ends(rows, measure, columns, numbers, covered).collect(engine="streaming")
+        elif measure.aggregate == "count_distinct":
+            results[measure.input] = with_zeros(distinct(rows, measure, columns, numbers).collect(engine="streaming"),
+                                                covered)
+        else:
+            by_date.setdefault(measure.date, []).append(measure)  # type: ignore[arg-type]
+    for group in by_date.values():
+        together = monthly(rows, group, columns, numbers).collect(engine="streaming")
+        for index, measure in enumerate(group):
+            result = one_measure(together, index)
+            counted = measure.aggregate in ("count", "count_distinct")
+            results[measure.input] = with_zeros(result, covered) if counted else result
+    return {m.input: results[m.input] for m in measures}

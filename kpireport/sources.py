@@ -485,14 +485,14 @@ class _SourceReader:
         for measure in measures:
             if measure.snapshot is not None:
                 text, params = sql.at_month_ends(relation, measure, columns, numeric, covered[0], covered[-1], dialect)
-                results[measure.input] = _months_of(engine.query(text, params), 0)
+                results[measure.input] = rows.one_measure(_frame(engine.query(text, params)), 0)
             else:
                 by_date.setdefault(measure.date, []).append(measure)  # type: ignore[arg-type]
         for date, group in by_date.items():
             text, params = sql.monthly(relation, date, group, columns, numeric, dialect)
-            found = engine.query(text, params)
+            found = _frame(engine.query(text, params))
             for index, measure in enumerate(group):
-                result = _months_of(found, index)
+                result = rows.one_measure(found, index)
                 counted = measure.aggregate in ("count", "count_distinct")
                 results[measure.input] = rows.with_zeros(result, covered) if counted else result
         return results, partial_from(first, last, count, months, set(weekdays or ()))
@@ -922,14 +922,9 @@ class Queried(Protocol):
     def query(self, sql: str, params: Sequence[object] = ()) -> Result: ...
 
 
-def _months_of(result: Result, index: int) -> pl.DataFrame:
-    """A measure's months (month, value, rows) from a query's columns month, v<index>, r<index>:
-    months where it kept no row left out, numbers (Decimal from PostgreSQL) as floats."""
-    at = {name: position for position, name in enumerate(result.columns)}
-    found = [(row[0], float(row[at[f"v{index}"]]), int(row[at[f"r{index}"]])) for row in result.rows
-             if row[at[f"r{index}"]] and row[at[f"v{index}"]] is not None]
-    return pl.DataFrame(found, schema={rows.MONTH: pl.Date, rows.VALUE: pl.Float64, rows.ROWS: pl.Int64},
-                        orient="row")
+def _frame(result: Result) -> pl.DataFrame:
+    """A query's rows as a frame (PostgreSQL's numbers come as Decimal: floats once picked)."""
+    return pl.DataFrame(result.rows, schema=result.columns, orient="row", infer_schema_length=None)
 
 
 def last_day_if_partial(days: pl.Series) -> dt.date | None:

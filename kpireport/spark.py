@@ -15,6 +15,7 @@ import itertools
 import os
 import re
 import shutil
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,6 +46,9 @@ _HINTS = {
 
 def pyspark() -> ModuleType:
     """pyspark, or an EngineError naming the extra to install."""
+    # pyspark warns on import when pandas is 3 (installed for kpireport's projections): no row or
+    # result of kpireport's goes through pandas (results come back by collect()), so it is noise here
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
     try:
         return importlib.import_module("pyspark.sql")
     except ImportError:

@@ -34,8 +34,9 @@ from openpyxl.worksheet.pagebreak import Break
 from openpyxl.worksheet.worksheet import Worksheet
 
 from . import cached
+from .collector import collector_paused
 from .config import Config, Kpi
-from .engine import KpiMonth, Notes, RowCounts, attainment_of, collector_paused, compute, status_of, ytd_tree
+from .engine import KpiMonth, Notes, RowCounts, attainment_of, compute, status_of, ytd_tree
 from .errors import ConfigError
 from .formula import Name, to_excel
 from .locale import excel_number_format, month_header_format, text

@@ -49,7 +49,8 @@ def load_yaml(path: Path) -> tuple[Any, dict[KeyPath, int]]:
         loader.dispose()
     lines: dict[KeyPath, int] = {}
     if node is not None:
-        _check_size(node, path)
+        if "&" in text or _count(node) > MAX_NODES:  # without an anchor (&name) no node is shared
+            _check_size(node, path)
         _collect_lines(node, (), lines, path)
     return data, lines
 
@@ -81,6 +82,20 @@ def _check_size(root: yaml.Node, path: Path) -> None:
         open_nodes.add(id(node))
         pending.append((node, True))
         pending.extend((child, False) for child in children if id(child) not in sizes)
+
+
+def _count(root: yaml.Node) -> int:
+    """How many nodes a document without shared nodes holds, which _check_size walks in five times the
+    time (a config of 5,000 KPIs: 0.02 s against 0.09 s)."""
+    count, pending = 0, [root]
+    while pending:
+        node = pending.pop()
+        count += 1
+        if isinstance(node, yaml.MappingNode):
+            pending.extend(part for pair in node.value for part in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            pending.extend(node.value)
+    return count
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:

@@ -25,7 +25,7 @@ PYTHON = ROOT / ".venv" / "bin"
 
 # target -> (module, functions to mutate (all when empty), the tests that concern it)
 TARGETS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
-    "engine": ("kpireport/engine.py", (), ("tests/test_engine.py",)),
+    "engine": ("kpireport/engine.py", (), ("tests/test_engine.py", "tests/test_targets.py")),
     "formula": ("kpireport/formula.py", (), ("tests/test_formula.py",)),
     "delivery": ("kpireport/delivery.py", (), ("tests/test_delivery.py", "tests/test_send_log.py")),
     # prepare() renders PDFs: the slow CLI tests of test_send.py cover it, outside this run

@@ -101,3 +101,28 @@ def test_every_source_a_kpi_cites_is_one_of_the_seed_articles() -> None:
     assert cited == set(CATALOG.articles)
     assert all(kpi.sources for kpi in CATALOG.kpis.values())
     assert CATALOG.articles["000"].cited("fr").startswith("HubSpot, ")
+
+
+def test_every_catalog_measure_is_a_valid_measure_of_its_input(tmp_path: Path) -> None:
+    """The catalog's lines for a rows source's `measures:` load as they are, the input's own
+    aggregate agreeing, one source per export."""
+    import yaml
+
+    catalog = load_catalog()
+    made = {name: spec for name, spec in catalog.inputs.items() if spec.measure is not None}
+    assert {"sales_cycle_days", "opportunities_open", "customers_lost", "active_customers"} <= set(made)
+    assert all(spec.rows_of in ("deals", "customers") for spec in made.values())
+    sources = "".join(f"  - path: {kind}.csv\n    layout: rows\n    measures:\n"
+                      + "".join(f"      {name}: {yaml.safe_dump(spec.measure, default_flow_style=True, width=10_000)}"
+                                for name, spec in made.items() if spec.rows_of == kind)
+                      for kind in ("deals", "customers"))
+    config = tmp_path / "kpireport.yaml"
+    config.write_text(f"title: T\nkpis:\n  velocity: {{use: alignment.pipeline_velocity}}\n"
+                      f"  churn: {{use: customer.churn_rate}}\n  cac: {{use: marketing.customer_acquisition_cost}}\n"
+                      f"  opportunities: {{use: alignment.lead_to_opportunity_ratio}}\n"
+                      f"sources:\n{sources}", encoding="utf-8")
+    loaded = load_config(config)
+    measures = {m.input: m for source in loaded.sources for m in source.measures}
+    assert set(measures) == set(made)
+    assert measures["active_customers"].snapshot is not None
+    assert measures["sales_cycle_days"].aggregate == "mean"

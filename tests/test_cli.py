@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 from openpyxl import load_workbook
 
 from kpireport.cli import cli
@@ -388,6 +390,21 @@ def test_compute_csv_is_every_row_written_by_the_csv_module(tmp_path: Path) -> N
     assert export.to_csv(results, month) == "".join(
         export._line([export._cell(row[column]) for column in export.COLUMNS])
         for row in [dict(zip(export.COLUMNS, export.COLUMNS, strict=True)), *export.rows(results, month)])
+
+
+_EDGES = [None, 0.0, -0.0, 1.0, -1.0, 0.5, 1e-4, -1e-4, 9.999999999999999e-05, 1e16, 9999999999999998.0, 1e16 - 1,
+          1e15 + 0.5, 2.0**53, 0.1 + 0.2, 1e21, 1e22, 2.0**60, 1.5e-5, 5e-324, 1.7976931348623157e308,
+          float("inf"), float("-inf"), float("nan")]
+
+
+@given(st.lists(st.one_of(st.none(), st.floats(), st.floats(-1e6, 1e6), st.integers(-10**15, 10**15).map(float),
+                          st.sampled_from(_EDGES))))
+def test_numbers_written_a_column_at_a_time_are_each_written_as_python_writes_it(values: list) -> None:
+    """to_csv formats numbers with polars (fast at 5,000 KPIs): the same text as _cell gives each."""
+    from kpireport import export
+
+    values += _EDGES
+    assert export.number_cells(values).to_list() == [export._cell(value) for value in values]
 
 
 # --- template -----------------------------------------------------------------------------------

@@ -437,3 +437,15 @@ def test_a_year_to_date_formula_writing_out_other_kpis_is_measured_too(tmp_path:
     assert "kpis.outer.formula: written for Excel, its year-to-date formula (which writes out the KPIs it uses) " \
            "nests" in result.output
     assert "kpis.inner" not in result.output
+
+
+def test_a_config_of_too_many_values_is_refused_without_aliases_too(tmp_path: Path) -> None:
+    """Counted quickly when no node is shared (no anchor), the limit on values still holds."""
+    from kpireport.yamlfile import MAX_NODES, load_yaml
+
+    path = tmp_path / "kpireport.yaml"
+    path.write_text("title: x\nlist: [" + "1, " * MAX_NODES + "1]\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="more than 200,000 values"):
+        load_yaml(path)
+    path.write_text("title: x\nlist: [" + "1, " * (MAX_NODES - 10) + "1]\n", encoding="utf-8")
+    assert len(load_yaml(path)[0]["list"]) == MAX_NODES - 9

@@ -179,6 +179,7 @@ def test_a_changed_pdf_is_skipped_with_a_notice_and_sent_with_resend(tmp_path: P
     changed = send(port, [outgoing("boss@example.com", digest="b" * 64)], log)
     assert changed[0][:2] == ("skipped", "boss@example.com")
     assert changed[0][2].endswith(f" {CHANGED}")
+    assert send(port, [outgoing("boss@example.com", digest="0" * 64)], log)[0][2].endswith(f" {CHANGED}")
     assert len(mailbox.messages) == 1
     assert send(port, [outgoing("boss@example.com", digest="b" * 64)], log, resend=True)[0][0] == "sent"
     assert len(mailbox.messages) == 2
@@ -256,7 +257,7 @@ def test_a_connection_lost_mid_batch_is_retried_and_the_rest_still_tried(tmp_pat
     outcome = send(port, [outgoing("a@example.com"), outgoing("b@example.com"), outgoing("c@example.com")],
                    tmp_path / LOG_NAME)
     assert [status for status, _, _ in outcome] == ["sent", "failed", "failed"]
-    assert outcome[1][2].endswith(" after 3 tries")
+    assert outcome[1][2] == "the server closed the connection after 3 tries"
     assert mailbox.rcpt == ["a@example.com"] + ["b@example.com"] * 3 + ["c@example.com"] * 3
 
 
@@ -369,3 +370,13 @@ def test_a_login_on_a_server_without_auth_is_a_clear_error() -> None:
         connect(settings(port), Credentials("claire", PASSWORD), timeout=10)
     assert caught.value.message == "the SMTP server does not accept a login on this connection"
     assert caught.value.hint == "use security: starttls or ssl"
+
+
+def test_a_message_already_sent_is_skipped_and_the_next_one_still_goes(tmp_path: Path, server) -> None:
+    mailbox, port = server
+    log = tmp_path / LOG_NAME
+    send(port, [outgoing("a@example.com")], log)
+    outcome = send(port, [outgoing("a@example.com"), outgoing("b@example.com")], log)
+    assert [(status, address) for status, address, _ in outcome] == [("skipped", "a@example.com"),
+                                                                      ("sent", "b@example.com")]
+    assert len(mailbox.messages) == 2

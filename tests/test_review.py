@@ -615,3 +615,81 @@ def test_a_fall_of_a_lower_is_better_kpi_is_an_improvement_coloured_good(tmp_pat
 
     assert colour(".moves.good b") == colour(".tone-good") == colour(".badge.status-on") == "#2E7D32"
     assert colour(".moves.bad b") == colour(".tone-bad") == colour(".badge.status-off") == "#C62828"
+
+
+def _many_kpis(folder: Path, count: int) -> Path:
+    """A project of `count` KPIs over three inputs and 14 months, in two domains, a third off track."""
+    kpis = {}
+    for index in range(count):
+        kpi = {"formula": ["visits / 10", "leads * 1.5", "visits / leads"][index % 3], "label": f"Metric {index:03d}",
+               "domain": f"Area {index % 2}", "target": [1.0, 1e6, 150.0][index % 3]}
+        kpis[f"k{index:03d}"] = kpi
+    folder.mkdir()
+    save(folder / "kpireport.yaml", {"title": "Many", "locale": "en", "inputs": {"visits": {}, "leads": {}},
+                                     "kpis": kpis, "sources": [{"path": "data.csv"}]})
+    months = [Month(2025, 9) + offset for offset in range(14)]
+    (folder / "data.csv").write_text("date,visits,leads\n" + "".join(
+        f"{m},{1000 + 37 * i},{20 + i}\n" for i, m in enumerate(months)), encoding="utf-8")
+    return folder / "kpireport.yaml"
+
+
+def test_a_review_of_many_kpis_lists_each_on_one_line_with_its_computed_value(tmp_path: Path) -> None:
+    """Past COMPACT_ABOVE KPIs a review is tables, one line per KPI (no charts), each line holding the
+    value `compute` gives, formatted, and its target and status; the summary lists those off track."""
+    from kpireport.review import COMPACT_ABOVE
+
+    config_path = _many_kpis(tmp_path / "project", COMPACT_ABOVE + 10)
+    computed = run("compute", config_path, "--month", "2026-10")
+    assert computed.exit_code == 0, computed.output
+    rows = list(csv.DictReader(io.StringIO(computed.output)))
+    assert len(rows) == COMPACT_ABOVE + 10
+    pdf = tmp_path / "review.pdf"
+    result = run("report", config_path, "--month", "2026-10", "-o", pdf)
+    assert result.exit_code == 0, result.output
+    content = pdf_text(pdf)
+    lines = content.splitlines()
+    assert not any(page.images for page in PdfReader(pdf).pages)  # no chart
+    for row in rows:
+        value, target = map(spaced, format_values([float(row["value"]), float(row["target"])], row["format"], "en",
+                                                  "EUR", None))
+        status = text(f"status.{row['status']}", "en")
+        found = [ln for ln in lines if ln.startswith(row["label"] + " ")]
+        assert found, f"no line for {row['label']}"
+        line = found[-1]  # its section's line (an off-track KPI is listed in the summary first)
+        for shown in (value, target, status):
+            assert shown in line, f"{row['label']}: {line!r} lacks {shown!r}"
+    off = [row["label"] for row in rows if row["status"] == "off"]
+    assert off
+    assert f"{text('review.off_track', 'en')} ({len(off)})" in content
+    summary, sections = content.split("\nArea 0\n", 1)  # the first section's title ends the summary
+    assert "\nArea 1\n" in sections
+    assert all(f"\n{label} " in summary for label in off)  # all of them: fewer than OFF_TRACK_SHOWN
+    assert text("review.chart_legend", "en") not in content
+
+
+def test_a_review_of_compact_above_kpis_still_shows_a_card_with_a_chart_each(tmp_path: Path) -> None:
+    from kpireport.review import COMPACT_ABOVE
+
+    config_path = _many_kpis(tmp_path / "project", COMPACT_ABOVE)
+    config = load_config(config_path)
+    results = engine.compute(config, load_data(config).values)
+    view = build_view(config, results, Month(2026, 10))
+    assert not view.compact
+    assert all(kpi.chart for section in view.sections for kpi in section.kpis)
+    assert 'class="kpi status-' in render_html(view)
+
+
+def test_a_long_reviews_summary_lists_the_kpis_furthest_from_target_first(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from kpireport import review
+
+    monkeypatch.setattr(review, "OFF_TRACK_SHOWN", 5)
+    config_path = _many_kpis(tmp_path / "project", review.COMPACT_ABOVE + 10)
+    config = load_config(config_path)
+    results = engine.compute(config, load_data(config).values)
+    view = build_view(config, results, Month(2026, 10))
+    off = sorted((row.attainment, result.kpi.label) for result in results.kpis
+                 if (row := result.at(Month(2026, 10))) and row.status == engine.Status.OFF)
+    assert len(off) > 5
+    assert [kpi.label for kpi in view.off_track] == [label for _, label in off[:5]]
+    assert f"({len(off)}; the 5 furthest from target)" in spaced(render_html(view))

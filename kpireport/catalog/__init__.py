@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import ValidationError, field_validator
 
@@ -23,6 +23,10 @@ class CatalogInput(Strict):
     aggregate: Aggregate = "sum"
     format: Format = "number"
     example: float | None = None  # a typical monthly value, for `kpireport init`'s sample data
+    # how the input is made from an export of rows (one per deal, or per customer), as written under a
+    # source's `measures:`; the export's columns are named in `rows_of`
+    measure: dict[str, Any] | None = None
+    rows_of: Literal["deals", "customers"] | None = None
 
 
 class Benchmark(Strict):
