@@ -191,8 +191,23 @@ class MeasureSpec(Strict):
         return filters
 
 
+class SparkSpec(Strict):
+    # sc://host:15002 (a Spark Connect server); absent: SPARK_REMOTE from the environment, else local[*]
+    remote: str | None = None
+
+    @field_validator("remote")
+    @classmethod
+    def _connect_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("sc://"):
+            raise ValueError(f"'{clipped(value)}' is not a Spark Connect URL: write sc://host:15002")
+        return value
+
+
 class SourceSpec(Strict):
     path: str | None = None
+    # where a rows layout's measures run: polars here (the default), or a Spark cluster that reads `path`
+    engine: Literal["polars", "spark"] = "polars"
+    spark: SparkSpec | None = None
     database: str | None = None  # postgresql://…, duckdb:///file.duckdb; ${NAME} read from the environment
     table: str | None = None  # a database's table (schema.table), or:
     query: str | None = None  # a query whose rows the measures read
@@ -234,6 +249,14 @@ class SourceSpec(Strict):
                                  "(a select), one of them")
         elif self.table is not None or self.query is not None:
             raise ValueError("'table' and 'query' go with 'database', not with a file's 'path'")
+        if self.engine == "spark" and (self.path is None or self.layout != "rows"):
+            raise ValueError("'engine: spark' runs measures over a file's rows: give 'path' (a Parquet or CSV file, "
+                             "or a glob) with 'layout: rows' and 'measures:'")
+        if self.engine == "spark" and (self.sheet or self.date_format):
+            raise ValueError("Spark reads Parquet and CSV files, dates as YYYY-MM-DD: no 'sheet' or 'date_format' "
+                             "with 'engine: spark' (write the file as Parquet with date columns)")
+        if self.spark is not None and self.engine != "spark":
+            raise ValueError("'spark:' goes with 'engine: spark'")
         if self.layout == "long" and not (self.name and self.value):
             raise ValueError("a long layout needs 'name' (the column naming the input) and 'value'")
         if (self.layout == "rows") != bool(self.measures):
@@ -374,6 +397,18 @@ class Kpi:
     catalog_id: str | None
 
 
+SPARK_FORMATS = (".parquet", ".csv")
+
+
+@dataclass(frozen=True)
+class SparkSource:
+    """Where Spark reads a source's rows, and which cluster does it."""
+
+    location: str  # a file or glob: a local path made absolute, or a URL the cluster reads (s3a://, hdfs://…)
+    format: Literal["parquet", "csv"]
+    remote: str | None  # sc://… (Spark Connect); None: SPARK_REMOTE, else local mode
+
+
 @dataclass(frozen=True)
 class Source:
     path: Path | None
@@ -389,10 +424,13 @@ class Source:
     database: DatabaseUrl | None = None  # where the rows live when not in a file (then `path` is None)
     table: str | None = None
     query: str | None = None
+    spark: SparkSource | None = None  # rows a Spark cluster reads (then `path` is None)
 
     @property
     def place(self) -> str:
         """The file, or the database and its table, as messages name it (never with a password)."""
+        if self.spark is not None:
+            return self.spark.location
         if self.database is None:
             return str(self.path)
         return f"{self.database.redacted} ({self.table or 'query'})"
@@ -793,11 +831,27 @@ class _Resolver:
                                  file=str(self.path))
             return Source(None, "rows", spec.date, None, None, {}, {}, None, None, measures, database, spec.table,
                           spec.query)
+        if spec.engine == "spark":
+            return Source(None, "rows", spec.date, None, None, {}, {}, None, None, measures,
+                          spark=self.spark_source(index, spec))
         path = Path(spec.path)  # type: ignore[arg-type]
         if not path.is_absolute():
             path = self.path.parent / path
         return Source(path, spec.layout, spec.date, spec.name, spec.value, dict(spec.columns),
                       dict(spec.filter), spec.sheet, spec.date_format, measures)
+
+    def spark_source(self, index: int, spec: SourceSpec) -> SparkSource:
+        """`path` as Spark reads it: a URL (s3a://…) as written, a local path from the config's folder."""
+        written = spec.path or ""
+        suffix = written.lower().rsplit("/", 1)[-1]
+        kind = next((ext[1:] for ext in SPARK_FORMATS if suffix.endswith(ext)), None)
+        if kind is None:
+            raise self.error(("sources", str(index), "path"),
+                             f"'{clipped(written)}' is not a Parquet or CSV file, which is what Spark reads here",
+                             "give a .parquet or .csv file, or a glob of them (deals/*.parquet)")
+        if "://" not in written and not Path(written).is_absolute():
+            written = str(self.path.parent / written)
+        return SparkSource(written, kind, spec.spark.remote if spec.spark else None)  # type: ignore[arg-type]
 
     def measure(self, key: KeyPath, spec: MeasureSpec, inputs: dict[str, Input]) -> Measure:
         input_id = key[-1]

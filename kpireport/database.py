@@ -230,11 +230,11 @@ class Database:
         except psycopg.errors.QueryCanceled:
             raise self._timeout(timeout) from None
         except psycopg.OperationalError as exc:
-            raise self._error(f"the connection to {self.url.redacted} failed during a query: {_one_line(exc)}",
+            raise self._error(f"the connection to {self.url.redacted} failed during a query: {one_line(exc)}",
                               "check that the server is up; run the command again") from None
         except psycopg.Error as exc:
             hint = getattr(getattr(exc, "diag", None), "message_hint", None)
-            raise self._error(f"{self.url.redacted} refused the query: {_one_line(exc)}", hint) from None
+            raise self._error(f"{self.url.redacted} refused the query: {one_line(exc)}", hint) from None
 
     # --- DuckDB -------------------------------------------------------------------------------
 
@@ -252,7 +252,7 @@ class Database:
                 return duckdb.connect(":memory:", config=config)
             return duckdb.connect(str(path), read_only=True, config=config)
         except duckdb.Error as exc:
-            raise self._error(f"cannot open {path}: {_one_line(exc)}",
+            raise self._error(f"cannot open {path}: {one_line(exc)}",
                               "is it a DuckDB database, of a version this duckdb package reads, "
                               "and not being written by another process?") from None
 
@@ -270,7 +270,7 @@ class Database:
         except duckdb.InterruptException:
             raise self._timeout(timeout) from None
         except duckdb.Error as exc:
-            raise self._error(f"{self.url.redacted} refused the query: {_one_line(exc)}") from None
+            raise self._error(f"{self.url.redacted} refused the query: {one_line(exc)}") from None
         finally:
             timer.cancel()
 
@@ -301,7 +301,7 @@ def query(url: DatabaseUrl, sql: str, params: Sequence[Any] = (), *, timeout: fl
         return database.query(sql, params, timeout=timeout)
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
     """A driver's message on one line (its first: the others are context such as LINE 1: and a caret)."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     return clipped(lines[0] if lines else exc.__class__.__name__, 300)

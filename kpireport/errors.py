@@ -65,6 +65,10 @@ class DatabaseError(KpiReportError):
     """A database source cannot be reached (driver, server, login) or refused a query; never shows a password."""
 
 
+class EngineError(KpiReportError):
+    """The engine a source's measures run on (Spark) is not installed, cannot start, or failed."""
+
+
 def clipped(value: object, limit: int = SHOWN_CHARS) -> str:
     """A value from a file as a message shows it: cut to about `limit` characters, saying how long it is."""
     text = str(value)

@@ -15,10 +15,10 @@ import datetime as dt
 import io
 import math
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import polars as pl
 
@@ -424,7 +424,7 @@ class _SourceReader:
     def rows(self) -> set[str]:
         """Read a table of rows with the source's measures (measures.py); returns the inputs made."""
         measures = self.source.measures
-        if self.source.database is not None:
+        if self.source.database is not None or self.source.spark is not None:
             results, last = self.queried()
         else:
             lazy, columns, numbers = self.scanned() or self.read_rows()
@@ -443,45 +443,58 @@ class _SourceReader:
         return {m.input for m in measures}
 
     def queried(self) -> tuple[dict[str, pl.DataFrame], dt.date | None]:
-        """Rows in a database: the measures run there as SQL (sql.py), and only a row per month and
-        measure comes back; then the months covered and a partial last month, as for a file."""
+        """Rows in a database, or in files a Spark cluster reads: the measures run there as SQL
+        (sql.py), and only a row per month and measure comes back."""
+        source = self.source
+        if source.spark is not None:
+            from .spark import rows_of
+
+            with rows_of(source.spark, self.file) as spark:
+                return self.pushed_down(spark, spark.relation, sql.SPARK,
+                                        "Spark reads numbers from typed columns (a CSV's cells are text): write the "
+                                        "file as Parquet with number columns")
         from .database import connect
 
-        source, measures = self.source, self.source.measures
-        relation = sql.relation(source.table, source.query)
         with connect(source.database) as database:  # type: ignore[arg-type]
-            probe = database.query(f"SELECT * FROM {relation} AS t LIMIT 0")
-            columns = probe.columns
-            types = dict(zip(columns, probe.types, strict=True))
-            for measure in measures:
-                self.check_measure_columns(measure, columns)
-            numeric = {c for c in columns if sql.is_numeric(types[c])}
-            for column in sorted(rows.forms(measures, columns, numeric).number - numeric):
-                raise DataError(f"the column '{column}' holds {types[column]} values, where numbers are read",
-                                file=self.file, column=column,
-                                hint="a database's numbers are read from its number columns: cast the column in a "
-                                     f"'query:' (e.g. CAST({sql.quoted(column)} AS DOUBLE PRECISION))")
-            month_columns = list(dict.fromkeys(c for m in measures for c in m.month_columns()))
-            first, last, count, months, weekdays = database.query(sql.dates(relation, month_columns)).rows[0]
-            if first is None:
-                self.data.warnings.append(f"{self.file} has no rows with a date: it gives no value")
-                return {}, None
-            covered = rows.covered_months(pl.Series([first, last], dtype=pl.Date))
-            results: dict[str, pl.DataFrame] = {}
-            by_date: dict[str, list[Measure]] = {}
-            for measure in measures:
-                if measure.snapshot is not None:
-                    text, params = sql.at_month_ends(relation, measure, columns, numeric, covered[0], covered[-1])
-                    results[measure.input] = rows.one_measure(_frame(database.query(text, params)), 0)
-                else:
-                    by_date.setdefault(measure.date, []).append(measure)  # type: ignore[arg-type]
-            for date, group in by_date.items():
-                text, params = sql.monthly(relation, date, group, columns, numeric)
-                found = _frame(database.query(text, params))
-                for index, measure in enumerate(group):
-                    result = rows.one_measure(found, index)
-                    counted = measure.aggregate in ("count", "count_distinct")
-                    results[measure.input] = rows.with_zeros(result, covered) if counted else result
+            return self.pushed_down(database, sql.relation(source.table, source.query), sql.STANDARD,
+                                    "a database's numbers are read from its number columns: cast the column in a "
+                                    "'query:' (e.g. CAST({column} AS DOUBLE PRECISION))")
+
+    def pushed_down(self, engine: Queried, relation: str, dialect: sql.Dialect,
+                    number_hint: str) -> tuple[dict[str, pl.DataFrame], dt.date | None]:
+        """The measures as `dialect`'s SQL over `relation`, run by `engine`; then the months covered and
+        a partial last month, as for a file. `number_hint` (with {column}) says how to read numbers."""
+        measures = self.source.measures
+        probe = engine.query(f"SELECT * FROM {relation} AS t LIMIT 0")
+        columns = probe.columns
+        types = dict(zip(columns, probe.types, strict=True))
+        for measure in measures:
+            self.check_measure_columns(measure, columns)
+        numeric = {c for c in columns if sql.is_numeric(types[c])}
+        for column in sorted(rows.forms(measures, columns, numeric).number - numeric):
+            raise DataError(f"the column '{column}' holds {types[column]} values, where numbers are read",
+                            file=self.file, column=column, hint=number_hint.format(column=sql.quoted(column, dialect)))
+        month_columns = list(dict.fromkeys(c for m in measures for c in m.month_columns()))
+        first, last, count, months, weekdays = engine.query(sql.dates(relation, month_columns, dialect)).rows[0]
+        if first is None:
+            self.data.warnings.append(f"{self.file} has no rows with a date: it gives no value")
+            return {}, None
+        covered = rows.covered_months(pl.Series([first, last], dtype=pl.Date))
+        results: dict[str, pl.DataFrame] = {}
+        by_date: dict[str, list[Measure]] = {}
+        for measure in measures:
+            if measure.snapshot is not None:
+                text, params = sql.at_month_ends(relation, measure, columns, numeric, covered[0], covered[-1], dialect)
+                results[measure.input] = rows.one_measure(_frame(engine.query(text, params)), 0)
+            else:
+                by_date.setdefault(measure.date, []).append(measure)  # type: ignore[arg-type]
+        for date, group in by_date.items():
+            text, params = sql.monthly(relation, date, group, columns, numeric, dialect)
+            found = _frame(engine.query(text, params))
+            for index, measure in enumerate(group):
+                result = rows.one_measure(found, index)
+                counted = measure.aggregate in ("count", "count_distinct")
+                results[measure.input] = rows.with_zeros(result, covered) if counted else result
         return results, partial_from(first, last, count, months, set(weekdays or ()))
 
     def scanned(self) -> tuple[pl.LazyFrame, list[str], frozenset[str]] | None:
@@ -901,6 +914,12 @@ class _RowCells:
 
 
 _FORMS = {"text": text_of, "number": number_of, "day": day_of}
+
+
+class Queried(Protocol):
+    """Where measures run as SQL: a database (database.Database) or a Spark session (spark.SparkRows)."""
+
+    def query(self, sql: str, params: Sequence[object] = ()) -> Result: ...
 
 
 def _frame(result: Result) -> pl.DataFrame:
