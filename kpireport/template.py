@@ -152,8 +152,10 @@ def _shown(value: float | None) -> str:
 
 
 def typed_targets(workbook, months: list[Month | None], config: Config, file: str,  # type: ignore[no-untyped-def]
-                  ) -> tuple[dict[str, dict[Month, float | None]], dict[str, float], list[str]]:
+                  shares: bool = True) -> tuple[dict[str, dict[Month, float | None]], dict[str, float], list[str]]:
     """The targets and tolerances a person typed in the workbook, and a warning per KPI that differs.
+    A yearly or quarterly target's shares are read as they stand (`shares`: also those left as
+    kpireport wrote them, which a rebuild computes afresh from the data).
 
     The rule: a cell that differs from what kpireport wrote there (its hidden record; for a workbook
     made before the record, the config's value) was typed by a person and wins over the config for
@@ -169,6 +171,14 @@ def typed_targets(workbook, months: list[Month | None], config: Config, file: st
             if month is None:
                 continue
             value = _number(cell, file, f"the target of '{kpi.id}' for {month}")
+            if kpi.target.period is not None:  # the month's share as written (or typed): the workbook's
+                recorded = _number(wrote[index], file, "the record") if index < len(wrote) else None
+                if shares or not _same(value, recorded):
+                    targets.setdefault(kpi.id, {})[month] = value
+                if not _same(value, recorded):
+                    lines.append(f"{month}: the workbook's {_shown(value)} is used (its share of the yearly target "
+                                 f"was {_shown(recorded)})")
+                continue
             ours = kpi.target.for_month(month)
             if _same(value, ours):
                 continue
@@ -255,7 +265,7 @@ def read_typed(path: Path, config: Config | None = None) -> TypedValues | None:
 
     typed.stamp = Stamp.read(formulas, str(path))
     if config is not None:
-        typed.targets, typed.tolerances, _ = typed_targets(workbook, months, config, str(path))
+        typed.targets, typed.tolerances, _ = typed_targets(workbook, months, config, str(path), shares=False)
         for name in workbook.defined_names:
             kpi_id = name.removeprefix("target_")
             if name.startswith("target_") and kpi_id not in config.kpis:

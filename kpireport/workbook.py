@@ -171,7 +171,9 @@ def build_workbook(config: Config, period: list[Month], values: Values,
     dashboard = workbook.create_sheet(text("sheet.dashboard", locale))
     _InputsSheet(config, layout, inputs).write(values, notes or {}, rows or {})
     results = _sheet_results(config, layout, values, rows or {})
-    _KpiSheet(config, layout, kpis, _Refs(layout, inputs.title), results).write(targets or {}, tolerances or {})
+    shares = _shares(config, layout, values, rows or {})
+    _KpiSheet(config, layout, kpis, _Refs(layout, inputs.title), results, shares).write(targets or {},
+                                                                                       tolerances or {})
     chart_data = workbook.create_sheet("chart_data")
     _Dashboard(config, layout, dashboard, kpis, values, chart_data, partial).write()
     _StartSheet(config, layout, start, file_name, published, stamp).write()
@@ -179,7 +181,7 @@ def build_workbook(config: Config, period: list[Month], values: Values,
         stamp.mark(workbook)
     record = workbook.create_sheet(RECORD_SHEET)
     _define_names(workbook, config, layout, inputs, kpis)
-    _record(workbook, config, layout, record)
+    _record(workbook, config, layout, record, shares)
     workbook.active = 1 if values else 0
     return workbook
 
@@ -234,6 +236,20 @@ def _sheet_results(config: Config, layout: Layout, values: Values,
               for name, series in rows.items() if config.inputs.get(name) and config.inputs[name].aggregate == "mean"}
     results = compute(config, numbers, layout.months, rows=counts)
     return {result.kpi.id: {row.month: row for row in result.months} for result in results.kpis}
+
+
+def _shares(config: Config, layout: Layout, values: Values, rows: RowCounts) -> dict[str, dict[Month, float | None]]:
+    """The months' shares of the yearly and quarterly targets, as the engine splits them from all the
+    data (last year's months included, which the sheet may not show): the targets `compute` and the
+    review show, written in the target cells, which are then read back as they stand."""
+    split = [kpi for kpi in config.kpis.values() if kpi.target.period is not None]
+    if not split:
+        return {}
+    numbers = {name: {month: number for month, value in series.items() if (number := _number(value)) is not None}
+               for name, series in values.items()}
+    results = compute(config, numbers, layout.months, rows=rows)
+    return {result.kpi.id: {row.month: row.target for row in result.months} for result in results.kpis
+            if result.kpi.target.period is not None}
 
 
 def _number(value: object) -> float | None:
@@ -509,8 +525,10 @@ def status_band(direction: str, value: str, target: str, tolerance: str) -> tupl
 
 class _KpiSheet:
     def __init__(self, config: Config, layout: Layout, sheet: Worksheet, refs: _Refs,
-                 results: Mapping[str, Mapping[Month, KpiMonth]]) -> None:
+                 results: Mapping[str, Mapping[Month, KpiMonth]],
+                 shares: Mapping[str, Mapping[Month, float | None]] | None = None) -> None:
         self.config, self.layout, self.sheet, self.refs, self.results = config, layout, sheet, refs, results
+        self.shares = shares or {}  # the yearly and quarterly targets' shares of each month (_shares)
 
     def write(self, targets: Targets, tolerances: Tolerances) -> None:
         self.targets, self.tolerances = targets, tolerances
@@ -574,7 +592,7 @@ class _KpiSheet:
             _formula(sheet, rows["value"], column, self._excel(kpi, kpi.formula.tree, month), number_format,
                      result.value)
             typed = self.targets.get(kpi.id, {})
-            target_value = typed[month] if month in typed else kpi.target.for_month(month)
+            target_value = typed[month] if month in typed else written_target(kpi, month, self.shares)
             _put(sheet, rows["target"], column, target_value, number_format=number_format,
                  protection=UNLOCKED, fill=INPUT_FILL if month >= layout.period[0] else HISTORY_FILL, border=BOX)
             ratio = f"{value}/{target}" if kpi.direction == "up" else f"{target}/{value}"
@@ -1014,7 +1032,13 @@ def _define_names(workbook: Workbook, config: Config, layout: Layout, inputs: Wo
         name(f"tol_{kpi_id}", kpis, f"${tolerance}${row}")
 
 
-def _record(workbook: Workbook, config: Config, layout: Layout, sheet: Worksheet) -> None:
+def written_target(kpi: Kpi, month: Month, shares: Mapping[str, Mapping[Month, float | None]]) -> float | None:
+    """The target kpireport writes for a month: the config's, or a yearly or quarterly target's share."""
+    return shares[kpi.id].get(month) if kpi.target.period is not None else kpi.target.for_month(month)
+
+
+def _record(workbook: Workbook, config: Config, layout: Layout, sheet: Worksheet,
+            shares: Mapping[str, Mapping[Month, float | None]]) -> None:
     """What kpireport writes in each target and tolerance cell (the config's), on a hidden sheet: a
     cell that differs from it was typed by a person, one that equals it while the config changed
     since was not."""
@@ -1024,7 +1048,7 @@ def _record(workbook: Workbook, config: Config, layout: Layout, sheet: Worksheet
     for row, kpi in enumerate(config.kpis.values(), start=2):
         sheet.cell(row, 1, kpi.id)
         for month in layout.months:
-            sheet.cell(row, layout.column(month), kpi.target.for_month(month))  # type: ignore[arg-type]
+            sheet.cell(row, layout.column(month), written_target(kpi, month, shares))  # type: ignore[arg-type]
         sheet.cell(row, layout.last_column + 1, kpi.tolerance)
         reference = f"{quote_sheetname(sheet.title)}!"
         workbook.defined_names[f"wrote_target_{kpi.id}"] = DefinedName(

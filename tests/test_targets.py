@@ -210,3 +210,59 @@ def test_compute_refuses_a_bad_yearly_target_with_exit_2_and_writes_the_year_as_
     assert (row["year_target"], row["ytd_target"], row["year_end"]) == (1200, 300, pytest.approx(1200))
     assert row["year_end_low"] < 1200 < row["year_end_high"]
     assert row["outlook"] == "possible"
+
+
+def test_the_workbook_shows_each_months_share_and_reads_it_back_as_the_configs(tmp_path: Path) -> None:
+    """The template's target cells of a yearly target hold the engine's split (what compute and the
+    review show); read back, a share left as written is the config's, a typed one overrides its month."""
+    import csv
+    import io
+
+    from click.testing import CliRunner
+    from openpyxl import load_workbook
+
+    from kpireport.cli import cli
+    from kpireport.template import named_cells
+
+    lines = ["month,revenue,refunds,deals,leads,subscribers"]
+    for index, month in enumerate(month_range(Month(2025, 1), Month(2026, 6))):
+        lines.append(f"{month},{100 + 10 * (month.month % 4) + index},{index % 3},{5 + index % 4},{20 + index},"
+                     f"{300 + index}")
+    (tmp_path / "data.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config = tmp_path / "kpireport.yaml"
+    config.write_text(CONFIG.replace("TARGET", "{year: 1500, split: seasonal}")
+                      + "sources:\n  - {path: data.csv, date: month}\n", encoding="utf-8")
+    runner = CliRunner()
+
+    def targets(*data: Path) -> dict[tuple[str, str], str]:
+        result = runner.invoke(cli, ["compute", str(config), *[f"--data={d}" for d in data]])
+        assert result.exit_code == 0, result.output
+        return {(row["kpi"], row["month"]): row["target"] for row in csv.DictReader(io.StringIO(result.stdout))}
+
+    expected = targets()
+    workbook_path = tmp_path / "kpi.xlsx"
+    assert runner.invoke(cli, ["template", str(config), "-o", str(workbook_path), "--year", "2026"]).exit_code == 0
+    book = load_workbook(workbook_path)
+    months = [Month.of(cell.value) for cell in named_cells(book, "months")]
+    shown = dict(zip(months, (cell.value for cell in named_cells(book, "target_net_revenue")), strict=True))
+    for month in month_range(Month(2026, 1), Month(2026, 6)):
+        assert shown[month] == pytest.approx(float(expected[("net_revenue", str(month))]), rel=1e-12), month
+    assert sum(shown[m] for m in month_range(Month(2026, 1), Month(2026, 12))) == pytest.approx(1500)
+    back = runner.invoke(cli, ["compute", str(config), f"--data={workbook_path}", "--month", "2026-03"])
+    assert back.exit_code == 0, back.output
+    assert "target" not in back.stderr  # a share left as written is no typed target: no warning
+    # typed over: that month's target, with a warning; the others keep their shares
+    cells = named_cells(book, "target_net_revenue")
+    cells[months.index(Month(2026, 3))].value = 175
+    book.save(workbook_path)
+    typed = runner.invoke(cli, ["compute", str(config), f"--data={workbook_path}"])
+    rows = {(row["kpi"], row["month"]): row["target"] for row in csv.DictReader(io.StringIO(typed.stdout))}
+    assert rows[("net_revenue", "2026-03")] == "175"
+    assert "the workbook's 175 is used" in typed.stderr
+    # an update keeps the typed month and writes the other months' shares afresh from the data
+    updated = runner.invoke(cli, ["template", str(config), "-o", str(workbook_path), "--year", "2026", "--update"])
+    assert updated.exit_code == 0, updated.output
+    again = load_workbook(workbook_path)
+    cells = dict(zip(months, (cell.value for cell in named_cells(again, "target_net_revenue")), strict=True))
+    assert cells[Month(2026, 3)] == 175
+    assert cells[Month(2026, 1)] == pytest.approx(float(expected[("net_revenue", "2026-01")]), rel=1e-12)
