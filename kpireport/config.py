@@ -77,10 +77,43 @@ MAX_KPIS_PER_GROUP = 3
 # --- the file's schema ------------------------------------------------------------------------
 
 
+def _address_only(value: str) -> str:
+    """An address that goes into the To: or Cc: header and the envelope as it is."""
+    _one_line(value)
+    if not _EMAIL.match(value):
+        raise ValueError(f"'{clipped(value)}' is not an e-mail address")
+    return value
+
+
+class ReaderSpec(Strict):
+    """Someone who receives the whole review at every `send` (a director, a list)."""
+
+    email: str
+    name: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _written_as_text(cls, value: Any) -> Any:
+        """`Dana Leroy <dana@example.com>` or a bare address, as a mail program writes them."""
+        if isinstance(value, str):
+            name, address = parseaddr(value)
+            return {"email": address or value, **({"name": name} if name else {})}
+        return value
+
+    _checked_email = field_validator("email")(classmethod(lambda cls, value: _address_only(value)))
+    _checked_name = field_validator("name")(classmethod(lambda cls, value: _one_line(value)))
+
+
 class OwnerSpec(Strict):
     name: str
     email: str | None = None
     role: str | None = None
+    cc: list[str] = []  # copies of this owner's own review (an assistant, a deputy)
+
+    @field_validator("cc")
+    @classmethod
+    def _cc(cls, value: list[str]) -> list[str]:
+        return [_address_only(address) for address in value]
 
     @field_validator("name")
     @classmethod
@@ -323,6 +356,7 @@ class ConfigSpec(Strict):
     locale: Locale = "fr"
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "EUR"
     owners: dict[str, OwnerSpec] = {}
+    recipients: list[ReaderSpec] = []  # the whole review to each at every send, besides the owners
     inputs: dict[str, InputSpec] = {}
     kpis: Annotated[dict[str, KpiSpec], Field(min_length=1)]
     funnel: list[str] | FunnelSpec = []
@@ -353,6 +387,15 @@ class Owner:
     name: str
     email: str | None
     role: str | None
+    cc: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Reader:
+    """A recipient of the whole review (`recipients:`)."""
+
+    name: str
+    email: str
 
 
 @dataclass(frozen=True)
@@ -456,6 +499,7 @@ class Config:
     sections: str = "domain"  # the review's sections: per domain or per owner
     smtp: Smtp | None = None
     output: Path | None = None  # the project's output folder (PDFs sent, send log): `output:`, or output/ beside it
+    recipients: list[Reader] = field(default_factory=list)  # the whole review to each, besides the owners
 
     def kpi_order(self) -> list[str]:
         """KPIs ordered so that each comes after the KPIs its formula uses."""
@@ -522,7 +566,8 @@ class _Resolver:
                                      f"long (at most {MAX_ID_CHARS})",
                                      "shorten the id: it names the workbook's cells (in_<id>, kpi_<id>, …), where "
                                      "Excel limits names; the label can be as long as you like")
-        owners = {oid: Owner(oid, o.name, o.email, o.role) for oid, o in spec.owners.items()}
+        owners = {oid: Owner(oid, o.name, o.email, o.role, tuple(o.cc)) for oid, o in spec.owners.items()}
+        readers = [Reader(r.name or r.email, r.email) for r in spec.recipients]
         inputs = {iid: self.declared_input(iid, i) for iid, i in spec.inputs.items()}
         kpis = {kid: self.kpi(kid, k, owners) for kid, k in spec.kpis.items()}
         kpis = {kid: replace(kpi, formula=self.resolve_names(kid, kpi.formula, inputs, kpis))
@@ -550,7 +595,7 @@ class _Resolver:
             sources=sources, warnings=_advice(kpis), charts=list(spec.template.charts),
             funnel_target=self.target(("funnel",), funnel_spec.target),
             logo=self.logo(spec.review.logo), colour=spec.review.colour,
-            sections=spec.review.sections, smtp=_smtp(spec.smtp),
+            sections=spec.review.sections, smtp=_smtp(spec.smtp), recipients=readers,
             output=self.path.parent / (spec.output or "output"),
         )
 

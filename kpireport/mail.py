@@ -98,12 +98,18 @@ def prepare(config: Config, values: MonthlyValues, month: Month, *, per: str, to
     output = output_dir / f"review-{month}.pdf"
     jobs = plan_jobs(config, output, "owner" if per == "owner" else None)
     chosen = [Recipient(address, address) for address in to]
+    readers = [Recipient(reader.name, reader.email) for reader in config.recipients]
     if per == "owner":
         if not chosen:
             recipients_of(config, [job.key for job in jobs])  # type: ignore[misc]  # all missing addresses at once
-        audiences = {job.path: chosen or recipients_of(config, [job.key]) for job in jobs}  # type: ignore[list-item]
+        audiences = {job.path: chosen or _once(recipients_of(config, [job.key])  # type: ignore[list-item]
+                                               + [Recipient(a, a) for a in config.owners[job.key].cc])  # type: ignore[index]
+                     for job in jobs}
+        if readers and not chosen:  # the whole review too, for `recipients:`: in the same send
+            whole = ReviewJob(output, None, None)
+            jobs, audiences[whole.path] = [*jobs, whole], readers
     else:
-        everyone = chosen or recipients_of(config, list(config.owners))
+        everyone = chosen or _once(recipients_of(config, list(config.owners)) + readers)
         audiences = {job.path: everyone for job in jobs}
     if not any(audiences.values()):
         raise KpiReportError("nobody to send the review to", file=str(config.path), key="owners",
@@ -111,8 +117,7 @@ def prepare(config: Config, values: MonthlyValues, month: Month, *, per: str, to
     if before_writing is not None:
         before_writing()
     results = review_results(config, values, month, partial=partial, rows=rows)
-    documents = write_reviews(results, month, output, per="owner" if per == "owner" else None,
-                              template_dir=template_dir, notes=notes)
+    documents = write_reviews(results, month, output, jobs=jobs, template_dir=template_dir, notes=notes)
     for _document in progress(documents, jobs) if progress else documents:
         pass
     messages = []
@@ -124,6 +129,14 @@ def prepare(config: Config, values: MonthlyValues, month: Month, *, per: str, to
     return messages
 
 
+def _once(recipients: list[Recipient]) -> list[Recipient]:
+    """Each address once (an owner's deputy who is also in `recipients:` gets one copy)."""
+    unique: dict[str, Recipient] = {}
+    for recipient in recipients:
+        unique.setdefault(recipient.address.lower(), recipient)
+    return list(unique.values())
+
+
 def recipients_of(config: Config, owner_ids: list[str]) -> list[Recipient]:
     """The owners' addresses; owners without one are an error listed in full, before anything is sent."""
     missing = [oid for oid in owner_ids if not config.owners[oid].email]
@@ -131,11 +144,8 @@ def recipients_of(config: Config, owner_ids: list[str]) -> list[Recipient]:
         raise KpiReportError(
             f"no e-mail address for {', '.join(missing)}: nothing was sent", file=str(config.path),
             key="owners", hint="add 'email:' to these owners, or send to chosen addresses with --to ADDR")
-    unique: dict[str, Recipient] = {}
-    for oid in owner_ids:
-        owner = config.owners[oid]
-        unique.setdefault(owner.email.lower(), Recipient(owner.name, owner.email))  # type: ignore[union-attr]
-    return list(unique.values())
+    return _once([Recipient(config.owners[oid].name, config.owners[oid].email)  # type: ignore[arg-type]
+                  for oid in owner_ids])
 
 
 def write_eml(outgoing: Outgoing, folder: Path) -> Path:

@@ -480,12 +480,13 @@ def review_results(config: Config, values: engine.MonthlyValues, month: Month, *
 
 def write_reviews(results: engine.Results, month: Month, output: Path, *, per: str | None = None,
                   template_dir: Path | None = None, notes: Notes | None = None,
-                  workers: int = 2) -> Iterator[tuple[Path, list[str]]]:
+                  workers: int = 2, jobs: list[ReviewJob] | None = None) -> Iterator[tuple[Path, list[str]]]:
     """Write the review(s) of `month` from `review_results`, yielding each path as it is done (with its
-    refused URLs). Several documents are spread over `workers` processes, each reusing its parsed
-    stylesheet; a single long one is laid out in two parts at once."""
+    refused URLs): those `plan_jobs` gives for `per`, or `jobs`. Several documents are spread over
+    `workers` processes, each reusing its parsed stylesheet; a single long one is laid out in two
+    parts at once."""
     config = results.config
-    jobs = plan_jobs(config, output, per)
+    jobs = plan_jobs(config, output, per) if jobs is None else jobs
     if not jobs:  # --per owner and no KPI has an owner
         return
     split = len(jobs) == 1 and workers > 1

@@ -273,3 +273,49 @@ def test_the_whole_loop_template_filled_by_hand_then_report_then_mail(tmp_path: 
     assert f"{100 * round(delivered * 0.3125) / delivered:.1f}".replace(".", ",") + " %" in text
     assert "Nouvelle ligne d'objet testée en octobre" in text
     assert "Une note de septembre" not in text
+
+
+# --- a director too, in the same send -------------------------------------------------------------------
+
+
+def test_recipients_get_the_whole_review_and_owners_theirs_in_one_send(tmp_path: Path, server) -> None:
+    mailbox, port = server
+    path = project(tmp_path, port, recipients=["Dana Leroy <dana@example.com>", {"email": "board@example.com"},
+                                               "claire.martin@example.com"])
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    document["owners"]["email"]["cc"] = ["assistant@example.com", "DANA@example.com"]
+    path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    config = load_config(path)
+    out = tmp_path / "out"
+    result = run("send", path, "--month", MONTH, "--output-dir", out)
+    assert result.exit_code == 0, result.output
+    got = sorted((address, part.get_filename()) for recipients, message in mailbox.messages
+                 for address in recipients for part in message.iter_attachments())
+    owners = sorted((owner.email, f"review-{MONTH}-{owner_id}.pdf") for owner_id, owner in config.owners.items())
+    copies = [("assistant@example.com", f"review-{MONTH}-email.pdf"), ("DANA@example.com", f"review-{MONTH}-email.pdf")]
+    whole = [(address, f"review-{MONTH}.pdf")
+             for address in ("dana@example.com", "board@example.com", "claire.martin@example.com")]
+    assert got == sorted(owners + copies + whole)  # Claire, an owner, also reads the whole review: two documents
+    by_file = {part.get_filename(): message for _, message in mailbox.messages for part in message.iter_attachments()}
+    funnel = "l'entonnoir sont dans le PDF"  # the config is French; only the whole review has the funnel
+    assert funnel in by_file[f"review-{MONTH}.pdf"].get_body().get_content()
+    assert funnel not in by_file[f"review-{MONTH}-email.pdf"].get_body().get_content()
+    assert "Le détail et les tendances sur 13 mois sont dans le PDF." in \
+        by_file[f"review-{MONTH}-email.pdf"].get_body().get_content()
+    whole_text = pdf_text(by_file[f"review-{MONTH}.pdf"].get_payload()[1].get_content())
+    assert all(kpi.label in whole_text for kpi in config.kpis.values())
+    count = len(mailbox.messages)
+    assert run("send", path, "--month", MONTH, "--output-dir", out).exit_code == 0
+    assert len(mailbox.messages) == count  # exactly once: the rerun sends nothing
+
+
+@pytest.mark.parametrize(("recipients", "key"), [
+    (["not an address"], "recipients.0.email"),
+    (["Dana <dana@example.com>", "x@y\r\nBcc: spy@evil.example"], "recipients.1.email"),
+    ([{"email": "dana@example.com", "name": "Dana\nBcc: spy@evil.example"}], "recipients.0.name"),
+])
+def test_a_recipient_that_is_not_one_address_is_refused_by_validate(tmp_path: Path, recipients, key: str) -> None:  # type: ignore[no-untyped-def]
+    path = project(tmp_path, 25, recipients=recipients)
+    result = run("validate", path)
+    assert result.exit_code == 2, result.output
+    assert f"{key}:" in result.output
