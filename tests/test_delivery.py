@@ -243,9 +243,10 @@ def test_a_refused_connection_is_retried_with_growing_waits(tmp_path: Path, monk
     port = free_port()  # nobody listens there
     opener = partial(connect, settings(port), None)
     outcome = [(status, detail) for status, _, detail in
-               deliver([outgoing("a@example.com"), outgoing("b@example.com")], SendLog(tmp_path / LOG_NAME),
-                       opener, attempts=4, backoff=0.5)]
-    assert outcome == [("failed", "Connection refused after 4 tries"), ("failed", "not tried: Connection refused")]
+               deliver([outgoing("a@example.com"), outgoing("b@example.com"), outgoing("c@example.com")],
+                       SendLog(tmp_path / LOG_NAME), opener, attempts=4, backoff=0.5)]
+    assert outcome == [("failed", "Connection refused after 4 tries"), ("failed", "not tried: Connection refused"),
+                       ("failed", "not tried: Connection refused")]
     assert waits == [0.5, 1.0, 2.0]
 
 
