@@ -260,3 +260,11 @@ def test_ytd_of_a_windowed_formula_has_no_value_from_a_month_without_one_to_dece
     assert growth.at(Month(2026, 2)).ytd is None
     assert growth.at(Month(2026, 3)).value is not None
     assert growth.at(Month(2026, 3)).ytd is None  # February has none
+
+
+def test_a_month_has_values_when_any_kpi_has_one(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path, CONFIG))
+    results = compute(config, {"leads": {Month(2026, 2): 10.0}}, [Month(2026, 1), Month(2026, 2)])
+    assert results.has_values(Month(2026, 2))
+    assert not results.has_values(Month(2026, 1))  # every KPI without a value
+    assert not results.has_values(Month(2026, 3))  # not computed at all

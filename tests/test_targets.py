@@ -266,3 +266,22 @@ def test_the_workbook_shows_each_months_share_and_reads_it_back_as_the_configs(t
     cells = dict(zip(months, (cell.value for cell in named_cells(again, "target_net_revenue")), strict=True))
     assert cells[Month(2026, 3)] == 175
     assert cells[Month(2026, 1)] == pytest.approx(float(expected[("net_revenue", "2026-01")]), rel=1e-12)
+
+
+def test_each_months_quarter_target_is_its_own_quarters(tmp_path: Path) -> None:
+    """A yearly sum's quarter target is the shares of the month's own quarter; a quarterly target's,
+    the quarter's figure; a rate's, the year's rate. Each has a quarter-end projection."""
+    profile = [float(i + 1) for i in range(12)]  # quarters of 6, 15, 24 and 33 parts of 78
+    yearly = compute(load(tmp_path, "{year: {2026: 780}}"), revenue_data(profile), MONTHS)
+    quarterly = compute(load(tmp_path, "{quarter: {2026-Q1: 60, 2026-Q2: 300, 2026-Q3: 7, 2026-Q4: 9}}"),
+                        revenue_data(profile), MONTHS)
+    for month, shares, written in ((1, 60, 60), (3, 60, 60), (4, 150, 300), (6, 150, 300), (7, 240, 7),
+                                   (9, 240, 7), (10, 330, 9), (12, 330, 9)):
+        row = yearly.kpi("net_revenue").at(Month(2026, month))
+        assert row.quarter_target == pytest.approx(shares), month  # type: ignore[union-attr]
+        assert quarterly.kpi("net_revenue").at(Month(2026, month)).quarter_target == written  # type: ignore[union-attr]
+        rate = yearly.kpi("win_rate").at(Month(2026, month))
+        assert rate.quarter_target == pytest.approx(0.3)  # type: ignore[union-attr]
+        known = month <= 3  # the data run to March: a quarter-end projection as known then
+        assert (row.quarter_end is not None, rate.quarter_end is not None) == (known, known)  # type: ignore[union-attr]
+    assert yearly.kpi("net_revenue").at(Month(2025, 6)).quarter_end is None  # type: ignore[union-attr]  # no target
