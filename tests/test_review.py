@@ -1,7 +1,8 @@
 """The PDF review read back as a person reads it: text extracted with pypdf holds every KPI's label,
 formatted value, target and status, in French and in English; per-owner PDFs hold only their KPIs;
 the funnel's figures are recomputed here from the CSV; templates can be overridden; remote URLs are
-refused; a KPI without data says so instead of showing 0."""
+refused; a KPI without data says so instead of showing 0. The HTML review, opened in headless
+Chromium, fits a desktop's and a phone's width."""
 
 from __future__ import annotations
 
