@@ -742,11 +742,11 @@ def measured_in_chromium(html: str, width: int, height: int, folder: Path) -> di
 
 
 @pytest.mark.parametrize("long", [False, True], ids=["cards", "lines"])
-@pytest.mark.parametrize("width", [1280, 390])
+@pytest.mark.parametrize("width", [1280, 768, 390])  # a desktop, a tablet, a phone
 def test_the_html_review_fits_a_desktop_and_a_phone_without_scrolling_sideways(tmp_path: Path, width: int,
                                                                                 long: bool) -> None:
-    """In a browser the review is a centred column under a compact header, and on a phone (390 px) no
-    line, table or chart is wider than the screen, long labels included: in cards (the demo) and in
+    """In a browser the review is a centred column under a compact header, and on a tablet or a phone
+    (390 px) no line, table or chart is wider than the screen, long labels included: in cards (the demo) and in
     lines (a long review)."""
     from kpireport.review import COMPACT_ABOVE
 
