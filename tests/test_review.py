@@ -711,13 +711,16 @@ MEASURE = """<!DOCTYPE html>
 <body style="margin: 0">
 <iframe id="review" width="{width}" height="{height}" style="border: 0" srcdoc="{review}"></iframe>
 <script>
+const topOf = (element, selector) => element.querySelector(selector).getBoundingClientRect().top;
 document.getElementById("review").addEventListener("load", event => {{
   const page = event.target.contentDocument, root = page.documentElement, body = page.body.getBoundingClientRect();
   const found = document.createElement("pre");
   found.id = "measured";
   found.textContent = JSON.stringify({{scrollWidth: root.scrollWidth, clientWidth: root.clientWidth,
     left: body.left, right: root.clientWidth - body.right,
-    header: page.querySelector("header.cover").getBoundingClientRect().height}});
+    header: page.querySelector("header.cover").getBoundingClientRect().height,
+    statusBelowLabel: [...page.querySelectorAll(".line")].filter(line => line.querySelector(".state")
+      && topOf(line, ".state") > topOf(line, ".label") + 1).length}});
   document.body.append(found);
 }});
 </script>
@@ -725,8 +728,9 @@ document.getElementById("review").addEventListener("load", event => {{
 
 
 def measured_in_chromium(html: str, width: int, height: int, folder: Path) -> dict:
-    """The review's widths (the page's, the window's), its body's margins and its header's height, as
-    Chromium lays it out `width` x `height` px."""
+    """The review's widths (the page's, the window's), its body's margins, its header's height and how
+    many of a long review's lines have their status pushed below their label, as Chromium lays it out
+    `width` x `height` px."""
     chromium = shutil.which("chromium")
     assert chromium, "Chromium is missing: `./dev test` installs it (Debian's chromium package)"
     folder.mkdir(parents=True, exist_ok=True)
@@ -759,6 +763,7 @@ def test_the_html_review_fits_a_desktop_and_a_phone_without_scrolling_sideways(t
     assert width - 20 <= found["clientWidth"] <= width  # the frame's width, less a scroll bar
     assert found["scrollWidth"] <= found["clientWidth"], f"wider than the window at {width} px: {found}"
     assert found["header"] <= 0.4 * 800, f"a header of {found['header']} px, not the printed cover page"
+    assert found["statusBelowLabel"] == 0  # a line too wide for the column wraps its last figures under it
     if width == 1280:  # a centred column, not edge to edge
         assert found["left"] > 100
         assert found["left"] == pytest.approx(found["right"], abs=1)
