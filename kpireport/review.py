@@ -323,9 +323,9 @@ def environment(template_dir: Path | None):  # type: ignore[no-untyped-def]
 
 def render_html(view: ReviewView, *, template_dir: Path | None = None, standalone: bool = True,
                 part: Part | None = None) -> str:
-    """The review (or `part` of it) as HTML; `standalone` puts the stylesheet inside (for --html), else
-    it is given to WeasyPrint parsed once (see pdf.stylesheet)."""
-    css = _css_text(template_dir, view.colour, view.locale) if standalone else ""
+    """The review (or `part` of it) as HTML; `standalone` puts the stylesheet inside, with the screen's
+    (for --html: a browser), else it is given to WeasyPrint parsed once (see pdf.stylesheet)."""
+    css = _css_text(template_dir, view.colour, view.locale, screen=True) if standalone else ""
     with template_errors(template_dir):
         return environment(template_dir).get_template("review/base.html").render(
             view=view, part=part or Part(view.sections), t=_words(view.locale), stylesheet=Markup(css),
@@ -351,9 +351,13 @@ def template_errors(template_dir: Path | None) -> Iterator[None]:
                              ) from None
 
 
-def _css_text(template_dir: Path | None, colour: str, locale: str) -> str:
+def _css_text(template_dir: Path | None, colour: str, locale: str, *, screen: bool = False) -> str:
+    """review.css, the pages; with `screen`, screen.css after it (only a browser reads it: the PDF's
+    stylesheet stays what it was, to the byte)."""
+    names = ["review/review.css", "review/screen.css"] if screen else ["review/review.css"]
     with template_errors(template_dir):
-        return environment(template_dir).get_template("review/review.css").render(colour=colour, t=_words(locale))
+        return "\n".join(environment(template_dir).get_template(name).render(colour=colour, t=_words(locale))
+                         for name in names)
 
 
 @dataclass(frozen=True)

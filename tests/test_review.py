@@ -1,7 +1,8 @@
 """The PDF review read back as a person reads it: text extracted with pypdf holds every KPI's label,
 formatted value, target and status, in French and in English; per-owner PDFs hold only their KPIs;
 the funnel's figures are recomputed here from the CSV; templates can be overridden; remote URLs are
-refused; a KPI without data says so instead of showing 0."""
+refused; a KPI without data says so instead of showing 0. The HTML review, opened in headless
+Chromium, fits a desktop's and a phone's width."""
 
 from __future__ import annotations
 
@@ -13,12 +14,16 @@ import email
 import email.policy
 import io
 import itertools
+import json
 import math
+import os
 import pickle
 import re
 import shutil
+import subprocess
 import unicodedata
 from collections import defaultdict
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -693,3 +698,72 @@ def test_a_long_reviews_summary_lists_the_kpis_furthest_from_target_first(tmp_pa
     assert len(off) > 5
     assert [kpi.label for kpi in view.off_track] == [label for _, label in off[:5]]
     assert f"({len(off)}; the 5 furthest from target)" in spaced(render_html(view))
+
+
+# --- the HTML review in a browser ------------------------------------------------------------------------
+
+BROWSER = ["--headless", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+           "--disable-component-update", "--disable-sync"]
+# The review in a frame of the width to check (a headless window is at least 500 px wide, so the
+# window itself cannot be a phone's), measured once loaded by a script that writes what it found
+# into the page, which --dump-dom prints.
+MEASURE = """<!DOCTYPE html>
+<body style="margin: 0">
+<iframe id="review" width="{width}" height="{height}" style="border: 0" srcdoc="{review}"></iframe>
+<script>
+const topOf = (element, selector) => element.querySelector(selector).getBoundingClientRect().top;
+document.getElementById("review").addEventListener("load", event => {{
+  const page = event.target.contentDocument, root = page.documentElement, body = page.body.getBoundingClientRect();
+  const found = document.createElement("pre");
+  found.id = "measured";
+  found.textContent = JSON.stringify({{scrollWidth: root.scrollWidth, clientWidth: root.clientWidth,
+    left: body.left, right: root.clientWidth - body.right,
+    header: page.querySelector("header.cover").getBoundingClientRect().height,
+    statusBelowLabel: [...page.querySelectorAll(".line")].filter(line => line.querySelector(".state")
+      && topOf(line, ".state") > topOf(line, ".label") + 1).length}});
+  document.body.append(found);
+}});
+</script>
+</body>"""
+
+
+def measured_in_chromium(html: str, width: int, height: int, folder: Path) -> dict:
+    """The review's widths (the page's, the window's), its body's margins, its header's height and how
+    many of a long review's lines have their status pushed below their label, as Chromium lays it out
+    `width` x `height` px."""
+    chromium = shutil.which("chromium")
+    assert chromium, "Chromium is missing: `./dev test` installs it (Debian's chromium package)"
+    folder.mkdir(parents=True, exist_ok=True)
+    page = folder / "measure.html"
+    page.write_text(MEASURE.format(width=width, height=height, review=escape(html)), encoding="utf-8")
+    as_root = ["--no-sandbox"] if os.geteuid() == 0 else []  # Chromium refuses to run as root in its sandbox
+    done = subprocess.run([chromium, *BROWSER, *as_root, f"--user-data-dir={folder / 'profile'}",
+                           f"--window-size={width + 100},{height + 100}", "--dump-dom", page.as_uri()],
+                          capture_output=True, text=True, timeout=120, check=False)
+    found = re.search(r'<pre id="measured">(.*?)</pre>', done.stdout, re.DOTALL)
+    assert found, f"Chromium measured nothing (exit {done.returncode}): {done.stderr[-2000:]}"
+    return json.loads(unescape(found.group(1)))
+
+
+@pytest.mark.parametrize("long", [False, True], ids=["cards", "lines"])
+@pytest.mark.parametrize("width", [1280, 768, 390])  # a desktop, a tablet, a phone
+def test_the_html_review_fits_a_desktop_and_a_phone_without_scrolling_sideways(tmp_path: Path, width: int,
+                                                                                long: bool) -> None:
+    """In a browser the review is a centred column under a compact header, and on a tablet or a phone
+    (390 px) no line, table or chart is wider than the screen, long labels included: in cards (the demo) and in
+    lines (a long review)."""
+    from kpireport.review import COMPACT_ABOVE
+
+    config_path = _many_kpis(tmp_path / "project", COMPACT_ABOVE + 10) if long else EXAMPLE / "kpireport.yaml"
+    config = load_config(config_path)
+    view = build_view(config, engine.compute(config, load_data(config).values), MONTH)
+    assert view.compact == long
+    view.sections[0].kpis[0].label = "Coût d'acquisition d'un client, canaux payants hors salons professionnels"
+    found = measured_in_chromium(render_html(view), width, 800, tmp_path / "browser")
+    assert width - 20 <= found["clientWidth"] <= width  # the frame's width, less a scroll bar
+    assert found["scrollWidth"] <= found["clientWidth"], f"wider than the window at {width} px: {found}"
+    assert found["header"] <= 0.4 * 800, f"a header of {found['header']} px, not the printed cover page"
+    assert found["statusBelowLabel"] == 0  # a line too wide for the column wraps its last figures under it
+    if width == 1280:  # a centred column, not edge to edge
+        assert found["left"] > 100
+        assert found["left"] == pytest.approx(found["right"], abs=1)
