@@ -7,7 +7,8 @@ Three kinds of fact, each ranked within itself:
    largest change vs last month; said with why it moved (why.movement, its inputs' parts);
 2. a yearly projection at risk (`unlikely` before `possible`), the furthest from its target first
    (the projected year's gap in % of the year's target); said with what the remaining months need;
-3. an unusual month (why.unusual_months: beyond 3 robust z-scores), the largest |z| first.
+3. an unusual month (why.unusual_in: beyond 3 robust z-scores, on the KPI's whole history, not only
+   the review's 13 months), the largest |z| first.
 The summary takes the best of each kind in that order, then the next best of each, and so on, up to
 three sentences, never two about the same KPI: a month with a KPI off target, a year at risk and an
 odd month says one of each, rather than three KPIs off target. When nothing qualifies, one sentence
@@ -25,7 +26,7 @@ from .engine import Notes, Results, Status
 from .locale import format_number, format_percent, format_value, movement_sentence, outlook_sentence, text
 from .months import Month
 from .projection import POSSIBLE, UNLIKELY
-from .why import movement, unusual_months
+from .why import UNUSUAL_MONTHS, history, history_months, movement, unusual_in
 
 MOST = 3  # sentences
 
@@ -47,6 +48,9 @@ def summary(results: Results, month: Month, *, kpi_ids: Collection[str] | None =
     locale, currency = config.locale, config.currency
     chosen = [r for r in results.kpis if kpi_ids is None or r.kpi.id in kpi_ids]
     off, at_risk, unusual = [], [], []  # (sort key, KPI id, sentence)
+    # each KPI's history is its formula evaluated month by month: not done when too short to tell
+    months = history_months(results, month)
+    months = months if len(months) >= UNUSUAL_MONTHS else []
     for result in chosen:
         kpi, row = result.kpi, result.at(month)
         if row is None:
@@ -68,7 +72,7 @@ def summary(results: Results, month: Month, *, kpi_ids: Collection[str] | None =
             said = text("summary.projection", locale, label=kpi.label,
                         sentence=outlook_sentence(projection, kpi, locale, currency))
             at_risk.append(((projection.outlook != UNLIKELY, -gap), kpi.id, said))
-        odd = next((u for u in unusual_months(results, kpi.id) if u.month == month), None)
+        odd = next((u for u in unusual_in(history(results, kpi.id, months)) if u.month == month), None)
         if odd is not None:
             said = text("summary.unusual_high" if odd.z > 0 else "summary.unusual_low", locale, label=kpi.label,
                         value=format_value(odd.value, kpi.format, locale, currency, kpi.unit),

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 
 from .engine import Results
 from .formula import Binary, Call, Name, Negate, Node, Number, evaluate, walk
-from .months import Month
+from .months import Month, month_range
 
 UNUSUAL_Z = 3.0  # robust z-scores beyond which a month is unusual
+UNUSUAL_MONTHS = 3 * 12  # of history, at least, to tell an unusual month (see unusual_months)
 MAD_TO_SD = 1.4826  # the MAD of a normal distribution times this is its standard deviation
 
 
@@ -188,8 +189,26 @@ def unusual_months(results: Results, kpi_id: str) -> list[Unusual]:
     against its median, in robust standard deviations (1.4826 x MAD). Needs 36 consecutive months
     with a value (the longest stretch is used): with two years, a calendar month's median is the mean
     of two values, and an odd month would make the same month of the other year look odd too."""
-    months, values = _longest_run([(row.month, row.value) for row in results.kpi(kpi_id).months])
-    if len(values) < 3 * 12:
+    return unusual_in([(row.month, row.value) for row in results.kpi(kpi_id).months])
+
+
+def history_months(results: Results, upto: Month) -> list[Month]:
+    """The months from the first of the engine's inputs up to `upto`."""
+    first = min((min(series) for series in results.inputs.values() if series), default=upto)
+    return month_range(first, upto)
+
+
+def history(results: Results, kpi_id: str, months: list[Month]) -> list[tuple[Month, float | None]]:
+    """KPI `kpi_id`'s value in each of `months` (history_months): the results' own where they have the
+    month, else its formula on the inputs the engine used (a review's results hold 13 months, too few
+    to tell an unusual month)."""
+    return [(m, _value(results, kpi_id, m)) for m in months]
+
+
+def unusual_in(series: list[tuple[Month, float | None]]) -> list[Unusual]:
+    """unusual_months on a series of (month, value) in month order."""
+    months, values = _longest_run(series)
+    if len(values) < UNUSUAL_MONTHS:
         return []
     import numpy as np
 

@@ -27,7 +27,7 @@ from kpireport.mail import Recipient, compose
 from kpireport.months import Month, month_range
 from kpireport.review import build_view, pdf_bytes
 from kpireport.summary import summary
-from kpireport.why import movement, unusual_months
+from kpireport.why import history, history_months, movement, unusual_months
 
 CONFIG = """\
 title: Test
@@ -133,6 +133,15 @@ def test_the_furthest_from_target_comes_first_and_no_kpi_is_said_twice(tmp_path:
     assert "Projected" not in said[0]
 
 
+def test_a_reviews_13_months_see_the_whole_history_as_the_engine_computes_it(tmp_path: Path) -> None:
+    config = project(tmp_path, "en")
+    whole, window = compute(config, data()), compute(config, data(), month_range(LAST - 12, LAST))
+    months = history_months(window, LAST)
+    assert months == list(MONTHS)
+    for kpi in config.kpis:
+        assert history(window, kpi, months) == [(row.month, row.value) for row in whole.kpi(kpi).months]
+
+
 def test_nothing_to_say_is_one_sentence_with_the_counts(tmp_path: Path, locale: str) -> None:
     config = project(tmp_path, locale)
     results = compute(config, data(odd=False, leads_after=100.0))
@@ -165,6 +174,9 @@ def test_the_review_and_the_mail_open_with_the_summary(tmp_path: Path, locale: s
     expected = summary(results, LAST, notes=notes)
     assert view.highlights == expected.sentences
     assert view.owner_notes == expected.notes
+    # the review's results hold 13 months; the unusual month is still told, from the whole history
+    assert len(expected.sentences) == 3
+    assert expected.sentences[2].startswith("Traffic")
     pdf, _ = pdf_bytes(view, template_dir=None, base_dir=tmp_path)
     (tmp_path / "review.pdf").write_bytes(pdf)
     content = plain(" ".join(page.extract_text() for page in PdfReader(tmp_path / "review.pdf").pages))
