@@ -26,7 +26,7 @@ from .engine import Notes, Results, Status
 from .locale import format_number, format_percent, format_value, movement_sentence, outlook_sentence, text
 from .months import Month
 from .projection import POSSIBLE, UNLIKELY
-from .why import UNUSUAL_MONTHS, history, history_months, movement, unusual_in
+from .why import UNUSUAL_MONTHS, histories, history_months, movement, unusual_in
 
 MOST = 3  # sentences
 
@@ -50,7 +50,7 @@ def summary(results: Results, month: Month, *, kpi_ids: Collection[str] | None =
     off, at_risk, unusual = [], [], []  # (sort key, KPI id, sentence)
     # each KPI's history is its formula evaluated month by month: not done when too short to tell
     months = history_months(results, month)
-    months = months if len(months) >= UNUSUAL_MONTHS else []
+    history = histories(results, months) if len(months) >= UNUSUAL_MONTHS else None
     for result in chosen:
         kpi, row = result.kpi, result.at(month)
         if row is None:
@@ -72,7 +72,8 @@ def summary(results: Results, month: Month, *, kpi_ids: Collection[str] | None =
             said = text("summary.projection", locale, label=kpi.label,
                         sentence=outlook_sentence(projection, kpi, locale, currency))
             at_risk.append(((projection.outlook != UNLIKELY, -gap), kpi.id, said))
-        odd = next((u for u in unusual_in(history(results, kpi.id, months)) if u.month == month), None)
+        found = unusual_in(history(kpi.id)) if history is not None else []
+        odd = next((u for u in found if u.month == month), None)
         if odd is not None:
             said = text("summary.unusual_high" if odd.z > 0 else "summary.unusual_low", locale, label=kpi.label,
                         value=format_value(odd.value, kpi.format, locale, currency, kpi.unit),

@@ -13,6 +13,7 @@ Everything is read from the engine's results (its KPI values and the inputs it u
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .engine import Results
@@ -198,11 +199,19 @@ def history_months(results: Results, upto: Month) -> list[Month]:
     return month_range(first, upto)
 
 
-def history(results: Results, kpi_id: str, months: list[Month]) -> list[tuple[Month, float | None]]:
-    """KPI `kpi_id`'s value in each of `months` (history_months): the results' own where they have the
-    month, else its formula on the inputs the engine used (a review's results hold 13 months, too few
-    to tell an unusual month)."""
-    return [(m, _value(results, kpi_id, m)) for m in months]
+def histories(results: Results, months: list[Month]) -> Callable[[str], list[tuple[Month, float | None]]]:
+    """A KPI's value in each of `months` (history_months), by the engine's own compiled formulas on the
+    inputs it used, shared by all KPIs (a review's results hold 13 months, too few to tell an unusual
+    month; the formula tree evaluated month by month was 24 µs a month, 14 s for 5,000 KPIs over ten
+    years). Row counts are not in the results: a KPI counting rows has no value outside them."""
+    from .engine import _Evaluator  # the engine's evaluator: the very values `compute` gives
+
+    evaluator = _Evaluator(results.config, results.inputs, {})
+
+    def history(kpi_id: str) -> list[tuple[Month, float | None]]:
+        series = evaluator.kpi(kpi_id)
+        return [(m, series(m.index)) for m in months]
+    return history
 
 
 def unusual_in(series: list[tuple[Month, float | None]]) -> list[Unusual]:

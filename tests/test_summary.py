@@ -27,7 +27,7 @@ from kpireport.mail import Recipient, compose
 from kpireport.months import Month, month_range
 from kpireport.review import build_view, pdf_bytes
 from kpireport.summary import summary
-from kpireport.why import history, history_months, movement, unusual_months
+from kpireport.why import histories, history_months, movement, unusual_months
 
 CONFIG = """\
 title: Test
@@ -138,8 +138,9 @@ def test_a_reviews_13_months_see_the_whole_history_as_the_engine_computes_it(tmp
     whole, window = compute(config, data()), compute(config, data(), month_range(LAST - 12, LAST))
     months = history_months(window, LAST)
     assert months == list(MONTHS)
+    history = histories(window, months)
     for kpi in config.kpis:
-        assert history(window, kpi, months) == [(row.month, row.value) for row in whole.kpi(kpi).months]
+        assert history(kpi) == [(row.month, row.value) for row in whole.kpi(kpi).months]
 
 
 def test_nothing_to_say_is_one_sentence_with_the_counts(tmp_path: Path, locale: str) -> None:
