@@ -296,15 +296,14 @@ LABELS: dict[str, dict[Locale, str]] = {
                     "en": "{label} is off target: {value} against a target of {target} ({attainment} of it)."},
     "summary.projection": {"fr": "{label} — {sentence}", "en": "{label} — {sentence}"},
     "summary.unusual_high": {
-        "fr": "{label} : {value}, un mois inhabituellement haut ({z} écarts robustes au-dessus de sa saison et de "
-              "sa tendance).",
-        "en": "{label}: {value}, an unusually high month ({z} robust deviations above its season and trend).",
+        "fr": "{label} : {value}, un mois inhabituellement haut ({by}au-dessus de sa saison et de sa tendance).",
+        "en": "{label}: {value}, an unusually high month ({by}above its season and trend).",
     },
     "summary.unusual_low": {
-        "fr": "{label} : {value}, un mois inhabituellement bas ({z} écarts robustes en dessous de sa saison et de "
-              "sa tendance).",
-        "en": "{label}: {value}, an unusually low month ({z} robust deviations below its season and trend).",
+        "fr": "{label} : {value}, un mois inhabituellement bas ({by}en dessous de sa saison et de sa tendance).",
+        "en": "{label}: {value}, an unusually low month ({by}below its season and trend).",
     },
+    "summary.deviations": {"fr": "{z} écarts robustes ", "en": "{z} robust deviations "},
     "summary.calm": {
         "fr": "Rien à signaler : {on} indicateur(s) atteint(s), {watch} à surveiller, aucune projection annuelle "
               "menacée, aucun mois inhabituel.",

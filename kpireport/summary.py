@@ -77,7 +77,7 @@ def summary(results: Results, month: Month, *, kpi_ids: Collection[str] | None =
         if odd is not None:
             said = text("summary.unusual_high" if odd.z > 0 else "summary.unusual_low", locale, label=kpi.label,
                         value=format_value(odd.value, kpi.format, locale, currency, kpi.unit),
-                        z=_z_text(odd.z, locale))
+                        by=_deviations(odd.z, locale))
             unusual.append(((-abs(odd.z),), kpi.id, said))
     sentences: list[str] = []
     said_about: set[str] = set()
@@ -94,8 +94,9 @@ def summary(results: Results, month: Month, *, kpi_ids: Collection[str] | None =
     return Summary(sentences, _notes(results, [r.kpi.id for r in chosen], month, notes or {}))
 
 
-def _z_text(z: float, locale: str) -> str:
-    return "∞" if math.isinf(z) else format_number(abs(z), locale, 1)
+def _deviations(z: float, locale: str) -> str:
+    """`4,2 écarts robustes `; nothing when z is infinite (the other months explained to the digit)."""
+    return "" if math.isinf(z) else text("summary.deviations", locale, z=format_number(abs(z), locale, 1))
 
 
 def _notes(results: Results, kpi_ids: list[str], month: Month, notes: Notes) -> list[str]:
