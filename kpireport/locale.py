@@ -291,6 +291,27 @@ LABELS: dict[str, dict[Locale, str]] = {
                        "en": " It needs {needed} a month until {end}."},
     "outlook.needed_rate": {"fr": " Il faut {needed} sur les mois restants d'ici {end}.",
                             "en": " It needs {needed} over the remaining months until {end}."},
+    # the summary (summary.py): its facts, and a line when none stands out
+    "summary.off": {"fr": "{label} est hors cible : {value} pour une cible de {target} ({attainment} de la cible).",
+                    "en": "{label} is off target: {value} against a target of {target} ({attainment} of it)."},
+    "summary.projection": {"fr": "{label} — {sentence}", "en": "{label} — {sentence}"},
+    "summary.unusual_high": {
+        "fr": "{label} : {value}, un mois inhabituellement haut ({by}au-dessus de sa saison et de sa tendance).",
+        "en": "{label}: {value}, an unusually high month ({by}above its season and trend).",
+    },
+    "summary.unusual_low": {
+        "fr": "{label} : {value}, un mois inhabituellement bas ({by}en dessous de sa saison et de sa tendance).",
+        "en": "{label}: {value}, an unusually low month ({by}below its season and trend).",
+    },
+    "summary.deviations": {"fr": "{z} écarts robustes ", "en": "{z} robust deviations "},
+    "summary.calm": {
+        "fr": "Rien à signaler : {on} indicateur(s) atteint(s), {watch} à surveiller, aucune projection annuelle "
+              "menacée, aucun mois inhabituel.",
+        "en": "Nothing stands out: {on} KPI(s) on target, {watch} to watch, no yearly projection at risk, no unusual "
+              "month.",
+    },
+    "summary.labelled": {"fr": "{label} : {sentence}", "en": "{label}: {sentence}"},
+    "summary.notes": {"fr": "Notes des responsables", "en": "Owners' notes"},
 }
 
 MINUS = "\u2212"  # a real minus sign in sentences, as typeset text has (−24 799 €, not -24 799 €)

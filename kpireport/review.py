@@ -36,6 +36,7 @@ from .locale import (
 )
 from .months import Month, month_range
 from .pdf import can_split, html_to_pdf
+from .summary import summary
 
 
 def _default_templates() -> Path:
@@ -122,6 +123,8 @@ class ReviewView:
     compact: bool = False  # more than COMPACT_ABOVE KPIs: tables of one line per KPI, no charts (see there)
     off_track: list[KpiView] = field(default_factory=list)  # compact: the furthest from target first, at most
     # OFF_TRACK_SHOWN (of counts["off"])
+    highlights: list[str] = field(default_factory=list)  # the summary's sentences (summary.py), at most three
+    owner_notes: list[str] = field(default_factory=list)  # the owners' notes on the month, "Label : note"
 
 
 def _is_flat(change: float, points: bool) -> bool:
@@ -183,6 +186,7 @@ def build_view(config: Config, results: engine.Results, month: Month, *, kpi_ids
     # the least attained first (a KPI off target has a target, and a value: an attainment, unless 0)
     off_track = sorted((item for item in rows if item[1].status == engine.Status.OFF),
                        key=lambda item: item[1].attainment if item[1].attainment is not None else -math.inf)
+    said = summary(results, month, kpi_ids=wanted, notes=notes)
     sections: dict[str, list[KpiView]] = {}
     for result, view in zip(chosen, views, strict=True):
         sections.setdefault(_section_of(config, result.kpi), []).append(view)
@@ -195,6 +199,7 @@ def build_view(config: Config, results: engine.Results, month: Month, *, kpi_ids
         sections=[SectionView(title, members) for title, members in sections.items()],
         funnel=_funnel(config, results, month) if kpi_ids is None else None, compact=compact,
         off_track=[view for view, _ in off_track[:OFF_TRACK_SHOWN]] if compact else [],
+        highlights=said.sentences, owner_notes=said.notes,
     )
 
 

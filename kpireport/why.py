@@ -13,13 +13,15 @@ Everything is read from the engine's results (its KPI values and the inputs it u
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .engine import Results
 from .formula import Binary, Call, Name, Negate, Node, Number, evaluate, walk
-from .months import Month
+from .months import Month, month_range
 
 UNUSUAL_Z = 3.0  # robust z-scores beyond which a month is unusual
+UNUSUAL_MONTHS = 3 * 12  # of history, at least, to tell an unusual month (see unusual_months)
 MAD_TO_SD = 1.4826  # the MAD of a normal distribution times this is its standard deviation
 
 
@@ -188,8 +190,34 @@ def unusual_months(results: Results, kpi_id: str) -> list[Unusual]:
     against its median, in robust standard deviations (1.4826 x MAD). Needs 36 consecutive months
     with a value (the longest stretch is used): with two years, a calendar month's median is the mean
     of two values, and an odd month would make the same month of the other year look odd too."""
-    months, values = _longest_run([(row.month, row.value) for row in results.kpi(kpi_id).months])
-    if len(values) < 3 * 12:
+    return unusual_in([(row.month, row.value) for row in results.kpi(kpi_id).months])
+
+
+def history_months(results: Results, upto: Month) -> list[Month]:
+    """The months from the first of the engine's inputs up to `upto`."""
+    first = min((min(series) for series in results.inputs.values() if series), default=upto)
+    return month_range(first, upto)
+
+
+def histories(results: Results, months: list[Month]) -> Callable[[str], list[tuple[Month, float | None]]]:
+    """A KPI's value in each of `months` (history_months), by the engine's own compiled formulas on the
+    inputs it used, shared by all KPIs (a review's results hold 13 months, too few to tell an unusual
+    month; the formula tree evaluated month by month was 24 µs a month, 14 s for 5,000 KPIs over ten
+    years). Row counts are not in the results: a KPI counting rows has no value outside them."""
+    from .engine import _Evaluator  # the engine's evaluator: the very values `compute` gives
+
+    evaluator = _Evaluator(results.config, results.inputs, {})
+
+    def history(kpi_id: str) -> list[tuple[Month, float | None]]:
+        series = evaluator.kpi(kpi_id)
+        return [(m, series(m.index)) for m in months]
+    return history
+
+
+def unusual_in(series: list[tuple[Month, float | None]]) -> list[Unusual]:
+    """unusual_months on a series of (month, value) in month order."""
+    months, values = _longest_run(series)
+    if len(values) < UNUSUAL_MONTHS:
         return []
     import numpy as np
 

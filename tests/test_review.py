@@ -103,7 +103,9 @@ def test_every_kpi_has_its_label_value_target_and_status_in_the_pdf(rendered) ->
                                                      config.currency, kpi.unit))
         status = text(f"status.{row.status.value}", locale)
         # the overview table prints each KPI on one line: label, value, target, attainment, change, status
-        line = next((ln for ln in content.splitlines() if ln.startswith(label + " ") and value in ln), None)
+        # (the summary's sentences above it may start with the label and value too; a table line ends with the status)
+        line = next((ln for ln in content.splitlines() if ln.startswith(label + " ") and value in ln
+                     and ln.rstrip().endswith(status)), None)
         assert line is not None, f"{kpi.id}: no line with '{label}' and '{value}'"
         assert target in line, f"{kpi.id}: {line!r} lacks the target {target!r}"
         assert status in line, f"{kpi.id}: {line!r} lacks the status {status!r}"
