@@ -222,6 +222,10 @@ def test_only_rates_get_their_changes_in_points(results) -> None:
     assert rate.change_mom_pts == pytest.approx((rate.value - rate.previous) * 100)  # type: ignore[union-attr,operator]
     assert count.change_mom_pts is None  # type: ignore[union-attr]
     assert count.change_yoy_pts is None  # type: ignore[union-attr]
+    rate, count = results.kpi("open_rate").at(Month(2026, 3)), results.kpi("leads_kpi").at(Month(2026, 3))
+    assert rate.change_yoy_pts == pytest.approx((rate.value - rate.year_ago) * 100)  # type: ignore[union-attr,operator]
+    assert count.year_ago is not None  # type: ignore[union-attr]
+    assert count.change_yoy_pts is None  # type: ignore[union-attr]  # a count a year before: still no points
 
 
 def test_default_months_span_the_data(results) -> None:
