@@ -295,6 +295,7 @@ LABELS: dict[str, dict[Locale, str]] = {
     "summary.off": {"fr": "{label} est hors cible : {value} pour une cible de {target} ({attainment} de la cible).",
                     "en": "{label} is off target: {value} against a target of {target} ({attainment} of it)."},
     "summary.projection": {"fr": "{label} — {sentence}", "en": "{label} — {sentence}"},
+    "summary.it": {"fr": "L'indicateur", "en": "It"},
     "summary.unusual_high": {
         "fr": "{label} : {value}, un mois inhabituellement haut ({by}au-dessus de sa saison et de sa tendance).",
         "en": "{label}: {value}, an unusually high month ({by}above its season and trend).",
@@ -514,10 +515,12 @@ def format_change(change: float, locale: Locale, *, sign: bool = True) -> str:
     return format_percent(change, locale, decimals, sign=sign).replace("-", MINUS)
 
 
-def movement_sentence(movement, kpi, locale: Locale, currency: str) -> str:  # type: ignore[no-untyped-def]
+def movement_sentence(movement, kpi, locale: Locale, currency: str,  # type: ignore[no-untyped-def]
+                      subject: str | None = None) -> str:
     """One sentence on why.Movement `movement` of `kpi` (a config.Kpi): the change, then the parts that
-    made it, largest first, those that went the other way last ("en partie compensé par …")."""
-    values = {"label": kpi.label, "versus": text("why.versus_month" if movement.versus == movement.month - 1
+    made it, largest first, those that went the other way last ("en partie compensé par …").
+    `subject` stands for the KPI's label (after a sentence that named it: "It fell …")."""
+    values = {"label": subject or kpi.label, "versus": text("why.versus_month" if movement.versus == movement.month - 1
                                                   else "why.versus_year", locale)}
     fmt, unit = kpi.format, kpi.unit
     difference = movement.after - movement.before

@@ -63,7 +63,7 @@ def summary(results: Results, month: Month, *, kpi_ids: Collection[str] | None =
                         target=format_value(row.target, kpi.format, locale, currency, kpi.unit),
                         attainment=format_percent(row.attainment, locale, 0) if row.attainment is not None else "—")
             if moved is not None:
-                said += " " + movement_sentence(moved, kpi, locale, currency)
+                said += " " + movement_sentence(moved, kpi, locale, currency, subject=text("summary.it", locale))
             off.append(((-gap, -abs(row.change_mom or 0)), kpi.id, said))
         projection = row.year_end
         if projection is not None and projection.outlook in (UNLIKELY, POSSIBLE) and projection.value is not None \
