@@ -199,20 +199,21 @@ def test_every_measure_of_a_deals_export_matches_plain_loops(tmp_path: Path, wri
     assert data.warnings == []
 
 
+HANDFUL = [dict(zip(["Deal ID", "Company", "Created", "Closed", "Stage", "Amount", "Owner"], row, strict=True))
+           for row in [
+               ("1", "c1", "2026-01-05", "2026-02-10", "won", "1000", "ana"),
+               ("2", "c2", "2026-01-20", "2026-01-28", "lost", "500", "ana"),
+               ("3", "c1", "2026-02-01", "", "open", "2000", ""),
+               ("4", "c3", "2026-02-14", "2026-03-03", "won", "", "ben"),
+               ("5", "c3", "2026-03-01", "2026-03-30", "won", "3000", "ben"),
+               ("6", "c4", "2026-03-15", "", "open", "1500", "ben"),
+               ("7", "c2", "2026-01-10", "2026-04-02", "won", "12000", "ana"),
+           ]]  # seven deals whose every measure is worked out by hand in test_a_hand_checked_handful
+
+
 def test_a_hand_checked_handful(tmp_path: Path) -> None:
     """Seven deals whose every number is worked out by hand below."""
-    rows = [
-        # Deal ID, Company, Created, Closed, Stage, Amount, Owner
-        ("1", "c1", "2026-01-05", "2026-02-10", "won", "1000", "ana"),
-        ("2", "c2", "2026-01-20", "2026-01-28", "lost", "500", "ana"),
-        ("3", "c1", "2026-02-01", "", "open", "2000", ""),
-        ("4", "c3", "2026-02-14", "2026-03-03", "won", "", "ben"),
-        ("5", "c3", "2026-03-01", "2026-03-30", "won", "3000", "ben"),
-        ("6", "c4", "2026-03-15", "", "open", "1500", "ben"),
-        ("7", "c2", "2026-01-10", "2026-04-02", "won", "12000", "ana"),
-    ]
-    names = ["Deal ID", "Company", "Created", "Closed", "Stage", "Amount", "Owner"]
-    write_csv(tmp_path / "deals.csv", [dict(zip(names, row, strict=True)) for row in rows])
+    write_csv(tmp_path / "deals.csv", HANDFUL)
     values = load_data(load_config(project(tmp_path, "deals.csv"))).values
     jan, feb, mar, apr = (Month(2026, m) for m in (1, 2, 3, 4))
     assert values["deals_won"] == {jan: 0, feb: 1, mar: 2, apr: 1}

@@ -23,7 +23,7 @@ from kpireport.errors import ConfigError, DataError, EngineError
 from kpireport.months import Month
 from kpireport.sources import load_data
 
-from .test_measures import INPUTS, deals, expected, project, write_csv, write_parquet
+from .test_measures import HANDFUL, INPUTS, deals, expected, project, write_csv, write_parquet
 
 pytestmark = pytest.mark.slow  # a JVM starts once for the module (about 10 s here)
 
@@ -89,17 +89,7 @@ def test_only_a_row_per_month_comes_back_from_spark(tmp_path: Path, session: Any
 
 def test_a_hand_checked_handful(tmp_path: Path, session: Any) -> None:
     """tests/test_measures.py's seven deals, the numbers worked out by hand there, and `last`."""
-    rows = [
-        ("1", "c1", "2026-01-05", "2026-02-10", "won", "1000", "ana"),
-        ("2", "c2", "2026-01-20", "2026-01-28", "lost", "500", "ana"),
-        ("3", "c1", "2026-02-01", "", "open", "2000", ""),
-        ("4", "c3", "2026-02-14", "2026-03-03", "won", "", "ben"),
-        ("5", "c3", "2026-03-01", "2026-03-30", "won", "3000", "ben"),
-        ("6", "c4", "2026-03-15", "", "open", "1500", "ben"),
-        ("7", "c2", "2026-01-10", "2026-04-02", "won", "12000", "ana"),
-    ]
-    names = ["Deal ID", "Company", "Created", "Closed", "Stage", "Amount", "Owner"]
-    write_parquet(tmp_path / "deals.parquet", [dict(zip(names, row, strict=True)) for row in rows])
+    write_parquet(tmp_path / "deals.parquet", HANDFUL)
     values = load_data(load_config(on_spark(project(tmp_path, "deals.parquet")))).values
     jan, feb, mar, apr = (Month(2026, m) for m in (1, 2, 3, 4))
     assert values["deals_won"] == {jan: 0, feb: 1, mar: 2, apr: 1}
