@@ -292,8 +292,9 @@ LABELS: dict[str, dict[Locale, str]] = {
     "outlook.needed_rate": {"fr": " Il faut {needed} sur les mois restants d'ici {end}.",
                             "en": " It needs {needed} over the remaining months until {end}."},
     # the summary (summary.py): its facts, and a line when none stands out
-    "summary.off": {"fr": "{label} est hors cible : {value} pour une cible de {target} ({attainment} de la cible).",
-                    "en": "{label} is off target: {value} against a target of {target} ({attainment} of it)."},
+    "summary.off": {"fr": "{label} est hors cible : {value} pour une cible de {target}{attainment}.",
+                    "en": "{label} is off target: {value} against a target of {target}{attainment}."},
+    "summary.attainment": {"fr": " ({attainment} de la cible)", "en": " ({attainment} of it)"},
     "summary.projection": {"fr": "{label} — {sentence}", "en": "{label} — {sentence}"},
     "summary.it": {"fr": "L'indicateur", "en": "It"},
     "summary.unusual_high": {
@@ -306,11 +307,12 @@ LABELS: dict[str, dict[Locale, str]] = {
     },
     "summary.deviations": {"fr": "{z} écarts robustes ", "en": "{z} robust deviations "},
     "summary.calm": {
-        "fr": "Rien à signaler : {on} indicateur(s) atteint(s), {watch} à surveiller, aucune projection annuelle "
-              "menacée, aucun mois inhabituel.",
-        "en": "Nothing stands out: {on} KPI(s) on target, {watch} to watch, no yearly projection at risk, no unusual "
-              "month.",
+        "fr": "Rien à signaler : {on}, {watch} à surveiller, aucune projection annuelle menacée, aucun mois "
+              "inhabituel.",
+        "en": "Nothing stands out: {on}, {watch} to watch, no yearly projection at risk, no unusual month.",
     },
+    "summary.on_one": {"fr": "{count} indicateur atteint", "en": "{count} KPI on target"},
+    "summary.on_many": {"fr": "{count} indicateurs atteints", "en": "{count} KPIs on target"},
     "summary.labelled": {"fr": "{label} : {sentence}", "en": "{label}: {sentence}"},
     "summary.notes": {"fr": "Notes des responsables", "en": "Owners' notes"},
 }

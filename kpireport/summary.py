@@ -61,7 +61,10 @@ def summary(results: Results, month: Month, *, kpi_ids: Collection[str] | None =
             said = text("summary.off", locale, label=kpi.label,
                         value=format_value(row.value, kpi.format, locale, currency, kpi.unit),
                         target=format_value(row.target, kpi.format, locale, currency, kpi.unit),
-                        attainment=format_percent(row.attainment, locale, 0) if row.attainment is not None else "—")
+                        # a share of the target only when it means one (a negative growth's does not)
+                        attainment=text("summary.attainment", locale,
+                                        attainment=format_percent(row.attainment, locale, 0))
+                        if row.attainment is not None and row.attainment >= 0 else "")
             if moved is not None:
                 said += " " + movement_sentence(moved, kpi, locale, currency, subject=text("summary.it", locale))
             off.append(((-gap, -abs(row.change_mom or 0)), kpi.id, said))
@@ -89,7 +92,9 @@ def summary(results: Results, month: Month, *, kpi_ids: Collection[str] | None =
                 said_about.add(fact[1])
     if not sentences:
         with_target = [r for result in chosen if (r := result.at(month)) is not None and r.target is not None]
-        sentences.append(text("summary.calm", locale, on=sum(r.status == Status.ON for r in with_target),
+        on = sum(r.status == Status.ON for r in with_target)
+        sentences.append(text("summary.calm", locale, on=text("summary.on_one" if on <= 1 else "summary.on_many",
+                                                              locale, count=on),
                               watch=sum(r.status == Status.WATCH for r in with_target)))
     return Summary(sentences, _notes(results, [r.kpi.id for r in chosen], month, notes or {}))
 

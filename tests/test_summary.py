@@ -156,8 +156,8 @@ def test_nothing_to_say_is_one_sentence_with_the_counts(tmp_path: Path, locale: 
     config = project(tmp_path, locale)
     results = compute(config, data(odd=False, leads_after=100.0))
     said = summary(results, LAST, kpi_ids=["conversion_rate", "traffic"])
-    expected = {"fr": "Rien à signaler : 1 indicateur(s) atteint(s), 0 à surveiller",
-                "en": "Nothing stands out: 1 KPI(s) on target, 0 to watch"}[locale]
+    expected = {"fr": "Rien à signaler : 1 indicateur atteint, 0 à surveiller",
+                "en": "Nothing stands out: 1 KPI on target, 0 to watch"}[locale]
     assert len(said.sentences) == 1
     assert said.sentences[0].startswith(expected)
 
