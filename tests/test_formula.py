@@ -443,3 +443,38 @@ def test_equal_names_of_another_kind_are_not_shared() -> None:
     as_input = compile_series(Name("x", kind="input"), lambda name: lambda _i: values[name.kind], shared)
     as_kpi = compile_series(Name("x", kind="kpi"), lambda name: lambda _i: values[name.kind], shared)
     assert (as_input(0), as_kpi(0)) == (1.0, 2.0)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("x", 1),
+    ("x + y", 3),
+    ("avg(x, 3)", 7),  # 1 + 3 months × (x and the literal 3)
+    ("avg(avg(x, 3), 4)", 33),  # 1 + 4 × (7 + the literal 4)
+    ("ytd(x + y)", 37),  # 1 + 12 × 3
+    ("-prev(x)", 3),
+    ("avg(avg(avg(avg(x, 120), 120), 120), 120)", 100_001),  # saturates at MAX_COST + 1
+])
+def test_the_cost_of_a_formula_counts_the_values_it_reads(text: str, expected: int) -> None:
+    from kpireport.formula import cost
+
+    assert cost(parse(text).tree) == expected
+
+
+def test_an_unweighted_mean_since_january_is_the_plain_mean() -> None:
+    data = {Month(2026, 1).index: 1.0, Month(2026, 2).index: 2.0}
+    mean = compile_series(Call("ytd_mean", (Name("a"),)), lambda _name: data.get)
+    assert mean(Month(2026, 2).index) == 1.5
+    assert mean(Month(2026, 3).index) is None  # March has no value
+
+
+@pytest.mark.parametrize(("text", "en"), [
+    ("a * b / c", "A × B ÷ C"),
+    ("a / (b * c)", "A ÷ (B × C)"),
+    ("(a + b) * c", "(A + B) × C"),
+    ("a - (b - c)", "A − (B − C)"),
+    ("a - b + c", "A − B + C"),
+    ("a + b * c", "A + B × C"),
+    ("a * (b / c)", "A × B ÷ C"),
+])
+def test_words_bracket_only_what_the_operators_need(text: str, en: str) -> None:
+    assert to_words(parse(text).tree, str.upper, "en") == en
