@@ -743,6 +743,15 @@ class _SourceReader:
             self.config, kpis={k: kpi for k, kpi in self.config.kpis.items() if kpi.owner == stamp.owner})
         targets, tolerances, warnings = typed_targets(values, months, owned, self.file)
         self.data.warnings += warnings
+        if stamp is not None:  # another owner's KPI shown here: its target is theirs to type, said so
+            others = replace(self.config, kpis={k: kpi for k, kpi in self.config.kpis.items()
+                                                 if kpi.owner != stamp.owner})
+            ignored, _, _ = typed_targets(values, months, others, self.file, shares=False)
+            for kpi_id in ignored:
+                owner = self.config.kpis[kpi_id].owner
+                self.warn(f"the target of '{kpi_id}' typed in {stamp.owner}'s workbook is not used: '{kpi_id}' is "
+                          f"{owner or 'nobody'}'s", hint=f"type it in {owner}'s workbook" if owner
+                          else "give the KPI an owner, or set its target in the config")
         for kpi_id, series in targets.items():
             self.data.targets.setdefault(kpi_id, {}).update(series)
         self.data.tolerances.update(tolerances)

@@ -178,7 +178,10 @@ def test_filled_workbooks_merge_each_input_from_its_owner(tmp_path: Path) -> Non
         for month, value in zip((JAN, FEB, MAR), expected[kpi], strict=True):
             assert cell(recalculated, f"kpi_{kpi}", month).value == pytest.approx(value), (kpi, month)
     assert rows[("open_rate", "2026-03")]["target"] == pytest.approx(0.2)  # typed by claire, its owner
-    assert rows[("visit_to_lead", "2026-03")]["target"] == pytest.approx(0.05)  # ines's typing ignored
+    assert rows[("visit_to_lead", "2026-03")]["target"] == pytest.approx(0.05)  # ines's typing ignored, and said
+    assert (f"{books['ines']}: the target of 'visit_to_lead' typed in ines's workbook is not used: 'visit_to_lead' "
+            "is bob's") in computed.stderr
+    assert "type it in bob's workbook" in computed.stderr
     assert {month for _, month in rows} == {"2026-01", "2026-02", "2026-03"}  # nobody typed April
 
     html = tmp_path / "review.html"
