@@ -9,6 +9,7 @@ plain data; each engine compiles it (rows.py for files with polars).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Literal
 
 from .errors import FormulaError
@@ -111,6 +112,28 @@ def parse_value(text: str) -> tuple[Formula | None, FormulaError | None]:
         return None, FormulaError("a value is a column or an expression over columns, not a number",
                                   hint="to count rows, leave 'value' out and write 'aggregate: count'")
     return formula, None
+
+
+def cell_text(value: object) -> str:
+    """A filter value as a (trimmed) cell shows it: 2026, not 2026.0; true as true; a date as YYYY-MM-DD."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def cell_numbers(values: list[object]) -> list[float]:
+    """The filter values a number cell can equal: 2026 and "2026" alike (never a date or true)."""
+    found = []
+    for value in values:
+        if isinstance(value, bool | date):
+            continue
+        try:
+            found.append(float(value))  # type: ignore[arg-type]
+        except ValueError:
+            continue
+    return found
 
 
 def conditions(column: str, written: Any) -> list[Condition]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from .formula import Binary, Call, Name, Negate, Node, Number, walk
-from .measures import Condition, Measure
+from .measures import Condition, Measure, cell_numbers, cell_text
 
 MONTH, VALUE, ROWS = "month", "value", "rows"  # the columns of a measure's monthly result
 ORDER = "\x00order"  # the row's place in the file: `last` breaks a tie between rows of one day with it
@@ -128,29 +128,11 @@ def _condition(condition: Condition, as_number: bool) -> pl.Expr:
         compared = {"gt": cell > bound, "ge": cell >= bound, "lt": cell < bound, "le": cell <= bound}[op]
         return compared.fill_null(False)
     allowed = wanted if isinstance(wanted, list) else [wanted]
-    same = text.is_in([as_text(value).strip() for value in allowed]).fill_null(False)  # cells are trimmed too
-    numbers = [n for n in map(_number, allowed) if n is not None]
+    same = text.is_in([cell_text(value) for value in allowed]).fill_null(False)
+    numbers = cell_numbers(allowed)
     if as_number and numbers:  # 2026 and "2026.0" alike, in a column of numbers
         same = same | pl.col(number_of(column)).is_in(numbers).fill_null(False)
     return ~same if op in ("ne", "not_in") else same
-
-
-def as_text(value: object) -> str:
-    """A filter value as a cell shows it: 2026, not 2026.0; true as true; a date as YYYY-MM-DD."""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _number(value: object) -> float | None:
-    if isinstance(value, bool | dt.date):
-        return None
-    try:
-        return float(value)  # type: ignore[arg-type]
-    except ValueError:
-        return None
 
 
 def value_of(measure: Measure, columns: list[str]) -> pl.Expr:

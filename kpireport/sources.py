@@ -42,7 +42,7 @@ from .cells import parse_number as parse_number
 from .config import Config, Source
 from .database import Result
 from .errors import DataError, KpiReportError, clipped, did_you_mean
-from .measures import Measure, describe
+from .measures import Measure, cell_numbers, cell_text, describe
 from .months import Month
 from .rows import day_of, number_of, text_of
 from .tables import (
@@ -325,12 +325,12 @@ class _SourceReader:
             allowed = wanted if isinstance(wanted, list) else [wanted]
             cells = frame[column]
             if cells.dtype.is_numeric():
-                kept = cells.cast(pl.Float64).is_in(_numbers_among(allowed)).fill_null(False)
+                kept = cells.cast(pl.Float64).is_in(cell_numbers(allowed)).fill_null(False)
             else:
-                kept = cells.cast(pl.String).str.strip_chars().is_in([_as_text(a) for a in allowed]).fill_null(False)
+                kept = cells.cast(pl.String).str.strip_chars().is_in([cell_text(a) for a in allowed]).fill_null(False)
             if not kept.any() and len(frame):
                 seen = cells.cast(pl.String).drop_nulls().unique(maintain_order=True).head(10).to_list()
-                self.warn(f"the filter keeps no row: no cell is {' or '.join(map(repr, map(_as_text, allowed)))}",
+                self.warn(f"the filter keeps no row: no cell is {' or '.join(map(repr, map(cell_text, allowed)))}",
                           header_row, column,
                           f"the column holds {', '.join(map(repr, seen))}; the filter compares whole cells, "
                           "case included")
@@ -1022,24 +1022,6 @@ def _combined(column: str, how: str) -> pl.Expr:
         return getattr(part(how), how)()
     # last: the value of the latest day; on the same day, the lowest row of the file
     return part("last").sort_by(pl.col(_DAY), part("last_row")).drop_nulls().last()
-
-
-def _numbers_among(values: list) -> list[float]:  # type: ignore[type-arg]
-    """The filter values that a number cell can equal: 2026 and "2026" alike."""
-    found = []
-    for value in values:
-        try:
-            found.append(float(value))
-        except ValueError:
-            continue
-    return found
-
-
-def _as_text(value: object) -> str:
-    """A filter value as a cell would show it: 2026, not 2026.0."""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
 
 
 def _ones(mask: pl.Series) -> pl.Series:

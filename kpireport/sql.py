@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .formula import Binary, Call, Name, Negate, Node, Number
-from .measures import Condition, Measure
-from .rows import COMPARED, as_text, single_column
+from .measures import Condition, Measure, cell_numbers, cell_text
+from .rows import COMPARED, single_column
 
 NUMERIC_TYPES = ("int", "float", "double", "decimal", "numeric", "real", "bigint", "smallint", "hugeint",
                  "tinyint", "ubigint", "uinteger", "usmallint", "utinyint")
@@ -104,23 +104,13 @@ def condition(query: Query, test: Condition, numeric: bool) -> str:
         sign = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}[op]
         return f"COALESCE({cell} {sign} {bound}, FALSE)"
     allowed = wanted if isinstance(wanted, list) else [wanted]
-    texts = ", ".join(query.param(as_text(value).strip()) for value in allowed)
+    texts = ", ".join(query.param(cell_text(value)) for value in allowed)
     same = f"COALESCE({text_of(column, dialect)} IN ({texts}), FALSE)"
-    numbers = [float(v) for v in allowed if _is_number(v)]
+    numbers = cell_numbers(allowed)
     if numeric and numbers:  # 2026 and 2026.0 alike, in a column of numbers
         listed = ", ".join(query.param(n) for n in numbers)
         same = f"({same} OR COALESCE({number_of(column, dialect)} IN ({listed}), FALSE))"
     return f"(NOT {same})" if op in ("ne", "not_in") else same
-
-
-def _is_number(value: object) -> bool:
-    if isinstance(value, bool | dt.date):
-        return False
-    try:
-        float(value)  # type: ignore[arg-type]
-    except ValueError:
-        return False
-    return True
 
 
 def kept(query: Query, measure: Measure, numeric: set[str]) -> str:
