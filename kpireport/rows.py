@@ -255,22 +255,29 @@ def with_zeros(result: pl.DataFrame, covered: list[dt.date]) -> pl.DataFrame:
 def measure_months(rows: pl.LazyFrame, measures: tuple[Measure, ...] | list[Measure], columns: list[str],
                    numbers: frozenset[str], covered: list[dt.date]) -> dict[str, pl.DataFrame]:
     """Every measure's months (month, value, rows): one pass per date column (the measures it places
-    in months together, as one GROUP BY), one per snapshot and per distinct count. The passes run one at a time: passes
-    sharing a scan would have it cached whole (a file larger than memory)."""
-    by_date: dict[str, list[Measure]] = {}
+    in months together, as one GROUP BY), one per snapshot and per distinct count. The passes run one
+    at a time: passes sharing a scan would have it cached whole (a file larger than memory)."""
     results: dict[str, pl.DataFrame] = {}
     for measure in measures:
         if measure.snapshot is not None:
             results[measure.input] = at_month_ends(rows, measure, columns, numbers, covered).collect(engine="streaming")
         elif measure.aggregate == "count_distinct":
-            results[measure.input] = with_zeros(distinct(rows, measure, columns, numbers).collect(engine="streaming"),
-                                                covered)
-        else:
-            by_date.setdefault(measure.date, []).append(measure)  # type: ignore[arg-type]
-    for group in by_date.values():
+            results[measure.input] = distinct(rows, measure, columns, numbers).collect(engine="streaming")
+    for group in by_date([m for m in measures if m.input not in results]).values():
         together = monthly(rows, group, columns, numbers).collect(engine="streaming")
-        for index, measure in enumerate(group):
-            result = one_measure(together, index)
-            counted = measure.aggregate in ("count", "count_distinct")
-            results[measure.input] = with_zeros(result, covered) if counted else result
-    return {m.input: results[m.input] for m in measures}
+        results |= {measure.input: one_measure(together, index) for index, measure in enumerate(group)}
+    return {m.input: finished(m, results[m.input], covered) for m in measures}
+
+
+def by_date(measures: list[Measure]) -> dict[str, list[Measure]]:
+    """The measures placed in months by a date column, by that column: each group one pass (one GROUP BY)."""
+    groups: dict[str, list[Measure]] = {}
+    for measure in measures:
+        groups.setdefault(measure.date, []).append(measure)  # type: ignore[arg-type]
+    return groups
+
+
+def finished(measure: Measure, result: pl.DataFrame, covered: list[dt.date]) -> pl.DataFrame:
+    """A measure's months as its pass gave them; a count's with 0 in each covered month it kept no row in."""
+    counted = measure.snapshot is None and measure.aggregate in ("count", "count_distinct")
+    return with_zeros(result, covered) if counted else result

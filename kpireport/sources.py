@@ -481,20 +481,15 @@ class _SourceReader:
             return {}, None
         covered = rows.covered_months(pl.Series([first, last], dtype=pl.Date))
         results: dict[str, pl.DataFrame] = {}
-        by_date: dict[str, list[Measure]] = {}
         for measure in measures:
             if measure.snapshot is not None:
                 text, params = sql.at_month_ends(relation, measure, columns, numeric, covered[0], covered[-1], dialect)
                 results[measure.input] = rows.one_measure(_frame(engine.query(text, params)), 0)
-            else:
-                by_date.setdefault(measure.date, []).append(measure)  # type: ignore[arg-type]
-        for date, group in by_date.items():
+        for date, group in rows.by_date([m for m in measures if m.snapshot is None]).items():
             text, params = sql.monthly(relation, date, group, columns, numeric, dialect)
             found = _frame(engine.query(text, params))
-            for index, measure in enumerate(group):
-                result = rows.one_measure(found, index)
-                counted = measure.aggregate in ("count", "count_distinct")
-                results[measure.input] = rows.with_zeros(result, covered) if counted else result
+            results |= {measure.input: rows.one_measure(found, index) for index, measure in enumerate(group)}
+        results = {m.input: rows.finished(m, results[m.input], covered) for m in measures}
         return results, partial_from(first, last, count, months, set(weekdays or ()))
 
     def scanned(self) -> tuple[pl.LazyFrame, list[str], frozenset[str]] | None:
