@@ -21,6 +21,7 @@ from kpireport.team import config_hash, owner_share
 from kpireport.template import named_cells
 
 from .libreoffice import recalculate
+from .test_roundtrip import cell
 
 CONFIG = """\
 title: Team
@@ -68,14 +69,6 @@ def team(tmp_path: Path, *extra: object) -> tuple[Path, dict[str, Path]]:
                  *extra)
     assert result.exit_code == 0, result.output
     return config, {owner: tmp_path / f"kpi-template-{owner}.xlsx" for owner in SHARES}
-
-
-def cell(workbook, name: str, month: Month | None = None):  # type: ignore[no-untyped-def]
-    cells = named_cells(workbook, name)
-    if month is None:
-        return cells[0]
-    months = [Month.of(c.value) for c in named_cells(workbook, "months")]
-    return cells[months.index(month)]
 
 
 def type_into(path: Path, typed: dict[str, dict[Month, object]]) -> None:
