@@ -21,12 +21,12 @@ import numpy as np
 from . import forecast as fc
 from .formula import Binary, Call, Name, Negate, Node, Number, transform, walk
 from .months import Month
+from .vocabulary import LIKELY, POSSIBLE, UNLIKELY
 
 if TYPE_CHECKING:
     from .config import Config
     from .engine import Results
 
-LIKELY, POSSIBLE, UNLIKELY = "likely", "possible", "unlikely"
 
 
 @dataclass(frozen=True)

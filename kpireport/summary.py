@@ -25,7 +25,7 @@ from itertools import zip_longest
 from .engine import Notes, Results, Status
 from .locale import format_number, format_percent, format_value, movement_sentence, outlook_sentence, text
 from .months import Month
-from .projection import POSSIBLE, UNLIKELY
+from .vocabulary import POSSIBLE, UNLIKELY  # not projection.py: numpy is loaded only for a projection
 from .why import UNUSUAL_MONTHS, histories, history_months, movement, unusual_in
 
 MOST = 3  # sentences

@@ -13,6 +13,8 @@ Format = Literal["number", "percent", "currency", "duration"]
 Direction = Literal["up", "down"]
 KpiType = Literal["activity", "efficiency", "outcome", "qualitative"]
 Frequency = Literal["weekly", "monthly", "quarterly"]
+# where a yearly projection lands against its target (projection.py), as compute writes it
+LIKELY, POSSIBLE, UNLIKELY = "likely", "possible", "unlikely"
 
 
 class Strict(BaseModel):
