@@ -95,8 +95,8 @@ def typed_scan(scan: pl.LazyFrame, found: Forms) -> pl.LazyFrame | None:
     """The forms straight from typed columns (a Parquet file's): no cell to read, so none to report.
     None when a form needs reading text (numbers or dates written as text): that file is read whole."""
     schema = scan.collect_schema()
-    if any(not schema[c].is_numeric() for c in found.number) or any(
-            schema[c] not in (pl.Date, pl.Datetime) and not isinstance(schema[c], pl.Datetime) for c in found.day):
+    dated = [schema[c] == pl.Date or isinstance(schema[c], pl.Datetime) for c in found.day]
+    if not all(schema[c].is_numeric() for c in found.number) or not all(dated):
         return None
     typed = [pl.col(ORDER)]
     for column in found.text:
