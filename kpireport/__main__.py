@@ -1,5 +1,5 @@
 """`python -m kpireport` is the `kpireport` command."""
 
-from .cli import cli
+from .cli import main
 
-cli()
+main()

@@ -6,6 +6,18 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+_freeze_after_pause = False
+
+
+def keep_until_exit() -> None:
+    """For a process that ends with its one command (the `kpireport` command, not a library caller):
+    what a paused section built then lives until the exit, so it is frozen (gc.freeze) when the pause
+    ends instead of being walked by the collector once more, as every object allocated while it was
+    paused would be on its first run after (5,000 KPIs: 0.5 s of `compute`'s 3.7 s). A library caller
+    may drop the results, and a frozen cycle is never freed: it keeps the default."""
+    global _freeze_after_pause
+    _freeze_after_pause = True
+
 
 @contextmanager
 def collector_paused() -> Iterator[None]:
@@ -19,4 +31,6 @@ def collector_paused() -> Iterator[None]:
         yield
     finally:
         if enabled:
+            if _freeze_after_pause:
+                gc.freeze()
             gc.enable()

@@ -248,10 +248,12 @@ def _compute(config: Config, data: MonthlyValues, months: list[Month], partial: 
             from .projection import Projector  # numpy and statsmodels: only when a projection is asked for
 
             projector = Projector(config, evaluator.data, partial or ())
+        # a constant target needs no look-up by month (a Month's hash is a Python call)
+        constant = period is None and not kpi.target.by_month
         rows = []
         for month, index in zip(months, indexes, strict=True):  # pragma: no mutate (same lengths)
             value, previous, year_ago = series(index), series(index - 1), series(index - 12)
-            target = target_of(month)
+            target = kpi.target.default if constant else target_of(month)
             # KpiMonth's fields in order: by position, 0.2 s less than by keyword at 600,000 rows
             rows.append(KpiMonth(month, value, target, status_of(value, target, direction, tolerance),
                                  attainment_of(value, target, direction), previous, change(value, previous),

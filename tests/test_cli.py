@@ -49,6 +49,40 @@ def test_python_dash_m_runs_the_cli() -> None:
     assert "compute" in result.stdout
 
 
+def test_the_command_in_a_real_process_prints_what_the_library_computes() -> None:
+    """`kpireport compute` writes its CSV as bytes to the process's stdout, after warnings on stderr,
+    and freezes what it built (collector.keep_until_exit): the same rows as the library's to_csv."""
+    from kpireport.engine import compute
+    from kpireport.export import to_csv
+    from kpireport.sources import load_data
+
+    config = load_config(EXAMPLE / "kpireport.yaml")
+    expected = to_csv(compute(config, load_data(config).values))
+    result = subprocess.run([sys.executable, "-m", "kpireport", "compute", str(EXAMPLE / "kpireport.yaml")],
+                            capture_output=True, check=False)
+    assert (result.returncode, result.stdout.decode()) == (0, expected)
+    assert expected.count("\n") > 100
+
+
+def test_only_the_command_freezes_what_a_paused_collector_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    from kpireport import collector
+
+    frozen = gc.get_freeze_count()
+    with collector.collector_paused():
+        kept = [[index] for index in range(1000)]
+    assert gc.get_freeze_count() == frozen  # a library caller: its results stay collectable
+    monkeypatch.setattr(collector, "_freeze_after_pause", True)
+    try:
+        with collector.collector_paused():
+            kept += [[index] for index in range(1000)]
+        assert gc.get_freeze_count() >= frozen + 2000
+        assert gc.isenabled()
+    finally:
+        gc.unfreeze()
+
+
 # --- init ---------------------------------------------------------------------------------------
 
 
