@@ -38,6 +38,11 @@ def day_of(column: str) -> str:
     return f"{column}\x00day"
 
 
+def key_of(column: str) -> str:
+    """A typed column of whole numbers as it is: a distinct count counts them, as it would their text."""
+    return f"{column}\x00key"
+
+
 @dataclass(frozen=True)
 class Forms:
     """Which typed forms of which columns some measures read; `checked`: the forms whose bad cells
@@ -47,6 +52,7 @@ class Forms:
     number: frozenset[str]
     day: frozenset[str]
     checked: frozenset[tuple[str, str]]  # (form, column)
+    ordered: bool  # whether a measure needs the rows' order (ORDER): `last` does, to break ties
 
 
 def forms(measures: tuple[Measure, ...] | list[Measure], columns: list[str], numeric: set[str]) -> Forms:
@@ -66,7 +72,8 @@ def forms(measures: tuple[Measure, ...] | list[Measure], columns: list[str], num
                     found["number"].add(column)
         for form, column in reads(measure, columns):
             found[form].add(column)
-    return Forms(frozenset(found["text"]), frozenset(found["number"]), frozenset(found["day"]), frozenset(checked))
+    return Forms(frozenset(found["text"]), frozenset(found["number"]), frozenset(found["day"]), frozenset(checked),
+                 any(measure.aggregate == "last" for measure in measures))
 
 
 def single_column(measure: Measure, columns: list[str]) -> str | None:
@@ -98,15 +105,19 @@ def typed_scan(scan: pl.LazyFrame, found: Forms) -> pl.LazyFrame | None:
     dated = [schema[c] == pl.Date or isinstance(schema[c], pl.Datetime) for c in found.day]
     if not all(schema[c].is_numeric() for c in found.number) or not all(dated):
         return None
-    typed = [pl.col(ORDER)]
+    # the row's place only for `last` (numbering the rows costs a tenth of a pass)
+    typed = [pl.col(ORDER)] if found.ordered else []
     for column in found.text:
+        if schema[column].is_integer():  # the text of a whole number is never padded, nor empty
+            typed += [pl.col(column).cast(pl.String).alias(text_of(column)), pl.col(column).alias(key_of(column))]
+            continue
         text = pl.col(column).cast(pl.String).str.strip_chars()
         if schema[column].is_float():
             text = pl.when(pl.col(column).is_nan()).then(None).otherwise(text)
         typed.append(pl.when(text != "").then(text).alias(text_of(column)))
     typed += [pl.col(c).cast(pl.Float64).fill_nan(None).alias(number_of(c)) for c in found.number]
     typed += [(pl.col(c) if schema[c] == pl.Date else pl.col(c).dt.date()).alias(day_of(c)) for c in found.day]
-    return scan.with_row_index(ORDER).select(typed)
+    return (scan.with_row_index(ORDER) if found.ordered else scan).select(typed)
 
 
 def kept(measure: Measure, numbers: frozenset[str]) -> pl.Expr:
@@ -138,8 +149,9 @@ def _condition(condition: Condition, as_number: bool) -> pl.Expr:
 def value_of(measure: Measure, columns: list[str]) -> pl.Expr:
     """Each row's value (1 for every row when the rows are counted); null for no value."""
     single = single_column(measure, columns)
-    if measure.value is None:  # a column of ones (a literal 1.0 would aggregate as one value)
-        return pl.col(ORDER).is_not_null().cast(pl.Float64)
+    if measure.value is None:  # a column of ones (a literal 1.0 would aggregate as one value), from the
+        # date that places the row in months: every row a measure keeps has one
+        return pl.col(day_of(measure.month_columns()[0])).is_not_null().cast(pl.Float64)
     if single is not None:
         if measure.aggregate == "count_distinct":
             return pl.col(text_of(single))
@@ -192,6 +204,9 @@ def distinct(rows: pl.LazyFrame, measure: Measure, columns: list[str], numbers: 
     """A distinct count a month, in a pass of its own: the month and value pairs first, then the pairs
     a month (streams with a memory of one entry per pair; a set of values per month in one pass does not)."""
     day, value = pl.col(day_of(measure.date)), value_of(measure, columns)  # type: ignore[arg-type]
+    single = single_column(measure, columns)
+    if single is not None and key_of(single) in rows.collect_schema():  # whole numbers: counted as they are
+        value = pl.col(key_of(single))
     pairs = (rows.filter(kept(measure, numbers) & day.is_not_null() & value.is_not_null())
              .group_by(day.dt.month_start().alias(MONTH), value.alias("key")).agg(pl.len().alias(ROWS)))
     return (pairs.group_by(MONTH).agg(pl.len().cast(pl.Float64).alias(VALUE), pl.col(ROWS).sum())
