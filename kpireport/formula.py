@@ -28,7 +28,8 @@ class Number:
 @dataclass(frozen=True)
 class Name:
     name: str
-    position: int = field(default=0, compare=False)  # 0-based offset in the text, for messages
+    # 0-based offset in the text, for messages (the parser sets it on every name a message points at)
+    position: int = field(default=0, compare=False)  # pragma: no mutate (the default is never shown)
     kind: str | None = field(default=None, compare=False)  # "input" or "kpi", set by the config
 
 
@@ -120,6 +121,10 @@ class _Token:
     text: str
     position: int
 
+    @property
+    def is_end(self) -> bool:
+        return not self.text  # the only token without text (a string compared would have equivalent mutants)
+
 
 def _tokenize(text: str) -> list[_Token]:
     tokens: list[_Token] = []
@@ -140,13 +145,18 @@ def _tokenize(text: str) -> list[_Token]:
     return tokens
 
 
+def _named(token: _Token) -> str:
+    """A token as a message names it."""
+    return "the end of the formula" if token.is_end else f"'{token.text}'"
+
+
 def _error(text: str, position: int, message: str, hint: str | None = None,
            width: int = 1) -> FormulaError:
     # a long formula is shown around the position only, its cuts marked by "…" (a formula can be megabytes)
     start = max(0, position - SHOWN_CHARS // 2)
     end = min(len(text), max(position + width, start + SHOWN_CHARS))
     before, after = ("…" if start else ""), ("…" if end < len(text) else "")
-    caret = " " * (position - start + len(before)) + "^" * max(1, min(width, end - position))
+    caret = " " * (position - start + len(before)) + "^" * width  # a problem never runs past the text's end
     return FormulaError(f"{message} (position {position + 1})\n    {before}{text[start:end]}{after}\n    {caret}",
                         hint=hint)
 
@@ -173,16 +183,15 @@ class _Parser:
 
     def expect(self, op: str) -> None:
         if self.token.text != op:
-            found = f"'{self.token.text}'" if self.token.kind != "end" else "the end of the formula"
             hint = "close each '(' with ')'" if op == ")" else f"write '{op}' here"
-            raise _error(self.text, self.token.position, f"expected '{op}' but found {found}", hint)
+            raise _error(self.text, self.token.position, f"expected '{op}' but found {_named(self.token)}", hint)
         self.take()
 
     def parse(self) -> Node:
-        if self.token.kind == "end":
+        if self.token.is_end:
             raise FormulaError("the formula is empty", hint="write e.g. 'emails_opened / emails_delivered'")
         tree = self.expression()
-        if self.token.kind != "end":
+        if not self.token.is_end:
             raise _error(self.text, self.token.position, f"unexpected '{self.token.text}'",
                          "an operator (+ - * /) is probably missing before it")
         if depth(tree) > MAX_DEPTH:  # a long chain like a/b/c/… builds a deep tree without recursing here
@@ -239,8 +248,7 @@ class _Parser:
             node = self.expression()
             self.expect(")")
             return node
-        found = f"'{token.text}'" if token.kind != "end" else "the end of the formula"
-        raise _error(self.text, token.position, f"expected a number, a name or '(' but found {found}",
+        raise _error(self.text, token.position, f"expected a number, a name or '(' but found {_named(token)}",
                      "each operator (+ - * /) needs a value on both sides, e.g. leads / visits")
 
     def call(self, name: _Token) -> Node:
@@ -325,7 +333,7 @@ def cost(node: Node, name_cost: Callable[[Name], int] = lambda _name: 1) -> int:
     """How many values computing the formula for one month takes (a name counting `name_cost(name)`).
     Without recursion, and saturating at MAX_COST + 1: a long chain of windows overflows nothing."""
     def capped(value: int) -> int:
-        return min(value, MAX_COST + 1)
+        return min(value, MAX_COST + 1)  # pragma: no mutate (MAX_COST is even: ^ 1 is + 1)
 
     totals: dict[int, int] = {}
     pending: list[tuple[Node, bool]] = [(node, False)]
@@ -457,7 +465,7 @@ def _series(node: Negate | Binary | Call, parts: list[Series]) -> Series:
                 return None
             if op == "+":
                 return _finite(left + right)
-            if op == "-":
+            if op == "-":  # pragma: no mutate (is: a one-character string is a cached object)
                 return _finite(left - right)
             if op == "*":
                 return _finite(left * right)
@@ -501,7 +509,7 @@ def _series(node: Negate | Binary | Call, parts: list[Series]) -> Series:
         values = [part(index) for part in parts]
         if any(v is None for v in values):
             return None
-        return min(values) if function == "min" else max(values)  # type: ignore[type-var]
+        return min(values) if function == "min" else max(values)  # type: ignore[type-var]  # pragma: no mutate (min or max: >= is alike)
     return extreme
 
 
@@ -576,7 +584,7 @@ class _ExcelPrinter:
             return self.print_ytd_form(node, month)
         if function in ("ytd", "avg"):
             start = month.january if function == "ytd" else month - (months_arg(node) - 1)
-            excel = "SUM" if function == "ytd" else "AVERAGE"
+            excel = "SUM" if function == "ytd" else "AVERAGE"  # pragma: no mutate (ytd or avg: >= is alike)
             if isinstance(first, Name):  # a contiguous row: one range, guarded by its size
                 span = self.refs.span(first, start, month)
                 if span is None:
@@ -598,7 +606,8 @@ class _ExcelPrinter:
         self.guards[span] = month.month
         plain = f"{YTD_FORMS[node.function]}({span})"
         rows = self.refs.span(node.args[1], month.january, month) if len(node.args) > 1 else None  # type: ignore[arg-type]
-        if node.function != "ytd_mean" or rows is None:
+        # only ytd_mean has a second argument (rows): for the other forms rows is None either way
+        if node.function != "ytd_mean" or rows is None:  # pragma: no mutate (see above: > and is not are alike)
             return plain
         return f"IF(COUNT({rows})={month.month},SUMPRODUCT({span},{rows})/SUM({rows}),{plain})"
 

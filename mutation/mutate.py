@@ -5,7 +5,9 @@ cosmic-ray changes the source file in place, so it works in a copy of the work t
 rebuilt each run): the work tree itself is never touched. A target's session database
 (.mutation/<target>.sqlite) keeps its results; the summary is printed at the end.
 `--report` prints the summary of the sessions as they stand; `--resume` goes on with an interrupted
-run (same copy of the tree, pending mutants only).
+run (same copy of the tree, pending mutants only); `--retest` runs the survivors again against the
+work tree as it is now (new tests; `# pragma: no mutate` on an equivalent mutant's line): the module's
+lines must not have moved since the run.
 """
 
 from __future__ import annotations
@@ -135,6 +137,18 @@ def mutate(target: str, resume: bool = False) -> dict:
     return summary(target, session)
 
 
+def retest(target: str) -> dict:
+    """The survivors of the last run of `target`, run again in a fresh copy of the work tree."""
+    import sqlite3
+
+    session = WORK / f"{target}.sqlite"
+    with sqlite3.connect(session) as db:  # the survivors become pending again
+        db.execute("DELETE FROM work_results WHERE test_outcome = 'SURVIVED'")
+    run(PYTHON / "cr-filter-pragma", session)
+    run(PYTHON / "cosmic-ray", "exec", WORK / f"{target}.toml", session)
+    return summary(target, session)
+
+
 def summary(target: str, session: Path) -> dict:
     dump = subprocess.run([PYTHON / "cosmic-ray", "dump", session], check=True, capture_output=True,
                           text=True).stdout
@@ -158,7 +172,7 @@ def summary(target: str, session: Path) -> dict:
 
 
 def main(arguments: list[str]) -> None:
-    names = [name for name in arguments if name not in ("--report", "--resume")]
+    names = [name for name in arguments if name not in ("--report", "--resume", "--retest")]
     unknown = [name for name in names if name not in TARGETS]
     if unknown:
         sys.exit(f"mutate: unknown target {', '.join(unknown)}; targets: {', '.join(TARGETS)}")
@@ -167,6 +181,9 @@ def main(arguments: list[str]) -> None:
                    if (WORK / f"{name}.sqlite").exists()]
     elif "--resume" in arguments and TREE.exists():  # after an interrupted run
         results = [mutate(name, resume=True) for name in names or TARGETS]
+    elif "--retest" in arguments:
+        copy_tree()
+        results = [retest(name) for name in names or TARGETS if (WORK / f"{name}.sqlite").exists()]
     else:
         WORK.mkdir(exist_ok=True)
         copy_tree()

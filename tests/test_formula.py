@@ -15,7 +15,9 @@ from hypothesis import strategies as st
 
 from kpireport.errors import FormulaError
 from kpireport.formula import (
+    Binary,
     Call,
+    Formula,
     Name,
     compile_series,
     depth,
@@ -134,6 +136,7 @@ CASES = [
     ("a * 1e16", 15e16, '=IF(COUNT(P1)<1,"",IFERROR(P1*1E+16,""))'),  # past 15 digits: an exponent
     ("a * (c * a)", 15 * 10 * 15.0, '=IF(COUNT(P1,P3)<2,"",IFERROR(P1*P3*P1,""))'),  # no brackets it does not need
     ("a + (c + a)", 40.0, '=IF(COUNT(P1,P3)<2,"",IFERROR(P1+P3+P1,""))'),
+    ("-(a * c)", -150.0, '=IF(COUNT(P1,P3)<2,"",IFERROR(-(P1*P3),""))'),  # the brackets as written
 ]
 
 
@@ -204,6 +207,8 @@ ERRORS = [
     ("a +", "expected a number, a name or '(' but found the end of the formula (position 4)", None),
     ("a b", "unexpected 'b' (position 3)", "an operator (+ - * /) is probably missing before it"),
     ("(a + b", "expected ')' but found the end of the formula (position 7)", "close each '(' with ')'"),
+    ("(a b", "expected ')' but found 'b' (position 4)", "close each '(' with ')'"),
+    ("max(a b)", "expected ')' but found 'b' (position 7)", "close each '(' with ')'"),
     ("min()", "min() takes at least 1 argument, not 0 (position 1)", None),
     ("sqrt(a)", "unknown function 'sqrt' (position 1)", "functions: prev, ytd, avg, min, max"),
     ("a ^ 2", "unexpected character '^' (position 3)", None),
@@ -240,6 +245,61 @@ def test_error_shows_a_caret_under_the_problem() -> None:
     with pytest.raises(FormulaError) as caught:
         parse("a + prv(b)")
     assert caught.value.message.splitlines()[1:] == ["    a + prv(b)", "        ^^^"]
+
+
+LONG = "a + " * 50  # 200 characters: more than a message shows of a formula
+
+
+@pytest.mark.parametrize(("text", "problem", "width"), [
+    pytest.param(LONG + "prv(b)" + " + a" * 50, "prv", 3, id="in-the-middle"),
+    pytest.param(LONG + "a b", "b", 1, id="near-the-end"),
+    pytest.param("a ^ 2" + " + a" * 50, "^", 1, id="near-the-start"),
+    pytest.param(LONG + "a +", "", 1, id="past-the-end"),
+    pytest.param("a + " + "x" * 150 + "(b)", "x" * 150, 150, id="a-name-longer-than-the-window"),
+])
+def test_an_error_in_a_long_formula_shows_the_window_around_it(text: str, problem: str, width: int) -> None:
+    """A message shows the formula from 40 characters before the problem, 80 characters at least and
+    the whole problem, as far as the text goes; "…" where it is cut; and a caret under each character
+    of the problem (one just past the end when the formula stops short)."""
+    position = text.index(problem) if problem else len(text)
+    start = max(0, position - 40)
+    end = min(len(text), max(start + 80, position + width))
+    with pytest.raises(FormulaError) as caught:
+        parse(text)
+    _, shown, caret = caught.value.message.splitlines()
+    shown, caret = shown.removeprefix("    "), caret.removeprefix("    ")
+    cut_before, cut_after = shown.startswith("…"), shown.endswith("…")
+    window = shown[cut_before:len(shown) - cut_after]
+    assert (cut_before, cut_after) == (start > 0, end < len(text))
+    assert window == text[start:end]
+    assert caret == " " * caret.index("^") + "^" * width  # one ^ a character, nothing after
+    under = caret.index("^") - cut_before  # the caret stands under the problem's first character
+    assert window[under:under + width] == problem or (not problem and under == len(window))
+
+
+def test_the_nesting_limit_is_the_same_after_a_closed_bracket() -> None:
+    """The parser counts the levels it is in, not those it has left: 99 brackets pass and 100 are
+    refused, after a bracketed term as at the start."""
+    deepest = "(" * 99 + "a" + ")" * 99
+    for before in ("", "(a) + ", "-(a) + max((a), 1) + "):
+        parse(before + deepest)
+        with pytest.raises(FormulaError):
+            parse(before + "(" + deepest + ")")
+
+
+def test_a_tree_is_the_same_wherever_it_was_written() -> None:
+    """Positions are for messages: trees compare by what they compute (the config finds a KPI that is
+    just an input's name, and repeated sub-formulas, by comparing trees)."""
+    assert parse("a + prev(b) - max(c, 2)").tree == parse(" a +  prev( b )-max(c,2)").tree
+    assert parse("prev(b)").tree != parse("prev(c)").tree
+
+
+def test_kpi_names_are_the_names_the_config_resolved_as_kpis() -> None:
+    product = Binary("*", Name("visits", kind="input"), Name("other_kpi", kind="kpi"))
+    tree = Binary("+", Name("won", kind="kpi"), product)
+    formula = Formula("won + visits * other_kpi", tree)
+    assert formula.kpi_names() == {"won", "other_kpi"}
+    assert formula.names() == {"won", "visits", "other_kpi"}
 
 
 def test_sequential_negations_do_not_add_up_to_the_nesting_limit() -> None:
@@ -452,6 +512,7 @@ def test_equal_names_of_another_kind_are_not_shared() -> None:
     ("avg(avg(x, 3), 4)", 33),  # 1 + 4 × (7 + the literal 4)
     ("ytd(x + y)", 37),  # 1 + 12 × 3
     ("-prev(x)", 3),
+    ("avg(-x, 3)", 10),  # 1 + 3 months × (-x: 2, and the literal 3)
     ("avg(avg(avg(avg(x, 120), 120), 120), 120)", 100_001),  # saturates at MAX_COST + 1
 ])
 def test_the_cost_of_a_formula_counts_the_values_it_reads(text: str, expected: int) -> None:
