@@ -191,8 +191,7 @@ def compute(config: Path, data_files: tuple[Path, ...], month, output_format: st
         sys.stdout.flush()
         export.write_csv(results, sys.stdout.buffer, month)
         return
-    text = export.to_json(results, month)
-    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    export.write_json(results, sys.stdout, month)
 
 
 @cli.command()

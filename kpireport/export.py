@@ -5,9 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from operator import attrgetter
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TextIO
 
 import polars as pl
 
@@ -32,13 +32,16 @@ def _year_end(row: KpiMonth) -> tuple[float | None, float | None, float | None, 
 
 def rows(results: Results, month: Month | None = None) -> list[dict[str, Any]]:
     """One row per KPI and month (only `month` when given); no value stays None."""
-    out = []
+    return list(_rows(results, month))
+
+
+def _rows(results: Results, month: Month | None) -> Iterator[dict[str, Any]]:
     for result in results.kpis:
         kpi = result.kpi
         for row in result.months:
             if month is not None and row.month != month:
                 continue
-            out.append({
+            yield {
                 "kpi": kpi.id, "month": str(row.month),
                 **{name: getattr(row, name) for name in _NUMBERS},
                 "status": row.status.value,
@@ -46,8 +49,7 @@ def rows(results: Results, month: Month | None = None) -> list[dict[str, Any]]:
                 "format": kpi.format, "direction": kpi.direction,
                 "complete": row.month not in results.partial,  # false: the month's data stop early
                 **dict(zip(("year_end", "year_end_low", "year_end_high", "outlook"), _year_end(row), strict=True)),
-            })
-    return out
+            }
 
 
 _RUNS_IN_A_SPREADSHEET = ("=", "+", "-", "@", "\t", "\r")  # OWASP's list for CSV injection
@@ -154,9 +156,21 @@ def _line(cells: Iterable[str]) -> str:
 
 
 def to_json(results: Results, month: Month | None = None) -> str:
-    return json.dumps({
-        "title": results.config.title,
-        "months": [str(m) for m in results.months if month is None or m == month],
-        "rows": rows(results, month),
-    }, ensure_ascii=False, indent=2)
+    """{"title", "months", "rows": rows()} as JSON text (see write_json)."""
+    out = io.StringIO()
+    write_json(results, out, month)
+    return out.getvalue()
+
+
+def write_json(results: Results, out: TextIO, month: Month | None = None) -> None:
+    """{"title", "months", "rows": rows()}, a row per line, each written as it comes: json's indented
+    writer is its pure-Python one, and held 600,000 rows (5,000 KPIs) in memory at once (18 s, 2.9 GB)."""
+    def text(value: Any) -> str:
+        return json.dumps(value, ensure_ascii=False)
+
+    months = [str(m) for m in results.months if month is None or m == month]
+    out.write(f'{{\n  "title": {text(results.config.title)},\n  "months": {text(months)},\n  "rows": [')
+    for index, row in enumerate(_rows(results, month)):
+        out.write(("\n    " if index == 0 else ",\n    ") + text(row))
+    out.write("\n  ]\n}\n")
 

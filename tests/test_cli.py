@@ -290,6 +290,23 @@ def test_compute_one_month_as_json() -> None:
     assert revenue["previous"] == pytest.approx(_crm(EXAMPLE / "data" / "crm-monthly.csv")["revenue"]["2026-09"])
 
 
+def test_json_is_every_row_one_per_line_and_reads_back_as_the_rows() -> None:
+    """`--format json` writes a row per line as it goes (5,000 KPIs: 600,000 rows never held as one
+    document): the same document as the rows, for the whole period, one month, and no month at all."""
+    from kpireport import export
+    from kpireport.engine import compute
+    from kpireport.sources import load_data
+
+    config = load_config(EXAMPLE / "kpireport.yaml")
+    results = compute(config, load_data(config).values)
+    for month, count in ((None, len(results.months) * 10), (Month(2026, 10), 10), (Month(1999, 1), 0)):
+        text = export.to_json(results, month)
+        months = [str(m) for m in results.months if month is None or m == month]
+        assert json.loads(text) == {"title": config.title, "months": months, "rows": export.rows(results, month)}
+        assert len(export.rows(results, month)) == count
+        assert sum(line.startswith('    {"kpi": ') for line in text.splitlines()) == count
+
+
 def test_compute_month_without_data_gives_empty_values() -> None:
     result = run("compute", EXAMPLE / "kpireport.yaml", "--month", "2030-01")
     assert result.exit_code == 0
