@@ -258,7 +258,9 @@ def test_html_is_standalone_and_escaped(tmp_path: Path) -> None:
     assert "@page" in content
     assert "<script>" not in content
     assert "&lt;script&gt;" in content
-    assert content.count("data:image/svg+xml;base64,") == len(document["kpis"])  # one trend chart each
+    # one trend chart and one sparkline (the summary's line) each
+    assert content.count('<img class="trend"') == content.count('<img class="spark"') == len(document["kpis"])
+    assert content.count("data:image/svg+xml;base64,") == 2 * len(document["kpis"])
 
 
 def test_a_kpi_without_data_says_so_and_never_shows_zero(tmp_path: Path) -> None:
@@ -559,7 +561,8 @@ def test_rates_change_in_points_and_print_enough_digits_to_differ(tmp_path: Path
     assert "▼ -3,0 pts" in page  # 45 % -> 42 %
     assert re.search(r'tone-good"><span>[^<]*</span> ▼ -3,0\xa0pts', html.read_text(encoding="utf-8"))
     charts = [base64.b64decode(data).decode() for data in
-              re.findall(r"data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)", html.read_text(encoding="utf-8"))]
+              re.findall(r'<img class="trend" alt="[^"]*" src="data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)',
+                         html.read_text(encoding="utf-8"))]
     assert "0,23" in charts[0]  # the chart labels the month as the card prints it, not 0,2 %
     computed = {row["kpi"]: row for row in csv.DictReader(io.StringIO(
         run("compute", config, "--month", "2026-10").stdout))}
