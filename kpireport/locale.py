@@ -244,6 +244,16 @@ LABELS: dict[str, dict[Locale, str]] = {
     "review.no_data": {"fr": "Pas de donnée pour ce mois.", "en": "No data for this month."},
     "review.chart_legend": {"fr": "trait plein : réel · tirets : cible · 13 derniers mois",
                             "en": "solid: actual · dashed: target · last 13 months"},
+    "review.chart_projection": {"fr": " · pointillés sur bande : projection jusqu'à décembre (intervalle à 80 %)",
+                                "en": " · dotted over a band: projected to December (80 % interval)"},
+    "review.chart_unusual": {"fr": " · cerclé de violet : mois inhabituel", "en": " · ringed in purple: unusual month"},
+    "review.spark": {"fr": "12 mois", "en": "12 months"},
+    "review.year_end": {"fr": "Fin d'année", "en": "Year end"},
+    "review.year_end_legend": {
+        "fr": "Fin d'année : le réel projeté à décembre, face à l'objectif annuel : ● atteinte probable · "
+              "◐ possible · ○ peu probable ; — sans objectif annuel.",
+        "en": "Year end: the actual projected to December, against the yearly target: ● likely · ◐ possible · "
+              "○ unlikely to be reached; — without a yearly target."},
     "review.funnel": {"fr": "Entonnoir de conversion", "en": "Conversion funnel"},
     "review.stage": {"fr": "Étape", "en": "Stage"},
     "review.this_month": {"fr": "Ce mois-ci", "en": "This month"},

@@ -18,7 +18,7 @@ from pathlib import Path
 from markupsafe import Markup
 
 from . import engine
-from .charts import TrendPoint, trend_svg
+from .charts import ProjectedPoint, TrendPoint, sparkline_svg, trend_svg
 from .config import Config, Kpi
 from .engine import Notes
 from .errors import KpiReportError
@@ -36,7 +36,7 @@ from .locale import (
 )
 from .months import Month, month_range
 from .pdf import can_split, html_to_pdf
-from .summary import summary
+from .summary import summary, unusual_by_kpi
 
 
 def _default_templates() -> Path:
@@ -47,12 +47,14 @@ def _default_templates() -> Path:
 
 DEFAULT_TEMPLATES = _default_templates()
 TREND_MONTHS = 13  # this month and the same month a year before, on one chart
+SPARK_MONTHS = 12  # the summary's sparkline: this month and the eleven before
 # A review of more KPIs than this lists them in tables, one line per KPI (actual, target, changes,
 # status), without charts: a card with a chart per KPI is half a page, so 1,000 KPIs were 500 pages
 # nobody reads, and 30 ms of layout each (5,000 KPIs: 157 s). Its summary lists the KPIs off track.
 COMPACT_ABOVE = 50
 OFF_TRACK_SHOWN = 100  # of them, in a long review's summary: the rest are marked in their sections
 STATUS_SYMBOL = {"on": "●", "watch": "◐", "off": "○", "no_data": "–", "no_target": "·"}
+OUTLOOK_SYMBOL = {"likely": "●", "possible": "◐", "unlikely": "○"}  # as the statuses they foretell
 
 
 # --- the view: plain data, already formatted for the locale ---------------------------------------------
@@ -80,12 +82,26 @@ class KpiView:
     benchmark: str
     comments: list[str] = field(default_factory=list)
     has_value: bool = True
+    sparkline: Markup = field(default_factory=Markup)  # the summary's line: the last SPARK_MONTHS months
+    year_end: str = ""  # the year's projected value against a yearly target, with its outlook's symbol; "" without
+    outlook: str = "none"  # likely | possible | unlikely | none
+    outlook_text: str = ""
+    projected: bool = False  # its chart shows the months to December as projected
+    unusual: bool = False  # its chart rings a month flagged unusual
 
 
 @dataclass
 class SectionView:
     title: str
     kpis: list[KpiView]
+
+    @property
+    def projected(self) -> bool:  # a chart of the section shows a projection: its legend says how
+        return any(kpi.projected for kpi in self.kpis)
+
+    @property
+    def unusual(self) -> bool:
+        return any(kpi.unusual for kpi in self.kpis)
 
 
 @dataclass
@@ -95,6 +111,7 @@ class StageView:
     rate: str  # conversion from the stage above
     needed: str  # what the target requires at this stage
     short: bool  # this month's volume is below what the target requires
+    width: float | None = None  # the bar's width, % of the largest stage's: proportional to the volumes
 
 
 @dataclass
@@ -125,6 +142,7 @@ class ReviewView:
     # OFF_TRACK_SHOWN (of counts["off"])
     highlights: list[str] = field(default_factory=list)  # the summary's sentences (summary.py), at most three
     owner_notes: list[str] = field(default_factory=list)  # the owners' notes on the month, "Label : note"
+    projections: bool = False  # a KPI has a yearly target: the summary's year-end column says where it lands
 
 
 def _is_flat(change: float, points: bool) -> bool:
@@ -167,10 +185,13 @@ def build_view(config: Config, results: engine.Results, month: Month, *, kpi_ids
     compact = len(chosen) > COMPACT_ABOVE
     views: list[KpiView] = []
     rows: list[tuple[KpiView, engine.KpiMonth]] = []
+    unusual = unusual_by_kpi(results, month, [r.kpi.id for r in chosen])
+    paths = _Paths(results, month)
     for result in chosen:
         row = result.at(month)
         assert row is not None, "results must cover the review month"
-        view = _kpi_view(config, result, row, month, notes or {}, chart=not compact)
+        view = _kpi_view(config, result, row, month, notes or {}, chart=not compact,
+                         unusual=[u.month for u in unusual.get(result.kpi.id, [])], paths=paths)
         views.append(view)
         rows.append((view, row))
     counts = {status.value: sum(1 for _, r in rows if r.status == status) for status in engine.Status}
@@ -186,7 +207,7 @@ def build_view(config: Config, results: engine.Results, month: Month, *, kpi_ids
     # the least attained first (a KPI off target has a target, and a value: an attainment, unless 0)
     off_track = sorted((item for item in rows if item[1].status == engine.Status.OFF),
                        key=lambda item: item[1].attainment if item[1].attainment is not None else -math.inf)
-    said = summary(results, month, kpi_ids=wanted, notes=notes)
+    said = summary(results, month, kpi_ids=wanted, notes=notes, unusual=unusual)
     sections: dict[str, list[KpiView]] = {}
     for result, view in zip(chosen, views, strict=True):
         sections.setdefault(_section_of(config, result.kpi), []).append(view)
@@ -199,8 +220,26 @@ def build_view(config: Config, results: engine.Results, month: Month, *, kpi_ids
         sections=[SectionView(title, members) for title, members in sections.items()],
         funnel=_funnel(config, results, month) if kpi_ids is None else None, compact=compact,
         off_track=[view for view, _ in off_track[:OFF_TRACK_SHOWN]] if compact else [],
-        highlights=said.sentences, owner_notes=said.notes,
+        highlights=said.sentences, owner_notes=said.notes, projections=any(v.year_end for v in views),
     )
+
+
+class _Paths:
+    """The coming months of KPIs with a yearly target, for their charts: one projector for the
+    review (inputs shared by KPIs are forecast once), made when a chart first needs it (numpy and
+    the forecasts are loaded only then)."""
+
+    def __init__(self, results: engine.Results, month: Month) -> None:
+        self.results, self.month = results, month
+        self.projector = None
+
+    def __call__(self, kpi_id: str) -> list[ProjectedPoint]:
+        if self.projector is None:
+            from .projection import Projector
+
+            self.projector = Projector.of(self.results)  # type: ignore[assignment]
+        coming = self.projector.path(kpi_id, self.month)  # type: ignore[attr-defined]
+        return [ProjectedPoint(p.month, p.value, p.low, p.high) for p in coming]
 
 
 def _partial(last: dt.date | None, locale: str) -> str | None:
@@ -216,7 +255,8 @@ def _section_of(config: Config, kpi: Kpi) -> str:
 
 
 def _kpi_view(config: Config, result: engine.KpiResult, row: engine.KpiMonth, month: Month,
-              notes: Notes, *, chart: bool = True) -> KpiView:
+              notes: Notes, *, chart: bool = True, unusual: list[Month] | None = None,
+              paths: Callable[[str], list[ProjectedPoint]] | None = None) -> KpiView:
     kpi, locale, currency = result.kpi, config.locale, config.currency
 
     shown = [row.value, row.target, row.ytd]
@@ -227,8 +267,13 @@ def _kpi_view(config: Config, result: engine.KpiResult, row: engine.KpiMonth, mo
 
     actual, target, ytd = map(value, shown)
 
-    trend = _trend(config, result, row, month, value) if chart else Markup("")
+    projection = row.year_end if row.year_end is not None and row.year_end.value is not None else None
+    # the chart's continuation: where the year heads, for a KPI with a yearly target
+    projected = paths(kpi.id) if chart and projection is not None and paths is not None else []
+    shown_unusual = [m for m in unusual or [] if month - (TREND_MONTHS - 1) <= m <= month] if chart else []
+    trend = _trend(config, result, row, month, value, projected, shown_unusual) if chart else Markup("")
     owner = config.owners[kpi.owner].name if kpi.owner else ""
+    outlook = (projection.outlook if projection is not None else None) or "none"
     return KpiView(
         id=kpi.id, label=kpi.label, status=row.status.value, status_text=text(f"status.{row.status.value}", locale),
         status_symbol=STATUS_SYMBOL[row.status.value], value=actual, target=target,
@@ -238,18 +283,33 @@ def _kpi_view(config: Config, result: engine.KpiResult, row: engine.KpiMonth, mo
         direction=text(f"direction.{kpi.direction}", locale), benchmark=_benchmark(kpi, locale, currency),
         comments=_comments(notes, sorted(kpi.formula.names()), month),
         has_value=row.value is not None,
+        sparkline=_image(sparkline_svg(_last_values(result, month), status=row.status.value), kpi.label,
+                         "spark"),
+        year_end="" if projection is None else " ".join(
+            filter(None, [OUTLOOK_SYMBOL.get(outlook, ""), value(projection.value)])),
+        outlook=outlook, outlook_text=text(f"outlook.{outlook}", locale) if outlook in OUTLOOK_SYMBOL else "",
+        projected=bool(projected), unusual=bool(shown_unusual),
     )
 
 
+def _last_values(result: engine.KpiResult, month: Month) -> list[float | None]:
+    """The KPI's values of the SPARK_MONTHS months up to `month` (None where it has none)."""
+    by_month = {row.month: row.value for row in result.months}
+    return [by_month.get(m) for m in month_range(month - (SPARK_MONTHS - 1), month)]
+
+
 def _trend(config: Config, result: engine.KpiResult, row: engine.KpiMonth, month: Month,
-           value: Callable[[float | None], str]) -> Markup:
-    """The card's chart: the last TREND_MONTHS months' values and targets, labelled as the card's figures."""
+           value: Callable[[float | None], str], projected: list[ProjectedPoint] | None = None,
+           unusual: list[Month] | None = None) -> Markup:
+    """The card's chart: the last TREND_MONTHS months' values and targets, labelled as the card's
+    figures; the months to December as projected, and the unusual months ringed."""
     kpi, locale, currency = result.kpi, config.locale, config.currency
     points = [TrendPoint(m, r.value, r.target) for m in month_range(month - (TREND_MONTHS - 1), month)
               if (r := result.at(m)) is not None]
     chart = trend_svg(points, status=row.status.value, value_label=value,
                       axis_label=lambda number, step: format_axis(number, kpi.format, locale, currency, step),
-                      month_label=lambda m: format_month(m.first_day, locale, "LLL"))
+                      month_label=lambda m: format_month(m.first_day, locale, "LLL"),
+                      projected=projected or (), unusual=unusual or ())
     return _image(chart, kpi.label)
 
 
@@ -260,13 +320,13 @@ def _comments(notes: Notes, names: list[str], month: Month) -> list[str]:
     return [note for note in found if note]
 
 
-def _image(svg: str, label: str) -> Markup:
+def _image(svg: str, label: str, kind: str = "trend") -> Markup:
     """The chart as an <img> of an SVG data URI: WeasyPrint reads it with a fast XML parser, where
     inline <svg> goes through its HTML parser and is serialised again (measured: 15 % faster)."""
     if not svg:
         return Markup("")
     data = base64.b64encode(svg.encode()).decode()
-    return Markup('<img class="trend" alt="{}" src="data:image/svg+xml;base64,{}">').format(label, data)
+    return Markup('<img class="{}" alt="{}" src="data:image/svg+xml;base64,{}">').format(kind, label, data)
 
 
 def _benchmark(kpi: Kpi, locale: str, currency: str) -> str:
@@ -303,9 +363,12 @@ def _funnel(config: Config, results: engine.Results, month: Month) -> FunnelView
     def number(value: float | None) -> str:
         return format_value(value, "number", locale, config.currency)
 
+    # each bar as long as its volume, the largest stage's (the first, in a funnel) the full width
+    largest = max((v for v in values if v is not None), default=None)
+    widths = [100 * max(v, 0.0) / largest if largest and largest > 0 and v is not None else None for v in values]
     stages = [StageView(label, number(v), format_percent(r, locale) if r is not None else "", number(n),
-                        short=v is not None and n is not None and v < n)
-              for label, v, r, n in zip(labels, values, rates, needed, strict=True)]
+                        short=v is not None and n is not None and v < n, width=w)
+              for label, v, r, n, w in zip(labels, values, rates, needed, widths, strict=True)]
     overall = values[-1] / values[0] if values[0] and values[-1] is not None else None
     return FunnelView(stages, format_percent(overall, locale) if overall is not None else "—",
                       number(target) if target is not None else None)
@@ -331,10 +394,11 @@ def render_html(view: ReviewView, *, template_dir: Path | None = None, standalon
     """The review (or `part` of it) as HTML; `standalone` puts the stylesheet inside, with the screen's
     (for --html: a browser), else it is given to WeasyPrint parsed once (see pdf.stylesheet)."""
     css = _css_text(template_dir, view.colour, view.locale, screen=True) if standalone else ""
+    parts = parts_of(view)
     with template_errors(template_dir):
         return environment(template_dir).get_template("review/base.html").render(
             view=view, part=part or Part(view.sections), t=_words(view.locale), stylesheet=Markup(css),
-            compact_above=COMPACT_ABOVE)
+            compact_above=COMPACT_ABOVE, cut=parts[1].sections[0] if len(parts) == 2 else None)
 
 
 def _words(locale: str):  # type: ignore[no-untyped-def]
@@ -367,7 +431,10 @@ def _css_text(template_dir: Path | None, colour: str, locale: str, *, screen: bo
 
 @dataclass(frozen=True)
 class Part:
-    """The pages one HTML document holds: the whole review, or one of two parts laid out at once."""
+    """The pages one HTML document holds: the whole review, or one of two parts laid out at once.
+    The sections flow (one starts a new page only when it would not fit), but for the one a long
+    review is cut before: it starts a new page in the whole review too (section.html's `cut`), so
+    the two parts laid out at once give the very pages of the whole."""
 
     sections: list[SectionView]
     opening: bool = True  # the cover and the summary
@@ -380,7 +447,7 @@ SUMMARY_LINE = 0.16  # layout work of one summary table line, in KPI cards (meas
 
 def parts_of(view: ReviewView) -> list[Part]:
     """The whole review, or two parts needing about the same layout work, cut between two sections
-    (each starts on a new page, so the cut moves nothing)."""
+    (the second part's first section starts a new page, whether laid out apart or not)."""
     kpis = sum(len(section.kpis) for section in view.sections)
     if kpis < SPLIT_FROM or len(view.sections) < 2:
         return [Part(view.sections)]

@@ -18,7 +18,7 @@ says so, with the counts.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import zip_longest
 
@@ -26,7 +26,7 @@ from .engine import Notes, Results, Status
 from .locale import format_number, format_percent, format_value, movement_sentence, outlook_sentence, text
 from .months import Month
 from .vocabulary import POSSIBLE, UNLIKELY  # not projection.py: numpy is loaded only for a projection
-from .why import UNUSUAL_MONTHS, histories, history_months, movement, unusual_in
+from .why import UNUSUAL_MONTHS, Unusual, histories, history_months, movement, unusual_in
 
 MOST = 3  # sentences
 
@@ -41,16 +41,26 @@ class Summary:
         return [*self.sentences, *self.notes]
 
 
+def unusual_by_kpi(results: Results, month: Month, kpi_ids: Sequence[str]) -> dict[str, list[Unusual]]:
+    """The unusual months of each of `kpi_ids`, judged on its whole history up to `month` (none when
+    it is too short to tell, and then no KPI's history is evaluated)."""
+    months = history_months(results, month)
+    if len(months) < UNUSUAL_MONTHS:
+        return {}
+    history = histories(results, months)
+    return {kpi_id: found for kpi_id in kpi_ids if (found := unusual_in(history(kpi_id)))}
+
+
 def summary(results: Results, month: Month, *, kpi_ids: Collection[str] | None = None,
-            notes: Notes | None = None) -> Summary:
-    """The summary of `month` for the KPIs `kpi_ids` (default: all), in the config's language."""
+            notes: Notes | None = None, unusual: Mapping[str, list[Unusual]] | None = None) -> Summary:
+    """The summary of `month` for the KPIs `kpi_ids` (default: all), in the config's language;
+    `unusual`: unusual_by_kpi's, when the caller has it already."""
     config = results.config
     locale, currency = config.locale, config.currency
     chosen = [r for r in results.kpis if kpi_ids is None or r.kpi.id in kpi_ids]
-    off, at_risk, unusual = [], [], []  # (sort key, KPI id, sentence)
-    # each KPI's history is its formula evaluated month by month: not done when too short to tell
-    months = history_months(results, month)
-    history = histories(results, months) if len(months) >= UNUSUAL_MONTHS else None
+    off, at_risk, odd_ones = [], [], []  # (sort key, KPI id, sentence)
+    if unusual is None:
+        unusual = unusual_by_kpi(results, month, [r.kpi.id for r in chosen])
     for result in chosen:
         kpi, row = result.kpi, result.at(month)
         if row is None:
@@ -75,17 +85,16 @@ def summary(results: Results, month: Month, *, kpi_ids: Collection[str] | None =
             said = text("summary.projection", locale, label=kpi.label,
                         sentence=outlook_sentence(projection, kpi, locale, currency))
             at_risk.append(((projection.outlook != UNLIKELY, -gap), kpi.id, said))
-        found = unusual_in(history(kpi.id)) if history is not None else []
-        odd = next((u for u in found if u.month == month), None)
+        odd = next((u for u in unusual.get(kpi.id, []) if u.month == month), None)
         if odd is not None:
             said = text("summary.unusual_high" if odd.z > 0 else "summary.unusual_low", locale, label=kpi.label,
                         value=format_value(odd.value, kpi.format, locale, currency, kpi.unit),
                         by=_deviations(odd.z, locale))
-            unusual.append(((-abs(odd.z),), kpi.id, said))
+            odd_ones.append(((-abs(odd.z),), kpi.id, said))
     sentences: list[str] = []
     said_about: set[str] = set()
     # round robin over the kinds, each in its own order: the best of each, then the next best…
-    for tier in zip_longest(*(sorted(kind, key=lambda fact: fact[0]) for kind in (off, at_risk, unusual))):
+    for tier in zip_longest(*(sorted(kind, key=lambda fact: fact[0]) for kind in (off, at_risk, odd_ones))):
         for fact in tier:
             if fact is not None and fact[1] not in said_about and len(sentences) < MOST:
                 sentences.append(fact[2])

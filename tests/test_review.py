@@ -34,7 +34,7 @@ from openpyxl import load_workbook
 from pypdf import PdfReader
 
 from kpireport import engine
-from kpireport.charts import TrendPoint, nice_ticks, trend_svg
+from kpireport.charts import ProjectedPoint, TrendPoint, nice_ticks, sparkline_svg, trend_svg
 from kpireport.cli import cli
 from kpireport.config import load_config
 from kpireport.errors import KpiReportError
@@ -258,7 +258,9 @@ def test_html_is_standalone_and_escaped(tmp_path: Path) -> None:
     assert "@page" in content
     assert "<script>" not in content
     assert "&lt;script&gt;" in content
-    assert content.count("data:image/svg+xml;base64,") == len(document["kpis"])  # one trend chart each
+    # one trend chart and one sparkline (the summary's line) each
+    assert content.count('<img class="trend"') == content.count('<img class="spark"') == len(document["kpis"])
+    assert content.count("data:image/svg+xml;base64,") == 2 * len(document["kpis"])
 
 
 def test_a_kpi_without_data_says_so_and_never_shows_zero(tmp_path: Path) -> None:
@@ -559,7 +561,8 @@ def test_rates_change_in_points_and_print_enough_digits_to_differ(tmp_path: Path
     assert "▼ -3,0 pts" in page  # 45 % -> 42 %
     assert re.search(r'tone-good"><span>[^<]*</span> ▼ -3,0\xa0pts', html.read_text(encoding="utf-8"))
     charts = [base64.b64decode(data).decode() for data in
-              re.findall(r"data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)", html.read_text(encoding="utf-8"))]
+              re.findall(r'<img class="trend" alt="[^"]*" src="data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)',
+                         html.read_text(encoding="utf-8"))]
     assert "0,23" in charts[0]  # the chart labels the month as the card prints it, not 0,2 %
     computed = {row["kpi"]: row for row in csv.DictReader(io.StringIO(
         run("compute", config, "--month", "2026-10").stdout))}
@@ -769,3 +772,223 @@ def test_the_html_review_fits_a_desktop_and_a_phone_without_scrolling_sideways(t
     if width == 1280:  # a centred column, not edge to edge
         assert found["left"] > 100
         assert found["left"] == pytest.approx(found["right"], abs=1)
+
+
+# --- page 1: the cover and the summary; the sections flow; the funnel's bars; the charts' projection -----------
+
+YEARLY = {"revenue": {"year": 4_000_000, "split": "seasonal"}, "win_rate": {"year": 0.35}}
+
+
+@pytest.fixture(scope="module", params=["fr", "en"])
+def with_yearly_targets(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """The demo with yearly targets on revenue (a sum, split by season) and win rate (a rate), its
+    October 2026 review as PDF and HTML, and the engine's results computed here."""
+    locale = request.param
+    folder = tmp_path_factory.mktemp(f"yearly-{locale}")
+    write_project(folder / "project", "demo", locale, last_month=MONTH)
+    path = folder / "project" / "kpireport.yaml"
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for kpi_id, target in YEARLY.items():
+        document["kpis"][kpi_id]["target"] = target
+    save(path, document)
+    pdf, html = folder / "review.pdf", folder / "review.html"
+    result = run("report", path, "--month", MONTH, "-o", pdf, "--html", html)
+    assert result.exit_code == 0, result.output
+    config = load_config(path)
+    results = engine.compute(config, load_data(config).values)
+    return locale, config, results, pdf, html.read_text(encoding="utf-8")
+
+
+def _change_as_read(row: engine.KpiMonth, fmt: str, locale: str) -> str:
+    """The change vs last month as a reader sees it: a rate's in points, else relative, with its arrow."""
+    from kpireport.locale import format_percent, format_points
+
+    points = fmt == "percent"
+    change = row.change_mom_pts if points else row.change_mom
+    assert change is not None
+    shown = format_points(change, locale) if points else format_percent(change, locale, sign=True)
+    return spaced(f"{'▲' if change > 0 else '▼'} {shown}")
+
+
+def test_page_one_holds_the_counts_the_sentences_and_a_line_per_kpi_with_its_year_end(with_yearly_targets) -> None:
+    """Page 1 is the cover and the summary: the title, the month, the counts, the summary's sentences,
+    and one line per KPI, each holding the engine's actual, target, attainment, change, year-end
+    projection (for the KPIs with a yearly target) and status, as formatted here from `compute`'s
+    numbers."""
+    from kpireport.locale import distinct_extra, format_percent, format_value
+    from kpireport.summary import summary
+
+    locale, config, results, pdf, _ = with_yearly_targets
+    page = spaced(PdfReader(pdf).pages[0].extract_text())  # a label too long for its column wraps: one line again
+    assert config.title in page
+    assert ("octobre 2026" if locale == "fr" else "October 2026") in page.replace("Octobre", "octobre")
+    for sentence in summary(results, MONTH).sentences:
+        assert spaced(sentence)[:60] in page  # the sentences, at the head of the page
+    statuses = [r.at(MONTH).status.value for r in results.kpis]  # type: ignore[union-attr]
+    for status in ("on", "watch", "off"):
+        assert f"{statuses.count(status)} {text(f'status.{status}', locale)}" in page
+    projected = 0
+    for result in results.kpis:
+        kpi, row = result.kpi, result.at(MONTH)
+        assert row is not None
+        assert row.value is not None
+        assert row.attainment is not None
+        shown = [row.value, row.target, row.ytd]  # printed alike, with the decimals that tell them apart
+        value, target, _ = map(spaced, format_values(shown, kpi.format, locale, config.currency, kpi.unit))
+        start = page.find(f"{spaced(kpi.label)} {value} ")
+        assert start >= 0, f"{kpi.id}: no line on page 1 for {kpi.label!r} {value!r}"
+        status = text(f"status.{row.status.value}", locale)
+        line = page[start:page.index(status, start) + len(status)]
+        assert len(line) < len(kpi.label) + 90, f"{kpi.id}: {line!r} runs on into other lines"
+        figures = [target, spaced(format_percent(row.attainment, locale, 0)), _change_as_read(row, kpi.format, locale)]
+        if kpi.id in YEARLY:
+            assert row.year_end is not None
+            assert row.year_end.value is not None
+            extra = distinct_extra(shown, kpi.format, locale, config.currency, kpi.unit)
+            year_end = format_value(row.year_end.value, kpi.format, locale, config.currency, kpi.unit, extra=extra)
+            symbol = {"likely": "●", "possible": "◐", "unlikely": "○"}[row.year_end.outlook]  # type: ignore[index]
+            figures.append(f"{symbol} {spaced(year_end)}")
+            projected += 1
+        else:
+            assert row.year_end is None
+        for figure in figures:
+            assert figure in line, f"{kpi.id}: {line!r} lacks {figure!r}"
+    assert projected == len(YEARLY)
+    assert text("review.year_end", locale) in page
+
+
+def test_each_summary_line_has_a_sparkline_of_the_last_twelve_months(with_yearly_targets) -> None:
+    _, _, results, _, html = with_yearly_targets
+    sparks = [base64.b64decode(data).decode() for data in
+              re.findall(r'<img class="spark" alt="[^"]*" src="data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)', html)]
+    assert len(sparks) == len(results.kpis)
+    for svg in sparks:  # every month of the twelve has a value: one line of twelve points
+        (points,) = re.findall(r'<polyline points="([^"]+)"', svg)
+        assert len(points.split()) == 12
+
+
+def _charts(html: str) -> dict[str, str]:
+    """Each KPI card's chart (the SVG), by the KPI's label."""
+    return {unescape(label): base64.b64decode(data).decode() for label, data in
+            re.findall(r'<img class="trend" alt="([^"]*)" src="data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)', html)}
+
+
+def test_a_chart_runs_on_to_december_as_projected_only_with_a_yearly_target(with_yearly_targets) -> None:
+    """A KPI with a yearly target has its chart continued dashed over its 80 % band to December (two
+    months after October), from the month's point; the others have neither."""
+    from kpireport.projection import Projector
+
+    locale, config, results, _, html = with_yearly_targets
+    charts = _charts(html)
+    assert len(charts) == len(config.kpis)
+    coming = Projector.of(results)
+    for kpi_id, kpi in config.kpis.items():
+        svg = charts[kpi.label]
+        if kpi_id in YEARLY:
+            (line,) = re.findall(r'<polyline class="projection" points="([^"]+)"', svg)
+            assert len(line.split()) == 1 + 2  # October's point, then November and December
+            (band,) = re.findall(r'<polygon class="band" points="([^"]+)"', svg)
+            assert len(band.split()) == 2 * 3
+            path = coming.path(kpi_id, MONTH)
+            assert [p.month for p in path] == [Month(2026, 11), Month(2026, 12)]
+            assert all(p.low <= p.value <= p.high for p in path)
+        else:
+            assert 'class="projection"' not in svg
+            assert 'class="band"' not in svg
+    assert text("review.chart_projection", locale) in unescape(html)
+
+
+def test_a_projection_is_drawn_within_the_chart_and_around_its_band() -> None:
+    """The continuation starts at the month's point, each projected point lies inside its band, and
+    the vertical axis covers the band."""
+    points = [TrendPoint(Month(2026, m), 100.0 + m, 110.0) for m in range(1, 11)]
+    projected = [ProjectedPoint(Month(2026, 11), 112.0, 60.0, 160.0),
+                 ProjectedPoint(Month(2026, 12), 114.0, 50.0, 170.0)]
+    svg = trend_svg(points, status="on", value_label=str, month_label=str, projected=projected)
+    line = [tuple(map(float, p.split(","))) for p in
+            re.search(r'class="projection" points="([^"]+)"', svg).group(1).split()]  # type: ignore[union-attr]
+    band = [tuple(map(float, p.split(","))) for p in
+            re.search(r'class="band" points="([^"]+)"', svg).group(1).split()]  # type: ignore[union-attr]
+    last = re.findall(r'<circle cx="([\d.]+)" cy="([\d.]+)" r="1.6"', svg)[-1]
+    assert line[0] == tuple(map(float, last))
+    upper, lower = band[:3], band[3:][::-1]
+    for (x, y), (ux, uy), (lx, ly) in zip(line, upper, lower, strict=True):
+        assert x == ux == lx
+        assert uy <= y <= ly
+    assert all(14 <= y <= 110 - 16 for _, y in band)  # inside the plot, not cut off
+    assert 'class="projection"' not in trend_svg(points, status="on", value_label=str, month_label=str)
+    # a month without a value has nothing to continue from
+    gap = [*points[:-1], TrendPoint(Month(2026, 10), None, 110.0)]
+    assert 'class="projection"' not in trend_svg(gap, status="no_data", value_label=str, month_label=str,
+                                                 projected=projected)
+
+
+def test_an_unusual_month_is_ringed_on_its_chart() -> None:
+    points = [TrendPoint(Month(2026, m), 100.0, None) for m in range(1, 11)]
+    svg = trend_svg(points, status="on", value_label=str, month_label=str, unusual=[Month(2026, 4)])
+    (ring,) = re.findall(r'<circle class="unusual" cx="([\d.]+)"', svg)
+    xs = re.findall(r'<circle cx="([\d.]+)" cy="[\d.]+" r="1.6"', svg)
+    assert ring == xs[3]  # April's point
+    assert 'class="unusual"' not in trend_svg(points, status="on", value_label=str, month_label=str)
+
+
+def test_a_sparkline_breaks_at_a_missing_month_and_needs_two_values() -> None:
+    svg = sparkline_svg([1.0, 2.0, None, 3.0, 4.0], status="on")
+    assert len(re.findall("<polyline", svg)) == 2
+    assert sparkline_svg([None, 5.0], status="on") == ""
+    assert "<polyline" in sparkline_svg([5.0, 5.0], status="on")  # flat: a line, no division by zero
+
+
+def test_the_funnels_bars_are_as_long_as_their_stages_volumes(rendered) -> None:
+    """Each stage's bar is its volume's share of the largest stage's (the first), from the month's
+    inputs as the engine holds them."""
+    _, config, results, _ = rendered
+    view = build_view(config, results, MONTH)
+    html = render_html(view)
+    funnel = html.split('<section class="funnel">')[1]
+    widths = [float(w) for w in re.findall(r'<div class="bar" style="width: ([\d.]+)%">', funnel)]
+    volumes = [results.inputs[stage][MONTH] for stage in config.funnel]
+    assert len(widths) == len(volumes) == 4
+    assert widths[0] == 100
+    for width, volume in zip(widths, volumes, strict=True):
+        assert width == pytest.approx(100 * volume / max(volumes), abs=0.01)
+    assert widths == sorted(widths, reverse=True)
+
+
+DEMO_PAGES = 5  # measured: the cover and the summary, 10 cards flowing over 3 pages, the funnel (8 pages before)
+LEAST_FILLED = 0.6  # measured: the demo's pages but the last are 70-82 % full (52 % with a section a page)
+
+
+def test_the_demo_review_is_short_and_no_page_is_left_half_empty(rendered) -> None:
+    """Sections flow: the demo's review fits in DEMO_PAGES pages, and every page but the last is filled
+    to LEAST_FILLED of its height at least (the issue asks for half; measured on WeasyPrint's laid-out
+    pages: the lowest line's or image's bottom)."""
+    from weasyprint import CSS, HTML
+
+    from kpireport.review import _css_text
+
+    locale, config, results, _ = rendered
+    view = build_view(config, results, MONTH)
+    document = HTML(string=render_html(view, standalone=False)).render(
+        stylesheets=[CSS(string=_css_text(None, view.colour, locale))])
+    assert len(document.pages) <= DEMO_PAGES
+
+    def bottom(box) -> float:  # type: ignore[no-untyped-def]
+        """The bottom of the lowest box without children (a block's own box runs to the page's foot)."""
+        children = getattr(box, "children", [])
+        return max(bottom(child) for child in children) if children else box.position_y + box.margin_height()
+
+    for number, page in enumerate(document.pages[:-1], start=1):
+        body = page._page_box.children[0]  # the html element's box: the page's content, not its margins
+        filled = (bottom(body) - page._page_box.content_box_y()) / page._page_box.height
+        assert filled >= LEAST_FILLED, f"page {number} is {100 * (1 - filled):.0f} % empty"
+
+
+def test_every_new_label_of_the_review_exists_in_both_locales() -> None:
+    from kpireport.locale import LABELS
+
+    for key in ("review.spark", "review.year_end", "review.year_end_legend", "review.chart_projection",
+                "review.chart_unusual"):
+        assert set(LABELS[key]) == {"fr", "en"}, key
+        assert all(LABELS[key][locale].strip() for locale in ("fr", "en")), key
+        assert LABELS[key]["fr"] != LABELS[key]["en"], key
