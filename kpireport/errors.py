@@ -6,6 +6,7 @@ import difflib
 from collections.abc import Iterable
 
 SHOWN_CHARS = 80  # of a value echoed in a message: enough to recognise it, never a whole 10 MB cell
+LISTED = 10  # items of a list named in a one-line message (unused columns, a file's columns); past that, "…"
 _LONGEST_LINE = 1_000  # a line of a message longer than this holds a value that escaped `clipped`
 
 
@@ -83,3 +84,9 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
         return None
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None
+
+
+def listed(items: list[str]) -> str:
+    """The first few of a list, for a one-line message."""
+    more = ", …" if len(items) > LISTED else ""
+    return ", ".join(items[:LISTED]) + more

@@ -1,7 +1,7 @@
 """The measures compiled to polars plans, over a table of typed cells.
 
 A measure reads columns in three typed forms: as text (`text_of`: trimmed, an empty cell null), as
-numbers (`number_of`) and as dates (`day_of`). sources.py makes those forms from a file's cells,
+numbers (`number_of`) and as dates (`day_of`). row_sources.py makes those forms from a file's cells,
 reporting the cells that cannot be read; a Parquet file whose columns are typed already gets them as
 expressions over a lazy scan, so that a file larger than memory streams through the same plans.
 

@@ -1,12 +1,14 @@
 """The config's data files turned into one monthly series per input.
 
 Layouts: `wide` (a date column, one column per input), `long` (date, name and value columns) and
-`template` (a filled kpireport workbook, read by its defined names). Daily or weekly rows are rolled
-up to calendar months with each input's `aggregate`; a month with no rows has no value (not 0); the
-same input and month from two files is an error naming both, except a filled template's: what a
-person typed wins over the exports, with a warning when they disagree; and two owners' workbooks
-(team.py) holding a shared input: the same value twice is one value. Every problem is located as
-file:row:column with a fix; `skip_bad_rows` turns a bad row into a warning instead.
+`template` (a filled kpireport workbook, read by its defined names); `rows` (one per deal, with
+`measures:`) is read by row_sources.py, wherever the rows live, and its months are added here.
+Daily or weekly rows are rolled up to calendar months with each input's `aggregate`; a month with
+no rows has no value (not 0); the same input and month from two files is an error naming both,
+except a filled template's: what a person typed wins over the exports, with a warning when they
+disagree; and two owners' workbooks (team.py) holding a shared input: the same value twice is one
+value. Every problem is located as file:row:column with a fix; `skip_bad_rows` turns a bad row into
+a warning instead.
 """
 
 from __future__ import annotations
@@ -15,36 +17,23 @@ import datetime as dt
 import io
 import math
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import polars as pl
 
-from . import rows, sql
-from .cells import (
-    AMBIGUOUS_HINT,
-    NUMBER_HINT,
-    AmbiguousDatesError,
-    Parsed,
-    ambiguity,
-    date_problem,
-    dates,
-    is_missing,
-    mixed_offsets,
-    number_problem,
-    numbers,
-    written_as_months,
-)
+from .cell_reader import ROW, CellReader, one_where, percent_problem
+from .cells import is_missing, written_as_months
 from .cells import parse_date as parse_date  # one text at a time, as before: kept for callers
 from .cells import parse_number as parse_number
 from .config import Config, Source
-from .database import Result
-from .errors import DataError, KpiReportError, clipped, did_you_mean
-from .measures import Measure, cell_numbers, cell_text, describe
+from .errors import LISTED, DataError, KpiReportError, clipped, did_you_mean, listed
+from .measures import cell_numbers, cell_text, describe
 from .months import Month
-from .rows import day_of, number_of, text_of
+from .partial_month import last_day_if_partial
+from .row_sources import RowSourceReader
 from .tables import (
     INDEX_BYTES,
     TEMPLATE_PART_BYTES,
@@ -54,16 +43,12 @@ from .tables import (
     is_ole,
     ole_error,
     read_table,
-    scan_parquet,
     workbook_error,
 )
 
 if TYPE_CHECKING:
     from .team import Stamp
 
-SKIPPED_SHOWN = 20  # skipped rows listed one by one per file; past that, one line counts the rest
-UNUSED_SHOWN = 10  # unused columns (or names) listed in a file's one warning; past that, "…"
-_ROW = "\x00row"  # the row-number column added to each table (tables.py strips NUL from headers)
 _DAY = "\x00day"
 _TEXT = "\x00date"  # the date as written
 _ROWS = "\x00rows"  # a mean input's row count, beside its value
@@ -244,27 +229,15 @@ def input_origins(config: Config, data: MonthlyData) -> list[str]:
     return lines
 
 
-@dataclass(frozen=True)
-class _Bad:
-    """A cell that cannot be read."""
+class _SourceReader(CellReader):
+    """One source read into `data`: a wide or long table, a filled template, or rows with measures."""
 
-    row: int
-    column: str
-    message: str
-    hint: str
-
-
-class _SourceReader:
     def __init__(self, config: Config, source: Source, data: MonthlyData, skip_bad_rows: bool, key: str,
                  check_stamps: bool = True) -> None:
-        self.config, self.source, self.data, self.skip_bad_rows = config, source, data, skip_bad_rows
+        super().__init__(config, source, data.warnings, skip_bad_rows)
+        self.data = data
         self.check_stamps = check_stamps
-        self.file = source.place
         self.key = key  # the source's place in the config (sources.0), for mistakes under its keys
-        self.header_row: int | None = None  # a table's, once read
-
-    def warn(self, message: str, row: int | None = None, column: str | None = None, hint: str | None = None) -> None:
-        self.data.warnings.append(str(KpiReportError(message, file=self.file, line=row, column=column, hint=hint)))
 
     # --- wide and long tables ---------------------------------------------------------------------
 
@@ -273,12 +246,12 @@ class _SourceReader:
         source = self.source
         comma_thousands = self.config.locale == "en"
         table = read_table(source.path, sheet=source.sheet, header=source.date, comma_thousands=comma_thousands)
-        frame = table.frame.with_row_index(_ROW, offset=table.first_row)
+        frame = table.frame.with_row_index(ROW, offset=table.first_row)
         header_row = self.header_row = table.first_row - 1
         layout_columns = [source.date, *([source.name, source.value] if source.layout == "long" else [])]
         for column in [*layout_columns, *source.filter]:
             if column not in frame.columns:
-                names = [c for c in frame.columns if c != _ROW]
+                names = [c for c in frame.columns if c != ROW]
                 raise DataError(f"no column '{column}'", file=self.file, line=header_row,
                                 hint=did_you_mean(column, names) or _delimiter_hint(names)
                                 or "its columns: " + ", ".join(names))
@@ -294,10 +267,10 @@ class _SourceReader:
         """A name under `columns:` that the file does not have: its input would silently get no value."""
         source = self.source
         if source.layout == "wide":  # every row of an export has every column: a missing one is misspelt
-            names = [c for c in frame.columns if c != _ROW]
+            names = [c for c in frame.columns if c != ROW]
             for renamed, input_id in source.columns.items():
                 if renamed not in names:
-                    close = did_you_mean(renamed, names) or f"its columns: {_listed(names)};"
+                    close = did_you_mean(renamed, names) or f"its columns: {listed(names)};"
                     raise DataError(
                         f"no column '{renamed}' (read as '{input_id}' under 'columns:')", file=self.file,
                         line=header_row, key=f"{self.key}.columns.{renamed}",
@@ -339,7 +312,7 @@ class _SourceReader:
 
     def wide(self, frame: pl.DataFrame, table: Table, header_row: int) -> set[str]:
         source, inputs = self.source, self.config.inputs
-        reserved = {_ROW, source.date, *source.filter}
+        reserved = {ROW, source.date, *source.filter}
         columns: dict[str, str] = {}  # column -> input id
         unused: list[str] = []
         for column in frame.columns:
@@ -357,16 +330,16 @@ class _SourceReader:
                 unused.append(column)
         if unused:  # only the listed few are explained: a did-you-mean for each of 200,000 columns took 6 s
             unused = [*(_unused(column, source.columns.get(column, column), source.columns, inputs)
-                        for column in unused[:UNUSED_SHOWN + 1]), *unused[UNUSED_SHOWN + 1:]]
+                        for column in unused[:LISTED + 1]), *unused[LISTED + 1:]]
             self.warn(f"{_counted(len(unused), 'column')} map{'s' if len(unused) == 1 else ''} to no input "
-                      f"and {'is' if len(unused) == 1 else 'are'} ignored: {_listed(unused)}; to read one, declare "
+                      f"and {'is' if len(unused) == 1 else 'are'} ignored: {listed(unused)}; to read one, declare "
                       "an input of its name, or map it to one under this source's 'columns:'", header_row)
         values: dict[str, pl.Series] = {}
         problems: list[pl.DataFrame] = []
         for column, input_id in columns.items():
             values[input_id], bad = self.values(frame, frame[column], inputs[input_id].aggregate, table, input_id)
             problems.append(bad)
-        rows = pl.DataFrame({_ROW: frame[_ROW], _TEXT: frame[source.date], **values})
+        rows = pl.DataFrame({ROW: frame[ROW], _TEXT: frame[source.date], **values})
         measures = [(input_id, inputs[input_id].aggregate, input_id) for input_id in values]
         measures += [(input_id, "count", input_id + _ROWS) for input_id in values  # how many rows each mean is of
                      if inputs[input_id].aggregate == "mean"]
@@ -394,7 +367,7 @@ class _SourceReader:
         if unused:
             rows = unknown.filter(pl.col("name").str.len_bytes() > 0)["len"].sum()
             self.warn(f"{_counted(len(unused), 'name')} map{'s' if len(unused) == 1 else ''} to no input "
-                      f"({_counted(rows, 'row')} ignored): {_listed(unused)}; to read one, declare "
+                      f"({_counted(rows, 'row')} ignored): {listed(unused)}; to read one, declare "
                       "an input of its name, or map it to one under this source's 'columns:'", header_row, source.name)
         nameless = unknown.filter(pl.col("name").fill_null("") == "")["len"].sum()
         if nameless:
@@ -404,9 +377,9 @@ class _SourceReader:
         aggregates = names.replace_strict({i: spec.aggregate for i, spec in inputs.items()}, default=None)
         counted = aggregates == "count"
         values, problems = self.values(frame, frame[source.value], "sum", table, names, checked=~counted)
-        present = _ones(~is_missing(frame[source.value]))
+        present = one_where(~is_missing(frame[source.value]))
         values = pl.select(pl.when(counted).then(present).otherwise(values)).to_series()
-        rows = pl.DataFrame({_ROW: frame[_ROW], _TEXT: frame[source.date], "input": names, "value": values})
+        rows = pl.DataFrame({ROW: frame[ROW], _TEXT: frame[source.date], "input": names, "value": values})
         how_of = {i: spec.aggregate for i, spec in inputs.items()}
         measures = [("value", how, how) for how in sorted(set(aggregates.unique().to_list()))]
         measures += [("value", "count", "mean" + _ROWS)]  # how many rows each mean is of
@@ -419,18 +392,12 @@ class _SourceReader:
                     self.data.rows.setdefault(input_id, {})[Month.of(record[_DAY])] = int(record["mean" + _ROWS])
         return set(names.unique().to_list())
 
-    # --- rows: one per deal, order, contact… ---------------------------------------------------------
+    # --- rows: one per deal, order, contact… (read by row_sources.py) --------------------------------
 
     def rows(self) -> set[str]:
-        """Read a table of rows with the source's measures (measures.py); returns the inputs made."""
+        """Read a table of rows with the source's measures (row_sources.py); returns the inputs made."""
         measures = self.source.measures
-        if self.source.database is not None or self.source.spark is not None:
-            results, last = self.queried()
-        else:
-            lazy, columns, numbers = self.scanned() or self.read_rows()
-            dated = rows.days(lazy, list(dict.fromkeys(c for m in measures for c in m.month_columns())))
-            last = last_day_if_partial(dated)
-            results = rows.measure_months(lazy, measures, columns, numbers, rows.covered_months(dated))
+        results, last = RowSourceReader(self.config, self.source, self.data.warnings, self.skip_bad_rows).measured()
         if last is not None:
             self.data.stops_early(last)
         for measure in measures:
@@ -442,107 +409,6 @@ class _SourceReader:
                     self.data.rows.setdefault(measure.input, {})[Month.of(month)] = int(count)
         return {m.input for m in measures}
 
-    def queried(self) -> tuple[dict[str, pl.DataFrame], dt.date | None]:
-        """Rows in a database, or in files a Spark cluster reads: the measures run there as SQL
-        (sql.py), and only a row per month and measure comes back."""
-        source = self.source
-        if source.spark is not None:
-            from .spark import rows_of
-
-            with rows_of(source.spark, self.file) as spark:
-                return self.pushed_down(spark, spark.relation, sql.SPARK,
-                                        "Spark reads numbers from typed columns (a CSV's cells are text): write the "
-                                        "file as Parquet with number columns")
-        from .database import connect
-
-        with connect(source.database) as database:  # type: ignore[arg-type]
-            return self.pushed_down(database, sql.relation(source.table, source.query), sql.STANDARD,
-                                    "a database's numbers are read from its number columns: cast the column in a "
-                                    "'query:' (e.g. CAST({column} AS DOUBLE PRECISION))")
-
-    def pushed_down(self, engine: Queried, relation: str, dialect: sql.Dialect,
-                    number_hint: str) -> tuple[dict[str, pl.DataFrame], dt.date | None]:
-        """The measures as `dialect`'s SQL over `relation`, run by `engine`; then the months covered and
-        a partial last month, as for a file. `number_hint` (with {column}) says how to read numbers."""
-        measures = self.source.measures
-        probe = engine.query(f"SELECT * FROM {relation} AS t LIMIT 0")
-        columns = probe.columns
-        types = dict(zip(columns, probe.types, strict=True))
-        for measure in measures:
-            self.check_measure_columns(measure, columns)
-        numeric = {c for c in columns if sql.is_numeric(types[c])}
-        for column in sorted(rows.forms(measures, columns, numeric).number - numeric):
-            raise DataError(f"the column '{column}' holds {types[column]} values, where numbers are read",
-                            file=self.file, column=column, hint=number_hint.format(column=sql.quoted(column, dialect)))
-        month_columns = list(dict.fromkeys(c for m in measures for c in m.month_columns()))
-        first, last, count, months, weekdays = engine.query(sql.dates(relation, month_columns, dialect)).rows[0]
-        if first is None:
-            self.data.warnings.append(f"{self.file} has no rows with a date: it gives no value")
-            return {}, None
-        covered = rows.covered_months(pl.Series([first, last], dtype=pl.Date))
-        results: dict[str, pl.DataFrame] = {}
-        for measure in measures:
-            if measure.snapshot is not None:
-                text, params = sql.at_month_ends(relation, measure, columns, numeric, covered[0], covered[-1], dialect)
-                results[measure.input] = rows.one_measure(_frame(engine.query(text, params)), 0)
-        for date, group in rows.by_date([m for m in measures if m.snapshot is None]).items():
-            text, params = sql.monthly(relation, date, group, columns, numeric, dialect)
-            found = _frame(engine.query(text, params))
-            results |= {measure.input: rows.one_measure(found, index) for index, measure in enumerate(group)}
-        results = {m.input: rows.finished(m, results[m.input], covered) for m in measures}
-        return results, partial_from(first, last, count, months, set(weekdays or ()))
-
-    def scanned(self) -> tuple[pl.LazyFrame, list[str], frozenset[str]] | None:
-        """A Parquet file of typed columns, scanned where it lies (it may not fit in memory): the
-        typed forms, its columns, the columns read as numbers. None for any other file."""
-        scan = scan_parquet(self.source.path) if self.source.sheet is None else None
-        if scan is None:
-            return None
-        self.header_row = 1
-        schema = scan.collect_schema()
-        columns = list(schema)
-        for measure in self.source.measures:
-            self.check_measure_columns(measure, columns)
-        if scan.select(pl.len()).collect().item() == 0:  # from the file's metadata: no pass over the rows
-            self.data.warnings.append(f"{self.file} has no rows (only a header): it gives no value")
-        found = rows.forms(self.source.measures, columns, {c for c, t in schema.items() if t.is_numeric()})
-        typed = rows.typed_scan(scan, found)
-        return None if typed is None else (typed, columns, found.number)
-
-    def read_rows(self) -> tuple[pl.LazyFrame, list[str], frozenset[str]]:
-        """Any table read whole, its cells read into the typed forms (bad ones reported)."""
-        source = self.source
-        table = read_table(source.path, sheet=source.sheet, header=source.measures[0].date_columns()[0],
-                           comma_thousands=self.config.locale == "en")
-        frame = table.frame.with_row_index(_ROW, offset=table.first_row)
-        self.header_row = table.first_row - 1
-        names = [c for c in frame.columns if c != _ROW]
-        for measure in source.measures:
-            self.check_measure_columns(measure, names)
-        if not len(frame):
-            self.data.warnings.append(f"{self.file} has no rows (only a header): it gives no value")
-        cells = _RowCells(self, frame, table)
-        typed = cells.typed()
-        kept_rows = self.settle(frame, cells.problems)
-        if kept_rows is not None:  # --skip-bad-rows: a row with a bad cell counts nowhere
-            typed = typed.filter(kept_rows)
-        return typed.lazy(), cells.columns, cells.forms.number
-
-    def check_measure_columns(self, measure: Measure, names: list[str]) -> None:
-        """Every column a measure names is in the file, or an error with the closest one."""
-        parts = [("date", column) for column in ([measure.date] if measure.date else [])]
-        if measure.snapshot is not None:
-            parts += [("snapshot.start", measure.snapshot.start), ("snapshot.end", measure.snapshot.end)]
-        parts += [("value", column) for column in measure.value_columns(names)]
-        parts += [(f"filter.{c.column}", c.column) for c in measure.filter]
-        for part, column in parts:
-            if column not in names:
-                unparsed = f"; as an expression: {measure.unparsed}" if part == "value" and measure.unparsed else ""
-                raise DataError(f"no column '{column}'", file=self.file, line=self.header_row,
-                                key=f"{measure.key}.{part}",
-                                hint=f"{did_you_mean(column, names) or 'its columns: ' + _listed(names)}{unparsed} "
-                                     "(correct the column's name in this measure)")
-
     def monthly(self, rows: pl.DataFrame, problems: list[pl.DataFrame], measures: list[tuple[str, str, str]],
                 keys: tuple[str, ...] | list[str] = ()) -> pl.DataFrame:
         """Roll `rows` (row number, date as written, values) up to calendar months: one column per
@@ -553,19 +419,19 @@ class _SourceReader:
         """
         texts = rows[_TEXT]
         written = texts.unique()
-        parsed = self.read_dates(written, rows.select(_ROW, pl.col(_TEXT).alias(self.source.date)), self.source.date)
+        parsed = self.read_dates(written, rows.select(ROW, pl.col(_TEXT).alias(self.source.date)), self.source.date)
         day_of = pl.DataFrame({_TEXT: written, _DAY: parsed.values})
         where = pl.lit(self.source.date).alias("column")
         if parsed.bad.any():
             bad = rows.filter(texts.is_in(written.filter(parsed.bad).implode()))
-            problems = [*problems, bad.select(_ROW, pl.col(_TEXT).cast(pl.String).alias("text"), where,
+            problems = [*problems, bad.select(ROW, pl.col(_TEXT).cast(pl.String).alias("text"), where,
                                               kind=pl.lit("date"))]
         undated = written.filter(parsed.values.is_null() & ~parsed.bad)
         if len(undated) and measures:  # an empty date cell: fine on an empty row, not on a row with values
             has_values = pl.any_horizontal(pl.col(name).is_not_null() for name in {m[0] for m in measures})
             undated_texts = undated.drop_nulls().implode()  # one list: is_in on a bare Series is deprecated
             empty = rows.filter((pl.col(_TEXT).is_null() | pl.col(_TEXT).is_in(undated_texts)) & has_values)
-            problems = [*problems, empty.select(_ROW, text=pl.lit(""), column=where, kind=pl.lit("no date"))]
+            problems = [*problems, empty.select(ROW, text=pl.lit(""), column=where, kind=pl.lit("no date"))]
         kept = self.settle(rows, problems)
         if kept is not None:
             rows = rows.filter(kept)
@@ -584,23 +450,6 @@ class _SourceReader:
         return daily.group_by(pl.col(_DAY).dt.month_start(), *keys, maintain_order=True).agg(
             _combined(column, how).alias(name) for column, how, name in measures)
 
-    def read_dates(self, written: pl.Series, rows: pl.DataFrame, column: str) -> Parsed:
-        """Distinct date texts of `column` read as dates; `rows` (row number, the column) locate an
-        ambiguous column's first cell. Warns when the dates mix UTC offsets."""
-        try:
-            parsed = dates(written, self.source.date_format)
-        except AmbiguousDatesError as ambiguous:  # the whole column, not a row: --skip-bad-rows cannot help
-            first = rows.filter(pl.col(column).is_in(pl.Series(ambiguous.texts).implode())).row(0, named=True)
-            raise DataError(ambiguity(first[column]), file=self.file, line=first[_ROW], column=column,
-                            hint=AMBIGUOUS_HINT) from None
-        offsets = mixed_offsets(written)
-        if offsets:
-            self.warn(f"the dates mix UTC offsets ({', '.join(offsets)}): each row counts in the month of its own "
-                      "local time, as written", self.header_row, column,
-                      "a row near midnight at a month's end may fall in another month in another zone's time: "
-                      "export the file in one time zone if that matters")
-        return parsed
-
     def refuse_repeated_months(self, rows: pl.DataFrame, day_of: pl.DataFrame, measures: list[tuple[str, str, str]],
                                keys: tuple[str, ...] | list[str]) -> None:
         """In a file of months (2026-03, 202603, mars 2026), two rows for one month (and name) are a copy-paste
@@ -617,12 +466,12 @@ class _SourceReader:
             return
         has_values = pl.any_horizontal(pl.col(name).is_not_null() for name in checked)
         repeated = (rows.filter(has_values).join(day_of, on=_TEXT).drop_nulls(_DAY)
-                    .group_by(_DAY, *keys, maintain_order=True).agg(pl.col(_ROW).sort())
-                    .filter(pl.col(_ROW).list.len() > 1))
+                    .group_by(_DAY, *keys, maintain_order=True).agg(pl.col(ROW).sort())
+                    .filter(pl.col(ROW).list.len() > 1))
         if not len(repeated):
             return
-        first = repeated.sort(pl.col(_ROW).list.get(1)).row(0, named=True)
-        lines = first[_ROW]
+        first = repeated.sort(pl.col(ROW).list.get(1)).row(0, named=True)
+        lines = first[ROW]
         which = "".join(f" for '{first[key]}'" for key in keys)
         raise DataError(
             f"the month {Month.of(first[_DAY])} appears on {len(lines)} rows{which} (rows "
@@ -630,56 +479,6 @@ class _SourceReader:
             file=self.file, line=lines[1], column=self.source.date,
             hint="a file of months has one row per month: remove the repeated row, or write days (YYYY-MM-DD) "
                  "if the rows are to be added up")
-
-    def values(self, frame: pl.DataFrame, cells: pl.Series, aggregate: str, table: Table, inputs: str | pl.Series,
-               checked: pl.Series | None = None) -> tuple[pl.Series, pl.DataFrame]:
-        """A value column as numbers (1.0 per cell with a value for `count`: text counts too), and its
-        bad cells among the `checked` rows (all by default). `inputs` is the column's input id, or
-        each row's: a percentage (`150 %`) is a value for a percent input only; for a count, an
-        amount or a duration it is a mistake, not 1.5."""
-        if aggregate == "count":
-            return _ones(~is_missing(cells)), _no_bad()
-        parsed = numbers(cells, comma_thousands=table.comma_thousands)
-        bad = parsed.bad if checked is None else parsed.bad & checked
-        kind = pl.lit("number")
-        formats = {i: spec.format for i, spec in self.config.inputs.items()}
-        if cells.dtype == pl.String and (not isinstance(inputs, str) or formats[inputs] != "percent"):
-            # typed cells (Parquet, a workbook's numbers) carry no % sign: only text is looked at
-            fmt = pl.lit(formats[inputs] if isinstance(inputs, str) else inputs.replace_strict(formats, default=None))
-            percent = pl.select((pl.lit(cells).str.contains("%", literal=True) & pl.lit(parsed.values).is_not_null()
-                                 & (fmt != "percent")).fill_null(False)).to_series()
-            if checked is not None:
-                percent &= checked
-            # the kind carries the input and its format (ids hold no ':') for _explained's message
-            kind = pl.when(pl.lit(percent)).then(pl.concat_str(pl.lit("percent:"), pl.lit(inputs), pl.lit(":"), fmt))
-            kind = kind.otherwise(pl.lit("number"))
-            bad |= percent
-        if not bad.any():
-            return parsed.values, _no_bad()
-        shown = pl.DataFrame({_ROW: frame[_ROW], "text": cells}).with_columns(kind=kind).filter(bad)
-        return parsed.values, shown.select(_ROW, pl.col("text").cast(pl.String), column=pl.lit(cells.name),
-                                           kind=pl.col("kind"))
-
-    def settle(self, frame: pl.DataFrame, problems: list[pl.DataFrame]) -> pl.Series | None:
-        """Raise for the first bad cell, or (skipping bad rows) warn about each and return the rows
-        kept (None: all of them)."""
-        problems = [p for p in problems if len(p)]
-        if not problems:
-            return None
-        every = pl.concat(problems)
-        first_per_row = every.unique(_ROW, keep="first", maintain_order=True).sort(_ROW)
-        count = len(first_per_row)
-        if not self.skip_bad_rows:
-            bad = _explained(first_per_row.row(0, named=True), self.source.date_format)
-            more = f"; {count - 1} more rows like it" if count > 1 else ""
-            raise DataError(bad.message, file=self.file, line=bad.row, column=bad.column,
-                            hint=f"{bad.hint}{more} (--skip-bad-rows reports and skips such rows)")
-        for record in first_per_row.head(SKIPPED_SHOWN).iter_rows(named=True):
-            bad = _explained(record, self.source.date_format)
-            self.warn(f"{bad.message}; the row is skipped", bad.row, bad.column, bad.hint)
-        if count > SKIPPED_SHOWN:
-            self.warn(f"{count - SKIPPED_SHOWN} more bad rows skipped (in all {count})")
-        return ~frame[_ROW].is_in(first_per_row[_ROW].implode())
 
     # --- the template ------------------------------------------------------------------------------
 
@@ -836,7 +635,7 @@ class _SourceReader:
             else:
                 input_format = self.config.inputs[input_id].format
                 if number is not None and "%" in value and input_format != "percent":
-                    problem, hint = _percent_problem(value.strip(), input_format)
+                    problem, hint = percent_problem(value.strip(), input_format)
                     return self.refuse_cell(cell, f"{input_id} for {month}: {problem}", hint)
                 if number is not None:
                     # The workbook's formulas see text as no value (COUNT and ISNUMBER skip it), and
@@ -861,133 +660,6 @@ class _SourceReader:
                         hint=f"{hint} (--skip-bad-rows reports and skips such cells)")
 
 
-class _RowCells:
-    """A rows table's cells in the typed forms its measures read (rows.py): each column read once as
-    text, numbers or dates, its bad cells gathered in `problems` — on every row for a filter's
-    comparisons, else only on the rows that a measure reading it keeps."""
-
-    def __init__(self, reader: _SourceReader, frame: pl.DataFrame, table: Table) -> None:
-        self.reader, self.frame, self.table = reader, frame, table
-        self.measures = reader.source.measures
-        self.columns = [c for c in frame.columns if c != _ROW]
-        self.numeric = {c for c in self.columns if frame[c].dtype.is_numeric()}
-        self.forms = rows.forms(self.measures, self.columns, self.numeric)
-        self.problems: list[pl.DataFrame] = []
-
-    def typed(self) -> pl.DataFrame:
-        """The row number, the file's order and every form read, as one frame for the plans."""
-        every = pl.repeat(True, len(self.frame), eager=True)
-        typed: dict[str, pl.Series] = {text_of(c): self.text(c) for c in self.forms.text}
-        typed |= {number_of(c): self.frame[c].cast(pl.Float64) for c in self.forms.number if c in self.numeric}
-        for form, column in sorted(self.forms.checked):
-            typed[_FORMS[form](column)] = self.read(form, column, every, self.measures[0].input)
-        filters = pl.DataFrame(typed, height=len(self.frame))
-        keeps = {m.input: filters.select(rows.kept(m, self.forms.number)).to_series() for m in self.measures}
-        for measure in self.measures:
-            for form, column in rows.reads(measure, self.columns):
-                if _FORMS[form](column) in typed:
-                    continue
-                among = pl.select(pl.any_horizontal(pl.lit(keeps[m.input]) for m in self.measures
-                                                    if (form, column) in rows.reads(m, self.columns))).to_series()
-                typed[_FORMS[form](column)] = self.read(form, column, among, measure.input)
-        return pl.DataFrame({_ROW: self.frame[_ROW], rows.ORDER: pl.int_range(len(self.frame), eager=True),
-                             **typed})
-
-    def text(self, column: str) -> pl.Series:
-        """Trimmed text; an empty cell (or n/a, -) null."""
-        cells = self.frame[column].cast(pl.String).str.strip_chars()
-        return pl.select(pl.when(~is_missing(self.frame[column]) & (cells != "")).then(cells)).to_series()
-
-    def read(self, form: str, column: str, among: pl.Series, input_id: str) -> pl.Series:
-        """A column as numbers or dates; its cells that are not, among the rows `among`, are problems."""
-        if form == "number":
-            values, bad = self.reader.values(self.frame, self.frame[column], "sum", self.table, input_id,
-                                             checked=among)
-            self.problems.append(bad)
-            return values
-        texts = self.frame[column]
-        written = texts.unique()
-        parsed = self.reader.read_dates(written, self.frame.select(_ROW, column), column)
-        lookup = pl.DataFrame({column: written, "day": parsed.values, "bad": parsed.bad})
-        found = self.frame.select(column).join(lookup, on=column, how="left", nulls_equal=True, maintain_order="left")
-        bad = found["bad"].fill_null(False) & among
-        if bad.any():
-            self.problems.append(self.frame.filter(bad).select(
-                _ROW, pl.col(column).cast(pl.String).alias("text"), column=pl.lit(column), kind=pl.lit("date")))
-        return found["day"]
-
-
-_FORMS = {"text": text_of, "number": number_of, "day": day_of}
-
-
-class Queried(Protocol):
-    """Where measures run as SQL: a database (database.Database) or a Spark session (spark.SparkRows)."""
-
-    def query(self, sql: str, params: Sequence[object] = ()) -> Result: ...
-
-
-def _frame(result: Result) -> pl.DataFrame:
-    """A query's rows as a frame (PostgreSQL's numbers come as Decimal: floats once picked)."""
-    return pl.DataFrame(result.rows, schema=result.columns, orient="row", infer_schema_length=None)
-
-
-def last_day_if_partial(days: pl.Series) -> dt.date | None:
-    """The last day with data when it comes before the end of its month: a daily or weekly file's
-    last month is partial while a day is left in it on a weekday that the file has rows on (so a
-    weekdays-only export is complete on the last Friday, a weekly one on its last week's date). A file
-    of months (one date a month) is never partial, nor one of sparse events (a row per deal, on
-    under 90 % of its days): its last row says nothing of when the export was made."""
-    days = days.drop_nulls().cast(pl.Date).unique()
-    if days.is_empty():
-        return None
-    return partial_from(days.min(), days.max(), len(days), days.dt.month_start().n_unique(),  # type: ignore[arg-type]
-                        set(days.dt.weekday().unique().to_list()))
-
-
-def partial_from(first: dt.date, last: dt.date, count: int, months: int, weekdays: set[int]) -> dt.date | None:
-    """last_day_if_partial from a summary of the distinct days: the first and last, how many days and
-    months, and the ISO weekdays (1 = Monday … 7 = Sunday) they fall on (a database sends just that)."""
-    if months == count:
-        return None
-    span = pl.date_range(first, last, eager=True)
-    if count < 0.9 * span.dt.weekday().is_in(list(weekdays)).sum():
-        return None
-    month_end = (Month.of(last) + 1).first_day - dt.timedelta(days=1)
-    left = (last + dt.timedelta(days=n) for n in range(1, (month_end - last).days + 1))
-    return last if any(day.isoweekday() in weekdays for day in left) else None
-
-
-def _no_bad() -> pl.DataFrame:
-    return pl.DataFrame(schema={_ROW: pl.UInt32, "text": pl.String, "column": pl.String, "kind": pl.String})
-
-
-def _explained(record: dict, date_format: str | None) -> _Bad:  # type: ignore[type-arg]
-    """The message and the fix for one bad cell, worked out only for the cells shown."""
-    text = record["text"] or ""
-    if record["kind"] == "date":
-        message, hint = date_problem(text, date_format)
-    elif record["kind"] == "no date":
-        message, hint = "the date is empty on a row with values", "fill in the date, or delete the row"
-    elif record["kind"].startswith("percent:"):
-        _, input_id, input_format = record["kind"].split(":")
-        problem, hint = _percent_problem(text.strip(), input_format)
-        message = f"{problem} (input '{input_id}')"
-    else:
-        message, hint = number_problem(text), NUMBER_HINT
-    return _Bad(record[_ROW], record["column"], message, hint)
-
-
-_EXPECTED = {"number": "a count", "currency": "an amount", "duration": "a duration in seconds"}
-
-
-def _percent_problem(text: str, input_format: str) -> tuple[str, str]:
-    """A percentage given for an input that is no percentage: what is wrong, and the fix."""
-    expected = _EXPECTED[input_format]
-    return (f"'{clipped(text)}' is a percentage where {expected} is expected",
-            f"write {expected} here, without '%'; or, if the input is a rate, give it 'format: percent' under "
-            "'inputs:' in the config")
-
-
 def _partials(column: str, how: str) -> list[pl.Expr]:
     """What one date's rows keep of a value column, for `_combined` to finish per month."""
     values = pl.col(column)
@@ -998,7 +670,7 @@ def _partials(column: str, how: str) -> list[pl.Expr]:
     # last: the date's last value, and its row, to tell which is latest between two texts of one day
     has = values.is_not_null()
     return [values.drop_nulls().last().alias(f"{column}\x00last"),
-            pl.col(_ROW).filter(has).last().alias(f"{column}\x00last_row")]
+            pl.col(ROW).filter(has).last().alias(f"{column}\x00last_row")]
 
 
 def _combined(column: str, how: str) -> pl.Expr:
@@ -1019,11 +691,6 @@ def _combined(column: str, how: str) -> pl.Expr:
     return part("last").sort_by(pl.col(_DAY), part("last_row")).drop_nulls().last()
 
 
-def _ones(mask: pl.Series) -> pl.Series:
-    """1.0 where `mask` holds, else no value: what `count` counts."""
-    return pl.select(pl.when(mask).then(pl.lit(1.0))).to_series()
-
-
 def _delimiter_hint(names: list[str]) -> str | None:
     """A header read as one column holding another separator: 'date|visits|leads'."""
     if len(names) != 1:
@@ -1041,12 +708,6 @@ def _unused(name: str, input_id: str, columns: dict[str, str], inputs: Iterable[
     shown = f"'{name}' → '{input_id}'" if name in columns else f"'{name}'"
     close = did_you_mean(input_id, inputs)
     return f"{shown} ({close})" if close else shown
-
-
-def _listed(items: list[str]) -> str:
-    """The first few of a list, for a one-line message."""
-    more = ", …" if len(items) > UNUSED_SHOWN else ""
-    return ", ".join(items[:UNUSED_SHOWN]) + more
 
 
 def _counted(count: int, noun: str) -> str:

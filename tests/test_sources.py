@@ -12,13 +12,14 @@ import polars as pl
 import pytest
 from openpyxl import Workbook, load_workbook
 
+from kpireport.cell_reader import SKIPPED_SHOWN
 from kpireport.config import load_config
 from kpireport.engine import compute
 from kpireport.errors import DataError
 from kpireport.export import to_csv
 from kpireport.months import Month
 from kpireport.presets import write_project
-from kpireport.sources import SKIPPED_SHOWN, load_data, parse_date, parse_number, sources_with
+from kpireport.sources import load_data, parse_date, parse_number, sources_with
 from kpireport.template import named_cells, write_template
 from kpireport.workbook import template_period
 

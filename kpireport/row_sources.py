@@ -1,0 +1,211 @@
+"""Sources of rows (one per deal, order, contact) made into monthly inputs by their `measures:`,
+where the rows live: a file through polars plans (rows.py; a Parquet file of typed columns scanned
+where it lies, any other read whole with its cells checked), or a database (database.py) or a Spark
+cluster (spark.py) running the measures as SQL (sql.py), of which only a row per month comes back.
+
+sources.py dispatches a `layout: rows` source here and adds the months this returns to its data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Protocol
+
+import polars as pl
+
+from . import rows, sql
+from .cell_reader import ROW, CellReader
+from .cells import is_missing
+from .database import Result
+from .errors import DataError, did_you_mean, listed
+from .measures import Measure
+from .partial_month import last_day_if_partial, partial_from
+from .rows import day_of, number_of, text_of
+from .tables import Table, read_table, scan_parquet
+
+
+class RowSourceReader(CellReader):
+    """One source of rows: each of its measures' monthly values, from wherever the rows are."""
+
+    def measured(self) -> tuple[dict[str, pl.DataFrame], dt.date | None]:
+        """Each measure's months (input -> rows of month, value, rows counted), and the last day of a
+        partial last month (None: complete)."""
+        measures = self.source.measures
+        if self.source.database is not None or self.source.spark is not None:
+            return self.queried()
+        lazy, columns, numbers = self.scanned() or self.read_rows()
+        dated = rows.days(lazy, list(dict.fromkeys(c for m in measures for c in m.month_columns())))
+        last = last_day_if_partial(dated)
+        return rows.measure_months(lazy, measures, columns, numbers, rows.covered_months(dated)), last
+
+    def queried(self) -> tuple[dict[str, pl.DataFrame], dt.date | None]:
+        """Rows in a database, or in files a Spark cluster reads: the measures run there as SQL
+        (sql.py), and only a row per month and measure comes back."""
+        source = self.source
+        if source.spark is not None:
+            from .spark import rows_of
+
+            with rows_of(source.spark, self.file) as spark:
+                return self.pushed_down(spark, spark.relation, sql.SPARK,
+                                        "Spark reads numbers from typed columns (a CSV's cells are text): write the "
+                                        "file as Parquet with number columns")
+        from .database import connect
+
+        with connect(source.database) as database:  # type: ignore[arg-type]
+            return self.pushed_down(database, sql.relation(source.table, source.query), sql.STANDARD,
+                                    "a database's numbers are read from its number columns: cast the column in a "
+                                    "'query:' (e.g. CAST({column} AS DOUBLE PRECISION))")
+
+    def pushed_down(self, engine: Queried, relation: str, dialect: sql.Dialect,
+                    number_hint: str) -> tuple[dict[str, pl.DataFrame], dt.date | None]:
+        """The measures as `dialect`'s SQL over `relation`, run by `engine`; then the months covered and
+        a partial last month, as for a file. `number_hint` (with {column}) says how to read numbers."""
+        measures = self.source.measures
+        probe = engine.query(f"SELECT * FROM {relation} AS t LIMIT 0")
+        columns = probe.columns
+        types = dict(zip(columns, probe.types, strict=True))
+        for measure in measures:
+            self.check_measure_columns(measure, columns)
+        numeric = {c for c in columns if sql.is_numeric(types[c])}
+        for column in sorted(rows.forms(measures, columns, numeric).number - numeric):
+            raise DataError(f"the column '{column}' holds {types[column]} values, where numbers are read",
+                            file=self.file, column=column, hint=number_hint.format(column=sql.quoted(column, dialect)))
+        month_columns = list(dict.fromkeys(c for m in measures for c in m.month_columns()))
+        first, last, count, months, weekdays = engine.query(sql.dates(relation, month_columns, dialect)).rows[0]
+        if first is None:
+            self.warnings.append(f"{self.file} has no rows with a date: it gives no value")
+            return {}, None
+        covered = rows.covered_months(pl.Series([first, last], dtype=pl.Date))
+        results: dict[str, pl.DataFrame] = {}
+        for measure in measures:
+            if measure.snapshot is not None:
+                text, params = sql.at_month_ends(relation, measure, columns, numeric, covered[0], covered[-1], dialect)
+                results[measure.input] = rows.one_measure(_frame(engine.query(text, params)), 0)
+        for date, group in rows.by_date([m for m in measures if m.snapshot is None]).items():
+            text, params = sql.monthly(relation, date, group, columns, numeric, dialect)
+            found = _frame(engine.query(text, params))
+            results |= {measure.input: rows.one_measure(found, index) for index, measure in enumerate(group)}
+        results = {m.input: rows.finished(m, results[m.input], covered) for m in measures}
+        return results, partial_from(first, last, count, months, set(weekdays or ()))
+
+    def scanned(self) -> tuple[pl.LazyFrame, list[str], frozenset[str]] | None:
+        """A Parquet file of typed columns, scanned where it lies (it may not fit in memory): the
+        typed forms, its columns, the columns read as numbers. None for any other file."""
+        scan = scan_parquet(self.source.path) if self.source.sheet is None else None
+        if scan is None:
+            return None
+        self.header_row = 1
+        schema = scan.collect_schema()
+        columns = list(schema)
+        for measure in self.source.measures:
+            self.check_measure_columns(measure, columns)
+        if scan.select(pl.len()).collect().item() == 0:  # from the file's metadata: no pass over the rows
+            self.warnings.append(f"{self.file} has no rows (only a header): it gives no value")
+        found = rows.forms(self.source.measures, columns, {c for c, t in schema.items() if t.is_numeric()})
+        typed = rows.typed_scan(scan, found)
+        return None if typed is None else (typed, columns, found.number)
+
+    def read_rows(self) -> tuple[pl.LazyFrame, list[str], frozenset[str]]:
+        """Any table read whole, its cells read into the typed forms (bad ones reported)."""
+        source = self.source
+        table = read_table(source.path, sheet=source.sheet, header=source.measures[0].date_columns()[0],
+                           comma_thousands=self.config.locale == "en")
+        frame = table.frame.with_row_index(ROW, offset=table.first_row)
+        self.header_row = table.first_row - 1
+        names = [c for c in frame.columns if c != ROW]
+        for measure in source.measures:
+            self.check_measure_columns(measure, names)
+        if not len(frame):
+            self.warnings.append(f"{self.file} has no rows (only a header): it gives no value")
+        cells = _RowCells(self, frame, table)
+        typed = cells.typed()
+        kept_rows = self.settle(frame, cells.problems)
+        if kept_rows is not None:  # --skip-bad-rows: a row with a bad cell counts nowhere
+            typed = typed.filter(kept_rows)
+        return typed.lazy(), cells.columns, cells.forms.number
+
+    def check_measure_columns(self, measure: Measure, names: list[str]) -> None:
+        """Every column a measure names is in the file, or an error with the closest one."""
+        parts = [("date", column) for column in ([measure.date] if measure.date else [])]
+        if measure.snapshot is not None:
+            parts += [("snapshot.start", measure.snapshot.start), ("snapshot.end", measure.snapshot.end)]
+        parts += [("value", column) for column in measure.value_columns(names)]
+        parts += [(f"filter.{c.column}", c.column) for c in measure.filter]
+        for part, column in parts:
+            if column not in names:
+                unparsed = f"; as an expression: {measure.unparsed}" if part == "value" and measure.unparsed else ""
+                raise DataError(f"no column '{column}'", file=self.file, line=self.header_row,
+                                key=f"{measure.key}.{part}",
+                                hint=f"{did_you_mean(column, names) or 'its columns: ' + listed(names)}{unparsed} "
+                                     "(correct the column's name in this measure)")
+
+
+class _RowCells:
+    """A rows table's cells in the typed forms its measures read (rows.py): each column read once as
+    text, numbers or dates, its bad cells gathered in `problems` — on every row for a filter's
+    comparisons, else only on the rows that a measure reading it keeps."""
+
+    def __init__(self, reader: RowSourceReader, frame: pl.DataFrame, table: Table) -> None:
+        self.reader, self.frame, self.table = reader, frame, table
+        self.measures = reader.source.measures
+        self.columns = [c for c in frame.columns if c != ROW]
+        self.numeric = {c for c in self.columns if frame[c].dtype.is_numeric()}
+        self.forms = rows.forms(self.measures, self.columns, self.numeric)
+        self.problems: list[pl.DataFrame] = []
+
+    def typed(self) -> pl.DataFrame:
+        """The row number, the file's order and every form read, as one frame for the plans."""
+        every = pl.repeat(True, len(self.frame), eager=True)
+        typed: dict[str, pl.Series] = {text_of(c): self.text(c) for c in self.forms.text}
+        typed |= {number_of(c): self.frame[c].cast(pl.Float64) for c in self.forms.number if c in self.numeric}
+        for form, column in sorted(self.forms.checked):
+            typed[_FORMS[form](column)] = self.read(form, column, every, self.measures[0].input)
+        filters = pl.DataFrame(typed, height=len(self.frame))
+        keeps = {m.input: filters.select(rows.kept(m, self.forms.number)).to_series() for m in self.measures}
+        for measure in self.measures:
+            for form, column in rows.reads(measure, self.columns):
+                if _FORMS[form](column) in typed:
+                    continue
+                among = pl.select(pl.any_horizontal(pl.lit(keeps[m.input]) for m in self.measures
+                                                    if (form, column) in rows.reads(m, self.columns))).to_series()
+                typed[_FORMS[form](column)] = self.read(form, column, among, measure.input)
+        return pl.DataFrame({ROW: self.frame[ROW], rows.ORDER: pl.int_range(len(self.frame), eager=True),
+                             **typed})
+
+    def text(self, column: str) -> pl.Series:
+        """Trimmed text; an empty cell (or n/a, -) null."""
+        cells = self.frame[column].cast(pl.String).str.strip_chars()
+        return pl.select(pl.when(~is_missing(self.frame[column]) & (cells != "")).then(cells)).to_series()
+
+    def read(self, form: str, column: str, among: pl.Series, input_id: str) -> pl.Series:
+        """A column as numbers or dates; its cells that are not, among the rows `among`, are problems."""
+        if form == "number":
+            values, bad = self.reader.values(self.frame, self.frame[column], "sum", self.table, input_id,
+                                             checked=among)
+            self.problems.append(bad)
+            return values
+        texts = self.frame[column]
+        written = texts.unique()
+        parsed = self.reader.read_dates(written, self.frame.select(ROW, column), column)
+        lookup = pl.DataFrame({column: written, "day": parsed.values, "bad": parsed.bad})
+        found = self.frame.select(column).join(lookup, on=column, how="left", nulls_equal=True, maintain_order="left")
+        bad = found["bad"].fill_null(False) & among
+        if bad.any():
+            self.problems.append(self.frame.filter(bad).select(
+                ROW, pl.col(column).cast(pl.String).alias("text"), column=pl.lit(column), kind=pl.lit("date")))
+        return found["day"]
+
+
+_FORMS = {"text": text_of, "number": number_of, "day": day_of}
+
+
+class Queried(Protocol):
+    """Where measures run as SQL: a database (database.Database) or a Spark session (spark.SparkRows)."""
+
+    def query(self, sql: str, params: Sequence[object] = ()) -> Result: ...
+
+
+def _frame(result: Result) -> pl.DataFrame:
+    """A query's rows as a frame (PostgreSQL's numbers come as Decimal: floats once picked)."""
+    return pl.DataFrame(result.rows, schema=result.columns, orient="row", infer_schema_length=None)
