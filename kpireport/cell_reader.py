@@ -45,19 +45,20 @@ class CellReader:
 
     def read_dates(self, written: pl.Series, rows: pl.DataFrame, column: str) -> Parsed:
         """Distinct date texts of `column` read as dates; `rows` (row number, the column) locate an
-        ambiguous column's first cell. Warns when the dates mix UTC offsets."""
+        ambiguous column's first cell. Warns when the dates mix UTC offsets and no `time_zone:` says
+        whose months count (with one, each row is moved to that zone: mixing is harmless)."""
         try:
-            parsed = dates(written, self.source.date_format)
+            parsed = dates(written, self.source.date_format, self.source.time_zone)
         except AmbiguousDatesError as ambiguous:  # the whole column, not a row: --skip-bad-rows cannot help
             first = rows.filter(pl.col(column).is_in(pl.Series(ambiguous.texts).implode())).row(0, named=True)
             raise DataError(ambiguity(first[column]), file=self.file, line=first[ROW], column=column,
                             hint=AMBIGUOUS_HINT) from None
-        offsets = mixed_offsets(written)
+        offsets = mixed_offsets(written) if self.source.time_zone is None else []
         if offsets:
             self.warn(f"the dates mix UTC offsets ({', '.join(offsets)}): each row counts in the month of its own "
                       "local time, as written", self.header_row, column,
                       "a row near midnight at a month's end may fall in another month in another zone's time: "
-                      "export the file in one time zone if that matters")
+                      "give the source a time_zone: (e.g. Europe/Paris) to count every row in that zone's months")
         return parsed
 
 

@@ -206,29 +206,65 @@ _TOTALS = ("total", "totals", "totaux", "grand total", "total général", "somme
 _MONTH_FIRST = re.compile(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{2,4})\b.*")
 
 
-def dates(column: pl.Series, date_format: str | None = None) -> Parsed:
+def dates(column: pl.Series, date_format: str | None = None, time_zone: str | None = None) -> Parsed:
     """A column of dates: `2026-03-14`, `14/03/2026`, `2026-03`, `20260314`, `Jan 1, 2026`, `1er
     février 2026`, `mars 2026`, Excel serial numbers, date-times (the time of day is dropped; with a
     UTC offset, the date as written, in the writer's own time), or real dates from a workbook or
     Parquet file. Raises AmbiguousDatesError for a column that may be day first or month first.
 
     `date_format` (strftime style, the date part only) forces how text is read: a cell written
-    otherwise is bad.
+    otherwise is bad. With a `time_zone` (an IANA name), a time that says its zone (written with a
+    UTC offset, or a Parquet timestamp with a zone) counts on its date in that zone.
     """
     read = _dates_from_text if date_format is None else (lambda text: in_format(text, date_format))
     if column.dtype == pl.Date:
         values = column
     elif column.dtype == pl.Datetime:
-        values = column.dt.date()
+        values = day_in_zone(pl.lit(column), column.dtype, time_zone)
+        values = pl.select(values).to_series() if isinstance(values, pl.Expr) else values
     elif column.dtype.is_numeric():  # a workbook's unformatted date, or 20260314 as a number
         values = read(_number_text(column))
     elif column.dtype == pl.String:
         values = read(column)
+        if time_zone is not None:
+            values = _offset_dates_in_zone(column, values, time_zone)
     else:
         values = pl.repeat(None, len(column), dtype=pl.Date, eager=True)
     year = values.dt.year()
     values = pl.select(pl.when(year.is_between(FIRST_YEAR, LAST_YEAR)).then(values)).to_series()
     return Parsed(values.alias(column.name), ~blank(column) & values.is_null())
+
+
+def day_in_zone(when: pl.Expr, dtype: pl.DataType, time_zone: str | None) -> pl.Expr:
+    """A datetime column's days: a time with a zone on its date in `time_zone` (None: in its own zone),
+    a time without one on its date as it stands."""
+    if time_zone is not None and getattr(dtype, "time_zone", None):
+        when = when.dt.convert_time_zone(time_zone)
+    return when.dt.date()
+
+
+# a time of day with its UTC offset, ending the text: 23:30, 23:30:05.123, 11:30 PM; Z, +01:00, -0500
+_ZONED_TIME = re.compile(r"([0-9]{1,2}):([0-9]{2})(?::([0-9]{2})(?:[.,][0-9]+)?)?(?: ?([AaPp])[Mm])?"
+                         r" ?(Z|[+-][0-9]{2}:?[0-9]{2})$")
+
+
+def _offset_dates_in_zone(column: pl.Series, days: pl.Series, time_zone: str) -> pl.Series:
+    """`days` (as written) moved to `time_zone` where the text ends in a time with a UTC offset: the
+    written local time, less its offset, is the instant; its date in `time_zone` is the day."""
+    parts = column.str.strip_chars().str.extract_groups(_ZONED_TIME.pattern).struct.unnest()
+    parts.columns = ["hour", "minute", "second", "half", "offset"]
+    number = {name: pl.col(name).cast(pl.Int64) for name in ("hour", "minute", "second")}
+    afternoon = (pl.col("half").str.to_lowercase() == "p").cast(pl.Int64)
+    hour = pl.when(pl.col("half").is_null()).then(number["hour"]).otherwise(number["hour"] % 12 + 12 * afternoon)
+    digits = pl.col("offset").str.replace_all(r"[^0-9]", "")
+    east = digits.str.slice(0, 2).cast(pl.Int64) * 60 + digits.str.slice(2, 2).cast(pl.Int64)
+    offset = pl.when(pl.col("offset") == "Z").then(0).when(pl.col("offset").str.starts_with("-")).then(-east)
+    instant = pl.col("day").cast(pl.Datetime("us")) + pl.duration(
+        hours=hour, minutes=number["minute"] - offset.otherwise(east), seconds=number["second"].fill_null(0))
+    moved = instant.dt.replace_time_zone("UTC").dt.convert_time_zone(time_zone).dt.date()
+    return (parts.with_columns(day=days)
+            .select(pl.when(pl.col("offset").is_not_null() & pl.col("day").is_not_null()).then(moved)
+                    .otherwise(pl.col("day")).alias(days.name)).to_series())
 
 
 def _styles_of(column: pl.Series) -> tuple[_Style, ...]:

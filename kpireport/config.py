@@ -236,6 +236,23 @@ class SparkSpec(Strict):
         return value
 
 
+def time_zone_named(name: str) -> str:
+    """An IANA time zone's name as the zone database writes it; ValueError for anything else."""
+    import zoneinfo
+
+    zones = zoneinfo.available_timezones()
+    if name in zones:
+        return name
+    folded, written = {zone.lower(): zone for zone in zones}, name.strip().lower().replace(" ", "_")
+    if written in folded:
+        return folded[written]
+    # "Paris" for Europe/Paris: a city alone is how people name a zone
+    close = did_you_mean(name, zones) or next((f"did you mean '{zone}'?" for zone in sorted(zones)
+                                               if zone.lower().endswith("/" + written)), None)
+    raise ValueError(f"'{clipped(name)}' is not a time zone: "
+                     + (close or "give its IANA name, e.g. Europe/Paris, America/New_York or UTC"))
+
+
 class SourceSpec(Strict):
     path: str | None = None
     # where a rows layout's measures run: polars here (the default), or a Spark cluster that reads `path`
@@ -252,6 +269,12 @@ class SourceSpec(Strict):
     filter: dict[str, str | float | list[str | float]] = {}
     sheet: str | None = None
     date_format: str | None = None  # strftime style, e.g. "%m/%d/%Y": how the date column is written
+    time_zone: str | None = None  # whose months a time with a zone counts in (IANA name); None: UTC or as written
+
+    @field_validator("time_zone")
+    @classmethod
+    def _time_zone(cls, value: str | None) -> str | None:
+        return None if value is None else time_zone_named(value)
 
     @field_validator("date_format")
     @classmethod
@@ -468,6 +491,9 @@ class Source:
     table: str | None = None
     query: str | None = None
     spark: SparkSource | None = None  # rows a Spark cluster reads (then `path` is None)
+    # the zone whose months a time with a zone (stored, or written with a UTC offset) counts in; None:
+    # a stored instant's UTC date, a written time's date as written
+    time_zone: str | None = None
 
     @property
     def place(self) -> str:
@@ -875,15 +901,15 @@ class _Resolver:
             database = parse_url(spec.database, base=self.path.parent, key=f"sources.{index}.database",
                                  file=str(self.path))
             return Source(None, "rows", spec.date, None, None, {}, {}, None, None, measures, database, spec.table,
-                          spec.query)
+                          spec.query, time_zone=spec.time_zone)
         if spec.engine == "spark":
             return Source(None, "rows", spec.date, None, None, {}, {}, None, None, measures,
-                          spark=self.spark_source(index, spec))
+                          spark=self.spark_source(index, spec), time_zone=spec.time_zone)
         path = Path(spec.path)  # type: ignore[arg-type]
         if not path.is_absolute():
             path = self.path.parent / path
         return Source(path, spec.layout, spec.date, spec.name, spec.value, dict(spec.columns),
-                      dict(spec.filter), spec.sheet, spec.date_format, measures)
+                      dict(spec.filter), spec.sheet, spec.date_format, measures, time_zone=spec.time_zone)
 
     def spark_source(self, index: int, spec: SourceSpec) -> SparkSource:
         """`path` as Spark reads it: a URL (s3a://…) as written, a local path from the config's folder."""

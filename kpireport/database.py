@@ -26,8 +26,9 @@ from .errors import ConfigError, DatabaseError, clipped, did_you_mean
 REDACTED = "***"
 CONNECT_TIMEOUT = 10.0  # seconds to reach the server and log in
 QUERY_TIMEOUT = 300.0  # seconds a query may run before it is cancelled
-# the session's time zone: a timestamp with a time zone counts in the month of its UTC date, whatever
-# the server's or the machine's zone (a database keeps the instant, not the offset it was written with)
+# the session's time zone unless a source gives its own (time_zone:): a timestamp with a time zone counts
+# in the month of its date there, whatever the server's or the machine's zone (a database keeps the
+# instant, not the offset it was written with)
 TIME_ZONE = "UTC"
 
 _VARIABLE = re.compile(r"\$\{([^}]*)\}")
@@ -179,8 +180,10 @@ class Database:
     """One read-only connection to a DuckDB file or a PostgreSQL database. Use as a context manager;
     `query(sql, params)` with `$1, $2…` placeholders, on either engine."""
 
-    def __init__(self, url: DatabaseUrl, *, connect_timeout: float = CONNECT_TIMEOUT) -> None:
+    def __init__(self, url: DatabaseUrl, *, connect_timeout: float = CONNECT_TIMEOUT,
+                 time_zone: str | None = None) -> None:
         self.url = url
+        self.time_zone = time_zone or TIME_ZONE  # an IANA name (config.time_zone_named): no quoting needed
         self._driver = driver(url)
         self._connection: Any = None
         self._connection = (self._connect_postgresql(connect_timeout) if url.kind == "postgresql"
@@ -210,7 +213,7 @@ class Database:
         try:
             return psycopg.connect(self.url.url, connect_timeout=max(2, math.ceil(timeout)), autocommit=True,
                                    application_name="kpireport", cursor_factory=psycopg.RawCursor,
-                                   options=f"-c default_transaction_read_only=on -c TimeZone={TIME_ZONE}")
+                                   options=f"-c default_transaction_read_only=on -c TimeZone={self.time_zone}")
         except psycopg.Error as exc:
             reason, hint = _connection_failure(self.url.scrub(str(exc)), timeout)
             raise self._error(f"cannot connect to {self.url.redacted}: {reason}", hint) from None
@@ -246,7 +249,7 @@ class Database:
                               "a duckdb:///file.duckdb URL is relative to the config's folder; "
                               "duckdb:////abs/file.duckdb is absolute")
         # no extension is downloaded at run time (none can be here); Parquet and CSV are built in
-        config = {"autoinstall_known_extensions": False, "TimeZone": TIME_ZONE}
+        config = {"autoinstall_known_extensions": False, "TimeZone": self.time_zone}
         try:
             if path is None:
                 return duckdb.connect(":memory:", config=config)
@@ -289,9 +292,10 @@ class Database:
         return self._query_duckdb(sql, params, timeout)
 
 
-def connect(url: DatabaseUrl, *, connect_timeout: float = CONNECT_TIMEOUT) -> Database:
-    """A read-only connection (close it, or use it in a `with`): DatabaseError when it cannot be had."""
-    return Database(url, connect_timeout=connect_timeout)
+def connect(url: DatabaseUrl, *, connect_timeout: float = CONNECT_TIMEOUT, time_zone: str | None = None) -> Database:
+    """A read-only connection (close it, or use it in a `with`) whose dates are those of `time_zone`
+    (default UTC): DatabaseError when it cannot be had."""
+    return Database(url, connect_timeout=connect_timeout, time_zone=time_zone)
 
 
 def query(url: DatabaseUrl, sql: str, params: Sequence[Any] = (), *, timeout: float = QUERY_TIMEOUT,

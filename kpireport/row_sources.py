@@ -46,13 +46,13 @@ class RowSourceReader(CellReader):
         if source.spark is not None:
             from .spark import rows_of
 
-            with rows_of(source.spark, self.file) as spark:
+            with rows_of(source.spark, self.file, source.time_zone) as spark:
                 return self.pushed_down(spark, spark.relation, sql.SPARK,
                                         "Spark reads numbers from typed columns (a CSV's cells are text): write the "
                                         "file as Parquet with number columns")
         from .database import connect
 
-        with connect(source.database) as database:  # type: ignore[arg-type]
+        with connect(source.database, time_zone=source.time_zone) as database:  # type: ignore[arg-type]
             return self.pushed_down(database, sql.relation(source.table, source.query), sql.STANDARD,
                                     "a database's numbers are read from its number columns: cast the column in a "
                                     "'query:' (e.g. CAST({column} AS DOUBLE PRECISION))")
@@ -103,7 +103,7 @@ class RowSourceReader(CellReader):
         if scan.select(pl.len()).collect().item() == 0:  # from the file's metadata: no pass over the rows
             self.warnings.append(f"{self.file} has no rows (only a header): it gives no value")
         found = rows.forms(self.source.measures, columns, {c for c, t in schema.items() if t.is_numeric()})
-        typed = rows.typed_scan(scan, found)
+        typed = rows.typed_scan(scan, found, self.source.time_zone)
         return None if typed is None else (typed, columns, found.number)
 
     def read_rows(self) -> tuple[pl.LazyFrame, list[str], frozenset[str]]:

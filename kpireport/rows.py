@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from .cells import day_in_zone
 from .formula import Binary, Call, Name, Negate, Node, Number, walk
 from .measures import Condition, Measure, cell_numbers, cell_text
 
@@ -98,9 +99,10 @@ def reads(measure: Measure, columns: list[str]) -> list[tuple[str, str]]:
     return pairs
 
 
-def typed_scan(scan: pl.LazyFrame, found: Forms) -> pl.LazyFrame | None:
-    """The forms straight from typed columns (a Parquet file's): no cell to read, so none to report.
-    None when a form needs reading text (numbers or dates written as text): that file is read whole."""
+def typed_scan(scan: pl.LazyFrame, found: Forms, time_zone: str | None = None) -> pl.LazyFrame | None:
+    """The forms straight from typed columns (a Parquet file's): no cell to read, so none to report;
+    a timestamp with a zone on its day in `time_zone` (cells.day_in_zone). None when a form needs
+    reading text (numbers or dates written as text): that file is read whole."""
     schema = scan.collect_schema()
     dated = [schema[c] == pl.Date or isinstance(schema[c], pl.Datetime) for c in found.day]
     if not all(schema[c].is_numeric() for c in found.number) or not all(dated):
@@ -116,7 +118,8 @@ def typed_scan(scan: pl.LazyFrame, found: Forms) -> pl.LazyFrame | None:
             text = pl.when(pl.col(column).is_nan()).then(None).otherwise(text)
         typed.append(pl.when(text != "").then(text).alias(text_of(column)))
     typed += [pl.col(c).cast(pl.Float64).fill_nan(None).alias(number_of(c)) for c in found.number]
-    typed += [(pl.col(c) if schema[c] == pl.Date else pl.col(c).dt.date()).alias(day_of(c)) for c in found.day]
+    typed += [(pl.col(c) if schema[c] == pl.Date else day_in_zone(pl.col(c), schema[c], time_zone)).alias(day_of(c))
+              for c in found.day]
     return (scan.with_row_index(ORDER) if found.ordered else scan).select(typed)
 
 

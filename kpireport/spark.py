@@ -27,7 +27,7 @@ from .database import Result, one_line
 from .errors import DataError, EngineError, clipped
 from .sql import SPARK, quoted
 
-TIME_ZONE = "UTC"  # a timestamp counts in the month of its UTC date, as in a database (database.TIME_ZONE)
+TIME_ZONE = "UTC"  # unless a source gives its own: a timestamp's month is its date's there (database.TIME_ZONE)
 JAVA_PACKAGE = "openjdk-17-jre-headless"
 # Spark Connect's client needs these besides pyspark (pyspark[connect])
 CONNECT_MODULES = ("grpc", "pandas", "pyarrow", "google.protobuf")
@@ -82,7 +82,6 @@ def session(remote: str | None) -> Any:
     _quiet_query_errors()
     try:
         spark = builder.getOrCreate()
-        spark.conf.set("spark.sql.session.timeZone", TIME_ZONE)
         spark.conf.set("spark.sql.ansi.enabled", "true")  # a cell that does not cast is an error, not a null
     except Exception as exc:  # a JVM that does not start, a server that does not answer: pyspark's many kinds
         where = f"the Spark Connect server {shown}" if remote else "Spark in local mode"
@@ -168,9 +167,12 @@ def _error_class(exc: BaseException) -> str | None:
 
 
 @contextmanager
-def rows_of(source: SparkSource, file: str) -> Iterator[SparkRows]:
-    """The source's rows in the process's Spark session, the view dropped afterwards."""
-    rows = SparkRows(session(source.remote), source, file)
+def rows_of(source: SparkSource, file: str, time_zone: str | None = None) -> Iterator[SparkRows]:
+    """The source's rows in the process's Spark session, the view dropped afterwards; their times'
+    months are those of `time_zone` (default UTC)."""
+    spark = session(source.remote)
+    spark.conf.set("spark.sql.session.timeZone", time_zone or TIME_ZONE)  # the session is shared: set per source
+    rows = SparkRows(spark, source, file)
     try:
         yield rows
     finally:

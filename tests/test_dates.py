@@ -188,9 +188,28 @@ def test_a_column_mixing_time_zones_is_warned_and_read_row_by_row(tmp_path: Path
     assert result.stderr == (
         f"warning: {tmp_path / 'data.csv'}:1:date: the dates mix UTC offsets (+00:00, +01:00, -05:00): each row counts "
         "in the month of its own local time, as written\n  hint: a row near midnight at a month's end may fall in "
-        "another month in another zone's time: export the file in one time zone if that matters\n")
+        "another month in another zone's time: give the source a time_zone: (e.g. Europe/Paris) to count every row "
+        "in that zone's months\n")
     assert "k,2026-01,3," in result.stdout
     assert "k,2026-02,4," in result.stdout
+
+
+def test_a_source_time_zone_puts_each_time_with_an_offset_in_its_month_there(tmp_path: Path) -> None:
+    """`time_zone: Europe/Paris`: an instant written with any offset counts on its date in Paris (winter
+    UTC+1, summer UTC+2 from 29 March 2026); a time without an offset stays as written; offsets mixed
+    in one column are no longer worth a warning, since each row is moved to the one zone."""
+    rows = csv_of(("2026-01-31T23:30:00-05:00", 1),  # 05:30 on 1 February in Paris
+                  ("2026-01-31T23:30:00Z", 2),  # 00:30 on 1 February
+                  ("2026-02-01T00:10:00+01:00", 4),  # Paris's own time
+                  ("2026-01-31 22:00", 8),  # no offset: as written
+                  ("2026-03-31T22:30:00Z", 16),  # 00:30 on 1 April, summer time
+                  ("2026-01-31T22:59:59+00:00", 32))  # 23:59:59 on 31 January
+    result = compute(tmp_path, rows, ", time_zone: Europe/Paris")
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert monthly(tmp_path, rows, ", time_zone: Europe/Paris") == {"2026-01": 40, "2026-02": 7, "2026-04": 16}
+    assert monthly(tmp_path, rows) == {"2026-01": 43, "2026-02": 4, "2026-03": 16}  # as written, without it
+    rows = csv_of(("01/31/2026 11:30 PM -05:00", 1), ("02/01/2026 00:30 -0500", 2))  # with date_format too
+    assert monthly(tmp_path, rows, ', date_format: "%m/%d/%Y", time_zone: UTC') == {"2026-02": 3}
 
 
 def test_one_zones_winter_and_summer_time_are_not_a_mix(tmp_path: Path) -> None:

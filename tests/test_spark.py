@@ -115,6 +115,25 @@ def test_timestamps_count_in_the_month_of_their_utc_date(tmp_path: Path, session
     assert by_spark == by_polars == {"revenue": {Month(2026, 1): 1, Month(2026, 2): 6, Month(2026, 3): 8}}
 
 
+def test_a_time_zone_moves_each_instant_to_its_month_there_as_polars_does(tmp_path: Path, session: Any) -> None:
+    """`time_zone: Europe/Paris` on the same instants: Paris's months (UTC+1 in winter), on Spark as
+    with polars; the session's zone is set per source (the next source without one is in UTC again)."""
+    stamps = [dt.datetime(2026, 1, 31, 22, 59, tzinfo=dt.UTC), dt.datetime(2026, 1, 31, 23, 30, tzinfo=dt.UTC),
+              dt.datetime(2026, 2, 28, 23, 59, tzinfo=dt.UTC), dt.datetime(2026, 3, 31, 22, 30, tzinfo=dt.UTC)]
+    pl.DataFrame({"Closed": stamps, "Amount": [1.0, 2.0, 4.0, 8.0]}).write_parquet(tmp_path / "t.parquet")
+    measures = "      revenue: {date: Closed, value: Amount}\n"
+    zoned = "    time_zone: Europe/Paris\n"
+    config = project(tmp_path, "t.parquet", measures, {"revenue": "sum"})
+    config.write_text(config.read_text(encoding="utf-8").replace("    layout: rows\n", "    layout: rows\n" + zoned),
+                      encoding="utf-8")
+    by_polars = load_data(load_config(config)).values
+    by_spark = load_data(load_config(on_spark(config))).values
+    assert by_spark == by_polars == {"revenue": {Month(2026, 1): 1, Month(2026, 2): 2, Month(2026, 3): 4,
+                                                 Month(2026, 4): 8}}
+    utc = load_data(load_config(on_spark(project(tmp_path, "t.parquet", measures, {"revenue": "sum"})))).values
+    assert utc == {"revenue": {Month(2026, 1): 3, Month(2026, 2): 4, Month(2026, 3): 8}}
+
+
 def test_a_glob_of_parquet_files_is_one_source(tmp_path: Path, session: Any) -> None:
     rows = deals(seed=3, count=300)
     write_parquet(tmp_path / "deals.parquet", rows)

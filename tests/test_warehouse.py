@@ -172,3 +172,97 @@ def test_a_database_source_is_checked_like_any_other(tmp_path: Path, source: str
     path.write_text(f"title: T\ninputs:\n  x: {{}}\nkpis:\n  k: {{formula: x}}\nsources:\n{source}", encoding="utf-8")
     with pytest.raises(ConfigError, match=message):
         load_config(path)
+
+
+# --- time_zone: whose months -------------------------------------------------------------------------
+
+ZONED_MEASURES = """\
+      won: {date: closed, aggregate: count, filter: {stage: won}}
+      revenue: {date: closed, value: amount, aggregate: sum, filter: {stage: won}}
+      created: {date: created, aggregate: count}
+      open_deals: {snapshot: {start: created, end: closed}, aggregate: count}
+"""
+ZONED_INPUTS = {"won": "sum", "revenue": "sum", "created": "sum", "open_deals": "last"}
+
+
+def zoned_deals() -> list[tuple[int, dt.datetime, dt.datetime | None, str, float]]:
+    """Deals created and closed late in the evening, UTC, around the ends of months: in Paris, an hour
+    or two later, many fall in the next month (summer time moves it from 23:00 to 22:00 UTC)."""
+    deals, start = [], dt.datetime(2025, 12, 25, 21, 10, tzinfo=dt.UTC)
+    for number in range(240):
+        created = start + dt.timedelta(days=number // 2, hours=2 * (number % 2), minutes=number % 50)
+        closed = None if number % 5 == 0 else created + dt.timedelta(days=number % 40)
+        deals.append((number, created, closed, "won" if number % 3 else "lost", float(100 + number)))
+    return deals
+
+
+def zoned_truth(deals, zone: str) -> dict[str, dict[Month, float]]:  # type: ignore[no-untyped-def]
+    """The measures by plain loops, each instant's month read in `zone` (zoneinfo)."""
+    from zoneinfo import ZoneInfo
+
+    def month(when: dt.datetime) -> Month:
+        local = when.astimezone(ZoneInfo(zone))
+        return Month(local.year, local.month)
+    months = [month(when) for deal in deals for when in deal[1:3] if when is not None]
+    covered = [Month.at_index(index) for index in range(min(months).index, max(months).index + 1)]
+    truth: dict[str, dict[Month, float]] = {name: {} for name in ZONED_INPUTS}
+    for m in covered:
+        won = [d for d in deals if d[2] is not None and d[3] == "won" and month(d[2]) == m]
+        truth["won"][m] = float(len(won))
+        if won:
+            truth["revenue"][m] = sum(d[4] for d in won)
+        truth["created"][m] = float(sum(month(d[1]) == m for d in deals))
+        end = m.index + 1  # open at the month's end: created by then, not closed by then
+        truth["open_deals"][m] = float(sum(month(d[1]).index < end and (d[2] is None or month(d[2]).index >= end)
+                                           for d in deals))
+    return truth
+
+
+@pytest.mark.parametrize("zone", ["Europe/Paris", "America/New_York", None])
+def test_time_zone_puts_every_stored_instant_in_its_month_there(tmp_path: Path, postgres_url: str,  # type: ignore[no-untyped-def]
+                                                                zone: str | None) -> None:
+    """The same instants as text with a UTC offset (CSV), a Parquet timestamp with a zone, DuckDB's and
+    PostgreSQL's timestamptz: with `time_zone:` each counts in its month in that zone, without it in
+    its UTC month (the CSV's times are written in UTC, so as written is UTC too)."""
+    import polars as pl
+
+    deals = zoned_deals()
+    table = f"zoned_{(zone or 'utc').replace('/', '_').lower()}"
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        connection.execute(f"DROP TABLE IF EXISTS {table}")
+        connection.execute(f"CREATE TABLE {table} (id integer, created timestamptz, closed timestamptz, "
+                           "stage text, amount double precision)")
+        with connection.cursor() as cursor, cursor.copy(f"COPY {table} FROM STDIN") as copy:
+            for deal in deals:
+                copy.write_row(deal)
+    with duckdb.connect(str(tmp_path / "zoned.duckdb")) as connection:
+        connection.execute("CREATE TABLE deals (id INTEGER, created TIMESTAMPTZ, closed TIMESTAMPTZ, stage TEXT, "
+                           "amount DOUBLE)")
+        connection.executemany("INSERT INTO deals VALUES (?, ?, ?, ?, ?)", deals)
+    frame = pl.DataFrame(deals, schema={"id": pl.Int64, "created": pl.Datetime("us", "UTC"),
+                                        "closed": pl.Datetime("us", "UTC"), "stage": pl.String,
+                                        "amount": pl.Float64}, orient="row")
+    frame.write_parquet(tmp_path / "zoned.parquet")
+    frame.with_columns(pl.col("created", "closed").dt.strftime("%Y-%m-%dT%H:%M:%SZ")).write_csv(tmp_path / "zoned.csv")
+    listed = "\n".join(f"  {name}: {{aggregate: {how}}}" for name, how in ZONED_INPUTS.items())
+    zoned = f"    time_zone: {zone}\n" if zone else ""
+    truth = zoned_truth(deals, zone or "UTC")
+    for source in ("path: zoned.csv\n    layout: rows", "path: zoned.parquet\n    layout: rows",
+                   "database: duckdb:///zoned.duckdb\n    table: deals",
+                   f"database: {postgres_url}\n    table: {table}"):
+        path = tmp_path / "kpireport.yaml"
+        path.write_text(f"title: Zoned\nlocale: en\ninputs:\n{listed}\nkpis:\n  k: {{formula: won}}\nsources:\n"
+                        f"  - {source}\n{zoned}    measures:\n{ZONED_MEASURES}", encoding="utf-8")
+        found = load_data(load_config(path)).values
+        assert found == truth, source.split("\n")[0]
+
+
+def test_a_time_zone_that_does_not_exist_names_its_key_and_the_zone_meant(tmp_path: Path) -> None:
+    path = tmp_path / "kpireport.yaml"
+    path.write_text("title: Zoned\nlocale: en\ninputs:\n  won: {aggregate: sum}\nkpis:\n  k: {formula: won}\n"
+                    "sources:\n  - path: deals.csv\n    layout: rows\n    time_zone: Paris\n"
+                    "    measures:\n      won: {date: closed, aggregate: count}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.key == "sources.0.time_zone"
+    assert "'Paris' is not a time zone: did you mean 'Europe/Paris'?" in str(caught.value)
