@@ -50,7 +50,7 @@ LABELS: dict[str, dict[Locale, str]] = {
     "status.on": {"fr": "Atteint", "en": "On target"},
     "status.watch": {"fr": "À surveiller", "en": "Watch"},
     "status.off": {"fr": "Hors cible", "en": "Off target"},
-    "status.no_data": {"fr": "Pas de donnée", "en": "No data"},
+    "status.no_data": {"fr": "Pas de données", "en": "No data"},
     "status.no_target": {"fr": "Sans cible", "en": "No target"},
     # directions and frequencies
     "direction.up": {"fr": "↑ plus haut = mieux", "en": "↑ higher is better"},

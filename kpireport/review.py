@@ -25,6 +25,7 @@ from .errors import KpiReportError
 from .files import atomic_path, paths_beside
 from .files import safe_name as safe_name  # where it lived first: kept for callers
 from .locale import (
+    MINUS,
     distinct_extra,
     format_axis,
     format_benchmark,
@@ -165,7 +166,8 @@ def _change_text(change: float | None, locale: str, points: bool = False) -> str
     if _is_flat(change, points):  # no arrow for a change too small to show
         return f"= {format_points(0, locale) if points else format_percent(0, locale)}"
     arrow = "▲" if change > 0 else "▼"
-    return f"{arrow} {format_points(change, locale) if points else format_percent(change, locale, sign=True)}"
+    shown = format_points(change, locale) if points else format_percent(change, locale, sign=True)
+    return f"{arrow} {shown.replace('-', MINUS)}"  # the minus sign of the summary's sentences
 
 
 def _changes(kpi: Kpi, row: engine.KpiMonth, locale: str) -> dict[str, str]:

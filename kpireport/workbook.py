@@ -400,7 +400,7 @@ def _checked_cells(locale: str, kind: str, low: str, high: str) -> DataValidatio
 def change_number_format(kpi: Kpi) -> str:
     """The change vs last month: relative (`▲ 8.2%`), or for a rate in percentage points (`▲ +2.0 pts`)."""
     if kpi.format == "percent":
-        return '"▲ +"0.0" pts";"▼ -"0.0" pts";"= "0.0" pts"'
+        return '"▲ +"0.0" pts";"▼ \u2212"0.0" pts";"= "0.0" pts"'  # a real minus sign, as the review
     return '"▲ "0.0%;"▼ "0.0%;"= "0.0%'
 
 

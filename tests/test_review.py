@@ -558,8 +558,8 @@ def test_rates_change_in_points_and_print_enough_digits_to_differ(tmp_path: Path
     assert "0,23 %" in page
     assert "0,21 %" in page
     assert "▲ +0,03 pts" in page  # 0.20 % -> 0.23 %: +0.03 points (+15 % relative is not what people read)
-    assert "▼ -3,0 pts" in page  # 45 % -> 42 %
-    assert re.search(r'tone-good"><span>[^<]*</span> ▼ -3,0\xa0pts', html.read_text(encoding="utf-8"))
+    assert "▼ \u22123,0 pts" in page  # 45 % -> 42 %, with a real minus sign
+    assert re.search(r'tone-good"><span>[^<]*</span> ▼ \u22123,0\xa0pts', html.read_text(encoding="utf-8"))
     charts = [base64.b64decode(data).decode() for data in
               re.findall(r'<img class="trend" alt="[^"]*" src="data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)',
                          html.read_text(encoding="utf-8"))]
@@ -573,7 +573,7 @@ def test_rates_change_in_points_and_print_enough_digits_to_differ(tmp_path: Path
     [eml] = (tmp_path / "mail").glob("*.eml")
     message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
     body = spaced(message.get_body(("plain",)).get_content())  # type: ignore[union-attr]
-    assert "Bounce : 42,0 % pour une cible de 35,0 % (▼ -3,0 pts vs M-1)" in body
+    assert "Bounce : 42,0 % pour une cible de 35,0 % (▼ \u22123,0 pts vs M-1)" in body
 # --- improvements and declines, the right way round ------------------------------------------------------
 
 MOVES = """\
@@ -608,7 +608,7 @@ def test_a_fall_of_a_lower_is_better_kpi_is_an_improvement_coloured_good(tmp_pat
     # the best news first, the worst first
     assert [label for label, _ in view.improvements] == ["Cost", "Leads"]
     assert [label for label, _ in view.declines] == ["Churn", "Traffic"]
-    assert dict(view.improvements)["Cost"] == "▼ -20.0%"  # the arrow shows the way it moved
+    assert dict(view.improvements)["Cost"] == "▼ \u221220.0%"  # the arrow shows the way it moved
     assert dict(view.declines)["Churn"] == "▲ +20.0%"
     tones = {k.label: k.change_mom_tone for s in view.sections for k in s.kpis}
     assert tones == {"Cost": "good", "Churn": "bad", "Traffic": "bad", "Leads": "good", "Calls": "flat"}
@@ -807,6 +807,7 @@ def _change_as_read(row: engine.KpiMonth, fmt: str, locale: str) -> str:
     change = row.change_mom_pts if points else row.change_mom
     assert change is not None
     shown = format_points(change, locale) if points else format_percent(change, locale, sign=True)
+    shown = shown.replace("-", "\u2212")  # a real minus sign
     return spaced(f"{'▲' if change > 0 else '▼'} {shown}")
 
 

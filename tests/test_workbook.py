@@ -202,7 +202,7 @@ def test_dashboard_counts_statuses_of_the_shown_month(recalculated) -> None:
     assert [dashboard.cell(7, column).value for column in (2, 4, 6, 8)] == [
         counts[engine.Status.ON], counts[engine.Status.WATCH], counts[engine.Status.OFF],
         counts[engine.Status.NO_DATA]]
-    words = {"on": "Atteint", "watch": "À surveiller", "off": "Hors cible", "no_data": "Pas de donnée",
+    words = {"on": "Atteint", "watch": "À surveiller", "off": "Hors cible", "no_data": "Pas de données",
              "no_target": "Sans cible"}
     for offset, result in enumerate(results.kpis):
         assert dashboard.cell(11 + offset, 7).value == words[result.months[0].status.value], result.kpi.id
