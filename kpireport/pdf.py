@@ -24,11 +24,39 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 
+@cache
+def _import_weasyprint() -> None:
+    """Import WeasyPrint, skipping ctypes' library search on Linux. WeasyPrint loads each native
+    library (Pango, HarfBuzz, fontconfig…) by trying every platform's name for it, and on Linux ctypes
+    answers each name that is not a file by running ldconfig, then gcc, then ld: 22 subprocesses, a
+    quarter of a second of every review. Among the names is the Linux soname (libpango-1.0.so.0),
+    which loads directly, so the search is skipped; if that fails, the import runs again with it."""
+    import sys
+
+    if sys.platform != "linux" or "weasyprint" in sys.modules:
+        import weasyprint
+        return
+    import ctypes.util
+
+    search = ctypes.util.find_library
+    ctypes.util.find_library = lambda _name: None
+    try:
+        import weasyprint
+    except OSError:  # a library under another name here: the search finds it
+        for name in [name for name in sys.modules if name == "weasyprint" or name.startswith("weasyprint.")]:
+            del sys.modules[name]
+        ctypes.util.find_library = search
+        import weasyprint  # noqa: F401
+    finally:
+        ctypes.util.find_library = search
+
+
 def local_only_fetcher(roots: list[Path]):  # type: ignore[no-untyped-def]
     """A WeasyPrint URL fetcher that reads only local files under `roots` (templates, the config's
     folder) and data: URIs; anything else, http(s) first, is refused, never fetched, and listed in
     its `refused`. (A subclass of WeasyPrint's fetcher, as its documentation asks; built here so that
     importing this module does not import WeasyPrint.)"""
+    _import_weasyprint()
     from weasyprint.urls import URLFetcher
 
     class LocalOnly(URLFetcher):
@@ -52,6 +80,7 @@ def local_only_fetcher(roots: list[Path]):  # type: ignore[no-untyped-def]
 def stylesheet(css: str):  # type: ignore[no-untyped-def]
     """The stylesheet parsed once per process (and its fonts loaded once): a batch reuses them, and a
     forked process inherits them."""
+    _import_weasyprint()
     from weasyprint import CSS
     from weasyprint.text.fonts import FontConfiguration
 
