@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import click
 
-from .errors import KpiReportError
+from .errors import KpiReportError, counted
 
 if TYPE_CHECKING:
     from .months import Month
@@ -154,8 +154,8 @@ def validate(config: Path, data_files: tuple[Path, ...], skip_bad_rows: bool) ->
     months = sorted({m for series in data.values.values() for m in series})
     span = f", data from {months[0]} to {months[-1]}" if months else ", no data yet"
     span += "".join(f" ({m} partial: data up to {day})" for m, day in sorted(data.partial.items()))
-    click.echo(f"{config}: ok — {len(settings.kpis)} KPIs, {len(settings.inputs)} inputs, "
-               f"{len(settings.sources)} sources{span}")
+    click.echo(f"{config}: ok — {counted(len(settings.kpis), 'KPI')}, {counted(len(settings.inputs), 'input')}, "
+               f"{counted(len(settings.sources), 'source')}{span}")
     click.echo("inputs and where they come from:")
     for line in input_origins(settings, data):
         click.echo(f"  {line}")

@@ -90,3 +90,8 @@ def listed(items: list[str]) -> str:
     """The first few of a list, for a one-line message."""
     more = ", …" if len(items) > LISTED else ""
     return ", ".join(items[:LISTED]) + more
+
+
+def counted(count: int, noun: str) -> str:
+    """`1 source`, `2 sources`: an English count with its noun."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

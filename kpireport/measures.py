@@ -83,18 +83,20 @@ class Measure:
 _SAID = {"eq": "=", "ne": "≠", "gt": ">", "ge": "≥", "lt": "<", "le": "≤", "in": "in", "not_in": "not in"}
 
 
-def describe(measure: Measure) -> str:
-    """The measure in words, for `validate`: what it adds up, over which rows, in which month."""
+def describe(measure: Measure, time_zone: str | None = None) -> str:
+    """The measure in words, for `validate`: what it adds up, over which rows, in which month (and
+    whose months, with a source's time_zone)."""
     what = "rows" if measure.value is None else measure.value
     said = {"count": f"count of {what}", "count_distinct": f"distinct {what}"}.get(
         measure.aggregate, f"{measure.aggregate} of {what}")
     tests = [f"{c.column} {'is empty' if c.value else 'is not empty'}" if c.op == "empty"
              else f"{c.column} {_SAID[c.op]} {c.value}" for c in measure.filter]
     kept = f" where {' and '.join(tests)}" if tests else ""
+    zone = f", months in {time_zone}" if time_zone else ""
     if measure.snapshot is not None:
         return (f"{said}{kept}, open at each month's end (from {measure.snapshot.start} to "
-                f"{measure.snapshot.end})")
-    return f"{said}{kept}, by the month of {measure.date}"
+                f"{measure.snapshot.end}){zone}")
+    return f"{said}{kept}, by the month of {measure.date}{zone}"
 
 
 def parse_value(text: str) -> tuple[Formula | None, FormulaError | None]:

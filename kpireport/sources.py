@@ -29,7 +29,7 @@ from .cells import is_missing, written_as_months
 from .cells import parse_date as parse_date  # one text at a time, as before: kept for callers
 from .cells import parse_number as parse_number
 from .config import Config, Source
-from .errors import LISTED, DataError, KpiReportError, clipped, did_you_mean, listed
+from .errors import LISTED, DataError, KpiReportError, clipped, counted, did_you_mean, listed
 from .measures import cell_numbers, cell_text, describe
 from .months import Month
 from .partial_month import last_day_if_partial
@@ -216,7 +216,7 @@ def load_data(config: Config, data_paths: Iterable[str | Path] = (), skip_bad_ro
 
 def input_origins(config: Config, data: MonthlyData) -> list[str]:
     """One line per input: the files its values come from, their months, and a measure in words."""
-    measures = {m.input: m for source in config.sources for m in source.measures}
+    measures = {m.input: (m, source.time_zone) for source in config.sources for m in source.measures}
     width = max((len(input_id) for input_id in config.inputs), default=0)
     lines = []
     for input_id in config.inputs:
@@ -224,7 +224,7 @@ def input_origins(config: Config, data: MonthlyData) -> list[str]:
         files = list(dict.fromkeys(data.origin[(input_id, m)] for m in months))
         where = (f"{', '.join(files)}, {months[0]} to {months[-1]}" if months
                  else "no value in any data file (type it in the template)")
-        said = f": {describe(measures[input_id])}" if input_id in measures else ""
+        said = f": {describe(*measures[input_id])}" if input_id in measures else ""
         lines.append(f"{input_id:<{width}}  {where}{said}")
     return lines
 
@@ -331,7 +331,7 @@ class _SourceReader(CellReader):
         if unused:  # only the listed few are explained: a did-you-mean for each of 200,000 columns took 6 s
             unused = [*(_unused(column, source.columns.get(column, column), source.columns, inputs)
                         for column in unused[:LISTED + 1]), *unused[LISTED + 1:]]
-            self.warn(f"{_counted(len(unused), 'column')} map{'s' if len(unused) == 1 else ''} to no input "
+            self.warn(f"{counted(len(unused), 'column')} map{'s' if len(unused) == 1 else ''} to no input "
                       f"and {'is' if len(unused) == 1 else 'are'} ignored: {listed(unused)}; to read one, declare "
                       "an input of its name, or map it to one under this source's 'columns:'", header_row)
         values: dict[str, pl.Series] = {}
@@ -366,8 +366,8 @@ class _SourceReader(CellReader):
         unused = [_unused(name, name, {}, inputs) for name in unknown["name"].drop_nulls() if name]
         if unused:
             rows = unknown.filter(pl.col("name").str.len_bytes() > 0)["len"].sum()
-            self.warn(f"{_counted(len(unused), 'name')} map{'s' if len(unused) == 1 else ''} to no input "
-                      f"({_counted(rows, 'row')} ignored): {listed(unused)}; to read one, declare "
+            self.warn(f"{counted(len(unused), 'name')} map{'s' if len(unused) == 1 else ''} to no input "
+                      f"({counted(rows, 'row')} ignored): {listed(unused)}; to read one, declare "
                       "an input of its name, or map it to one under this source's 'columns:'", header_row, source.name)
         nameless = unknown.filter(pl.col("name").fill_null("") == "")["len"].sum()
         if nameless:
@@ -375,10 +375,10 @@ class _SourceReader(CellReader):
                       "fill in the name, or delete the rows")
         frame, names = frame.filter(known), names.filter(known)
         aggregates = names.replace_strict({i: spec.aggregate for i, spec in inputs.items()}, default=None)
-        counted = aggregates == "count"
-        values, problems = self.values(frame, frame[source.value], "sum", table, names, checked=~counted)
+        counts = aggregates == "count"
+        values, problems = self.values(frame, frame[source.value], "sum", table, names, checked=~counts)
         present = one_where(~is_missing(frame[source.value]))
-        values = pl.select(pl.when(counted).then(present).otherwise(values)).to_series()
+        values = pl.select(pl.when(counts).then(present).otherwise(values)).to_series()
         rows = pl.DataFrame({ROW: frame[ROW], _TEXT: frame[source.date], "input": names, "value": values})
         how_of = {i: spec.aggregate for i, spec in inputs.items()}
         measures = [("value", how, how) for how in sorted(set(aggregates.unique().to_list()))]
@@ -708,10 +708,6 @@ def _unused(name: str, input_id: str, columns: dict[str, str], inputs: Iterable[
     shown = f"'{name}' → '{input_id}'" if name in columns else f"'{name}'"
     close = did_you_mean(input_id, inputs)
     return f"{shown} ({close})" if close else shown
-
-
-def _counted(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def _folded(name: str) -> str:
