@@ -219,7 +219,7 @@ LABELS: dict[str, dict[Locale, str]] = {
     "review.kpis_count": {"fr": "{count} indicateurs suivis", "en": "{count} KPIs tracked"},
     "review.improvements": {"fr": "Plus fortes progressions", "en": "Biggest improvements"},
     "review.declines": {"fr": "Plus forts reculs", "en": "Biggest declines"},
-    "review.without_data": {"fr": "Sans donnée ce mois-ci", "en": "No data this month"},
+    "review.without_data": {"fr": "Sans données ce mois-ci", "en": "No data this month"},
     "review.none": {"fr": "aucun", "en": "none"},
     "review.vs_last_month": {"fr": "vs mois précédent", "en": "vs last month"},
     "review.value": {"fr": "Réel", "en": "Actual"},
@@ -241,7 +241,7 @@ LABELS: dict[str, dict[Locale, str]] = {
                                     "indicateurs les présente en tableaux)",
                               "en": "{count} KPIs: one a line, without charts (a review of more than {above} KPIs "
                                     "lists them in tables)"},
-    "review.no_data": {"fr": "Pas de donnée pour ce mois.", "en": "No data for this month."},
+    "review.no_data": {"fr": "Pas de données pour ce mois.", "en": "No data for this month."},
     "review.chart_legend": {"fr": "trait plein : réel · tirets : cible · 13 derniers mois",
                             "en": "solid: actual · dashed: target · last 13 months"},
     "review.chart_projection": {"fr": " · pointillés sur bande : projection jusqu'à décembre (intervalle à 80 %)",
