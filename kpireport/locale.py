@@ -249,6 +249,8 @@ LABELS: dict[str, dict[Locale, str]] = {
     "review.chart_unusual": {"fr": " · cerclé de violet : mois inhabituel", "en": " · ringed in purple: unusual month"},
     "review.spark": {"fr": "12 mois", "en": "12 months"},
     "review.year_end": {"fr": "Fin d'année", "en": "Year end"},
+    "review.year_target": {"fr": "Objectif annuel", "en": "Yearly target"},
+    "review.ytd_target": {"fr": "Objectif à date", "en": "Target to date"},
     "review.year_end_legend": {
         "fr": "Fin d'année : le réel projeté à décembre, face à l'objectif annuel : ● atteinte probable · "
               "◐ possible · ○ peu probable ; — sans objectif annuel.",

@@ -85,6 +85,8 @@ class KpiView:
     has_value: bool = True
     sparkline: Markup = field(default_factory=Markup)  # the summary's line: the last SPARK_MONTHS months
     year_end: str = ""  # the year's projected value against a yearly target, with its outlook's symbol; "" without
+    year_target: str = ""  # with a yearly target: the year's (a total, or a rate)
+    ytd_target: str = ""  # a sum's target from January to this month ("" for a rate: the year's rate is its target)
     outlook: str = "none"  # likely | possible | unlikely | none
     outlook_text: str = ""
     projected: bool = False  # its chart shows the months to December as projected
@@ -262,12 +264,14 @@ def _kpi_view(config: Config, result: engine.KpiResult, row: engine.KpiMonth, mo
     kpi, locale, currency = result.kpi, config.locale, config.currency
 
     shown = [row.value, row.target, row.ytd]
-    extra = distinct_extra(shown, kpi.format, locale, currency, kpi.unit)
+    extra = distinct_extra([*shown, row.ytd_target], kpi.format, locale, currency, kpi.unit)
 
     def value(number: float | None) -> str:  # the card's figures and the chart's label alike
         return format_value(number, kpi.format, locale, currency, kpi.unit, extra=extra)
 
     actual, target, ytd = map(value, shown)
+    yearly = row.year_target is not None
+    to_date = yearly and row.ytd_target is not None and row.ytd_target != row.year_target
 
     projection = row.year_end if row.year_end is not None and row.year_end.value is not None else None
     # the chart's continuation: where the year heads, for a KPI with a yearly target
@@ -290,6 +294,7 @@ def _kpi_view(config: Config, result: engine.KpiResult, row: engine.KpiMonth, mo
         year_end="" if projection is None else " ".join(
             filter(None, [OUTLOOK_SYMBOL.get(outlook, ""), value(projection.value)])),
         outlook=outlook, outlook_text=text(f"outlook.{outlook}", locale) if outlook in OUTLOOK_SYMBOL else "",
+        year_target=value(row.year_target) if yearly else "", ytd_target=value(row.ytd_target) if to_date else "",
         projected=bool(projected), unusual=bool(shown_unusual),
     )
 

@@ -993,3 +993,43 @@ def test_every_new_label_of_the_review_exists_in_both_locales() -> None:
         assert set(LABELS[key]) == {"fr", "en"}, key
         assert all(LABELS[key][locale].strip() for locale in ("fr", "en")), key
         assert LABELS[key]["fr"] != LABELS[key]["en"], key
+
+
+def test_a_card_with_a_yearly_target_shows_the_target_to_date_the_years_and_where_the_year_lands(
+        with_yearly_targets) -> None:
+    """The card of a KPI with a yearly target: its year to date against the target to date (a sum;
+    a rate's target is the year's rate), the year's target and the projection with its outlook, as
+    formatted here from `compute`'s numbers; a card without a yearly target shows none of them."""
+    from kpireport.locale import distinct_extra, format_value
+
+    locale, config, results, pdf, html = with_yearly_targets
+    pages = spaced(" ".join(page.extract_text() for page in PdfReader(pdf).pages[1:]))
+    labels = {name: text(f"review.{name}", locale) for name in ("ytd", "ytd_target", "year_target", "year_end")}
+    for result in results.kpis:
+        kpi, row = result.kpi, result.at(MONTH)
+        assert row is not None
+        start = html.index(f"<h3>{escape(kpi.label)}</h3>")
+        card = spaced(unescape(re.sub(r"<[^>]+>", " ", html[start:html.index("</article>", start)])))
+        if kpi.id not in YEARLY:
+            assert all(labels[name] not in card for name in ("ytd_target", "year_target", "year_end")), kpi.id
+            continue
+        assert row.year_target is not None
+        assert row.ytd_target is not None
+        assert row.year_end is not None
+        shown = [row.value, row.target, row.ytd, row.ytd_target]
+        extra = distinct_extra(shown, kpi.format, locale, config.currency, kpi.unit)
+
+        def symbol_of(row: engine.KpiMonth) -> str:
+            return {"likely": "●", "possible": "◐", "unlikely": "○"}[row.year_end.outlook]  # type: ignore[union-attr,index]
+
+        def figure(number: float) -> str:
+            return spaced(format_value(number, kpi.format, locale, config.currency, kpi.unit, extra=extra))  # noqa: B023
+        assert f"{labels['year_target']} {figure(row.year_target)}" in card, kpi.id
+        assert f"{figure(row.year_target)} {symbol_of(row)} {figure(row.year_end.value)} " in pages  # type: ignore[arg-type]
+        assert f"{labels['year_end']} {symbol_of(row)} {figure(row.year_end.value)}" in card, kpi.id  # type: ignore[arg-type]
+        if kpi.format == "percent":  # a rate: the year's rate is the target to date too
+            assert labels["ytd_target"] not in card
+            assert row.ytd_target == row.year_target
+        else:
+            assert f"{labels['ytd']} {figure(row.ytd)} {labels['ytd_target']} {figure(row.ytd_target)}" in card  # type: ignore[arg-type]
+            assert row.ytd_target < row.year_target
