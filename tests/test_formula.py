@@ -137,6 +137,8 @@ CASES = [
     ("a * (c * a)", 15 * 10 * 15.0, '=IF(COUNT(P1,P3)<2,"",IFERROR(P1*P3*P1,""))'),  # no brackets it does not need
     ("a + (c + a)", 40.0, '=IF(COUNT(P1,P3)<2,"",IFERROR(P1+P3+P1,""))'),
     ("-(a * c)", -150.0, '=IF(COUNT(P1,P3)<2,"",IFERROR(-(P1*P3),""))'),  # the brackets as written
+    ("a + c - a", 10.0, '=IF(COUNT(P1,P3)<2,"",IFERROR(P1+P3-P1,""))'),
+    ("a - c + a", 20.0, '=IF(COUNT(P1,P3)<2,"",IFERROR(P1-P3+P1,""))'),
 ]
 
 
@@ -311,6 +313,8 @@ def test_trees_are_values_hashed_and_compared_by_what_they_compute() -> None:
     assert Name("visits", kind="input") == Name("visits") == Name("visits", kind="kpi")
     with pytest.raises(AttributeError):
         tree.op = "*"  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        parse("a").text = "b"  # type: ignore[misc]  # a catalog's formulas are shared by every config
 
 
 def test_a_chain_of_100_divisions_is_the_deepest_formula_accepted() -> None:
@@ -363,6 +367,14 @@ def test_a_formula_reading_over_255_cells_counts_them_in_chunks_excel_accepts() 
 YTD_DATA = {"a": {Month(2026, 1): 10.0, Month(2026, 2): 20.0, Month(2026, 3): 30.0},
             "b": {Month(2026, 1): 1.0, Month(2026, 2): 2.0, Month(2026, 3): 3.0},  # rows behind each of a's months
             "c": {Month(2026, 1): 1.0, Month(2026, 3): 3.0}}  # February's count unknown
+
+
+def test_year_to_date_forms_start_in_january_of_the_month_s_year() -> None:
+    """In October, September and December too: January to the month, not December before."""
+    data = {Month(2025, 12): 100.0} | {Month(2026, m): float(m) for m in range(1, 13)}
+    for month, least, most, mean in ((Month(2026, 10), 1.0, 10.0, 5.5), (Month(2026, 12), 1.0, 12.0, 6.5)):
+        for function, expected in (("ytd_min", least), ("ytd_max", most), ("ytd_mean", mean)):
+            assert evaluate(Call(function, (Name("a"),)), month, lambda _name, m: data.get(m)) == expected
 
 
 @pytest.mark.parametrize(("node", "expected"), [
@@ -562,6 +574,7 @@ def test_an_unweighted_mean_since_january_is_the_plain_mean() -> None:
     ("(a + b) * c", "(A + B) × C"),
     ("a - (b - c)", "A − (B − C)"),
     ("a - b + c", "A − B + C"),
+    ("a + b - c", "A + B − C"),
     ("a + b * c", "A + B × C"),
     ("a * (b / c)", "A × B ÷ C"),
 ])
