@@ -195,6 +195,7 @@ def test_lookback_counts_months_read_before_the_current_one() -> None:
     assert lookback(parse("a / 100").tree) == lookback(parse("100").tree) == 0  # a number reads no month
     assert lookback(parse("prev(5)").tree) == 1
     assert lookback(parse("prev(prev(a, 2), 2)").tree) == 4
+    assert lookback(parse("ytd(prev(a, 2))").tree) == 13  # January's value two months back: 11 + 2
     assert lookback(parse("b + k").tree, lambda name: 5 if name.name == "k" else 0) == 5
 
 
@@ -262,6 +263,7 @@ LONG = "a + " * 50  # 200 characters: more than a message shows of a formula
 @pytest.mark.parametrize(("text", "problem", "width"), [
     pytest.param(LONG + "prv(b)" + " + a" * 50, "prv", 3, id="in-the-middle"),
     pytest.param(LONG + "a b", "b", 1, id="near-the-end"),
+    pytest.param(LONG + LONG + "a b", "b", 1, id="near-the-end-of-400-characters"),  # ints past 256 compared
     pytest.param("a + " * 14 + "prv(b)" + " + a" * 30, "prv", 3, id="56-characters-in"),
     pytest.param("a ^ 2" + " + a" * 50, "^", 1, id="near-the-start"),
     pytest.param(LONG + "a +", "", 1, id="past-the-end"),
