@@ -261,7 +261,7 @@ class _Parser:
         args: list[Node] = []
         if self.token.text != ")":  # pragma: no mutate (is: cached)
             args.append(self.expression())
-            while self.token.text == ",":
+            while self.token.text == ",":  # pragma: no mutate (is: cached)
                 self.take()
                 args.append(self.expression())
         self.expect(")")
@@ -463,7 +463,7 @@ def _series(node: Negate | Binary | Call, parts: list[Series]) -> Series:
             right = right_of(index)
             if right is None:
                 return None
-            if op == "+":
+            if op == "+":  # pragma: no mutate (is: cached)
                 return _finite(left + right)
             if op == "-":  # pragma: no mutate (is: a one-character string is a cached object)
                 return _finite(left - right)
@@ -484,7 +484,7 @@ def _series(node: Negate | Binary | Call, parts: list[Series]) -> Series:
             if any(v is None for v in values):
                 return None
             total = _finite(math.fsum(values))  # type: ignore[arg-type]
-            if total is None or function == "ytd":
+            if total is None or function == "ytd":  # pragma: no mutate (ytd or avg)
                 return total
             return total / len(values)
         return window
@@ -531,7 +531,7 @@ class _NotInSheetError(Exception):
 # How tightly each printed form binds. A period function prints its argument as it is (prev(a + c)
 # is `O1+O3`), so the precedence is that of what was printed, not of the node: brackets follow it.
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2}
-_NEGATION = 3
+_NEGATION = 3  # pragma: no mutate (4 binds as an atom: alike)
 _ATOM = 4  # pragma: no mutate (> negation)
 
 
