@@ -35,9 +35,8 @@ class RowSourceReader(CellReader):
         if self.source.database is not None or self.source.spark is not None:
             return self.queried()
         lazy, columns, numbers = self.scanned() or self.read_rows()
-        dated = rows.days(lazy, list(dict.fromkeys(c for m in measures for c in m.month_columns())))
-        last = last_day_if_partial(dated)
-        return rows.measure_months(lazy, measures, columns, numbers, rows.covered_months(dated)), last
+        results, dated = rows.measure_months(lazy, measures, columns, numbers)
+        return results, last_day_if_partial(dated)
 
     def queried(self) -> tuple[dict[str, pl.DataFrame], dt.date | None]:
         """Rows in a database, or in files a Spark cluster reads: the measures run there as SQL

@@ -23,6 +23,7 @@ from .formula import Binary, Call, Name, Negate, Node, Number, walk
 from .measures import Condition, Measure, cell_numbers, cell_text
 
 MONTH, VALUE, ROWS = "month", "value", "rows"  # the columns of a measure's monthly result
+DAY = "day"  # a day's partial results, before they are added up into months
 ORDER = "\x00order"  # the row's place in the file: `last` breaks a tie between rows of one day with it
 COMPARED = ("gt", "ge", "lt", "le")
 
@@ -184,23 +185,35 @@ def _expression(node: Node) -> pl.Expr:
     return {"+": left + right, "-": left - right, "*": left * right}[node.op]
 
 
-def monthly(rows: pl.LazyFrame, measures: list[Measure], columns: list[str], numbers: frozenset[str]) -> pl.LazyFrame:
+def monthly(rows: pl.LazyFrame, measures: list[Measure], columns: list[str], numbers: frozenset[str]
+            ) -> tuple[pl.DataFrame, pl.Series]:
     """The measures placed in months by one date column, in one pass over the rows: per month that has
     dated rows, each measure's `aggregate` of the values of the rows it keeps (rows without a value left
-    out; `last`: the latest day's, on one day the lowest row's) as v<i>, and how many rows as r<i>."""
+    out; `last`: the latest day's, on one day the lowest row's) as v<i>, and how many rows as r<i>; and
+    the distinct days of the column. The pass groups by day (a file's days are a few thousand), then
+    the days are added up into months: the days tell the months covered and a partial last month
+    without a pass of their own (a tenth of the time, at 100 million rows)."""
     day = pl.col(day_of(measures[0].date))  # type: ignore[arg-type]
-    parts = []
+    by_day, by_month = [], []
     for index, measure in enumerate(measures):
-        value = value_of(measure, columns)
+        value, v, r = value_of(measure, columns), f"v{index}", f"r{index}"
         used = kept(measure, numbers) & value.is_not_null()
         values = pl.when(used).then(value)  # null for the rows it does not keep: not a filter, which cannot stream
-        combined = {"sum": values.sum(), "mean": values.mean(), "min": values.min(), "max": values.max(),
-                    "count": values.count().cast(pl.Float64),
-                    "last": values.sort_by(used, day, pl.col(ORDER)).last()}[measure.aggregate]
-        parts += [combined.alias(f"v{index}"), used.sum().alias(f"r{index}")]
-    # maintain_order and a sort: the same sums to the last bit at every run, whatever the threads do
-    return (rows.filter(day.is_not_null()).group_by(day.dt.month_start().alias(MONTH), maintain_order=True)
-            .agg(parts).sort(MONTH))
+        daily = {"sum": values.sum(), "mean": values.sum(), "min": values.min(), "max": values.max(),
+                 "count": values.count().cast(pl.Float64),
+                 "last": values.sort_by(used, day, pl.col(ORDER)).last()}[measure.aggregate]
+        by_day += [daily.alias(v), used.sum().alias(r)]
+        rows_kept = pl.col(r) > 0  # the latest day with a row kept holds a month's last value
+        by_month += [{"sum": pl.col(v).sum(), "mean": pl.col(v).sum() / pl.col(r).sum(), "min": pl.col(v).min(),
+                      "max": pl.col(v).max(), "count": pl.col(v).sum(),
+                      "last": pl.col(v).filter(rows_kept).last(),  # the days come in order (sorted, order kept)
+                      }[measure.aggregate].alias(v), pl.col(r).sum()]
+    # maintain_order and sorts: the same sums to the last bit at every run, whatever the threads do
+    days = (rows.filter(day.is_not_null()).group_by(day.alias(DAY), maintain_order=True).agg(by_day).sort(DAY)
+            .collect(engine="streaming"))
+    months = (days.group_by(pl.col(DAY).dt.month_start().alias(MONTH), maintain_order=True).agg(by_month)
+              .sort(MONTH))
+    return months, days[DAY]
 
 
 def distinct(rows: pl.LazyFrame, measure: Measure, columns: list[str], numbers: frozenset[str]) -> pl.LazyFrame:
@@ -271,20 +284,27 @@ def with_zeros(result: pl.DataFrame, covered: list[dt.date]) -> pl.DataFrame:
 
 
 def measure_months(rows: pl.LazyFrame, measures: tuple[Measure, ...] | list[Measure], columns: list[str],
-                   numbers: frozenset[str], covered: list[dt.date]) -> dict[str, pl.DataFrame]:
-    """Every measure's months (month, value, rows): one pass per date column (the measures it places
-    in months together, as one GROUP BY), one per snapshot and per distinct count. The passes run one
-    at a time: passes sharing a scan would have it cached whole (a file larger than memory)."""
+                   numbers: frozenset[str]) -> tuple[dict[str, pl.DataFrame], pl.Series]:
+    """Every measure's months (month, value, rows), and the distinct days of the columns that place
+    rows in months (for the months covered and a partial last month): one pass per date column (the
+    measures it places in months together, as one GROUP BY, which gives its days too), one per
+    snapshot and per distinct count, and one for the days of a column no GROUP BY reads. The passes
+    run one at a time: passes sharing a scan would have it cached whole (a file larger than memory)."""
     results: dict[str, pl.DataFrame] = {}
+    found: dict[str, pl.Series] = {}
+    grouped = by_date([m for m in measures if m.snapshot is None and m.aggregate != "count_distinct"])
+    for date, group in grouped.items():
+        together, found[date] = monthly(rows, group, columns, numbers)
+        results |= {measure.input: one_measure(together, index) for index, measure in enumerate(group)}
+    others = [c for c in dict.fromkeys(c for m in measures for c in m.month_columns()) if c not in found]
+    dated = pl.concat([*found.values(), *([days(rows, others)] if others else [])]).unique().sort()
+    covered = covered_months(dated)
     for measure in measures:
         if measure.snapshot is not None:
             results[measure.input] = at_month_ends(rows, measure, columns, numbers, covered).collect(engine="streaming")
         elif measure.aggregate == "count_distinct":
             results[measure.input] = distinct(rows, measure, columns, numbers).collect(engine="streaming")
-    for group in by_date([m for m in measures if m.input not in results]).values():
-        together = monthly(rows, group, columns, numbers).collect(engine="streaming")
-        results |= {measure.input: one_measure(together, index) for index, measure in enumerate(group)}
-    return {m.input: finished(m, results[m.input], covered) for m in measures}
+    return {m.input: finished(m, results[m.input], covered) for m in measures}, dated
 
 
 def by_date(measures: list[Measure]) -> dict[str, list[Measure]]:

@@ -429,3 +429,18 @@ def test_validate_says_where_each_input_comes_from_in_words(tmp_path: Path) -> N
     assert lines["open_pipeline"].endswith(": sum of Amount, open at each month's end (from Created to Closed)")
     assert lines["unassigned"].endswith(": count of rows where Owner is empty, by the month of Created")
     assert lines["customers"].endswith(": distinct Company where Stage = won, by the month of Closed")
+
+
+@pytest.mark.parametrize("writer", [write_csv, write_parquet])
+def test_measures_whose_dates_no_group_by_reads_still_tell_the_months_covered(tmp_path: Path, writer) -> None:  # type: ignore[no-untyped-def]
+    """A snapshot and a distinct count alone: no GROUP BY by day gives the dates' days, so a pass of
+    their own does; the months covered (a count's zeros) and the values are those of plain loops."""
+    rows = deals()
+    measures = "".join(line + "\n" for line in MEASURES.splitlines() if line.split(":")[0].strip()
+                       in ("customers", "open_pipeline", "open_deals"))
+    inputs = {name: INPUTS[name] for name in ("customers", "open_pipeline", "open_deals")}
+    suffix = "csv" if writer is write_csv else "parquet"
+    data = load_data(load_config(project(tmp_path, writer(tmp_path / f"deals.{suffix}", rows).name, measures, inputs)))
+    truth = expected(rows)
+    assert_same(data.values, {name: truth[name] for name in inputs} | {n: {} for n in INPUTS if n not in inputs})
+    assert data.values["customers"][Month(2026, 2)] == 0  # covered by the export, no deal won
