@@ -272,3 +272,15 @@ def test_a_month_has_values_when_any_kpi_has_one(tmp_path: Path) -> None:
     assert results.has_values(Month(2026, 2))
     assert not results.has_values(Month(2026, 1))  # every KPI without a value
     assert not results.has_values(Month(2026, 3))  # not computed at all
+
+
+def test_a_target_per_month_is_each_month_s_and_none_in_a_month_it_does_not_list(tmp_path: Path) -> None:
+    """`target: {2026-01: 90, 2026-02: 120}`: January is read against 90, February against 120, and
+    March, not listed, has no target (a KPI with a constant target needs no look-up by month; this
+    one does)."""
+    path = write_config(tmp_path, CONFIG.replace("leads_kpi: {formula: leads, target: 100}",
+                                                 "leads_kpi: {formula: leads, target: {2026-01: 90, 2026-02: 120}}"))
+    kpi = compute(load_config(path), data()).kpi("leads_kpi")
+    targets = {m: kpi.at(m).target for m in (Month(2026, 1), Month(2026, 2), Month(2026, 3))}  # type: ignore[union-attr]
+    assert targets == {Month(2026, 1): 90, Month(2026, 2): 120, Month(2026, 3): None}
+    assert kpi.at(Month(2026, 3)).status == Status.NO_TARGET  # type: ignore[union-attr]
