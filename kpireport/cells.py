@@ -220,8 +220,7 @@ def dates(column: pl.Series, date_format: str | None = None, time_zone: str | No
     if column.dtype == pl.Date:
         values = column
     elif column.dtype == pl.Datetime:
-        values = day_in_zone(pl.lit(column), column.dtype, time_zone)
-        values = pl.select(values).to_series() if isinstance(values, pl.Expr) else values
+        values = pl.select(day_in_zone(pl.lit(column), column.dtype, time_zone)).to_series()
     elif column.dtype.is_numeric():  # a workbook's unformatted date, or 20260314 as a number
         values = read(_number_text(column))
     elif column.dtype == pl.String:

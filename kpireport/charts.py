@@ -105,6 +105,10 @@ def trend_svg(points: Sequence[TrendPoint], *, status: str, value_label: Callabl
     def y_of(value: float) -> float:
         return top + plot_h * (1 - (value - low) / (high - low))
 
+    def month_tick(x: float, month: Month) -> str:  # a month's name under the axis, every third month
+        return (f'<text x="{x:.1f}" y="{height - 3}" text-anchor="middle" fill="#616161">'
+                f"{escape(month_label(month))}</text>")
+
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="trend" viewBox="0 0 {width} {height}" '
              f'width="{width}" height="{height}" font-size="8" font-family="Lato, sans-serif">']
     for tick in ticks:
@@ -115,8 +119,7 @@ def trend_svg(points: Sequence[TrendPoint], *, status: str, value_label: Callabl
                      f"{escape(axis(tick, tick_step))}</text>")
     for index, point in enumerate(points):
         if (len(points) - 1 - index) % 3 == 0:
-            parts.append(f'<text x="{xs[index]:.1f}" y="{height - 3}" text-anchor="middle" fill="#616161">'
-                         f"{escape(month_label(point.month))}</text>")
+            parts.append(month_tick(xs[index], point.month))
     if projected:
         # the band from the review's month (its own value: no spread) to December, then the dashed line
         start = (xs[-1], points[-1].value)
@@ -130,16 +133,15 @@ def trend_svg(points: Sequence[TrendPoint], *, status: str, value_label: Callabl
                      'stroke-width="1.4" stroke-dasharray="2.5 2"/>')
         for index, (x, point) in enumerate(zip(future_xs, projected, strict=True)):
             if (index + 1) % 3 == 0:  # every third month, on from the review's
-                parts.append(f'<text x="{x:.1f}" y="{height - 3}" text-anchor="middle" fill="#616161">'
-                             f"{escape(month_label(point.month))}</text>")
+                parts.append(month_tick(x, point.month))
     for run in _segments(xs, [p.target for p in points]):
         coords = " ".join(f"{x:.1f},{y_of(v):.1f}" for x, v in run)
         parts.append(f'<polyline points="{coords}" fill="none" stroke="{TARGET_COLOUR}" stroke-width="1.2" '
                      'stroke-dasharray="4 3"/>')
     for run in _segments(xs, [p.value for p in points]):
         coords = " ".join(f"{x:.1f},{y_of(v):.1f}" for x, v in run)
-        parts.append(f'<polyline points="{coords}" fill="none" stroke="#1F4E78" stroke-width="1.6"/>')
-        parts.extend(f'<circle cx="{x:.1f}" cy="{y_of(v):.1f}" r="1.6" fill="#1F4E78"/>' for x, v in run)
+        parts.append(f'<polyline points="{coords}" fill="none" stroke="{VALUE_COLOUR}" stroke-width="1.6"/>')
+        parts.extend(f'<circle cx="{x:.1f}" cy="{y_of(v):.1f}" r="1.6" fill="{VALUE_COLOUR}"/>' for x, v in run)
     for x, point in zip(xs, points, strict=True):
         if point.month in unusual and point.value is not None:
             parts.append(f'<circle class="unusual" cx="{x:.1f}" cy="{y_of(point.value):.1f}" r="4.2" fill="none" '
@@ -147,7 +149,7 @@ def trend_svg(points: Sequence[TrendPoint], *, status: str, value_label: Callabl
     last = points[-1]
     if last.value is not None:
         x, y = xs[-1], y_of(last.value)
-        colour = STATUS_COLOURS.get(status, "#1F4E78")
+        colour = STATUS_COLOURS.get(status, VALUE_COLOUR)
         parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{colour}" stroke="white" stroke-width="1"/>')
         text = escape(value_label(last.value))
         text_y = max(y - 6, 9)

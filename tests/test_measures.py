@@ -11,6 +11,7 @@ import datetime as dt
 import random
 import textwrap
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 
 import polars as pl
@@ -174,8 +175,9 @@ def _months(first: Month, last: Month) -> list[Month]:
     return months
 
 
-def assert_same(got: dict[str, dict[Month, float]], truth: dict[str, dict[Month, float]]) -> None:
-    for name in INPUTS:
+def assert_same(got: dict[str, dict[Month, float]], truth: dict[str, dict[Month, float]],
+                names: Iterable[str] = INPUTS) -> None:
+    for name in names:
         assert set(got.get(name, {})) == set(truth[name]), name
         for month, value in truth[name].items():
             assert got[name][month] == pytest.approx(value, rel=1e-12), (name, month)

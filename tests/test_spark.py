@@ -23,7 +23,7 @@ from kpireport.errors import ConfigError, DataError, EngineError
 from kpireport.months import Month
 from kpireport.sources import load_data
 
-from .test_measures import HANDFUL, INPUTS, deals, expected, project, write_csv, write_parquet
+from .test_measures import HANDFUL, INPUTS, assert_same, deals, expected, project, write_csv, write_parquet
 
 pytestmark = pytest.mark.slow  # a JVM starts once for the module (about 10 s here)
 
@@ -46,20 +46,13 @@ def on_spark(config: Path, spark: str = "") -> Path:
     return config
 
 
-def assert_same(got: dict[str, dict[Month, float]], truth: dict[str, dict[Month, float]]) -> None:
-    for name in SHARED:
-        assert set(got.get(name, {})) == set(truth[name]), name
-        for month, value in truth[name].items():
-            assert got[name][month] == pytest.approx(value, rel=1e-12), (name, month)
-
-
 def test_spark_gives_the_inputs_polars_gives_on_the_same_parquet(tmp_path: Path, session: Any) -> None:
     rows = deals(seed=11, count=600)
     write_parquet(tmp_path / "deals.parquet", rows)
     by_polars = load_data(load_config(project(tmp_path, "deals.parquet")))
     by_spark = load_data(load_config(on_spark(project(tmp_path, "deals.parquet"))))
-    assert_same(by_spark.values, by_polars.values)
-    assert_same(by_spark.values, expected(rows))
+    assert_same(by_spark.values, by_polars.values, SHARED)
+    assert_same(by_spark.values, expected(rows), SHARED)
     assert by_spark.rows == by_polars.rows  # the rows behind each month's mean
     feb = Month(2026, 2)  # no deal closed: no revenue, 0 won
     assert feb not in by_spark.values["revenue"]
@@ -142,7 +135,7 @@ def test_a_glob_of_parquet_files_is_one_source(tmp_path: Path, session: Any) -> 
         write_parquet(tmp_path / "parts" / f"deals-{part}.parquet", rows[part::3])
     whole = load_data(load_config(project(tmp_path, "deals.parquet"))).values
     parts = load_data(load_config(on_spark(project(tmp_path, "parts/deals-*.parquet")))).values
-    assert_same(parts, whole)
+    assert_same(parts, whole, SHARED)
 
 
 def test_a_csv_gives_its_dates_and_texts_but_its_numbers_need_parquet(tmp_path: Path, session: Any) -> None:
