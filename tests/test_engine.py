@@ -6,10 +6,13 @@ import math
 import textwrap
 from pathlib import Path
 
+import polars as pl
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from kpireport.config import load_config
-from kpireport.engine import Status, attainment_of, change, change_pts, compute, status_of, ytd_tree
+from kpireport.engine import Status, _derived, attainment_of, change, change_pts, compute, status_of, ytd_tree
 from kpireport.errors import DataError
 from kpireport.formula import Call, Name, parse
 from kpireport.months import Month, month_range
@@ -84,7 +87,7 @@ def test_status_respects_direction_and_tolerance(value, target, direction, expec
 # The README: "within 10 % of the target = watch". Within includes the edge: a value exactly
 # target × (1 ∓ tolerance) is watch, the smallest step beyond it is off. Targets and tolerances are
 # chosen so that the edges are exact in binary floating point (80 × 0.25 = 20; 1000 × 0.1 = 100).
-@pytest.mark.parametrize(("value", "target", "direction", "tolerance", "expected"), [
+BAND_EDGES = [
     (60, 80, "up", 0.25, Status.WATCH),  # 80 - 25 % of 80: on the edge
     (59.999, 80, "up", 0.25, Status.OFF),
     (80, 80, "up", 0.25, Status.ON),
@@ -112,9 +115,39 @@ def test_status_respects_direction_and_tolerance(value, target, direction, expec
     (0.3 * 0.7, 0.3, "up", 0.30, Status.WATCH),
     (0.33001, 0.3, "down", 0.10, Status.OFF),
     (0.1 + 0.2, 0.3, "up", 0.0, Status.ON),
-])
+]
+
+
+@pytest.mark.parametrize(("value", "target", "direction", "tolerance", "expected"), BAND_EDGES)
 def test_the_tolerance_band_includes_its_edges(value, target, direction, tolerance, expected) -> None:
     assert status_of(value, target, direction, tolerance) == expected
+
+
+# numbers near one another and near the band's edges, zeros of both signs, huge ones, no value
+_NUMBER = st.one_of(st.none(), st.sampled_from([0.0, -0.0, 1e308, -1e308, 5e-324]),
+                    st.integers(-100, 100).map(float), st.floats(-1e6, 1e6, allow_nan=False))
+_ROW = st.tuples(_NUMBER, _NUMBER, _NUMBER, st.sampled_from(["up", "down"]),
+                 st.sampled_from([0.0, 0.1, 0.15, 0.25, 0.3, 1.0]), st.booleans())
+
+
+@given(st.lists(_ROW, max_size=30))
+@example([(value, target, target, way, tolerance, True) for value, target, way, tolerance, _ in BAND_EDGES])
+@example([(value, before, None, "up", 0.1, True)
+          for value, before in [(1.0, 0.0), (1.0, -0.0), (0.0, -0.0), (0.27, 0.25)]])
+def test_the_columns_of_every_row_at_once_are_status_attainment_and_changes_row_by_row(rows) -> None:
+    """The engine computes these a column at a time (ResultTable): each cell as the functions give it."""
+    frame = _derived(pl.DataFrame({
+        "value": [row[0] for row in rows], "previous": [row[1] for row in rows], "year_ago": [row[1] for row in rows],
+        "target": [row[2] for row in rows], "up": [row[3] == "up" for row in rows],
+        "tolerance": [row[4] for row in rows], "percent": [row[5] for row in rows],
+    }, schema={"value": pl.Float64, "previous": pl.Float64, "year_ago": pl.Float64, "target": pl.Float64,
+               "up": pl.Boolean, "tolerance": pl.Float64, "percent": pl.Boolean}))
+    for cells, (value, before, target, direction, tolerance, percent) in zip(frame.iter_rows(named=True), rows,
+                                                                            strict=True):
+        assert cells["status"] == status_of(value, target, direction, tolerance).value
+        assert cells["attainment"] == attainment_of(value, target, direction)
+        assert cells["change_mom"] == cells["change_yoy"] == change(value, before)
+        assert cells["change_mom_pts"] == cells["change_yoy_pts"] == (change_pts(value, before) if percent else None)
 
 
 def test_a_rate_changes_in_percentage_points() -> None:
