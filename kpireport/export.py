@@ -84,17 +84,18 @@ def _number_text(x: pl.Expr) -> pl.Expr:
         unsigned_zero.cast(pl.Utf8).str.strip_suffix(".0"))
 
 
-def number_cells(values: list[float | None] | pl.Series) -> pl.Series:
-    """_cell of each number, a column at a time (see _number_text)."""
-    numbers = pl.Series(values, dtype=pl.Float64)
-    if numbers.null_count() == len(numbers):  # a column most configs leave empty (year_end, change_mom_pts…)
-        return pl.repeat("", len(numbers), dtype=pl.Utf8, eager=True)
-    cells = pl.select(_number_text(pl.lit(numbers))).to_series()
-    # the rare numbers polars does not write as Python does
-    missing = (cells.is_null() & numbers.is_not_null()).arg_true().to_list()
-    if missing:
-        cells = cells.scatter(missing, [_cell(numbers[index]) for index in missing])
-    return cells.fill_null("")  # no value
+def number_cells(numbers: pl.DataFrame) -> pl.DataFrame:
+    """_cell of each number of each column, every column in one polars pass (see _number_text): the
+    columns are formatted side by side, on every core."""
+    filled = [name for name in numbers.columns if numbers[name].null_count() < len(numbers)]
+    cells = numbers.select(*(_number_text(pl.col(name)).alias(name) for name in filled),
+                           *(pl.repeat("", pl.len(), dtype=pl.Utf8).alias(name)  # a column most configs
+                             for name in numbers.columns if name not in filled))  # leave empty (year_end…)
+    for name in filled:  # the rare numbers polars does not write as Python does
+        if cells[name].null_count() != numbers[name].null_count():
+            missing = (cells[name].is_null() & numbers[name].is_not_null()).arg_true().to_list()
+            cells = cells.with_columns(cells[name].scatter(missing, [_cell(numbers[name][at]) for at in missing]))
+    return cells.fill_null("").select(numbers.columns)  # no value
 
 
 def to_csv(results: Results, month: Month | None = None) -> str:
@@ -137,10 +138,11 @@ def write_csv(results: Results, out: BinaryIO, month: Month | None = None) -> No
         "label": per_kpi([_line([_cell(text) for text in (kpi.label, kpi.domain, kpi.owner or "", kpi.format,
                                                           kpi.direction)])[:-1] for kpi in kpis]),
         "complete": per_month(["false" if m in results.partial else "true" for m in table.months]),
-        **{name: number_cells(frame[name]) for name in _NUMBERS if name in frame.columns},
-        **{name: number_cells(column) if name != "outlook" else pl.Series(column, dtype=pl.Utf8)
-           for name, column in ends.items()},
+        "outlook": pl.Series(ends.pop("outlook"), dtype=pl.Utf8),
     }
+    numbers = frame.select(name for name in _NUMBERS if name in frame.columns).hstack(
+        [pl.Series(name, column, dtype=pl.Float64) for name, column in ends.items()])
+    columns |= {column.name: column for column in number_cells(numbers)}
     # every cell is written already (quoted where it must be): written as it is, a row per line
     pl.DataFrame([columns[name].alias(name) for name in COLUMNS if name in columns]).write_csv(
         out, include_header=False, quote_style="never", line_terminator="\n")

@@ -11,6 +11,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+import polars as pl
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -455,7 +456,11 @@ def test_numbers_written_a_column_at_a_time_are_each_written_as_python_writes_it
     from kpireport import export
 
     values += _EDGES
-    assert export.number_cells(values).to_list() == [export._cell(value) for value in values]
+    numbers = pl.DataFrame({"some": values, "none": [None] * len(values)},
+                           schema={"some": pl.Float64, "none": pl.Float64})
+    cells = export.number_cells(numbers)
+    assert cells["some"].to_list() == [export._cell(value) for value in values]
+    assert cells["none"].to_list() == [""] * len(values)
 
 
 # --- template -----------------------------------------------------------------------------------
