@@ -158,8 +158,8 @@ class Results:
     months: tuple[Month, ...]
     kpis: tuple[KpiResult, ...]  # in the config's order
     inputs: MonthlyValues  # the data they come from
+    table: ResultTable = field(repr=False)  # the KPIs' rows as columns
     partial: Mapping[Month, dt.date] = field(default_factory=dict)  # months whose data stop early: last day
-    table: ResultTable | None = field(default=None, repr=False)  # the KPIs' rows as columns
 
     def kpi(self, kpi_id: str) -> KpiResult:
         return next(result for result in self.kpis if result.kpi.id == kpi_id)
@@ -311,7 +311,7 @@ def _compute(config: Config, data: MonthlyValues, months: list[Month], partial: 
                for name, cells in columns.items()}
     table = ResultTable(_derived(pl.DataFrame(numbers)), tuple(months), outlooks)
     kpis = tuple(KpiResult(kpi, table, place) for place, kpi in enumerate(config.kpis.values()))
-    return Results(config, tuple(months), kpis, data, dict(partial or {}), table)
+    return Results(config, tuple(months), kpis, data, table, dict(partial or {}))
 
 
 def _picker(places: list[int]) -> Callable[[list[float | None]], list[float | None]]:

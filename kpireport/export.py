@@ -112,7 +112,6 @@ def write_csv(results: Results, out: BinaryIO, month: Month | None = None) -> No
     quoted) once per KPI; numbers, statuses and months never need quoting. A test holds this equal to
     writing every row of rows() with the csv module."""
     table = results.table
-    assert table is not None, "results from engine.compute"
     out.write(_line(COLUMNS).encode())  # the header first: no copy of 100 MB to put it in front
     shown = [at for at, m in enumerate(table.months) if month is None or m == month]
     if not shown or not results.kpis:
@@ -152,7 +151,7 @@ def _year_ends(results: Results, shown: list[int]) -> dict[str, list]:  # type: 
     """The columns of the year's target and projection: empty but for KPIs with a yearly target."""
     names = ("year_target", "ytd_target", "year_end", "year_end_low", "year_end_high", "outlook")
     count = len(results.kpis) * len(shown)
-    if not results.table or not results.table.outlooks:
+    if not results.table.outlooks:
         return {name: [""] * count if name == "outlook" else [None] * count for name in names}
     rows = [result.months[at] for result in results.kpis for at in shown]
     ends = [_year_end(row) for row in rows]
