@@ -195,6 +195,10 @@ def test_compute_columns_hold_the_year_as_known_at_each_month(tmp_path: Path) ->
     assert csv_rows[0].endswith(",year_target,ytd_target,year_end,year_end_low,year_end_high,outlook")
     line = next(line for line in csv_rows if line.startswith("sales,2025-05,"))
     assert line.split(",")[-6:] == [export._cell(row[c]) for c in export.COLUMNS[-6:]]
+    for month in (None, Month(2025, 3)):  # every month, and one month's rows picked from the columns
+        assert export.to_csv(results, month) == "".join(
+            export._line([export._cell(row[column]) for column in export.COLUMNS])
+            for row in [dict(zip(export.COLUMNS, export.COLUMNS, strict=True)), *export.rows(results, month)])
 
 
 def test_damped_holt_written_out_forecasts_and_spreads_as_statsmodels_does() -> None:
