@@ -60,11 +60,15 @@ def _reaches(value: float, bound: float, up: bool) -> bool:
 
 
 def attainment_of(value: float | None, target: float | None, direction: str) -> float | None:
-    """How much of the target is achieved, 1.0 = exactly on it, above 1 = better than it."""
-    if value is None or target is None:
+    """How much of the target is achieved, 1.0 = exactly on it, above 1 = better than it: 1 plus the
+    gap to the target on the good side as a share of |target|. So 1 - tolerance is the status band's
+    edge whatever the signs: a cost of 111 against 100 is 89 % (11 % over), -50 against a target of
+    -40 is 75 %. With a positive target and higher better it is value / target. None without a
+    target, or with a target of 0 (no share of it)."""
+    if value is None or target is None or target == 0:
         return None
-    numerator, denominator = (value, target) if direction == "up" else (target, value)  # pragma: no mutate
-    return numerator / denominator if denominator else None
+    ratio, up = value / target, direction == "up"  # pragma: no mutate (up or down: is alike)
+    return ratio if up == (target > 0) else 2 - ratio
 
 
 def change_pts(value: float | None, before: float | None) -> float | None:
@@ -334,7 +338,8 @@ def _derived(frame: pl.DataFrame) -> pl.DataFrame:
     def points_from(before: pl.Expr) -> pl.Expr:
         return pl.when(pl.col("percent")).then((value - before) * 100)
 
-    numerator, denominator = pl.when(up).then(value).otherwise(target), pl.when(up).then(target).otherwise(value)
+    ratio = value / target  # attainment_of: the ratio, or 2 - it when the target's sign flips the good side
+    attainment = pl.when(target != 0).then(pl.when(up == (target > 0)).then(ratio).otherwise(2 - ratio))
     status = (pl.when(value.is_null()).then(pl.lit(Status.NO_DATA.value))
               .when(target.is_null()).then(pl.lit(Status.NO_TARGET.value))
               .when(_reaches_column(value, target, up)).then(pl.lit(Status.ON.value))
@@ -342,7 +347,7 @@ def _derived(frame: pl.DataFrame) -> pl.DataFrame:
               .then(pl.lit(Status.WATCH.value))
               .otherwise(pl.lit(Status.OFF.value)))
     return frame.with_columns(
-        status=status, attainment=pl.when(denominator != 0).then(numerator / denominator),
+        status=status, attainment=attainment,
         change_mom=change_from(pl.col("previous")), change_yoy=change_from(pl.col("year_ago")),
         change_mom_pts=points_from(pl.col("previous")), change_yoy_pts=points_from(pl.col("year_ago")))
 

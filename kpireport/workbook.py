@@ -595,8 +595,10 @@ class _KpiSheet:
             target_value = typed[month] if month in typed else written_target(kpi, month, self.shares)
             _put(sheet, rows["target"], column, target_value, number_format=number_format,
                  protection=UNLOCKED, fill=INPUT_FILL if month >= layout.period[0] else HISTORY_FILL, border=BOX)
-            ratio = f"{value}/{target}" if kpi.direction == "up" else f"{target}/{value}"
-            _formula(sheet, rows["attainment"], column, f'=IF(COUNT({value},{target})<2,"",IFERROR({ratio},""))',
+            ratio = f"{value}/{target}"  # engine.attainment_of: a target of 0 is #DIV/0!, shown empty
+            sides = (ratio, f"2-{ratio}") if kpi.direction == "up" else (f"2-{ratio}", ratio)
+            attained = f"IF({target}>0,{sides[0]},{sides[1]})"
+            _formula(sheet, rows["attainment"], column, f'=IF(COUNT({value},{target})<2,"",IFERROR({attained},""))',
                      "0%", attainment_of(result.value, target_value, kpi.direction))
             previous = layout.letter(month - 1)
             change = '=""'

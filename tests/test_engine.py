@@ -150,6 +150,32 @@ def test_the_columns_of_every_row_at_once_are_status_attainment_and_changes_row_
         assert cells["change_mom_pts"] == cells["change_yoy_pts"] == (change_pts(value, before) if percent else None)
 
 
+@pytest.mark.parametrize(("value", "target", "direction", "expected"), [
+    (-50, -40, "up", 0.75),  # 10 short of -40 is 25 % of it short: not 125 %
+    (-0.10, -0.05, "up", 0.0),  # a growth of -10 % against -5 %: 100 % of the target short
+    (0.01, -0.05, "up", 2.2),  # +1 % against -5 %: better than the target by 120 % of it
+    (-0.053, -0.05, "up", 0.94),
+    (111, 100, "down", 0.89),  # a cost 11 % over its target: 89 %, off with a 10 % tolerance
+    (-35, -40, "down", 0.875),  # lower is better, the target below 0
+    (-45, -40, "down", 1.125),
+])
+def test_attainment_is_the_gap_on_the_good_side_as_a_share_of_the_target(value, target, direction, expected) -> None:
+    assert attainment_of(value, target, direction) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(("value", "target", "direction", "tolerance"), [
+    (-50, -40, "up", 0.1), (-43, -40, "up", 0.1), (-45, -40, "up", 0.1), (111, 100, "down", 0.1),
+    (109, 100, "down", 0.1), (-35, -40, "down", 0.25), (-29, -40, "down", 0.25), (89, 100, "up", 0.1),
+])
+def test_attainment_and_status_tell_the_same_story(value, target, direction, tolerance) -> None:
+    """Within the tolerance of the target (watch) is an attainment of at least 1 - tolerance."""
+    attainment = attainment_of(value, target, direction)
+    assert attainment is not None
+    status = status_of(value, target, direction, tolerance)
+    assert (status is Status.ON) == (attainment >= 1)
+    assert (status is Status.OFF) == (attainment < 1 - tolerance)
+
+
 def test_a_rate_changes_in_percentage_points() -> None:
     assert change_pts(0.27, 0.25) == pytest.approx(2.0)  # 25 % -> 27 %: +2 points (+8 % relative)
     assert change_pts(0.25, 0.27) == pytest.approx(-2.0)
@@ -159,8 +185,10 @@ def test_a_rate_changes_in_percentage_points() -> None:
 
 def test_attainment_and_change() -> None:
     assert attainment_of(30, 25, "up") == pytest.approx(1.2)
-    assert attainment_of(40, 50, "down") == pytest.approx(1.25)  # cheaper than target = better
-    assert attainment_of(0, 50, "down") is None
+    assert attainment_of(40, 50, "down") == pytest.approx(1.2)  # 20 % cheaper than target = 120 %
+    assert attainment_of(0, 50, "down") == pytest.approx(2.0)  # no cost at all: the best there is
+    assert attainment_of(5, 0, "up") is None  # a target of 0 has no share
+    assert attainment_of(-5, 0, "down") is None
     assert change(110, 100) == pytest.approx(0.1)
     assert change(-90, -100) == pytest.approx(0.1)
     assert change(5, 0) is None

@@ -44,6 +44,10 @@ EXTRA_KPIS = {
     # operations under a period function: Excel needs brackets the tree does not show
     "lost_and_won_x2": {"formula": "prev(deals_won + deals_lost) * 2"},
     "minus_last_year": {"formula": "-prev(leads - mqls, 12) / leads", "format": "percent"},
+    # negative targets: the attainment's good side flips (engine.attainment_of), both directions
+    "leads_yoy_floor": {"formula": "(leads - prev(leads, 12)) / prev(leads, 12)", "format": "percent",
+                        "target": -0.05},
+    "cash_flow_k": {"formula": "(mqls - leads) / 10", "direction": "down", "target": -30},
 }
 
 
