@@ -309,7 +309,10 @@ def _progress(documents: Iterable[tuple[Path, list[str]]], jobs: list, *, done: 
 def _review_month(config: Path, data_files: tuple[Path, ...], month, skip_bad_rows: bool):  # type: ignore[no-untyped-def]
     """The config, its data and the month to review (by default the last complete month with data),
     for report and send."""
+    import datetime as dt
+
     from .config import load_config
+    from .months import Month
     from .sources import load_data, with_workbook_targets
 
     settings = load_config(config)
@@ -317,8 +320,9 @@ def _review_month(config: Path, data_files: tuple[Path, ...], month, skip_bad_ro
     _warn(data.warnings)
     settings = with_workbook_targets(settings, data)  # a target typed in the template wins
     if month is None:
-        month = data.last_complete_month()
-        skipped = sorted(m for m in data.partial if month is None or m > month)
+        current = Month.of(dt.date.today())  # data after it were warned about (sources._warn_ahead): never the default
+        month = data.last_complete_month(until=current)
+        skipped = sorted(m for m in data.partial if (month is None or m > month) and m <= current)
         if skipped:
             _warn([f"{m} is partial (data up to {data.partial[m]}): not reviewed by default; "
                    f"give --month {m} to review it anyway" for m in skipped])

@@ -92,10 +92,10 @@ class MonthlyData:
         month = Month.of(last)
         self.partial[month] = min(last, self.partial.get(month, last))
 
-    def last_complete_month(self) -> Month | None:
-        """The latest month with data that is not partial: what a review is of by default."""
+    def last_complete_month(self, until: Month | None = None) -> Month | None:
+        """The latest month with data that is not partial (nor after `until`): what a review is of by default."""
         months = {m for series in self.values.values() for m in series}
-        return max((m for m in months if m not in self.partial), default=None)
+        return max((m for m in months if m not in self.partial and (until is None or m <= until)), default=None)
 
     def add(self, input_id: str, month: Month, value: float, origin: str, typed: bool = False) -> None:
         if not math.isfinite(value):  # every cell is finite, but two 1e308 add up to inf: never a KPI "on"
@@ -177,12 +177,13 @@ def is_template(path: Path) -> bool:
 
 
 def load_data(config: Config, data_paths: Iterable[str | Path] = (), skip_bad_rows: bool = False,
-              check_stamps: bool = True) -> MonthlyData:
+              check_stamps: bool = True, today: dt.date | None = None) -> MonthlyData:
     """Read every source of the config (and `--data` files) into monthly values.
 
     Raises DataError at the first bad cell; with `skip_bad_rows`, warns about each bad row and leaves
     it out instead. A per-owner workbook made for another config or period is refused, unless
     `check_stamps` is False (`template`, which rebuilds such workbooks, reads them as they are).
+    A value dated after the month of `today` (default: the machine's date) is warned about.
     """
     data = MonthlyData()
     provided: set[str] = set()
@@ -200,6 +201,7 @@ def load_data(config: Config, data_paths: Iterable[str | Path] = (), skip_bad_ro
                 f"{input_id} is negative for {', '.join(map(str, negative))} ({series[first]:g} in {first}); "
                 "the value is used as it is", file=data.origin[(input_id, first)],
                 hint="a count or a duration is rarely below 0: check the export (a refund or correction row?)")))
+    _warn_ahead(data, Month.of(today or dt.date.today()))
     for input_id, cells in data.text_cells.items():  # the typed cell wins over an export, as a number would
         for month in cells:
             data.values.get(input_id, {}).pop(month, None)
@@ -212,6 +214,21 @@ def load_data(config: Config, data_paths: Iterable[str | Path] = (), skip_bad_ro
                  "or add a data file with a column for each")))
     data.warnings = list(dict.fromkeys(data.warnings))  # two sources reading one file warn alike: once
     return data
+
+
+def _warn_ahead(data: MonthlyData, current: Month) -> None:
+    """Values dated after the current month: a month typed ahead in the workbook or a wrong date in an
+    export, which would otherwise become the month a review is of by default (see cli._review_month)."""
+    ahead = sorted((month, input_id) for input_id, series in data.values.items() for month in series if month > current)
+    if not ahead:
+        return
+    month, input_id = ahead[0]
+    months = listed(list(dict.fromkeys(str(m) for m, _ in ahead)))
+    data.warnings.append(str(KpiReportError(
+        f"{counted(len(ahead), 'value')} dated after the current month ({current}), in {months}: "
+        f"'{input_id}' for {month} first", file=data.origin[(input_id, month)],
+        hint=f"a month typed ahead or a wrong date? correct it; reviews default to the latest complete month up "
+             f"to {current} (give --month to review a later one)")))
 
 
 def input_origins(config: Config, data: MonthlyData) -> list[str]:

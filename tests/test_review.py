@@ -511,6 +511,25 @@ def test_a_month_whose_daily_data_stop_on_the_28th_is_partial_and_not_reviewed_b
     assert "Données partielles au 28 octobre" in pdf_text(tmp_path / "october.pdf")
 
 
+def test_a_value_dated_after_this_month_is_warned_about_and_never_the_month_reviewed_by_default(
+        tmp_path: Path) -> None:
+    """One figure typed in a month ahead (or a wrong year in an export) made it the review's month: a
+    review of 10 KPIs "without data" that said nothing was wrong."""
+    path, _ = example_copy(tmp_path)
+    with (path.parent / "data" / "crm-monthly.csv").open("a", encoding="utf-8") as export:
+        export.write("2099-03,revenue,1000\n")
+    for command in ("validate", "compute"):
+        result = run(command, path)
+        assert result.exit_code == 0, result.output
+        assert "1 value dated after the current month" in result.output
+        assert "'revenue' for 2099-03 first" in result.output
+        assert "crm-monthly.csv" in result.output
+    result = run("report", path, "-o", tmp_path / "review.pdf")
+    assert result.exit_code == 0, result.output
+    assert "Octobre 2026" in pdf_text(tmp_path / "review.pdf")  # the example's last month, as without it
+    assert run("report", path, "--month", "2099-03", "-o", tmp_path / "ahead.pdf").exit_code == 0  # if asked
+
+
 def test_a_weekdays_only_export_ending_on_the_last_friday_is_complete(tmp_path: Path) -> None:
     # 31 October 2026 is a Saturday: an export without weekends has nothing more to give for October
     path = _daily_export_cut(tmp_path, lambda day: day.isoweekday() <= 5 and day <= dt.date(2026, 10, 30))

@@ -891,3 +891,16 @@ def test_the_same_files_give_the_same_sums_to_the_last_bit(tmp_path: Path) -> No
     assert sum(len(series) for series in first.values()) > 2000
     for _ in range(15):
         assert load_data(config).values == first
+
+
+def test_only_values_after_the_current_month_are_warned_about_as_dated_ahead(tmp_path: Path) -> None:
+    (tmp_path / "kpireport.yaml").write_text(
+        "title: T\ninputs: {visits: {}}\nkpis: {v: {formula: visits}}\nsources: [{path: web.csv, date: month}]\n",
+        encoding="utf-8")
+    (tmp_path / "web.csv").write_text("month,visits\n2026-11,1\n2026-12,2\n2027-02,3\n", encoding="utf-8")
+    config = load_config(tmp_path / "kpireport.yaml")
+    ahead = [w for w in load_data(config, today=dt.date(2026, 11, 30)).warnings if "after the current month" in w]
+    assert len(ahead) == 1
+    assert "2 values dated after the current month (2026-11), in 2026-12, 2027-02" in ahead[0]
+    assert "web.csv" in ahead[0]
+    assert not [w for w in load_data(config, today=dt.date(2027, 2, 1)).warnings if "after the current month" in w]
