@@ -70,7 +70,7 @@ class CellReader:
         amount or a duration it is a mistake, not 1.5."""
         if aggregate == "count":
             return one_where(~is_missing(cells)), _no_bad()
-        parsed = numbers(cells, comma_thousands=table.comma_thousands)
+        parsed = numbers(cells, comma_thousands=table.reads_comma_thousands)
         bad = parsed.bad if checked is None else parsed.bad & checked
         kind = pl.lit("number")
         formats = {i: spec.format for i, spec in self.config.inputs.items()}

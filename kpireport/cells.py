@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
 import polars as pl
@@ -100,12 +100,13 @@ def _fast_readings(column: pl.Series, comma_thousands: bool) -> Iterator[pl.Seri
         yield column.str.replace(",", ".", literal=True).cast(pl.Float64, strict=False)
 
 
-def _as_written(column: pl.Series, comma_thousands: bool) -> pl.DataFrame:
-    """value (before the finiteness check) and missing, for text columns that are not plain numbers."""
+def _number_flags(column: pl.Series) -> pl.DataFrame:
+    """Each text cell cleaned of spaces, currency and sign marks (number), whether it is missing or a
+    percentage, and which ways of writing a number it fits."""
     cleaned = (pl.col("text").str.strip_chars().str.replace_all(_SPACES, "")
                .str.replace_all("\u2212", "-", literal=True).str.replace(_ACCOUNTING_NEGATIVE, "-${1}")
                .str.replace(f"^([+-]?){_CURRENCY}", "${1}").str.replace(f"{_CURRENCY}$", ""))
-    frame = pl.DataFrame({"text": column}).select(
+    return pl.DataFrame({"text": column}).select(
         missing=is_missing(column),
         percent=cleaned.str.ends_with("%").fill_null(False),
         number=cleaned.str.strip_suffix("%"),
@@ -116,18 +117,43 @@ def _as_written(column: pl.Series, comma_thousands: bool) -> pl.DataFrame:
         comma_decimal=pl.col("number").str.contains(_COMMA_DECIMAL).fill_null(False),
         separator=pl.col("number").str.contains("[.,]").fill_null(False),
     )
-    dot_style = pl.col("comma_groups") | pl.col("dot_decimal")
-    comma_style = pl.col("dot_groups") | pl.col("comma_decimal")
-    # A value that can be read only one way ("12,5", "1,234.5") tells how the whole column is written.
-    dot_seen, comma_seen = frame.select(
-        dot=(pl.col("separator") & dot_style & ~comma_style).any(),
-        comma=(pl.col("separator") & comma_style & ~dot_style).any(),
+
+
+_DOT_STYLE = pl.col("comma_groups") | pl.col("dot_decimal")
+_COMMA_STYLE = pl.col("dot_groups") | pl.col("comma_decimal")
+
+
+def _styles_seen(flags: pl.DataFrame) -> tuple[bool, bool]:
+    """Whether a value reads only with a decimal dot ("12.5", "1,234.5"), and one only with a decimal
+    comma ("12,5", "1.234,5"): such a value tells how its column is written."""
+    dot, comma = flags.select(
+        dot=(pl.col("separator") & _DOT_STYLE & ~_COMMA_STYLE).any(),
+        comma=(pl.col("separator") & _COMMA_STYLE & ~_DOT_STYLE).any(),
     ).row(0)
+    return bool(dot), bool(comma)
+
+
+def writes_decimal_commas(columns: Iterable[pl.Series]) -> bool:
+    """Whether a file's text columns write decimal commas: a value reads only so ("12 345,67") and none
+    only with a dot. It settles "1,250" in a comma-separated French export (1.25, not 1250), where the
+    column itself holds nothing but such values."""
+    dot_seen = comma_seen = False
+    for column in columns:
+        if column.dtype == pl.String and column.str.contains(",", literal=True).any():
+            dot, comma = _styles_seen(_number_flags(column))
+            dot_seen, comma_seen = dot_seen or dot, comma_seen or comma
+    return comma_seen and not dot_seen
+
+
+def _as_written(column: pl.Series, comma_thousands: bool) -> pl.DataFrame:
+    """value (before the finiteness check) and missing, for text columns that are not plain numbers."""
+    frame = _number_flags(column)
+    dot_seen, comma_seen = _styles_seen(frame)
     comma_is_decimal = comma_seen if dot_seen != comma_seen else not comma_thousands
     decimal_comma = (
         pl.when(pl.col("comma_groups") & pl.col("comma_decimal")).then(comma_is_decimal)  # "1,234"
         .when(pl.col("dot_groups") & pl.col("dot_decimal")).then(comma_seen and not dot_seen)  # "1.234"
-        .otherwise(comma_style & ~dot_style)
+        .otherwise(_COMMA_STYLE & ~_DOT_STYLE)
     )
     number = pl.col("number")
     value = (
@@ -137,7 +163,7 @@ def _as_written(column: pl.Series, comma_thousands: bool) -> pl.DataFrame:
         .cast(pl.Float64, strict=False)
     )
     return frame.select(
-        value=pl.when(dot_style | comma_style).then(value / pl.when(pl.col("percent")).then(100.0).otherwise(1.0)),
+        value=pl.when(_DOT_STYLE | _COMMA_STYLE).then(value / pl.when(pl.col("percent")).then(100.0).otherwise(1.0)),
         missing=pl.col("missing"),
     )
 

@@ -13,10 +13,12 @@ import datetime as dt
 import io
 import zipfile
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import polars as pl
 
+from .cells import writes_decimal_commas
 from .errors import DataError, clipped, did_you_mean
 
 DELIMITERS = (",", ";", "\t")
@@ -48,6 +50,12 @@ class Table:
     first_row: int  # the row number, as a spreadsheet shows it, of the frame's first record
     comma_thousands: bool  # whether "1,234" means 1234 here (a comma-delimited file) rather than 1.234
     kind: str  # "csv", "xlsx" or "parquet", for messages
+
+    @cached_property
+    def reads_comma_thousands(self) -> bool:
+        """comma_thousands, unless other cells of the file write decimal commas (a French export
+        comma-separated: "1,250" beside "12 345,67" is 1.25)."""
+        return self.comma_thousands and not writes_decimal_commas(self.frame.iter_columns())
 
 
 def read_table(path: Path, *, sheet: str | None = None, header: str | None = None,

@@ -904,3 +904,18 @@ def test_only_values_after_the_current_month_are_warned_about_as_dated_ahead(tmp
     assert "2 values dated after the current month (2026-11), in 2026-12, 2027-02" in ahead[0]
     assert "web.csv" in ahead[0]
     assert not [w for w in load_data(config, today=dt.date(2027, 2, 1)).warnings if "after the current month" in w]
+
+
+@pytest.mark.parametrize(("budget", "expected"), [
+    ('"12 345,67"', 1.25),  # the file writes decimal commas: "1,250" is 1.25 (the user's French export)
+    ('"12,345.67"', 1250.0),  # a decimal dot elsewhere: "1,250" is 1250
+    ("12345", 1250.0),  # nothing says: a comma-separated file groups thousands with commas
+])
+def test_an_ambiguous_comma_is_settled_by_the_other_columns_of_the_file(tmp_path: Path, budget, expected) -> None:
+    config = one_source(tmp_path, "{path: ads.csv, date: Mois, columns: {CPC: cpc, Budget: budget}}",
+                        "cpc: {aggregate: mean}\n  budget: {aggregate: sum}")
+    (tmp_path / "ads.csv").write_text(f'Mois,CPC,Budget\n2024-10,"1,250",{budget}\n2024-11,"1,125",{budget}\n',
+                                      encoding="utf-8")
+    values = load_data(config).values
+    assert values["cpc"][Month(2024, 10)] == pytest.approx(expected)
+    assert values["cpc"][Month(2024, 11)] == pytest.approx(expected * 1.125 / 1.25)
