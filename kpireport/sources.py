@@ -453,6 +453,8 @@ class _SourceReader(CellReader):
         if kept is not None:
             rows = rows.filter(kept)
         self.refuse_repeated_months(rows, day_of, measures, keys)
+        if not keys:
+            self.warn_holes(rows, day_of, [column for column, how, _ in measures if how == "sum"])
         partials = {e.meta.output_name(): e for column, how, _ in measures for e in _partials(column, how)}
         # maintain_order: each group's values are added up in the file's order, every run; otherwise the
         # threads' order varies and so do the sums' last bits (a chart's axis then flips from run to run)
@@ -466,6 +468,25 @@ class _SourceReader(CellReader):
                 self.data.stops_early(last)
         return daily.group_by(pl.col(_DAY).dt.month_start(), *keys, maintain_order=True).agg(
             _combined(column, how).alias(name) for column, how, name in measures)
+
+    def warn_holes(self, rows: pl.DataFrame, day_of: pl.DataFrame, columns: list[str]) -> None:
+        """A daily (or weekly) row with values but none in a column that is summed: that day is left out of
+        its month's total, which still reads as a month's worth of days, and a ratio of two columns counts
+        a day on top but not below. Said, with the first such row; the figure itself stays as it is (a
+        mean, a minimum or a last value of the days there are is what it says)."""
+        if len(columns) < 2 or day_of[_DAY].dt.month_start().n_unique() == day_of.height:
+            return  # a file of months: an empty cell is a month without value, which every view shows
+        columns = list(dict.fromkeys(columns))
+        dated = pl.col(_TEXT).is_in(day_of.filter(pl.col(_DAY).is_not_null())[_TEXT].implode())
+        with_values = rows.filter(dated & pl.any_horizontal(pl.col(column).is_not_null() for column in columns))
+        holes = with_values.select(pl.col(column).is_null().sum() for column in columns).row(0, named=True)
+        for column, count in holes.items():
+            if count:
+                first = with_values.filter(pl.col(column).is_null()).row(0, named=True)
+                self.warn(f"'{column}' has no value on {counted(count, 'row')} where other columns have one "
+                          f"(first: {first[_TEXT]}): those days are left out of their month's {column}",
+                          first[ROW], hint="fill in the cell (0 if there was nothing that day), or export the "
+                                           "data again")
 
     def refuse_repeated_months(self, rows: pl.DataFrame, day_of: pl.DataFrame, measures: list[tuple[str, str, str]],
                                keys: tuple[str, ...] | list[str]) -> None:

@@ -919,3 +919,36 @@ def test_an_ambiguous_comma_is_settled_by_the_other_columns_of_the_file(tmp_path
     values = load_data(config).values
     assert values["cpc"][Month(2024, 10)] == pytest.approx(expected)
     assert values["cpc"][Month(2024, 11)] == pytest.approx(expected * 1.125 / 1.25)
+
+
+def test_a_day_without_a_summed_value_where_other_columns_have_one_is_warned_about(tmp_path: Path) -> None:
+    """An export with one blank cell: March's sessions short of a day, and engaged / sessions counting
+    that day's engaged sessions on top but not its sessions below; the user was not told."""
+    (tmp_path / "kpireport.yaml").write_text(textwrap.dedent("""\
+        title: T
+        inputs: {sessions: {}, engaged: {}, nps: {aggregate: mean}}
+        kpis: {engagement: {formula: engaged / sessions}}
+        sources: [{path: ga4.csv}]
+        """), encoding="utf-8")
+    rows = ["date,sessions,engaged,nps", "2026-03-15,100,60,", "2026-03-16,,55,", "2026-03-17,90,50,40",
+            "2026-03-18,,,", "2026-04-01,80,,"]  # an empty row, and a mean's blank days: nothing to say
+    (tmp_path / "ga4.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    data = load_data(load_config(tmp_path / "kpireport.yaml"))
+    holes = [w for w in data.warnings if "has no value on" in w]
+    assert holes == [f"{tmp_path / 'ga4.csv'}:3: 'sessions' has no value on 1 row where other columns have one "
+                     "(first: 2026-03-16): those days are left out of their month's sessions\n"
+                     "  hint: fill in the cell (0 if there was nothing that day), or export the data again",
+                     f"{tmp_path / 'ga4.csv'}:6: 'engaged' has no value on 1 row where other columns have one "
+                     "(first: 2026-04-01): those days are left out of their month's engaged\n"
+                     "  hint: fill in the cell (0 if there was nothing that day), or export the data again"]
+    assert data.values["sessions"][Month(2026, 3)] == 190  # the figure stays what the file says
+
+
+def test_a_file_of_months_with_an_empty_cell_is_a_month_without_value_and_no_warning(tmp_path: Path) -> None:
+    (tmp_path / "kpireport.yaml").write_text(
+        "title: T\ninputs: {a: {}, b: {}}\nkpis: {k: {formula: a / b}}\nsources: [{path: m.csv, date: month}]\n",
+        encoding="utf-8")
+    (tmp_path / "m.csv").write_text("month,a,b\n2026-01,1,2\n2026-02,,3\n", encoding="utf-8")
+    data = load_data(load_config(tmp_path / "kpireport.yaml"))
+    assert not [w for w in data.warnings if "has no value on" in w]
+    assert Month(2026, 2) not in data.values["a"]
