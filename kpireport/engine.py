@@ -207,6 +207,15 @@ def ytd_tree(config: Config, kpi_id: str) -> Node | None:
     return transform(tree, replace)
 
 
+def already_year_to_date(config: Config, kpi_id: str) -> bool:
+    """Whether the KPI's formula is itself a year to date (`ytd()` in it, or in a KPI it uses): it has
+    no other. A mean of its monthly values since January, shown as "since January" beside it, was a
+    second, different year-to-date figure."""
+    return any((isinstance(node, Call) and node.function == "ytd")
+               or (isinstance(node, Name) and node.kind == "kpi" and already_year_to_date(config, node.name))
+               for node in walk(config.kpis[kpi_id].formula.tree))
+
+
 class _Evaluator:
     """Each KPI's monthly values as a compiled series (see formula.compile_series), by month index,
     each (KPI, month) computed once; equal subtrees and their windows are shared by all KPIs."""
@@ -240,7 +249,10 @@ class _Evaluator:
         return self.kpis[kpi_id]
 
     def ytd(self, kpi_id: str) -> Series:
-        """The KPI's year to date (see ytd_tree), else the mean of its monthly values since January."""
+        """The KPI's year to date (see ytd_tree), else the mean of its monthly values since January;
+        none for a KPI that is already one."""
+        if already_year_to_date(self.config, kpi_id):
+            return lambda _index: None
         tree = ytd_tree(self.config, kpi_id)
         if tree is not None:
             return compile_series(tree, self.series, self.shared)

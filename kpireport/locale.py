@@ -6,8 +6,11 @@ come from Babel's CLDR data (e.g. the currency symbol after the amount in French
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from functools import cache
+import decimal
+import math
+from collections.abc import Callable, Sequence
+from functools import cache, wraps
+from typing import ParamSpec
 
 from .vocabulary import Format, Locale
 
@@ -384,6 +387,21 @@ def _pattern(kind: str, locale: Locale) -> str:
     return formats[None if kind == "percent" else "standard"].pattern
 
 
+_P = ParamSpec("_P")
+
+
+def _as_spreadsheets_round(format_: Callable[_P, str]) -> Callable[_P, str]:
+    """Halves rounded away from 0 (27 336,5 € shows as 27 337 €, as Excel, LibreOffice and Google Sheets
+    show the same cell; Babel rounds them to even) and a real minus sign (−0,5 %), as the change
+    columns and sentences beside them write it."""
+    @wraps(format_)
+    def formatted(*args: _P.args, **kwargs: _P.kwargs) -> str:
+        with decimal.localcontext(rounding=decimal.ROUND_HALF_UP):
+            return format_(*args, **kwargs).replace("-", MINUS)
+    return formatted
+
+
+@_as_spreadsheets_round
 def format_number(value: float, locale: Locale, decimals: int | None = None, *, extra: int = 0,
                   sign: bool = False) -> str:
     from babel.numbers import format_decimal
@@ -404,6 +422,7 @@ def format_points(points: float, locale: Locale) -> str:
     return f"{format_number(points, locale, decimals, sign=True)}\u00a0pts"
 
 
+@_as_spreadsheets_round
 def format_percent(value: float, locale: Locale, decimals: int = 1, sign: bool = False) -> str:
     from babel.numbers import format_percent as babel_percent
 
@@ -413,6 +432,25 @@ def format_percent(value: float, locale: Locale, decimals: int = 1, sign: bool =
     return babel_percent(value, pattern, locale=_babel_locale(locale))
 
 
+def format_attainment(attainment: float, tolerance: float, locale: Locale) -> str:
+    """An attainment in whole percents, with a decimal or two where rounding would carry it across an
+    edge of the status band: a KPI just short of its target (watch) shows 99,7 %, not 100 %."""
+    def reaches(number: float, edge: float) -> bool:
+        return number >= edge or math.isclose(number, edge, rel_tol=1e-9)
+
+    def rounded(decimals: int, rounding: str) -> float:
+        step = decimal.Decimal(1).scaleb(-decimals)
+        return float(decimal.Decimal(str(attainment * 100)).quantize(step, rounding=rounding)) / 100
+
+    for decimals in range(3):
+        shown = rounded(decimals, decimal.ROUND_HALF_UP)
+        if all(reaches(shown, edge) == reaches(attainment, edge) for edge in (1.0, 1.0 - tolerance)):
+            return format_percent(shown, locale, decimals)
+    # closer still: cut, since half-up can carry a number only up onto an edge (99,996 % shows 99,99 %)
+    return format_percent(rounded(2, decimal.ROUND_FLOOR), locale, 2)
+
+
+@_as_spreadsheets_round
 def format_currency(value: float, currency: str, locale: Locale, *, cents: bool = False) -> str:
     from babel.numbers import format_currency as babel_currency
 
@@ -423,7 +461,7 @@ def format_currency(value: float, currency: str, locale: Locale, *, cents: bool 
 
 
 def format_duration(seconds: float) -> str:
-    seconds = round(seconds)
+    seconds = math.floor(seconds + 0.5)  # a half second up, as a spreadsheet rounds (round() goes to even)
     if seconds < 60:
         return f"{seconds} s"
     minutes, rest = divmod(seconds, 60)
@@ -476,6 +514,7 @@ def format_values(values: Sequence[float | None], fmt: Format, locale: Locale, c
     return [format_value(v, fmt, locale, currency, unit, extra=extra) for v in values]
 
 
+@_as_spreadsheets_round
 def format_axis(value: float, fmt: Format, locale: Locale, currency: str, step: float) -> str:
     """A chart's axis label, as short as its ticks' `step` allows: `26 %`, `5,5 k€`, `14 k`, `2,5`.
     (Short also because WeasyPrint lays SVG text out letter by letter.)"""
@@ -539,7 +578,7 @@ def movement_sentence(movement, kpi, locale: Locale, currency: str,  # type: ign
     fmt, unit = kpi.format, kpi.unit
     difference = movement.after - movement.before
     before, after = format_values([movement.before, movement.after], fmt, locale, currency, unit)
-    if difference == 0:
+    if difference == 0 or before == after:  # float noise (27,0000 % to 27,0000 %, −0,00 pts) is no move
         return text("why.stable", locale, after=after, **values) + "."
     if fmt == "percent" or movement.change is None:
         # a rate moves in points, and a change from 0 has no percentage

@@ -27,6 +27,7 @@ from .files import safe_name as safe_name  # where it lived first: kept for call
 from .locale import (
     MINUS,
     distinct_extra,
+    format_attainment,
     format_axis,
     format_benchmark,
     format_month,
@@ -205,7 +206,8 @@ def build_view(config: Config, results: engine.Results, month: Month, *, kpi_ids
         change = item[1].change_mom or 0.0
         return change if config.kpis[item[0].id].direction == "up" else -change
 
-    ranked = sorted((item for item in rows if item[1].change_mom), key=better_by)
+    # a change printed as "=" (a rate's 0.004 pts) is no improvement nor decline
+    ranked = sorted((item for item in rows if item[1].change_mom and item[0].change_mom_tone != "flat"), key=better_by)
     improvements = [(v.label, v.change_mom) for v, r in reversed(ranked[-3:]) if better_by((v, r)) > 0]
     declines = [(v.label, v.change_mom) for v, r in ranked[:3] if better_by((v, r)) < 0]
     # the least attained first (a KPI off target has a target, and a value: an attainment, unless 0)
@@ -270,6 +272,8 @@ def _kpi_view(config: Config, result: engine.KpiResult, row: engine.KpiMonth, mo
         return format_value(number, kpi.format, locale, currency, kpi.unit, extra=extra)
 
     actual, target, ytd = map(value, shown)
+    if engine.already_year_to_date(config, kpi.id):
+        ytd = ""  # its value is the year to date: no second figure (the card leaves the line out)
     yearly = row.year_target is not None
     to_date = yearly and row.ytd_target is not None and row.ytd_target != row.year_target
 
@@ -283,7 +287,7 @@ def _kpi_view(config: Config, result: engine.KpiResult, row: engine.KpiMonth, mo
     return KpiView(
         id=kpi.id, label=kpi.label, status=row.status.value, status_text=text(f"status.{row.status.value}", locale),
         status_symbol=STATUS_SYMBOL[row.status.value], value=actual, target=target,
-        attainment=format_percent(row.attainment, locale, 0) if row.attainment is not None else "—",
+        attainment=format_attainment(row.attainment, kpi.tolerance, locale) if row.attainment is not None else "—",
         **_changes(kpi, row, locale), ytd=ytd, chart=trend, definition=kpi.definition or "",
         owner=owner,
         direction=text(f"direction.{kpi.direction}", locale), benchmark=_benchmark(kpi, locale, currency),

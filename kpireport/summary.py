@@ -23,7 +23,15 @@ from dataclasses import dataclass
 from itertools import zip_longest
 
 from .engine import Notes, Results, Status
-from .locale import format_number, format_percent, format_value, movement_sentence, outlook_sentence, text
+from .locale import (
+    format_attainment,
+    format_number,
+    format_value,
+    format_values,
+    movement_sentence,
+    outlook_sentence,
+    text,
+)
 from .months import Month
 from .vocabulary import POSSIBLE, UNLIKELY  # not projection.py: numpy is loaded only for a projection
 from .why import UNUSUAL_MONTHS, Unusual, histories, history_months, movement, unusual_in
@@ -68,12 +76,11 @@ def summary(results: Results, month: Month, *, kpi_ids: Collection[str] | None =
         if row.status == Status.OFF:
             gap = 1 - row.attainment if row.attainment is not None else math.inf
             moved = movement(results, kpi.id, month)
-            said = text("summary.off", locale, label=kpi.label,
-                        value=format_value(row.value, kpi.format, locale, currency, kpi.unit),
-                        target=format_value(row.target, kpi.format, locale, currency, kpi.unit),
-                        # a share of the target only when it means one (a negative growth's does not)
+            value, target = format_values([row.value, row.target], kpi.format, locale, currency, kpi.unit)
+            said = text("summary.off", locale, label=kpi.label, value=value, target=target,
+                        # a share of the target only when it means one (more than all of it short does not)
                         attainment=text("summary.attainment", locale,
-                                        attainment=format_percent(row.attainment, locale, 0))
+                                        attainment=format_attainment(row.attainment, kpi.tolerance, locale))
                         if row.attainment is not None and row.attainment >= 0 else "")
             if moved is not None:
                 said += " " + movement_sentence(moved, kpi, locale, currency, subject=text("summary.it", locale))

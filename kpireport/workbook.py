@@ -36,7 +36,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from . import cached
 from .collector import collector_paused
 from .config import Config, Kpi
-from .engine import KpiMonth, Notes, RowCounts, attainment_of, compute, status_of, ytd_tree
+from .engine import KpiMonth, Notes, RowCounts, already_year_to_date, attainment_of, compute, status_of, ytd_tree
 from .errors import ConfigError
 from .formula import Name, to_excel
 from .locale import excel_number_format, month_header_format, text
@@ -637,6 +637,8 @@ class _KpiSheet:
     def _ytd(self, kpi: Kpi, tree, month: Month, value_row: int) -> str:  # type: ignore[no-untyped-def]
         if tree is not None:
             return self._excel(kpi, tree, month)
+        if already_year_to_date(self.config, kpi.id):
+            return '=""'
         start, end = self.layout.letter(month.january), self.layout.letter(month)
         if start is None or end is None:
             return '=""'

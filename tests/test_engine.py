@@ -327,6 +327,22 @@ def test_ytd_of_a_windowed_formula_has_no_value_from_a_month_without_one_to_dece
     assert growth.at(Month(2026, 3)).ytd is None  # February has none
 
 
+def test_a_kpi_that_is_a_year_to_date_itself_has_no_other(tmp_path: Path) -> None:
+    """Revenue since January showed "since January" beside it: the mean of its monthly year-to-date
+    values, a second figure for the same thing (2 420 668 € and 1 442 447 € on one card)."""
+    config = load_config(write_config(tmp_path, CONFIG + (
+        "  revenue_ytd: {formula: ytd(spend)}\n  revenue_ytd_k: {formula: revenue_ytd / 1000}\n"
+        "  ytd_share: {formula: 'ytd(leads) / ytd(subscribers)'}\n  leads_3m: {formula: 'avg(leads, 3)'}\n")))
+    results = compute(config, data(), MONTHS)
+    for kpi_id in ("revenue_ytd", "revenue_ytd_k", "ytd_share"):
+        assert all(row.ytd is None for row in results.kpi(kpi_id).months), kpi_id
+        assert results.kpi(kpi_id).at(Month(2025, 3)).value is not None
+    assert results.kpi("revenue_ytd").at(Month(2025, 3)).value == 15000  # three months of 5,000
+    leads_3m = results.kpi("leads_3m")  # a window, not a year to date: its mean since January
+    assert leads_3m.at(Month(2026, 3)).ytd == pytest.approx(
+        sum(leads_3m.at(Month(2026, m)).value for m in (1, 2, 3)) / 3)
+
+
 def test_a_month_has_values_when_any_kpi_has_one(tmp_path: Path) -> None:
     config = load_config(write_config(tmp_path, CONFIG))
     results = compute(config, {"leads": {Month(2026, 2): 10.0}}, [Month(2026, 1), Month(2026, 2)])

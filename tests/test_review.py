@@ -835,7 +835,7 @@ def test_page_one_holds_the_counts_the_sentences_and_a_line_per_kpi_with_its_yea
     and one line per KPI, each holding the engine's actual, target, attainment, change, year-end
     projection (for the KPIs with a yearly target) and status, as formatted here from `compute`'s
     numbers."""
-    from kpireport.locale import distinct_extra, format_percent, format_value
+    from kpireport.locale import distinct_extra, format_attainment, format_value
     from kpireport.summary import summary
 
     locale, config, results, pdf, _ = with_yearly_targets
@@ -860,7 +860,8 @@ def test_page_one_holds_the_counts_the_sentences_and_a_line_per_kpi_with_its_yea
         status = text(f"status.{row.status.value}", locale)
         line = page[start:page.index(status, start) + len(status)]
         assert len(line) < len(kpi.label) + 90, f"{kpi.id}: {line!r} runs on into other lines"
-        figures = [target, spaced(format_percent(row.attainment, locale, 0)), _change_as_read(row, kpi.format, locale)]
+        figures = [target, spaced(format_attainment(row.attainment, kpi.tolerance, locale)),
+                   _change_as_read(row, kpi.format, locale)]
         if kpi.id in YEARLY:
             assert row.year_end is not None
             assert row.year_end.value is not None
@@ -1052,3 +1053,32 @@ def test_a_card_with_a_yearly_target_shows_the_target_to_date_the_years_and_wher
         else:
             assert f"{labels['ytd']} {figure(row.ytd)} {labels['ytd_target']} {figure(row.ytd_target)}" in card  # type: ignore[arg-type]
             assert row.ytd_target < row.year_target
+
+
+def test_figures_round_halves_as_spreadsheets_do_and_negatives_take_a_real_minus() -> None:
+    """The review beside the workbook: 27 336,5 € is 27 337 € in Excel, LibreOffice and Sheets (Babel
+    rounds halves to even: 27 336 €); a negative actual read -0,5 % beside a change of −7,0 %."""
+    from kpireport.locale import MINUS, format_duration, format_value
+
+    assert format_value(27336.5, "currency", "fr", "EUR") == "27\u202f337\u00a0€"
+    assert format_value(2.345, "number", "en", "EUR") == "2.35"  # its shortest text: 2.345, half up
+    assert format_value(1002.5, "number", "en", "EUR") == "1,003"
+    assert format_value(-1002.5, "number", "en", "EUR") == f"{MINUS}1,003"  # away from 0, as Excel
+    assert format_value(0.12345, "percent", "fr", "EUR") == "12,3\u00a0%"
+    assert format_value(0.12355, "percent", "fr", "EUR") == "12,4\u00a0%"
+    assert format_value(-0.005, "percent", "fr", "EUR") == f"{MINUS}0,5\u00a0%"
+    assert format_duration(2.5) == "3 s"
+
+
+@pytest.mark.parametrize(("attainment", "tolerance", "shown"), [
+    (0.9967, 0.1, "99,7\u00a0%"),  # just short of the target (watch): never "100 %"
+    (0.99996, 0.1, "99,99\u00a0%"),
+    (1.003, 0.1, "100\u00a0%"),  # on target: 100 % is true
+    (0.8996, 0.1, "89,96\u00a0%"),  # just past the band (off): never "90 %"
+    (0.904, 0.1, "90\u00a0%"),
+    (1.25, 0.1, "125\u00a0%"),
+])
+def test_an_attainment_is_never_rounded_across_an_edge_of_the_status_band(attainment, tolerance, shown) -> None:
+    from kpireport.locale import format_attainment
+
+    assert format_attainment(attainment, tolerance, "fr") == shown
