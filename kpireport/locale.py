@@ -579,7 +579,8 @@ def movement_sentence(movement, kpi, locale: Locale, currency: str,  # type: ign
     difference = movement.after - movement.before
     before, after = format_values([movement.before, movement.after], fmt, locale, currency, unit)
     if difference == 0 or before == after:  # float noise (27,0000 % to 27,0000 %, −0,00 pts) is no move
-        return text("why.stable", locale, after=after, **values) + "."
+        return text("why.stable", locale, after=format_value(movement.after, fmt, locale, currency, unit),
+                    **values) + "."
     if fmt == "percent" or movement.change is None:
         # a rate moves in points, and a change from 0 has no percentage
         head = text("why.moved", locale, before=before, after=after,

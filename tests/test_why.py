@@ -277,3 +277,22 @@ def test_ordinary_months_of_noisy_series_are_flagged_at_the_normal_rate_and_a_sp
             found += any(u.month == months[-1] for u in unusual_in(list(zip(months, values, strict=True))))
         assert flagged / (150 * length) < 0.006, length  # the MAD gave 0.0144 at 36 months
         assert found >= 0.95 * 150, length
+
+
+def test_a_change_of_float_noise_is_said_unchanged_not_from_27_0000_to_27_0000(tmp_path: Path) -> None:
+    from kpireport.why import Movement, Part
+
+    settings = load_config(_noise_config(tmp_path))
+    kpi = settings.kpis["rate"]
+    moved = Movement("rate", LAST, LAST - 1, 0.27, 0.27 + 1e-12, 3.7e-12,
+                     (Part("Leads", 10, 10.0000001, 1e-8, 1e-12),), "product")
+    assert movement_sentence(moved, kpi, "fr", "EUR") == "Taux est stable par rapport au mois précédent (27,0\u00a0%)."
+    really = Movement("rate", LAST, LAST - 1, 0.27, 0.28, 0.037, (Part("Leads", 10, 11, 0.1, 0.01),), "product")
+    assert "passe de 27,0\u00a0% à 28,0\u00a0%" in movement_sentence(really, kpi, "fr", "EUR")
+
+
+def _noise_config(tmp_path: Path) -> Path:
+    path = tmp_path / "kpireport.yaml"
+    path.write_text("title: T\nlocale: fr\ninputs: {leads: {}, won: {}}\n"
+                    "kpis: {rate: {label: Taux, formula: won / leads, format: percent}}\n", encoding="utf-8")
+    return path
