@@ -24,6 +24,8 @@ from .partial_month import last_day_if_partial, partial_from
 from .rows import day_of, number_of, text_of
 from .tables import Table, read_table, scan_parquet
 
+HINTED_ROWS = 1_000_000  # rows whose values a misspelt filter value is compared with, for its did-you-mean
+
 
 class RowSourceReader(CellReader):
     """One source of rows: each of its measures' monthly values, from wherever the rows are."""
@@ -36,7 +38,28 @@ class RowSourceReader(CellReader):
             return self.queried()
         lazy, columns, numbers = self.scanned() or self.read_rows()
         results, dated = rows.measure_months(lazy, measures, columns, numbers)
+        self.warn_unmatched_filters(lazy, numbers, results)
         return results, last_day_if_partial(dated)
+
+    def warn_unmatched_filters(self, lazy: pl.LazyFrame, numbers: frozenset[str],
+                               results: dict[str, pl.DataFrame]) -> None:
+        """A filter value no row of the file holds (a misspelt stage) keeps no row: its measures would be 0
+        every month without a word. Warned about once per value, with the column's closest value; not an
+        error, for a 'lost' stage may have no row yet."""
+        measures = self.source.measures
+        for column, text in rows.unmatched_values(lazy, measures, numbers, results):
+            naming = [m for m in measures
+                      if any(c.column == column and text in rows.named_values(c) for c in m.filter)]
+            also = f" (the filters of {', '.join(m.input for m in naming[1:])} name it too)" if naming[1:] else ""
+            # the values of the first rows: a hint, not a pass over a file of 100 million deal ids
+            seen = (lazy.head(HINTED_ROWS).select(pl.col(text_of(column)).drop_nulls().unique().sort())
+                    .collect().to_series().to_list())
+            close = did_you_mean(text, seen) or (f"the column holds {listed([repr(v) for v in seen])};" if seen
+                                                 else "the column is empty;")
+            self.warn(f"no row of the file has '{text}' in '{column}': this filter value matches no row{also}",
+                      self.header_row, key=f"{naming[0].key}.filter.{column}",
+                      hint=f"{close} cells are compared whole, case and accents included: correct the value, or "
+                           "leave it if no row has it yet")
 
     def queried(self) -> tuple[dict[str, pl.DataFrame], dt.date | None]:
         """Rows in a database, or in files a Spark cluster reads: the measures run there as SQL

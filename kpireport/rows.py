@@ -150,6 +150,32 @@ def _condition(condition: Condition, as_number: bool) -> pl.Expr:
     return ~same if op in ("ne", "not_in") else same
 
 
+def named_values(condition: Condition) -> list[str]:
+    """The cell texts a condition names (`eq`, `ne`, `in`, `not_in`); none for a comparison or `empty`."""
+    if condition.op == "empty" or condition.op in COMPARED:
+        return []
+    return [cell_text(value) for value in (condition.value if isinstance(condition.value, list) else [condition.value])]
+
+
+def unmatched_values(rows: pl.LazyFrame, measures: tuple[Measure, ...] | list[Measure], numbers: frozenset[str],
+                     results: dict[str, pl.DataFrame]) -> list[tuple[str, str]]:
+    """The (column, value) pairs the measures' filters name that no row holds: a misspelt value keeps no
+    row, and its measure's months would silently be 0. A measure that kept a row in its `results` has
+    every `eq` value in the file: only the others (lists, `ne`, the measures that kept nothing) cost a
+    pass, over the filtered columns only, so the usual config costs none. None for a file without rows
+    (it is warned about already)."""
+    found_by_kept_rows = {(c.column, cell_text(c.value)) for m in measures if results[m.input][ROWS].sum()
+                          for c in m.filter if c.op == "eq" and not isinstance(c.value, list)}
+    named = list(dict.fromkeys((c.column, text) for m in measures for c in m.filter for text in named_values(c)
+                               if (c.column, text) not in found_by_kept_rows))
+    if not named:
+        return []
+    matches = [_condition(Condition(column, "eq", text), column in numbers).any() for column, text in named]
+    found = rows.select(pl.len(), *(match.alias(str(index)) for index, match in enumerate(matches))
+                        ).collect(engine="streaming").row(0)
+    return [pair for pair, hit in zip(named, found[1:], strict=True) if not hit] if found[0] else []
+
+
 def value_of(measure: Measure, columns: list[str]) -> pl.Expr:
     """Each row's value (1 for every row when the rows are counted); null for no value."""
     single = single_column(measure, columns)
