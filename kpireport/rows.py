@@ -62,13 +62,12 @@ def forms(measures: tuple[Measure, ...] | list[Measure], columns: list[str], num
     found: dict[str, set[str]] = {"text": set(), "number": set(), "day": set()}
     checked: set[tuple[str, str]] = set()
     for measure in measures:
+        for form, column in compares(measure):
+            found[form].add(column)
+            checked.add((form, column))
         for condition in measure.filter:
             column = condition.column
-            if condition.op in COMPARED:
-                form = "day" if isinstance(condition.value, dt.date) else "number"
-                found[form].add(column)
-                checked.add((form, column))
-            else:
+            if condition.op not in COMPARED:
                 found["text"].add(column)
                 if column in numeric and condition.op != "empty":  # 2026 and 2026.0 alike
                     found["number"].add(column)
@@ -86,6 +85,12 @@ def single_column(measure: Measure, columns: list[str]) -> str | None:
         return measure.value
     tree = measure.expression.tree
     return tree.name if isinstance(tree, Name) else None
+
+
+def compares(measure: Measure) -> list[tuple[str, str]]:
+    """The (form, column) pairs a measure's filter compares with a number or a date (`ge`…)."""
+    return [("day" if isinstance(c.value, dt.date) else "number", c.column) for c in measure.filter
+            if c.op in COMPARED]
 
 
 def reads(measure: Measure, columns: list[str]) -> list[tuple[str, str]]:

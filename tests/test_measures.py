@@ -498,3 +498,27 @@ def test_a_filter_value_that_differs_by_accents_only_is_the_one_meant(tmp_path: 
     warned = [w for w in load_data(load_config(config)).warnings if "no row of the file" in w]
     assert len(warned) == 1
     assert "hint: did you mean 'Gagnée'?" in warned[0]
+
+
+def test_a_bad_cell_a_comparison_reads_counts_only_past_the_measures_text_filters(tmp_path: Path) -> None:
+    """A lost deal's amount 'à définir' does not stop big won deals (Amount ≥ 10000, Stage won): the
+    comparison reads it only on the rows the text filters let through. A won deal's still does, as does
+    a lost deal's when another measure sums the amounts of lost deals."""
+    rows = deals(count=30)
+    lost = next(i for i, r in enumerate(rows) if r["Stage"] == "lost")
+    won = next(i for i, r in enumerate(rows) if r["Stage"] == "won")
+    rows[lost]["Amount"] = "à définir"
+    write_csv(tmp_path / "deals.csv", rows)
+    big = "      big_deals: {date: Created, aggregate: count, filter: {Stage: won, Amount: {ge: 10000}}}\n"
+    config = project(tmp_path, "deals.csv", big, {"big_deals": "sum"})
+    assert load_data(load_config(config)).values["big_deals"]
+    lost_value = "      lost_value: {date: Created, value: Amount, filter: {Stage: lost}}\n"
+    config = project(tmp_path, "deals.csv", big + lost_value, {"big_deals": "sum", "lost_value": "sum"})
+    with pytest.raises(DataError) as caught:
+        load_data(load_config(config))
+    assert (caught.value.line, caught.value.column) == (lost + 2, "Amount")
+    rows[lost]["Amount"], rows[won]["Amount"] = "", "à définir"
+    write_csv(tmp_path / "deals.csv", rows)
+    with pytest.raises(DataError) as caught:
+        load_data(load_config(project(tmp_path, "deals.csv", big, {"big_deals": "sum"})))
+    assert (caught.value.line, caught.value.column) == (won + 2, "Amount")
