@@ -39,8 +39,10 @@ class CellReader:
         self.file = source.place
         self.header_row: int | None = None  # a table's, once read
 
-    def warn(self, message: str, row: int | None = None, column: str | None = None, hint: str | None = None) -> None:
-        self.warnings.append(str(KpiReportError(message, file=self.file, line=row, column=column, hint=hint)))
+    def warn(self, message: str, row: int | None = None, column: str | None = None, hint: str | None = None,
+             key: str | None = None) -> None:
+        self.warnings.append(str(KpiReportError(message, file=self.file, line=row, column=column, key=key,
+                                                hint=hint)))
 
 
     def read_dates(self, written: pl.Series, rows: pl.DataFrame, column: str) -> Parsed:

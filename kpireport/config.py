@@ -467,6 +467,20 @@ class Kpi:
 
 
 SPARK_FORMATS = (".parquet", ".csv")
+# The keys of a source that only some kinds of source read, by kind: any other one written would be
+# silently ignored (a rename under a rows source's `columns:` that renames nothing), so it is refused.
+_TABLE_KEYS = ("date", "columns", "filter", "sheet", "date_format", "time_zone")
+_READ_BY_SOME = (*_TABLE_KEYS, "name", "value")
+READ_KEYS = {"wide": _TABLE_KEYS, "long": _READ_BY_SOME, "template": ("columns",),
+             "rows": ("sheet", "date_format", "time_zone"), "database": ("time_zone",), "spark": ("time_zone",)}
+_MEASURES_NAME_COLUMNS = ("remove it: each measure names the columns it reads as the file writes them, under "
+                          "'measures:' (date:, value:, filter:)")
+UNREAD_HINTS = {"rows": _MEASURES_NAME_COLUMNS, "spark": _MEASURES_NAME_COLUMNS,
+                "database": "remove it: a table's dates are read from its date columns, and each measure names the "
+                            "columns it reads under 'measures:' (date:, value:, filter:)",
+                "wide": "remove it, or give the source 'layout: long' (a column naming the input, one holding its "
+                        "value)",
+                "template": "remove it: a filled template is read by its defined names (months, in_<input>…)"}
 
 
 @dataclass(frozen=True)
@@ -898,6 +912,7 @@ class _Resolver:
         return path
 
     def source(self, index: int, spec: SourceSpec, inputs: dict[str, Input]) -> Source:
+        self.refuse_unread_keys(index, spec)
         measures = tuple(self.measure(("sources", str(index), "measures", input_id), measure, inputs)
                          for input_id, measure in spec.measures.items())
         if spec.database is not None:
@@ -913,6 +928,15 @@ class _Resolver:
             path = self.path.parent / path
         return Source(path, spec.layout, spec.date, spec.name, spec.value, dict(spec.columns),
                       dict(spec.filter), spec.sheet, spec.date_format, measures, time_zone=spec.time_zone)
+
+    def refuse_unread_keys(self, index: int, spec: SourceSpec) -> None:
+        """A key written under a source that its kind of source never reads: a config error, not ignored."""
+        kind = "database" if spec.database else "spark" if spec.engine == "spark" else spec.layout
+        said = {"database": "a database source", "spark": "'engine: spark'"}.get(kind, f"'layout: {kind}'")
+        for key in _READ_BY_SOME:
+            if key in spec.model_fields_set and key not in READ_KEYS[kind]:
+                raise self.error(("sources", str(index), key), f"'{key}' is not read with {said}: it would be "
+                                 "ignored", UNREAD_HINTS[kind])
 
     def spark_source(self, index: int, spec: SourceSpec) -> SparkSource:
         """`path` as Spark reads it: a URL (s3a://…) as written, a local path from the config's folder."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import unicodedata
 from collections.abc import Iterable
 
 SHOWN_CHARS = 80  # of a value echoed in a message: enough to recognise it, never a whole 10 MB cell
@@ -79,11 +80,20 @@ def clipped(value: object, limit: int = SHOWN_CHARS) -> str:
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
-    """A 'did you mean …?' hint for a misspelt name, or None when nothing is close."""
+    """A 'did you mean …?' hint for a misspelt name, or None when nothing is close: first a choice that
+    differs by case or accents only ('Gagnee' for 'Gagnée'), else the closest by difflib."""
     if len(word) > SHOWN_CHARS:  # no name is that long; and difflib's time grows with its square
         return None
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    choices = list(choices)
+    bare = folded(word)
+    close = [choice for choice in choices if folded(choice) == bare][:1]
+    close = close or difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None
+
+
+def folded(text: str) -> str:
+    """Text without case or accents: 'Gagnée', 'GAGNEE' and 'gagnee' fold alike."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(c))
 
 
 def listed(items: list[str]) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Protocol
 
 import polars as pl
@@ -24,6 +25,8 @@ from .partial_month import last_day_if_partial, partial_from
 from .rows import day_of, number_of, text_of
 from .tables import Table, read_table, scan_parquet
 
+HINTED_ROWS = 1_000_000  # rows whose values a misspelt filter value is compared with, for its did-you-mean
+
 
 class RowSourceReader(CellReader):
     """One source of rows: each of its measures' monthly values, from wherever the rows are."""
@@ -36,7 +39,28 @@ class RowSourceReader(CellReader):
             return self.queried()
         lazy, columns, numbers = self.scanned() or self.read_rows()
         results, dated = rows.measure_months(lazy, measures, columns, numbers)
+        self.warn_unmatched_filters(lazy, numbers, results)
         return results, last_day_if_partial(dated)
+
+    def warn_unmatched_filters(self, lazy: pl.LazyFrame, numbers: frozenset[str],
+                               results: dict[str, pl.DataFrame]) -> None:
+        """A filter value no row of the file holds (a misspelt stage) keeps no row: its measures would be 0
+        every month without a word. Warned about once per value, with the column's closest value; not an
+        error, for a 'lost' stage may have no row yet."""
+        measures = self.source.measures
+        for column, text in rows.unmatched_values(lazy, measures, numbers, results):
+            naming = [m for m in measures
+                      if any(c.column == column and text in rows.named_values(c) for c in m.filter)]
+            also = f" (the filters of {', '.join(m.input for m in naming[1:])} name it too)" if naming[1:] else ""
+            # the values of the first rows: a hint, not a pass over a file of 100 million deal ids
+            seen = (lazy.head(HINTED_ROWS).select(pl.col(text_of(column)).drop_nulls().unique().sort())
+                    .collect().to_series().to_list())
+            close = did_you_mean(text, seen) or (f"the column holds {listed([repr(v) for v in seen])};" if seen
+                                                 else "the column is empty;")
+            self.warn(f"no row of the file has '{text}' in '{column}': this filter value matches no row{also}",
+                      self.header_row, key=f"{naming[0].key}.filter.{column}",
+                      hint=f"{close} cells are compared whole, case and accents included: correct the value, or "
+                           "leave it if no row has it yet")
 
     def queried(self) -> tuple[dict[str, pl.DataFrame], dt.date | None]:
         """Rows in a database, or in files a Spark cluster reads: the measures run there as SQL
@@ -142,8 +166,9 @@ class RowSourceReader(CellReader):
 
 class _RowCells:
     """A rows table's cells in the typed forms its measures read (rows.py): each column read once as
-    text, numbers or dates, its bad cells gathered in `problems` — on every row for a filter's
-    comparisons, else only on the rows that a measure reading it keeps."""
+    text, numbers or dates, its bad cells gathered in `problems` — for a filter's comparisons, on the
+    rows that the text filters (`stage: won`) of a measure reading it let through; else only on the rows
+    that a measure reading it keeps."""
 
     def __init__(self, reader: RowSourceReader, frame: pl.DataFrame, table: Table) -> None:
         self.reader, self.frame, self.table = reader, frame, table
@@ -155,11 +180,17 @@ class _RowCells:
 
     def typed(self) -> pl.DataFrame:
         """The row number, the file's order and every form read, as one frame for the plans."""
-        every = pl.repeat(True, len(self.frame), eager=True)
         typed: dict[str, pl.Series] = {text_of(c): self.text(c) for c in self.forms.text}
         typed |= {number_of(c): self.frame[c].cast(pl.Float64) for c in self.forms.number if c in self.numeric}
+        # text filters first (text is never a bad cell): a lost deal's odd amount does not stop a
+        # measure of won deals that compares amounts
+        texts = pl.DataFrame(typed, height=len(self.frame))
+        text_kept = {m.input: texts.select(rows.kept(_text_filters(m), self.forms.number)).to_series()
+                     for m in self.measures}
         for form, column in sorted(self.forms.checked):
-            typed[_FORMS[form](column)] = self.read(form, column, every, self.measures[0].input)
+            among = pl.select(pl.any_horizontal(pl.lit(text_kept[m.input]) for m in self.measures
+                                                if (form, column) in _all_reads(m, self.columns))).to_series()
+            typed[_FORMS[form](column)] = self.read(form, column, among, self.measures[0].input)
         filters = pl.DataFrame(typed, height=len(self.frame))
         keeps = {m.input: filters.select(rows.kept(m, self.forms.number)).to_series() for m in self.measures}
         for measure in self.measures:
@@ -197,6 +228,16 @@ class _RowCells:
 
 
 _FORMS = {"text": text_of, "number": number_of, "day": day_of}
+
+
+def _text_filters(measure: Measure) -> Measure:
+    """The measure with its filter's text conditions only (not its comparisons of numbers or dates)."""
+    return replace(measure, filter=tuple(c for c in measure.filter if c.op not in rows.COMPARED))
+
+
+def _all_reads(measure: Measure, columns: list[str]) -> list[tuple[str, str]]:
+    """The (form, column) pairs a measure reads: its value's and months', and its comparisons'."""
+    return [*rows.reads(measure, columns), *rows.compares(measure)]
 
 
 class Queried(Protocol):

@@ -62,13 +62,12 @@ def forms(measures: tuple[Measure, ...] | list[Measure], columns: list[str], num
     found: dict[str, set[str]] = {"text": set(), "number": set(), "day": set()}
     checked: set[tuple[str, str]] = set()
     for measure in measures:
+        for form, column in compares(measure):
+            found[form].add(column)
+            checked.add((form, column))
         for condition in measure.filter:
             column = condition.column
-            if condition.op in COMPARED:
-                form = "day" if isinstance(condition.value, dt.date) else "number"
-                found[form].add(column)
-                checked.add((form, column))
-            else:
+            if condition.op not in COMPARED:
                 found["text"].add(column)
                 if column in numeric and condition.op != "empty":  # 2026 and 2026.0 alike
                     found["number"].add(column)
@@ -86,6 +85,12 @@ def single_column(measure: Measure, columns: list[str]) -> str | None:
         return measure.value
     tree = measure.expression.tree
     return tree.name if isinstance(tree, Name) else None
+
+
+def compares(measure: Measure) -> list[tuple[str, str]]:
+    """The (form, column) pairs a measure's filter compares with a number or a date (`ge`…)."""
+    return [("day" if isinstance(c.value, dt.date) else "number", c.column) for c in measure.filter
+            if c.op in COMPARED]
 
 
 def reads(measure: Measure, columns: list[str]) -> list[tuple[str, str]]:
@@ -148,6 +153,32 @@ def _condition(condition: Condition, as_number: bool) -> pl.Expr:
     if as_number and numbers:  # 2026 and "2026.0" alike, in a column of numbers
         same = same | pl.col(number_of(column)).is_in(numbers).fill_null(False)
     return ~same if op in ("ne", "not_in") else same
+
+
+def named_values(condition: Condition) -> list[str]:
+    """The cell texts a condition names (`eq`, `ne`, `in`, `not_in`); none for a comparison or `empty`."""
+    if condition.op == "empty" or condition.op in COMPARED:
+        return []
+    return [cell_text(value) for value in (condition.value if isinstance(condition.value, list) else [condition.value])]
+
+
+def unmatched_values(rows: pl.LazyFrame, measures: tuple[Measure, ...] | list[Measure], numbers: frozenset[str],
+                     results: dict[str, pl.DataFrame]) -> list[tuple[str, str]]:
+    """The (column, value) pairs the measures' filters name that no row holds: a misspelt value keeps no
+    row, and its measure's months would silently be 0. A measure that kept a row in its `results` has
+    every `eq` value in the file: only the others (lists, `ne`, the measures that kept nothing) cost a
+    pass, over the filtered columns only, so the usual config costs none. None for a file without rows
+    (it is warned about already)."""
+    found_by_kept_rows = {(c.column, cell_text(c.value)) for m in measures if results[m.input][ROWS].sum()
+                          for c in m.filter if c.op == "eq" and not isinstance(c.value, list)}
+    named = list(dict.fromkeys((c.column, text) for m in measures for c in m.filter for text in named_values(c)
+                               if (c.column, text) not in found_by_kept_rows))
+    if not named:
+        return []
+    matches = [_condition(Condition(column, "eq", text), column in numbers).any() for column, text in named]
+    found = rows.select(pl.len(), *(match.alias(str(index)) for index, match in enumerate(matches))
+                        ).collect(engine="streaming").row(0)
+    return [pair for pair, hit in zip(named, found[1:], strict=True) if not hit] if found[0] else []
 
 
 def value_of(measure: Measure, columns: list[str]) -> pl.Expr:

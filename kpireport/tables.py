@@ -170,14 +170,33 @@ def utf8(data: bytes, file: str) -> bytes:
 
 
 def _header_index(lines: list[str], header: str | None) -> int:
-    """The line holding the header: the first one with the `header` column, else the first line."""
+    """The line holding the header: the first one with the `header` column, else the first line of the
+    table under any title lines."""
     if header is None:
         return 0
     for index, line in enumerate(lines[:HEADER_SEARCH_ROWS]):
         for delimiter in DELIMITERS:
-            if delimiter in line and header in (c.strip() for c in next(csv.reader([line], delimiter=delimiter))):
+            if delimiter in line and header in (c.strip() for c in _cells(line, delimiter)):
+                return index
+    # `header` is misspelt in the config: the table's header all the same, so that the caller names the
+    # missing column with the closest one, rather than a title line read as the header blame a wide row
+    return _table_start(lines)
+
+
+def _table_start(lines: list[str]) -> int:
+    """The first line as wide as the few lines after it (2 cells or more): a table's header under
+    title lines; the first line when none is."""
+    for index, line in enumerate(lines[:HEADER_SEARCH_ROWS]):
+        following = [row for row in lines[index + 1:index + 6] if row.strip()]
+        for delimiter in DELIMITERS:
+            width = len(_cells(line, delimiter))
+            if width >= 2 and following and all(len(_cells(row, delimiter)) == width for row in following):
                 return index
     return 0
+
+
+def _cells(line: str, delimiter: str) -> list[str]:
+    return next(csv.reader([line], delimiter=delimiter), [])
 
 
 def sniff_delimiter(lines: list[str]) -> str:

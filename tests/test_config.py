@@ -330,6 +330,27 @@ def test_long_source_needs_name_and_value(tmp_path: Path) -> None:
     assert "a long layout needs 'name'" in error.message
 
 
+ROWS_SOURCE = "  - {path: data/deals.csv, layout: rows, measures: {emails_opened: {date: closed}}%s}\n"
+
+
+@pytest.mark.parametrize(("source", "key", "message", "hint"), [
+    (ROWS_SOURCE % ", columns: {closed: day, Nonexistent: foo}", "columns", "'layout: rows'", "under 'measures:'"),
+    (ROWS_SOURCE % ", filter: {stage: won}", "filter", "'layout: rows'", "under 'measures:'"),
+    (ROWS_SOURCE % ", date: closed", "date", "'layout: rows'", "under 'measures:'"),
+    ("  - {database: 'duckdb:///w.duckdb', table: deals, date_format: '%d/%m/%Y', measures: {emails_opened: "
+     "{date: closed}}}\n", "date_format", "a database source", "under 'measures:'"),
+    ("  - {path: data/web.csv, name: metric}\n", "name", "'layout: wide'", "'layout: long'"),
+    ("  - {path: data/t.xlsx, layout: template, sheet: Inputs}\n", "sheet", "'layout: template'", "defined names"),
+])
+def test_a_source_key_its_layout_never_reads_is_refused_not_ignored(tmp_path: Path, source: str, key: str,
+                                                                   message: str, hint: str) -> None:
+    error = error_of(tmp_path, VALID.split("sources:")[0] + "sources:\n" + source)
+    assert error.key == f"sources.0.{key}"
+    assert error.message == f"'{key}' is not read with {message}: it would be ignored"
+    assert hint in (error.hint or "")
+    assert error.line == 22  # the source's line
+
+
 def test_messages_name_the_file_and_line(tmp_path: Path) -> None:
     error = error_of(tmp_path, VALID.replace("direction: up", "direction: sideways"))
     assert str(error).startswith(f"{tmp_path / 'kpireport.yaml'}:14: kpis.open_rate.direction: ")

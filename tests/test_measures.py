@@ -446,3 +446,79 @@ def test_measures_whose_dates_no_group_by_reads_still_tell_the_months_covered(tm
     truth = expected(rows)
     assert_same(data.values, {name: truth[name] for name in inputs} | {n: {} for n in INPUTS if n not in inputs})
     assert data.values["customers"][Month(2026, 2)] == 0  # covered by the export, no deal won
+
+
+# --- filter values no row holds -------------------------------------------------------------------------
+
+TYPO_MEASURES = """\
+      won: {date: Closed, aggregate: count, filter: {Stage: wonn}}
+      won_value: {date: Closed, value: Amount, aggregate: sum, filter: {Stage: wonn}}
+      lost: {date: Closed, aggregate: count, filter: {Stage: [lost, Lost]}}
+      not_lost: {date: Closed, aggregate: count, filter: {Stage: {ne: lots}}}
+      refunded: {date: Closed, aggregate: count, filter: {Stage: {in: [refunded]}}}
+      huge: {date: Closed, aggregate: count, filter: {Stage: won, Amount: {ge: 1000000}}}
+      big: {date: Closed, aggregate: count, filter: {Amount: 10000, Stage: {not_in: [open]}}}
+"""
+
+
+@pytest.mark.parametrize("writer", [write_csv, write_xlsx, write_parquet])
+def test_a_filter_value_no_row_holds_is_warned_about_once_with_the_closest(tmp_path: Path, writer) -> None:  # type: ignore[no-untyped-def]
+    """A misspelt stage keeps no row: its measure would be 0 every month without a word. Each value no
+    row of the file holds is warned about once (not per month or measure), with the column's closest
+    value (case and accents first); comparisons and values the file holds are not."""
+    suffix = {write_csv: "csv", write_xlsx: "xlsx", write_parquet: "parquet"}[writer]
+    name = writer(tmp_path / f"deals.{suffix}", deals()).name
+    inputs = {"won": "sum", "won_value": "sum", "lost": "sum", "not_lost": "sum", "refunded": "sum", "huge": "sum",
+              "big": "sum"}
+    data = load_data(load_config(project(tmp_path, name, TYPO_MEASURES, inputs)))
+    assert data.values["won"]
+    assert set(data.values["won"].values()) == {0}  # a count: 0 in the months covered
+    warned = [w for w in data.warnings if "no row of the file" in w]
+    place = f"{tmp_path / name}:1: sources.0.measures"
+    assert warned == [
+        f"{place}.won.filter.Stage: no row of the file has 'wonn' in 'Stage': this filter value matches no row "
+        "(the filters of won_value name it too)\n  hint: did you mean 'won'? cells are compared whole, case and "
+        "accents included: correct the value, or leave it if no row has it yet",
+        f"{place}.lost.filter.Stage: no row of the file has 'Lost' in 'Stage': this filter value matches no row\n"
+        "  hint: did you mean 'lost'? cells are compared whole, case and accents included: correct the value, or "
+        "leave it if no row has it yet",
+        f"{place}.not_lost.filter.Stage: no row of the file has 'lots' in 'Stage': this filter value matches no "
+        "row\n  hint: did you mean 'lost'? cells are compared whole, case and accents included: correct the "
+        "value, or leave it if no row has it yet",
+        f"{place}.refunded.filter.Stage: no row of the file has 'refunded' in 'Stage': this filter value matches "
+        "no row\n  hint: the column holds 'Won', 'lost', 'open', 'won'; cells are compared whole, case and accents "
+        "included: correct the value, or leave it if no row has it yet",
+    ]
+
+
+def test_a_filter_value_that_differs_by_accents_only_is_the_one_meant(tmp_path: Path) -> None:
+    (tmp_path / "deals.csv").write_text("Clôture;Étape\n2026-03-02;Gagnée\n2026-03-05;Perdue\n2026-04-01;En cours\n",
+                                        encoding="utf-8")
+    config = project(tmp_path, "deals.csv", "      won: {date: Clôture, filter: {Étape: GAGNEE}}\n", {"won": "sum"})
+    warned = [w for w in load_data(load_config(config)).warnings if "no row of the file" in w]
+    assert len(warned) == 1
+    assert "hint: did you mean 'Gagnée'?" in warned[0]
+
+
+def test_a_bad_cell_a_comparison_reads_counts_only_past_the_measures_text_filters(tmp_path: Path) -> None:
+    """A lost deal's amount 'à définir' does not stop big won deals (Amount ≥ 10000, Stage won): the
+    comparison reads it only on the rows the text filters let through. A won deal's still does, as does
+    a lost deal's when another measure sums the amounts of lost deals."""
+    rows = deals(count=30)
+    lost = next(i for i, r in enumerate(rows) if r["Stage"] == "lost")
+    won = next(i for i, r in enumerate(rows) if r["Stage"] == "won")
+    rows[lost]["Amount"] = "à définir"
+    write_csv(tmp_path / "deals.csv", rows)
+    big = "      big_deals: {date: Created, aggregate: count, filter: {Stage: won, Amount: {ge: 10000}}}\n"
+    config = project(tmp_path, "deals.csv", big, {"big_deals": "sum"})
+    assert load_data(load_config(config)).values["big_deals"]
+    lost_value = "      lost_value: {date: Created, value: Amount, filter: {Stage: lost}}\n"
+    config = project(tmp_path, "deals.csv", big + lost_value, {"big_deals": "sum", "lost_value": "sum"})
+    with pytest.raises(DataError) as caught:
+        load_data(load_config(config))
+    assert (caught.value.line, caught.value.column) == (lost + 2, "Amount")
+    rows[lost]["Amount"], rows[won]["Amount"] = "", "à définir"
+    write_csv(tmp_path / "deals.csv", rows)
+    with pytest.raises(DataError) as caught:
+        load_data(load_config(project(tmp_path, "deals.csv", big, {"big_deals": "sum"})))
+    assert (caught.value.line, caught.value.column) == (won + 2, "Amount")

@@ -198,6 +198,22 @@ def test_the_delimiter_is_sniffed(tmp_path: Path, delimiter: str) -> None:
     assert load_data(config).values["visits"] == {JAN: 1.5}
 
 
+TITLED_EXPORT = "# Acquisition de trafic\n# Compte : Lumio SAS\n# 20241001-20261118\n\nDate,visits,leads\n" \
+                "20241001,798,8\n20241002,813,10\n"
+
+
+@pytest.mark.parametrize(("written", "hint"), [("Jour", "its columns: Date, visits, leads"),
+                                               ("date", "did you mean 'Date'?")])
+def test_a_misspelt_date_column_under_title_lines_is_named_missing(tmp_path: Path, written: str, hint: str) -> None:
+    """Title lines above the header: a date column the file lacks is missing, as in a file without them,
+    not a title line taken for the header and a data row blamed for holding the delimiter."""
+    (tmp_path / "web.csv").write_text(TITLED_EXPORT, encoding="utf-8")
+    error = error_of(one_source(tmp_path, f"{{path: web.csv, date: {written}}}"))
+    assert (error.message, error.line, error.hint) == (f"no column '{written}'", 5, hint)
+    (tmp_path / "web.csv").write_text(TITLED_EXPORT.replace("Date,", "Jour,"), encoding="utf-8")
+    assert load_data(one_source(tmp_path, "{path: web.csv, date: Jour}")).values["visits"] == {Month(2024, 10): 1611}
+
+
 def test_a_tsv_file_added_with_data(tmp_path: Path) -> None:
     config = project(tmp_path)
     (tmp_path / "export.tsv").write_text("date\tnps\n2026-01-02\t42\n", encoding="utf-8")
