@@ -8,12 +8,13 @@ plain data; each engine compiles it (rows.py for files with polars).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
 from .errors import FormulaError
-from .formula import Call, Formula, Name, Number, parse, walk
+from .formula import Call, Formula, Name, Number, parse, transform, walk
 
 MeasureAggregate = Literal["sum", "mean", "min", "max", "count", "count_distinct", "last"]
 AGGREGATES: tuple[str, ...] = MeasureAggregate.__args__  # type: ignore[attr-defined]
@@ -99,13 +100,32 @@ def describe(measure: Measure, time_zone: str | None = None) -> str:
     return f"{said}{kept}, by the month of {measure.date}{zone}"
 
 
+_QUOTED = re.compile(r"`([^`]*)`|\[([^\]]*)\]")  # `Date de création` or [Date de création]
+
+
 def parse_value(text: str) -> tuple[Formula | None, FormulaError | None]:
     """A value as an expression over a row's columns, or the reason it is not one (then it must be a
-    column's name). days_between() takes two columns, not expressions."""
+    column's name). days_between() takes two columns, not expressions. A column whose name is not a
+    plain word is quoted in it: days_between(`Date de création`, [Date de clôture])."""
+    quoted: dict[str, str] = {}
+
+    def placeholder(match: re.Match[str]) -> str:  # a plain name as long as the quote: positions hold
+        name = f"_q{len(quoted)}_".ljust(len(match.group(0)), "_")
+        quoted[name] = (match.group(1) if match.group(1) is not None else match.group(2)).strip()
+        return name
+
+    plain = _QUOTED.sub(placeholder, text)
     try:
-        formula = parse(text, ROW_FUNCTIONS)
+        formula = parse(plain, ROW_FUNCTIONS)
     except FormulaError as exc:
-        return None, exc
+        message = exc.message
+        for name in quoted:  # the formula as written, in the message's excerpt
+            message = message.replace(name, text[plain.index(name):plain.index(name) + len(name)])
+        return None, FormulaError(message, hint=exc.hint)
+    if quoted:
+        tree = transform(formula.tree, lambda name: Name(quoted.get(name.name, name.name), name.kind))
+        assert tree is not None, "every name is replaced by a name"
+        formula = Formula(text, tree)
     for node in walk(formula.tree):
         if isinstance(node, Call) and not all(isinstance(arg, Name) for arg in node.args):
             return None, FormulaError(f"{node.function}() takes two column names",

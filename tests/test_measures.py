@@ -522,3 +522,23 @@ def test_a_bad_cell_a_comparison_reads_counts_only_past_the_measures_text_filter
     with pytest.raises(DataError) as caught:
         load_data(load_config(project(tmp_path, "deals.csv", big, {"big_deals": "sum"})))
     assert (caught.value.line, caught.value.column) == (won + 2, "Amount")
+
+
+def test_a_column_whose_name_is_not_a_plain_word_is_quoted_in_an_expression(tmp_path: Path) -> None:
+    """A French CRM export's headers ("Date de création") could not be named in days_between(): every
+    way of quoting them was "unexpected character"."""
+    (tmp_path / "affaires.csv").write_text(
+        "Date de création,Date de clôture,Montant (€)\n2026-01-05,2026-01-25,100\n2026-01-10,2026-01-20,300\n"
+        "2026-02-01,2026-02-03,50\n", encoding="utf-8")
+    measures = ('      cycle: {date: "Date de clôture", value: "days_between(`Date de création`, [Date de clôture])", '
+                'aggregate: mean}\n'
+                '      half: {date: "Date de clôture", value: "`Montant (€)` / 2", aggregate: sum}\n')
+    config = load_config(project(tmp_path, "affaires.csv", measures, {"cycle": "mean", "half": "sum"}))
+    values = load_data(config).values
+    assert values["cycle"] == {Month(2026, 1): (20 + 10) / 2, Month(2026, 2): 2.0}
+    assert values["half"] == {Month(2026, 1): 200.0, Month(2026, 2): 25.0}
+    broken = ('      cycle: {date: "Date de clôture", value: "days_between(`Date de création`, ) * 2", '
+              'aggregate: mean}\n')
+    with pytest.raises(FormulaError) as error:
+        load_config(project(tmp_path, "affaires.csv", broken, {"cycle": "mean"}))
+    assert "days_between(`Date de création`, ) * 2" in str(error.value)  # as written, not as parsed
