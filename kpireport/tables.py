@@ -271,8 +271,15 @@ def check_workbook(path: Path, part_bytes: int = PART_BYTES) -> None:
     try:
         with zipfile.ZipFile(path) as archive:
             parts = archive.infolist()
+            kind = b""
+            if "mimetype" in archive.namelist():
+                with archive.open("mimetype") as mimetype:
+                    kind = mimetype.read(100)
     except (zipfile.BadZipFile, OSError, ValueError):
         return  # openpyxl's own error says it better (damaged, cut short)
+    if kind.startswith(b"application/vnd.oasis.opendocument"):  # LibreOffice's own format: a zip too
+        raise DataError("this is an OpenDocument file (.ods), not an XLSX workbook", file=str(path),
+                        hint="in LibreOffice: File → Save As… → Excel 2007-365 (.xlsx); or export it as CSV UTF-8")
     for part in parts:
         index = part.filename in ("[Content_Types].xml", "xl/workbook.xml") or part.filename.endswith(".rels")
         limit = INDEX_BYTES if index else part_bytes

@@ -118,6 +118,18 @@ def truncated(folder: Path) -> bytes:
     return data[: len(data) // 2]  # a download or a copy interrupted half-way
 
 
+def open_document(folder: Path) -> bytes:
+    """A spreadsheet LibreOffice saved in its own format (.ods): a zip, as an .xlsx is, led by its mimetype."""
+    import io
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
+        archive.writestr("content.xml", "<office:document-content/>")
+    return out.getvalue()
+
+
 def encrypted(folder: Path) -> bytes:
     """An encrypted workbook as Excel saves it: an OLE2 compound file holding an EncryptedPackage."""
     return OLE2 + bytes(504) + "EncryptedPackage".encode("utf-16-le") + bytes(3584)
@@ -315,6 +327,10 @@ DATA_CASES = [
          edit("path: web.csv, date: date", "path: t.xlsx, layout: template"), {"t.xlsx": truncated}),
     Case("xlsx-password-protected", ["secret.xlsx", "password-protected (encrypted)", "without a password"],
          files={"secret.xlsx": encrypted}, args=["--data", "{dir}/secret.xlsx"]),
+    Case("xlsx-saved-as-ods", ["filled.ods", "OpenDocument file (.ods)", "Save As", ".xlsx"],
+         files={"filled.ods": open_document}, args=["--data", "{dir}/filled.ods"]),
+    Case("template-saved-as-ods", ["t.ods", "OpenDocument file (.ods)", "Save As"],
+         edit("path: web.csv, date: date", "path: t.ods, layout: template"), {"t.ods": open_document}),
     Case("template-password-protected", ["t.xlsx", "password-protected (encrypted)", "without a password"],
          edit("path: web.csv, date: date", "path: t.xlsx, layout: template"), {"t.xlsx": encrypted}),
     Case("template-row-deleted", ["t.xlsx", "the name 'in_visits' points nowhere", "restore the row"],
