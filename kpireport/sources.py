@@ -488,7 +488,7 @@ class _SourceReader(CellReader):
         from openpyxl import load_workbook
 
         from .team import Stamp, check_stamp
-        from .template import checked_cells, read_notes, typed_targets
+        from .template import checked_cells, header_months, read_notes, typed_targets
 
         path = self.source.path
         if path.exists():
@@ -515,8 +515,7 @@ class _SourceReader(CellReader):
             raise clipped_xml_error(path, exc) from None
         except (zipfile.BadZipFile, KeyError, OSError) as exc:
             raise workbook_error(path, exc) from None
-        months = [Month.of(c.value) if isinstance(c.value, dt.date) else None
-                  for c in checked_cells(workbook, "months", self.file)]
+        months: list[Month | None] = list(header_months(workbook, self.file))
         stamp = Stamp.read(workbook, self.file)
         if stamp is not None:
             if self.check_stamps:

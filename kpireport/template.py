@@ -26,7 +26,7 @@ from .engine import Notes, RowCounts
 from .errors import DataError, KpiReportError
 from .files import atomic_path, safe_name
 from .locale import text
-from .months import Month
+from .months import Month, month_range
 from .tables import TEMPLATE_PART_BYTES, check_workbook, is_ole, xml_error_in
 from .workbook import Targets, Tolerances, Values, build_workbook, percent_bounded, sheet_months
 
@@ -92,20 +92,101 @@ def _cells(workbook, name: str):  # type: ignore[no-untyped-def]
     return cells
 
 
+_REBUILD_HINT = ("undo the change in the workbook (restore the row or the sheet's name), or build a new template "
+                 "with 'kpireport template' and copy the values over")
+
+
 def checked_cells(workbook, name: str, file: str):  # type: ignore[no-untyped-def]
     """The cells of a name the template must have, or a DataError saying how it broke."""
     try:
         return _cells(workbook, name)
     except _BrokenNameError as exc:
-        raise DataError(f"the template is damaged: {exc}", file=file,
-                        hint="undo the change in the workbook (restore the row or the sheet's name), or "
-                             "build a new template with 'kpireport template' and copy the values over"
-                        ) from None
+        raise DataError(f"the template is damaged: {exc}", file=file, hint=_REBUILD_HINT) from None
 
 
-def header_months(workbook, file: str) -> list[Month | None]:  # type: ignore[no-untyped-def]
-    return [Month.of(c.value) if isinstance(c.value, dt.date | dt.datetime) else None
-            for c in checked_cells(workbook, "months", file)]
+# the names of ranges holding one cell per month, each read in line with `months` (the record's too)
+MONTH_INDEXED = ("in_", "note_", "rows_", "kpi_", "target_", "wrote_target_")
+
+
+def header_months(workbook, file: str) -> list[Month]:  # type: ignore[no-untyped-def]
+    """The workbook's months (the `months` header), once sure that every range read month by month
+    still has one cell per month, in order, under its own sheet's month header: a month column
+    deleted, inserted or moved on one sheet would pair what was typed with the wrong months."""
+    header = checked_cells(workbook, "months", file)
+    lines = [(header, [_month_in(c.value) for c in header])]
+    header_rows: dict[str, int | None] = {header[0].parent.title: header[0].row} if header else {}
+    recorded = []
+    for name in list(workbook.defined_names):
+        if not name.startswith(MONTH_INDEXED):
+            continue
+        cells = named_cells(workbook, name)  # a broken name is reported where it is read
+        if name.startswith("wrote_"):  # the hidden record has no header: one cell per month written
+            recorded.append(len(cells))
+        elif len(cells) > 1 or not name.startswith("note_"):  # one note cell: from before notes were per month
+            sheet = cells[0].parent if cells else None
+            if sheet is not None and sheet.title not in header_rows:
+                header_rows[sheet.title] = _header_row(sheet, cells)
+            row = header_rows.get(sheet.title) if sheet is not None else None
+            lines.append((cells, [None if row is None else _month_in(sheet.cell(row, c.column).value)
+                                  for c in cells]))
+    found = [month for _, line in lines for month in line if month is not None]
+    if not found:
+        raise DataError("the template is damaged: its month header (row 4) holds no month", file=file,
+                        hint=_REBUILD_HINT)
+    months = month_range(min(found), max(found))
+    problems: dict[str, list[str]] = {}  # sheet -> what no longer lines up there
+    lost: set[Month] = set()  # months with no column on some sheet
+    for cells, line in lines:
+        said = problems.setdefault(cells[0].parent.title, [])
+        said += [problem for problem in _misaligned(cells, line, months) if problem not in said]
+        lost |= set(months) - set(line)
+    if any(count != len(months) for count in recorded):
+        problems.setdefault(header[0].parent.title, []).append(
+            "a month column at the start or the end of the period is missing (deleted?)")
+    problems = {sheet: said for sheet, said in problems.items() if said}
+    if problems:
+        first = min(lost, default=None)
+        repair = (f"or insert a column where {first} was and type {first.first_day} in its month header, then run "
+                  "'kpireport template --update' to rebuild the formulas" if first is not None else
+                  "a column you added: move what it holds elsewhere and delete it")
+        raise DataError(
+            "the month columns no longer line up with what kpireport wrote: "
+            + "; ".join(f"{sheet}: {', '.join(said)}" for sheet, said in problems.items())
+            + "; each typed cell is read by its column's month, so nothing is read rather than figures given to "
+              "the wrong months", file=file, hint=f"undo the change (or take the copy from before it); {repair}")
+    return months
+
+
+def _month_in(value: object) -> Month | None:
+    return Month.of(value) if isinstance(value, dt.date) else None
+
+
+def _header_row(sheet, cells) -> int | None:  # type: ignore[no-untyped-def]
+    """The row of the month header above a range of another sheet than `months`' (the KPI sheet's)."""
+    for row in range(cells[0].row - 1, 0, -1):
+        if any(isinstance(sheet.cell(row, c.column).value, dt.date) for c in cells):
+            return row
+    return None
+
+
+def _misaligned(cells, line: list[Month | None], months: list[Month]) -> list[str]:  # type: ignore[no-untyped-def]
+    """What keeps a range's cells (`line`: the month above each) from being the months one by one."""
+    if line == months:
+        return []
+    if all(month is None for month in line):
+        return [f"no month header above {cells[0].coordinate}"]
+    problems = [f"column {c.column_letter} holds no month (an inserted column?)"
+                for c, month in zip(cells, line, strict=True) if month is None]
+    columns: dict[Month, list[str]] = {}
+    for c, month in zip(cells, line, strict=True):
+        if month is not None:
+            columns.setdefault(month, []).append(c.column_letter)
+    problems += [f"{month} twice (columns {' and '.join(letters)})" for month, letters in columns.items()
+                 if len(letters) > 1]
+    missing = [str(month) for month in months if month not in columns]
+    if missing:
+        problems.append(f"no column for {', '.join(missing)} (deleted?)")
+    return problems or ["the months are out of order (a column moved?)"]
 
 
 def read_notes(workbook, months: list[Month | None]) -> dict[str, dict[Month | None, str]]:  # type: ignore[no-untyped-def]

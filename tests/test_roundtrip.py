@@ -4,6 +4,7 @@ bit of it back; nothing is replaced or dropped silently."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shlex
@@ -362,3 +363,74 @@ def test_a_percent_kpi_whose_config_targets_over_100_percent_takes_such_targets(
     book.save(workbook)
     computed = rows_of(run("compute", config, "--data", workbook, "--format", "json"))
     assert computed[("open_rate", "2026-03")]["target"] == 4
+
+
+def shift_month_columns(path: Path, sheet: str, month: Month, by: int) -> None:
+    """As LibreOffice deletes `month`'s column (by=-1) or inserts one for it before the next month's
+    (by=1) on one sheet: the cells move, and each defined name on that sheet shrinks over the column or
+    grows with it, or moves with the cells (the hidden record, on a sheet of its own, stays as it was)."""
+    from openpyxl.utils import get_column_letter, quote_sheetname
+    from openpyxl.utils.cell import range_boundaries
+
+    book = load_workbook(path)
+    found = month if by < 0 else month + 1
+    column = next(c for c in book[sheet][4] if isinstance(c.value, dt.date) and Month.of(c.value) == found).column
+    if by < 0:
+        book[sheet].delete_cols(column)
+    else:
+        book[sheet].insert_cols(column)
+    for defined in book.defined_names.values():
+        title, reference = next(iter(defined.destinations))
+        if title != sheet:
+            continue
+        low, row, high, last_row = range_boundaries(reference.replace("$", ""))
+        high += by if high >= column else 0
+        low += by if low > column or (by > 0 and low == column) else 0
+        span = f"${get_column_letter(low)}${row}" + (f":${get_column_letter(high)}${last_row}" if high > low else "")
+        defined.attr_text = f"{quote_sheetname(title)}!{span}"
+    if by > 0:  # a person typing the month back into the header of the column put back
+        book[sheet].cell(4, column, month.first_day)
+    book.save(path)
+
+
+@pytest.mark.parametrize("sheet", ["Inputs", "KPIs"])
+def test_a_month_column_deleted_on_one_sheet_stops_the_reading_until_it_is_put_back(tmp_path: Path,
+                                                                                      sheet: str) -> None:
+    config, workbook = project(tmp_path)
+    book = load_workbook(workbook)
+    cell(book, "target_open_rate", APR).value = 0.2  # the config says 0.25
+    cell(book, "in_opened", APR).value = 270  # the export says 260
+    book.save(workbook)
+    shift_month_columns(workbook, sheet, MAR, -1)
+    before = workbook.read_bytes()
+    for command in (["compute", config, "--data", workbook], ["template", config, "-o", workbook, "--update"]):
+        result = run(*command)
+        assert result.exit_code == 2, result.output
+        assert f"{sheet}: no column for 2026-03 (deleted?)" in result.output
+        assert "insert a column where 2026-03 was and type 2026-03-01 in its month header" in result.output
+        assert "Traceback" not in result.output
+    assert workbook.read_bytes() == before  # never rebuilt from a shifted read
+    assert not list(tmp_path.glob("*.bak-*"))
+
+    shift_month_columns(workbook, sheet, MAR, 1)  # the column put back, its month typed in the header
+    rows = rows_of(run("compute", config, "--data", workbook, "--format", "json"))
+    assert rows[("open_rate", "2026-04")]["target"] == pytest.approx(0.2)  # April's, not March's
+    # the target cell put back is empty: no target that month (warned), until retyped
+    assert rows[("open_rate", "2026-03")]["target"] == (pytest.approx(0.25) if sheet == "Inputs" else None)
+    assert rows[("open_rate", "2026-04")]["value"] == pytest.approx(0.27)
+    updated = run("template", config, "-o", workbook, "--year", "2026", "--update")
+    assert updated.exit_code == 0, updated.output
+    assert cell(load_workbook(workbook), "target_open_rate", APR).value == pytest.approx(0.2)
+
+
+def test_a_column_inserted_among_the_months_is_named_not_read_as_a_month(tmp_path: Path) -> None:
+    config, workbook = project(tmp_path)
+    shift_month_columns(workbook, "Inputs", MAR, 1)
+    book = load_workbook(workbook)
+    inserted = next(c for c in book["Inputs"][4] if isinstance(c.value, dt.date) and Month.of(c.value) == MAR)
+    inserted.value = "Q1 total"  # the column a person added, with a header of their own
+    book.save(workbook)
+    result = run("compute", config, "--data", workbook)
+    assert result.exit_code == 2
+    assert f"Inputs: column {inserted.column_letter} holds no month (an inserted column?)" in result.output
+    assert "move what it holds elsewhere and delete it" in result.output
