@@ -23,7 +23,7 @@ from openpyxl.utils.exceptions import InvalidFileException
 
 from .config import Config
 from .engine import Notes, RowCounts
-from .errors import DataError, KpiReportError
+from .errors import DataError, KpiReportError, clipped, counted
 from .files import atomic_path, safe_name
 from .locale import text
 from .months import Month, month_range
@@ -122,11 +122,11 @@ def header_months(workbook, file: str) -> list[Month]:  # type: ignore[no-untype
         cells = named_cells(workbook, name)  # a broken name is reported where it is read
         if name.startswith("wrote_"):  # the hidden record has no header: one cell per month written
             recorded.append(len(cells))
-        elif len(cells) > 1 or not name.startswith("note_"):  # one note cell: from before notes were per month
-            sheet = cells[0].parent if cells else None
-            if sheet is not None and sheet.title not in header_rows:
+        elif cells and (len(cells) > 1 or not name.startswith("note_")):  # one note: from before notes were per month
+            sheet = cells[0].parent
+            if sheet.title not in header_rows:
                 header_rows[sheet.title] = _header_row(sheet, cells)
-            row = header_rows.get(sheet.title) if sheet is not None else None
+            row = header_rows[sheet.title]
             lines.append((cells, [None if row is None else _month_in(sheet.cell(row, c.column).value)
                                   for c in cells]))
     found = [month for _, line in lines for month in line if month is not None]
@@ -187,6 +187,46 @@ def _misaligned(cells, line: list[Month | None], months: list[Month]) -> list[st
     if missing:
         problems.append(f"no column for {', '.join(missing)} (deleted?)")
     return problems or ["the months are out of order (a column moved?)"]
+
+
+@dataclass(frozen=True)
+class UnsavedFormula:
+    """An editable cell holding a formula that no spreadsheet has computed yet: a program that does not
+    compute formulas (an openpyxl script) wrote it, so the file holds no value to read for it."""
+
+    name: str  # the cell's defined name
+    index: int  # its place in the name's cells (a month's, in line with `months`)
+    where: str  # Saisie!G13
+    formula: str
+
+    def said(self) -> str:
+        return f"{self.where}: the formula '{clipped(self.formula)}' has no saved value"
+
+
+UNSAVED_HINT = ("open the workbook in Excel or LibreOffice and save it (they compute the formula and save its "
+                "value), or type the number instead")
+
+
+def unsaved_formulas(formulas, values) -> list[UnsavedFormula]:  # type: ignore[no-untyped-def]
+    """The editable cells of a workbook (`formulas`: loaded with its formulas, `values`: the same file
+    with its saved values) that hold a formula without a saved value."""
+    found = []
+    for name in list(formulas.defined_names):
+        if not name.startswith(EDITABLE):
+            continue
+        saved = named_cells(values, name)
+        for index, cell in enumerate(named_cells(formulas, name)):
+            if isinstance(cell.value, str) and cell.value.startswith("=") and index < len(saved) \
+                    and saved[index].value is None:
+                found.append(UnsavedFormula(name, index, f"{cell.parent.title}!{cell.coordinate}", cell.value))
+    return found
+
+
+def holds_formulas(workbook) -> bool:  # type: ignore[no-untyped-def]
+    """Whether a person typed a formula into an editable cell (the template writes none there)."""
+    return any(isinstance(cell.value, str) and cell.value.startswith("=")
+               for name in list(workbook.defined_names) if name.startswith(EDITABLE)
+               for cell in named_cells(workbook, name))
 
 
 def read_notes(workbook, months: list[Month | None]) -> dict[str, dict[Month | None, str]]:  # type: ignore[no-untyped-def]
@@ -325,6 +365,11 @@ def read_typed(path: Path, config: Config | None = None) -> TypedValues | None:
     if "months" not in workbook.defined_names:
         return None
     months = header_months(workbook, str(path))
+    unsaved = unsaved_formulas(formulas, workbook)
+    if unsaved:  # its value would be carried as empty: a target or a month's figure lost without a word
+        more = f" (and {counted(len(unsaved) - 1, 'more cell')} like it)" if len(unsaved) > 1 else ""
+        raise DataError(f"{unsaved[0].said()}{more}: rebuilt, the cell would come back empty; the workbook is "
+                        "left untouched", file=str(path), hint=f"{UNSAVED_HINT}; then run the command again")
     typed = TypedValues()
     for name in workbook.defined_names:
         if name.startswith("in_"):

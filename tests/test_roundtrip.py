@@ -225,6 +225,7 @@ def test_sheets_and_rows_a_person_added_are_never_dropped_silently(tmp_path: Pat
     inputs.cell(inputs.max_row + 2, 1, "Call with the agency: figures late")
     cell(book, "in_opened", FEB).value = "=200+40"  # a typed formula: the new workbook keeps its value only
     book.save(workbook)
+    recalculate(workbook, tmp_path / "saved").replace(workbook)  # saved by a spreadsheet: with the formula's value
     plain = run("template", config, "-o", workbook, "--year", "2026")
     assert plain.exit_code == 2
     assert "Call with the agency" in plain.output
@@ -434,3 +435,69 @@ def test_a_column_inserted_among_the_months_is_named_not_read_as_a_month(tmp_pat
     assert result.exit_code == 2
     assert f"Inputs: column {inserted.column_letter} holds no month (an inserted column?)" in result.output
     assert "move what it holds elsewhere and delete it" in result.output
+
+
+def test_a_formula_without_a_saved_value_is_said_and_never_emptied(tmp_path: Path) -> None:
+    """A script (openpyxl) writes formulas without computing them: the file holds no value for them."""
+    config, workbook = project(tmp_path)
+    book = load_workbook(workbook)
+    typed = cell(book, "in_opened", MAR)
+    typed.value = "=200+50"  # the export says 236
+    target = cell(book, "target_open_rate", APR)
+    target.value = "=0.2+0.01"
+    book.save(workbook)
+    computed = run("compute", config, "--data", workbook, "--format", "json")
+    rows = rows_of(computed)
+    assert rows[("open_rate", "2026-03")]["value"] is None  # neither the export's 236 nor a guess
+    assert f"Inputs!{typed.coordinate}: the formula '=200+50' has no saved value: 'opened' has no value for " \
+           f"2026-03, over the 236 of {tmp_path / 'emails.csv'}" in computed.stderr
+    assert f"KPIs!{target.coordinate}: the formula '=0.2+0.01' has no saved value: 'open_rate' has no target " \
+           "for 2026-04 until then" in computed.stderr
+    assert "open the workbook in Excel or LibreOffice and save it" in computed.stderr
+
+    before = workbook.read_bytes()
+    updated = run("template", config, "-o", workbook, "--year", "2026", "--update")
+    assert updated.exit_code == 2
+    assert f"Inputs!{typed.coordinate}: the formula '=200+50' has no saved value (and 1 more cell like it): " \
+           "rebuilt, the cell would come back empty; the workbook is left untouched" in updated.output
+    assert workbook.read_bytes() == before
+    assert not list(tmp_path.glob("*.bak-*"))
+
+    recalculate(workbook, tmp_path / "saved").replace(workbook)  # opened and saved in a spreadsheet
+    rows = rows_of(run("compute", config, "--data", workbook, "--format", "json"))
+    assert rows[("open_rate", "2026-03")]["value"] == pytest.approx(0.25)
+    assert rows[("open_rate", "2026-04")]["target"] == pytest.approx(0.21)
+    updated = run("template", config, "-o", workbook, "--year", "2026", "--update")
+    assert updated.exit_code == 0, updated.output
+    after = load_workbook(workbook)
+    assert cell(after, "in_opened", MAR).value == 250
+    assert cell(after, "target_open_rate", APR).value == pytest.approx(0.21)
+
+
+def test_a_no_value_mark_typed_over_an_export_means_no_value_as_in_the_workbook(tmp_path: Path) -> None:
+    config, workbook = project(tmp_path)
+    book = load_workbook(workbook)
+    marked = cell(book, "in_opened", MAR)
+    marked.value = "n/a"  # the export says 236
+    cell(book, "in_delivered", APR).value = "—"
+    cell(book, "in_opened", MAY).value = "-"  # no export for May: nothing to override, nothing to say
+    cell(book, "in_opened", FEB).value = None  # an emptied cell still means "use the export"
+    book.save(workbook)
+    computed = run("compute", config, "--data", workbook, "--format", "json")
+    rows = rows_of(computed)
+    assert rows[("open_rate", "2026-03")]["value"] is None
+    assert rows[("open_rate", "2026-04")]["value"] is None
+    assert rows[("open_rate", "2026-02")]["value"] == pytest.approx(0.24)
+    assert f"Inputs!{marked.coordinate}: 'n/a' means no value: 'opened' has no value for 2026-03, over the 236 " \
+           f"of {tmp_path / 'emails.csv'}" in computed.stderr
+    assert "'delivered' has no value for 2026-04, over the 1000" in computed.stderr
+    assert "2026-05" not in computed.stderr
+    assert "empty the cell to use the export's value instead" in computed.stderr
+
+    # the LibreOffice-recalculated workbook agrees: no value in those months
+    shown = kpi_values(recalculate(workbook, tmp_path / "lo"), "open_rate")
+    assert {shown[MAR], shown[APR]} <= {"", None}
+    updated = run("template", config, "-o", workbook, "--year", "2026", "--update")
+    assert updated.exit_code == 0, updated.output
+    assert cell(load_workbook(workbook), "in_opened", MAR).value == "n/a"  # kept: the export is not written back
+    assert rows_of(run("compute", config, "--data", workbook, "--format", "json")) == rows
