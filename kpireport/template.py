@@ -436,13 +436,18 @@ class PreparedTemplate:
     mode: int | None  # the replaced workbook's permissions, kept
 
     def write(self) -> None:
-        path = self.outcome.path
-        if self.outcome.backup is not None:
-            shutil.copy2(path, self.outcome.backup)
-        with atomic_path(path) as temporary:
-            temporary.write_bytes(self.content)
-            if self.mode is not None:
-                os.chmod(temporary, self.mode)  # the workbook keeps its permissions
+        path, backup = self.outcome.path, self.outcome.backup
+        if backup is not None:
+            shutil.copy2(path, backup)
+        try:
+            with atomic_path(path) as temporary:
+                temporary.write_bytes(self.content)
+                if self.mode is not None:
+                    os.chmod(temporary, self.mode)  # the workbook keeps its permissions
+        except BaseException:
+            if backup is not None:  # the old workbook stays where it was: its copy would only confuse
+                backup.unlink(missing_ok=True)
+            raise
 
 
 def prepare_template(config: Config, path: Path, period: list[Month], values: Values, *,
@@ -494,6 +499,12 @@ def prepare_template(config: Config, path: Path, period: list[Month], values: Va
                                   merged_tolerances, file_name=path.name, stamp=stamp)
     if typed is not None:
         _refuse_or_back_up(config, path, typed, workbook, update, outcome)
+    elif force and path.exists():
+        replaced = _replaced(config, path, workbook)
+        if replaced:  # --force replaces it all the same, but never without a copy and a word
+            outcome.not_carried.append(f"--force replaced what the previous workbook held in {len(replaced)} "
+                                       f"places:{_listed(replaced)}")
+            outcome.backup = _backup_path(path)
     buffer = io.BytesIO()  # built in memory, then written in one go: a failed write (disk full) leaves
     reason = None  # no half-open zip behind to complain when it is garbage-collected
     try:
@@ -534,12 +545,16 @@ def _refuse_or_back_up(config: Config, path: Path, typed: TypedValues, workbook,
     """Without --update, refuse to replace a workbook the new one differs from; with it, refuse to drop
     sheets a person added, and keep a copy of the old workbook before dropping anything else."""
     old = load_workbook(io.BytesIO(path.read_bytes()))  # formulas kept: a typed formula is a difference
-    ours = set(workbook.sheetnames)
-    sheets = [title for title in old.sheetnames if title not in ours]
+    renamed = _renamed_sheets(old, workbook)
+    if renamed:  # rebuilt, it would lose the name; and it is no sheet of a person's own, as --force would have it
+        title, ours_was = next(iter(renamed.items()))
+        raise KpiReportError(f"sheet '{title}' is kpireport's '{ours_was}' renamed (its defined names point there); "
+                             "it is left untouched", file=str(path),
+                             hint=f"rename it back to '{ours_was}' (double-click its tab), then run the command again")
+    sheets = _own_sheets(old, workbook)
     rows = _added_rows(config, old, workbook) + _typed_over_formulas(old)
     if not update:
-        found = [f"sheet '{title}' (not written by kpireport)" for title in sheets]
-        found += _differences(old, workbook, str(path)) + rows
+        found = _losses(config, old, workbook, str(path))
         if found:
             raise KpiReportError(
                 f"this workbook differs from the one kpireport would write, in {len(found)} places; it is "
@@ -552,14 +567,66 @@ def _refuse_or_back_up(config: Config, path: Path, typed: TypedValues, workbook,
             "--update cannot copy them into the new workbook faithfully (charts, images, formulas pointing "
             "at the old layout), so it is left untouched", file=str(path),
             hint="move those sheets to a workbook of their own (right-click the tab > Move or copy), then run "
-                 "--update again; or --force to replace it without them")
+                 "--update again; or --force to replace it without them (a copy of it is kept)")
     outcome.not_carried += [f"typed formula in input {formula}: only its last computed value is carried"
                             for formula in typed.formulas]
     outcome.not_carried += [f"typed targets of KPI '{kpi}' (no longer in the config)" for kpi in typed.dropped_targets]
     outcome.not_carried += rows
     if outcome.not_carried:  # copied when it is written
-        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        outcome.backup = path.with_name(f"{path.stem}.bak-{stamp}{path.suffix or '.xlsx'}")
+        outcome.backup = _backup_path(path)
+
+
+def _backup_path(path: Path) -> Path:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return path.with_name(f"{path.stem}.bak-{stamp}{path.suffix or '.xlsx'}")
+
+
+def _own_sheets(old, new) -> list[str]:  # type: ignore[no-untyped-def]
+    """The sheets of `old` that kpireport does not write."""
+    return [title for title in old.sheetnames if title not in set(new.sheetnames)]
+
+
+def _renamed_sheets(old, new) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """A sheet of `old` that kpireport wrote under another title (its defined names point at it) ->
+    that title."""
+    renamed = {}
+    own = set(_own_sheets(old, new))
+    for name, defined in old.defined_names.items():
+        if name not in new.defined_names:
+            continue
+        try:
+            before, after = next(iter(defined.destinations))[0], next(iter(new.defined_names[name].destinations))[0]
+        except (StopIteration, TokenizerError, ValueError):  # a broken name: reported where it is read
+            continue
+        if before in own and after not in old.sheetnames:
+            renamed.setdefault(before, after)
+    return renamed
+
+
+def _losses(config: Config, old, new, file: str) -> list[str]:  # type: ignore[no-untyped-def]
+    """What replacing `old` by `new` would lose: sheets, rows and cells kpireport did not write."""
+    renamed = _renamed_sheets(old, new)
+    return ([f"sheet '{title}' (kpireport's '{renamed[title]}' renamed)" if title in renamed
+             else f"sheet '{title}' (not written by kpireport)" for title in _own_sheets(old, new)]
+            + _differences(old, new, file) + _added_rows(config, old, new) + _typed_over_formulas(old))
+
+
+def _replaced(config: Config, path: Path, new) -> list[str]:  # type: ignore[no-untyped-def]
+    """What --force replaces in the file at `path`: what a person typed or added, or the whole file
+    when it cannot be read as a kpireport template."""
+    try:
+        typed = read_typed(path, config)
+        old = load_workbook(io.BytesIO(path.read_bytes())) if typed is not None else None
+    except KpiReportError as exc:
+        return [f"the whole file, which cannot be read as a kpireport template ({exc.message})"]
+    except Exception as exc:  # whatever the file is, --force replaces it: kept in a copy first
+        return [f"the whole file, which cannot be read as a kpireport template ({exc.__class__.__name__})"]
+    if old is None:
+        return ["the whole file (not a kpireport template)"]
+    try:
+        return _losses(config, old, new, str(path))
+    except KpiReportError as exc:
+        return [f"the whole workbook, whose cells cannot be read ({exc.message})"]
 
 
 def _differences(old, new, file: str) -> list[str]:  # type: ignore[no-untyped-def]

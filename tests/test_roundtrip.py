@@ -501,3 +501,34 @@ def test_a_no_value_mark_typed_over_an_export_means_no_value_as_in_the_workbook(
     assert updated.exit_code == 0, updated.output
     assert cell(load_workbook(workbook), "in_opened", MAR).value == "n/a"  # kept: the export is not written back
     assert rows_of(run("compute", config, "--data", workbook, "--format", "json")) == rows
+
+
+def test_a_renamed_sheet_is_recognised_and_force_keeps_a_copy_of_what_it_replaces(tmp_path: Path) -> None:
+    config, workbook = project(tmp_path)
+    assert run("template", config, "-o", workbook, "--year", "2026", "--force").exit_code == 0
+    assert not list(tmp_path.glob("*.bak-*"))  # nothing typed, nothing to keep
+    type_like_a_person(workbook)
+    book = load_workbook(workbook)
+    book["Inputs"].title = "Figures"
+    for defined in book.defined_names.values():  # as a spreadsheet renames a sheet: its names follow
+        defined.attr_text = defined.attr_text.replace("'Inputs'!", "'Figures'!")
+    book.save(workbook)
+    assert rows_of(run("compute", config, "--data", workbook, "--format", "json"))  # read by its names
+    before = workbook.read_bytes()
+    for extra in ([], ["--update"]):
+        result = run("template", config, "-o", workbook, "--year", "2026", *extra)
+        assert result.exit_code == 2
+        assert "sheet 'Figures' is kpireport's 'Inputs' renamed (its defined names point there); it is left " \
+               "untouched" in result.output
+        assert "rename it back to 'Inputs'" in result.output
+        assert workbook.read_bytes() == before
+
+    forced = run("template", config, "-o", workbook, "--year", "2026", "--force")
+    assert forced.exit_code == 0, forced.output
+    backups = list(tmp_path.glob("kpi-template.bak-*.xlsx"))
+    assert len(backups) == 1
+    assert backups[0].read_bytes() == before
+    assert f"kept the previous workbook as {backups[0]}" in forced.output
+    assert "--force replaced what the previous workbook held in" in forced.output
+    assert "sheet 'Figures' (kpireport's 'Inputs' renamed)" in forced.output
+    assert "(in_opened 2026-01: 262, would be 250.0)" in forced.output
