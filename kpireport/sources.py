@@ -692,11 +692,11 @@ class _SourceReader(CellReader):
 
     def refuse_cell(self, cell, message: str, hint: str) -> None:  # type: ignore[no-untyped-def]
         """A template cell that cannot be read: an error, or (skipping bad rows) a warning."""
+        message = f"{cell.parent.title}!{cell.coordinate}: {message}"  # as the warnings name a cell
         if self.skip_bad_rows:
-            self.warn(f"{message}; the cell is skipped", cell.row, cell.column_letter, hint)
+            self.warn(f"{message}; the cell is skipped", hint=hint)
             return None
-        raise DataError(message, file=self.file, line=cell.row, column=cell.column_letter,
-                        hint=f"{hint} (--skip-bad-rows reports and skips such cells)")
+        raise DataError(message, file=self.file, hint=f"{hint} (--skip-bad-rows reports and skips such cells)")
 
 
 def _partials(column: str, how: str) -> list[pl.Expr]:

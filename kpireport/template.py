@@ -247,14 +247,15 @@ def read_notes(workbook, months: list[Month | None]) -> dict[str, dict[Month | N
     return notes
 
 
-def _number(cell, file: str, what: str) -> float | None:  # type: ignore[no-untyped-def]
+def _number(cell, file: str, what: str, empty: str = "no target") -> float | None:  # type: ignore[no-untyped-def]
+    """A target's or tolerance's cell as a number (None: empty); `empty` says what an empty cell means."""
     value = cell.value
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
         return float(value)
-    raise DataError(f"{what}: '{value}' is not a number", file=file, line=cell.row, column=cell.column_letter,
-                    hint="type a number in the cell, or empty it (no target)")
+    raise DataError(f"{cell.parent.title}!{cell.coordinate}: {what}: '{clipped(value)}' is not a number", file=file,
+                    hint=f"type a number in the cell, or empty it ({empty})")
 
 
 def _out_of_range(cell, file: str, message: str, hint: str) -> DataError:  # type: ignore[no-untyped-def]
@@ -317,7 +318,7 @@ def typed_targets(workbook, months: list[Month | None], config: Config, file: st
                 lines.append(f"{month}: the workbook's {_shown(value)} is used (the config says {_shown(ours)})")
         tolerance = named_cells(workbook, f"tol_{kpi.id}")
         if tolerance:
-            value = _number(tolerance[0], file, f"the tolerance of '{kpi.id}'") or 0.0  # empty: no margin
+            value = _number(tolerance[0], file, f"the tolerance of '{kpi.id}'", "no margin") or 0.0
             wrote = named_cells(workbook, f"wrote_tol_{kpi.id}")
             written = _number(wrote[0], file, "the record") if wrote else kpi.tolerance
             if not _same(value, kpi.tolerance):

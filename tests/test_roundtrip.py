@@ -532,3 +532,17 @@ def test_a_renamed_sheet_is_recognised_and_force_keeps_a_copy_of_what_it_replace
     assert "--force replaced what the previous workbook held in" in forced.output
     assert "sheet 'Figures' (kpireport's 'Inputs' renamed)" in forced.output
     assert "(in_opened 2026-01: 262, would be 250.0)" in forced.output
+
+
+def test_a_tolerance_that_is_no_number_is_named_by_its_cell_with_a_tolerances_hint(tmp_path: Path) -> None:
+    config, workbook = project(tmp_path)
+    book = load_workbook(workbook)
+    tolerance = cell(book, "tol_open_rate")
+    tolerance.value = "10%"  # text, not the percentage the cell's format would make of 0.1
+    book.save(workbook)
+    result = run("compute", config, "--data", workbook)
+    assert result.exit_code == 2
+    assert f"error: {workbook}: KPIs!{tolerance.coordinate}: the tolerance of 'open_rate': '10%' is not a number" \
+           in result.output
+    assert "or empty it (no margin)" in result.output
+    assert "no target" not in result.output
