@@ -54,6 +54,17 @@ _TEXT = "\x00date"  # the date as written
 _ROWS = "\x00rows"  # a mean input's row count, beside its value
 
 
+@dataclass(frozen=True)
+class NoValue:
+    """A template's input cell that says "no value" on purpose: a no-value mark (`n/a`, `-`) or a formula
+    no spreadsheet computed. The month has no value, over an export's too (the workbook shows none)."""
+
+    file: str
+    said: str  # the cell and what it holds: "Saisie!K18: '-' means no value"
+    hint: str
+    alone: bool  # warned even when no export has the month (a formula: the person meant a number)
+
+
 @dataclass
 class MonthlyData:
     """input id -> month -> value, which file each value came from, and the template's notes."""
@@ -72,6 +83,7 @@ class MonthlyData:
     # a template's input cell holding a number as text (input -> month -> "Saisie!R27: '14 581'"): no value,
     # as the workbook's formulas read it (COUNT and ISNUMBER ignore text)
     text_cells: dict[str, dict[Month, str]] = field(default_factory=dict)
+    no_value: dict[tuple[str, Month], NoValue] = field(default_factory=dict)  # (input, month) -> the cell saying so
     stamped: dict[str, Stamp] = field(default_factory=dict)  # a per-owner workbook (team.py) -> its stamp
     counted: dict[tuple[str, Month], str] = field(default_factory=dict)  # a row count -> the owner's workbook giving it
 
@@ -205,6 +217,15 @@ def load_data(config: Config, data_paths: Iterable[str | Path] = (), skip_bad_ro
     for input_id, cells in data.text_cells.items():  # the typed cell wins over an export, as a number would
         for month in cells:
             data.values.get(input_id, {}).pop(month, None)
+    for (input_id, month), cell in data.no_value.items():  # so does a cell saying "no value" (the workbook agrees)
+        export = data.values.get(input_id, {}).pop(month, None)
+        if export is not None:
+            data.warnings.append(str(KpiReportError(
+                f"{cell.said}: '{input_id}' has no value for {month}, over the {export:g} of "
+                f"{data.origin[(input_id, month)]}", file=cell.file, hint=cell.hint)))
+        elif cell.alone:
+            data.warnings.append(str(KpiReportError(f"{cell.said}: '{input_id}' has no value for {month}",
+                                                    file=cell.file, hint=cell.hint)))
     missing = [input_id for input_id in config.inputs if input_id not in provided]
     if missing:
         # A warning, not an error: the template is a source too, and people type these in it.
@@ -526,7 +547,15 @@ class _SourceReader(CellReader):
         from openpyxl import load_workbook
 
         from .team import Stamp, check_stamp
-        from .template import checked_cells, read_notes, typed_targets
+        from .template import (
+            UNSAVED_HINT,
+            checked_cells,
+            header_months,
+            holds_formulas,
+            read_notes,
+            typed_targets,
+            unsaved_formulas,
+        )
 
         path = self.source.path
         if path.exists():
@@ -544,17 +573,14 @@ class _SourceReader(CellReader):
                             hint="make one with 'kpireport template', or read this file with 'layout: wide'")
         try:
             content = path.read_bytes()  # openpyxl judges a path by its extension: a template may be renamed
-            workbook = load_workbook(io.BytesIO(content))  # formulas kept: a value typed over a KPI's shows
-            if self.inputs_hold_formulas(workbook):  # someone typed =120+30: read what the spreadsheet saved
-                formulas, workbook = workbook, load_workbook(io.BytesIO(content), data_only=True)
-            else:
-                formulas = workbook
+            formulas = load_workbook(io.BytesIO(content))  # formulas kept: a value typed over a KPI's shows
+            # someone typed =120+30 in an input or target cell: read what the spreadsheet saved
+            workbook = load_workbook(io.BytesIO(content), data_only=True) if holds_formulas(formulas) else formulas
         except (SyntaxError, ValueError) as exc:
             raise clipped_xml_error(path, exc) from None
         except (zipfile.BadZipFile, KeyError, OSError) as exc:
             raise workbook_error(path, exc) from None
-        months = [Month.of(c.value) if isinstance(c.value, dt.date) else None
-                  for c in checked_cells(workbook, "months", self.file)]
+        months: list[Month | None] = list(header_months(workbook, self.file))
         stamp = Stamp.read(workbook, self.file)
         if stamp is not None:
             if self.check_stamps:
@@ -568,9 +594,9 @@ class _SourceReader(CellReader):
                     before = notes.get(month)
                     notes[month] = note if before in (None, note) else f"{before} / {note}"
         values = workbook
-        if any(isinstance(c.value, str) and c.value.startswith("=") for name in list(workbook.defined_names)
-               if name.startswith(("target_", "tol_")) for c in checked_cells(workbook, name, self.file)):
-            values = load_workbook(io.BytesIO(content), data_only=True)  # a target typed as a formula
+        unsaved = {(formula.name, formula.index): formula for formula in unsaved_formulas(formulas, workbook)}
+        for formula in unsaved.values():
+            self.unsaved(formula, months)
         owned = self.config if stamp is None else replace(  # an owner's workbook sets their KPIs' targets only
             self.config, kpis={k: kpi for k, kpi in self.config.kpis.items() if kpi.owner == stamp.owner})
         targets, tolerances, warnings = typed_targets(values, months, owned, self.file)
@@ -610,7 +636,11 @@ class _SourceReader(CellReader):
                 self.data.rows.setdefault(input_id, {}).update(counts)
                 continue
             provided.add(input_id)
-            for month, cell in zip(months, cells, strict=False):
+            for index, (month, cell) in enumerate(zip(months, cells, strict=False)):
+                if month is not None and (name, index) in unsaved:  # the person meant a value: not the export's
+                    self.data.no_value[(input_id, month)] = NoValue(self.file, unsaved[(name, index)].said(),
+                                                                    UNSAVED_HINT, alone=True)
+                    continue
                 if month is None or cell.value is None or (isinstance(cell.value, str) and not cell.value.strip()):
                     continue
                 value = self.typed_value(input_id, month, cell)
@@ -629,13 +659,18 @@ class _SourceReader(CellReader):
                     "two owners' workbooks give this count differently", file=self.file,
                     hint="correct one of the two cells (the grey row under the input) so that they agree")
 
-    def inputs_hold_formulas(self, workbook) -> bool:  # type: ignore[no-untyped-def]
-        """Whether a person typed a formula into an input cell (the template has none there)."""
-        from .template import checked_cells
+    def unsaved(self, formula, months: list[Month | None]) -> None:  # type: ignore[no-untyped-def]
+        """A target, tolerance, row count or note typed as a formula no spreadsheet computed: warned, and
+        read as an empty cell (an input's is said with the export it overrides, in load_data)."""
+        from .template import UNSAVED_HINT
 
-        return any(isinstance(cell.value, str) and cell.value.startswith("=")
-                   for name in list(workbook.defined_names) if name.startswith("in_")
-                   for cell in checked_cells(workbook, name, self.file))
+        kind, _, owner = formula.name.partition("_")
+        month = months[formula.index] if formula.index < len(months) else None
+        read_as = {"target": f"'{owner}' has no target for {month}", "tol": f"'{owner}' has no tolerance",
+                   "rows": f"the rows behind '{owner}' for {month} are not counted",
+                   "note": f"the note of '{owner}' for {month} is not read"}.get(kind)
+        if read_as is not None:
+            self.warn(f"{formula.said()}: {read_as} until then", hint=UNSAVED_HINT)
 
     def typed_over_formulas(self, workbook, months: list[Month | None]) -> None:  # type: ignore[no-untyped-def]
         """A KPI cell where a person typed a value over its formula: the review would compute another
@@ -684,6 +719,10 @@ class _SourceReader(CellReader):
                     self.warn(f"{where}: '{clipped(value)}' is text, not a number: retype it as a number",
                               hint=f"until then {input_id} has no value for {month}, in the workbook's formulas "
                                    "as in the review")
+                else:  # `n/a`, `-`: no value on purpose, as the workbook's formulas read it
+                    self.data.no_value[(input_id, month)] = NoValue(
+                        self.file, f"{cell.parent.title}!{cell.coordinate}: '{clipped(value)}' means no value",
+                        "empty the cell to use the export's value instead", alone=False)
                 return None
         else:
             problem = f"'{clipped(value)}' is not a number"
@@ -691,11 +730,11 @@ class _SourceReader(CellReader):
 
     def refuse_cell(self, cell, message: str, hint: str) -> None:  # type: ignore[no-untyped-def]
         """A template cell that cannot be read: an error, or (skipping bad rows) a warning."""
+        message = f"{cell.parent.title}!{cell.coordinate}: {message}"  # as the warnings name a cell
         if self.skip_bad_rows:
-            self.warn(f"{message}; the cell is skipped", cell.row, cell.column_letter, hint)
+            self.warn(f"{message}; the cell is skipped", hint=hint)
             return None
-        raise DataError(message, file=self.file, line=cell.row, column=cell.column_letter,
-                        hint=f"{hint} (--skip-bad-rows reports and skips such cells)")
+        raise DataError(message, file=self.file, hint=f"{hint} (--skip-bad-rows reports and skips such cells)")
 
 
 def _partials(column: str, how: str) -> list[pl.Expr]:

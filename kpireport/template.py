@@ -23,10 +23,10 @@ from openpyxl.utils.exceptions import InvalidFileException
 
 from .config import Config
 from .engine import Notes, RowCounts
-from .errors import DataError, KpiReportError
+from .errors import DataError, KpiReportError, clipped, counted
 from .files import atomic_path, safe_name
 from .locale import text
-from .months import Month
+from .months import Month, month_range
 from .tables import TEMPLATE_PART_BYTES, check_workbook, is_ole, xml_error_in
 from .workbook import Targets, Tolerances, Values, build_workbook, percent_bounded, sheet_months
 
@@ -92,20 +92,141 @@ def _cells(workbook, name: str):  # type: ignore[no-untyped-def]
     return cells
 
 
+_REBUILD_HINT = ("undo the change in the workbook (restore the row or the sheet's name), or build a new template "
+                 "with 'kpireport template' and copy the values over")
+
+
 def checked_cells(workbook, name: str, file: str):  # type: ignore[no-untyped-def]
     """The cells of a name the template must have, or a DataError saying how it broke."""
     try:
         return _cells(workbook, name)
     except _BrokenNameError as exc:
-        raise DataError(f"the template is damaged: {exc}", file=file,
-                        hint="undo the change in the workbook (restore the row or the sheet's name), or "
-                             "build a new template with 'kpireport template' and copy the values over"
-                        ) from None
+        raise DataError(f"the template is damaged: {exc}", file=file, hint=_REBUILD_HINT) from None
 
 
-def header_months(workbook, file: str) -> list[Month | None]:  # type: ignore[no-untyped-def]
-    return [Month.of(c.value) if isinstance(c.value, dt.date | dt.datetime) else None
-            for c in checked_cells(workbook, "months", file)]
+# the names of ranges holding one cell per month, each read in line with `months` (the record's too)
+MONTH_INDEXED = ("in_", "note_", "rows_", "kpi_", "target_", "wrote_target_")
+
+
+def header_months(workbook, file: str) -> list[Month]:  # type: ignore[no-untyped-def]
+    """The workbook's months (the `months` header), once sure that every range read month by month
+    still has one cell per month, in order, under its own sheet's month header: a month column
+    deleted, inserted or moved on one sheet would pair what was typed with the wrong months."""
+    header = checked_cells(workbook, "months", file)
+    lines = [(header, [_month_in(c.value) for c in header])]
+    header_rows: dict[str, int | None] = {header[0].parent.title: header[0].row} if header else {}
+    recorded = []
+    for name in list(workbook.defined_names):
+        if not name.startswith(MONTH_INDEXED):
+            continue
+        cells = named_cells(workbook, name)  # a broken name is reported where it is read
+        if name.startswith("wrote_"):  # the hidden record has no header: one cell per month written
+            recorded.append(len(cells))
+        elif cells and (len(cells) > 1 or not name.startswith("note_")):  # one note: from before notes were per month
+            sheet = cells[0].parent
+            if sheet.title not in header_rows:
+                header_rows[sheet.title] = _header_row(sheet, cells)
+            row = header_rows[sheet.title]
+            lines.append((cells, [None if row is None else _month_in(sheet.cell(row, c.column).value)
+                                  for c in cells]))
+    found = [month for _, line in lines for month in line if month is not None]
+    if not found:
+        raise DataError("the template is damaged: its month header (row 4) holds no month", file=file,
+                        hint=_REBUILD_HINT)
+    months = month_range(min(found), max(found))
+    problems: dict[str, list[str]] = {}  # sheet -> what no longer lines up there
+    lost: set[Month] = set()  # months with no column on some sheet
+    for cells, line in lines:
+        said = problems.setdefault(cells[0].parent.title, [])
+        said += [problem for problem in _misaligned(cells, line, months) if problem not in said]
+        lost |= set(months) - set(line)
+    if any(count != len(months) for count in recorded):
+        problems.setdefault(header[0].parent.title, []).append(
+            "a month column at the start or the end of the period is missing (deleted?)")
+    problems = {sheet: said for sheet, said in problems.items() if said}
+    if problems:
+        first = min(lost, default=None)
+        repair = (f"or insert a column where {first} was and type {first.first_day} in its month header, then run "
+                  "'kpireport template --update' to rebuild the formulas" if first is not None else
+                  "a column you added: move what it holds elsewhere and delete it")
+        raise DataError(
+            "the month columns no longer line up with what kpireport wrote: "
+            + "; ".join(f"{sheet}: {', '.join(said)}" for sheet, said in problems.items())
+            + "; each typed cell is read by its column's month, so nothing is read rather than figures given to "
+              "the wrong months", file=file, hint=f"undo the change (or take the copy from before it); {repair}")
+    return months
+
+
+def _month_in(value: object) -> Month | None:
+    return Month.of(value) if isinstance(value, dt.date) else None
+
+
+def _header_row(sheet, cells) -> int | None:  # type: ignore[no-untyped-def]
+    """The row of the month header above a range of another sheet than `months`' (the KPI sheet's)."""
+    for row in range(cells[0].row - 1, 0, -1):
+        if any(isinstance(sheet.cell(row, c.column).value, dt.date) for c in cells):
+            return row
+    return None
+
+
+def _misaligned(cells, line: list[Month | None], months: list[Month]) -> list[str]:  # type: ignore[no-untyped-def]
+    """What keeps a range's cells (`line`: the month above each) from being the months one by one."""
+    if line == months:
+        return []
+    if all(month is None for month in line):
+        return [f"no month header above {cells[0].coordinate}"]
+    problems = [f"column {c.column_letter} holds no month (an inserted column?)"
+                for c, month in zip(cells, line, strict=True) if month is None]
+    columns: dict[Month, list[str]] = {}
+    for c, month in zip(cells, line, strict=True):
+        if month is not None:
+            columns.setdefault(month, []).append(c.column_letter)
+    problems += [f"{month} twice (columns {' and '.join(letters)})" for month, letters in columns.items()
+                 if len(letters) > 1]
+    missing = [str(month) for month in months if month not in columns]
+    if missing:
+        problems.append(f"no column for {', '.join(missing)} (deleted?)")
+    return problems or ["the months are out of order (a column moved?)"]
+
+
+@dataclass(frozen=True)
+class UnsavedFormula:
+    """An editable cell holding a formula that no spreadsheet has computed yet: a program that does not
+    compute formulas (an openpyxl script) wrote it, so the file holds no value to read for it."""
+
+    name: str  # the cell's defined name
+    index: int  # its place in the name's cells (a month's, in line with `months`)
+    where: str  # Saisie!G13
+    formula: str
+
+    def said(self) -> str:
+        return f"{self.where}: the formula '{clipped(self.formula)}' has no saved value"
+
+
+UNSAVED_HINT = ("open the workbook in Excel or LibreOffice and save it (they compute the formula and save its "
+                "value), or type the number instead")
+
+
+def unsaved_formulas(formulas, values) -> list[UnsavedFormula]:  # type: ignore[no-untyped-def]
+    """The editable cells of a workbook (`formulas`: loaded with its formulas, `values`: the same file
+    with its saved values) that hold a formula without a saved value."""
+    found = []
+    for name in list(formulas.defined_names):
+        if not name.startswith(EDITABLE):
+            continue
+        saved = named_cells(values, name)
+        for index, cell in enumerate(named_cells(formulas, name)):
+            if isinstance(cell.value, str) and cell.value.startswith("=") and index < len(saved) \
+                    and saved[index].value is None:
+                found.append(UnsavedFormula(name, index, f"{cell.parent.title}!{cell.coordinate}", cell.value))
+    return found
+
+
+def holds_formulas(workbook) -> bool:  # type: ignore[no-untyped-def]
+    """Whether a person typed a formula into an editable cell (the template writes none there)."""
+    return any(isinstance(cell.value, str) and cell.value.startswith("=")
+               for name in list(workbook.defined_names) if name.startswith(EDITABLE)
+               for cell in named_cells(workbook, name))
 
 
 def read_notes(workbook, months: list[Month | None]) -> dict[str, dict[Month | None, str]]:  # type: ignore[no-untyped-def]
@@ -126,14 +247,15 @@ def read_notes(workbook, months: list[Month | None]) -> dict[str, dict[Month | N
     return notes
 
 
-def _number(cell, file: str, what: str) -> float | None:  # type: ignore[no-untyped-def]
+def _number(cell, file: str, what: str, empty: str = "no target") -> float | None:  # type: ignore[no-untyped-def]
+    """A target's or tolerance's cell as a number (None: empty); `empty` says what an empty cell means."""
     value = cell.value
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
         return float(value)
-    raise DataError(f"{what}: '{value}' is not a number", file=file, line=cell.row, column=cell.column_letter,
-                    hint="type a number in the cell, or empty it (no target)")
+    raise DataError(f"{cell.parent.title}!{cell.coordinate}: {what}: '{clipped(value)}' is not a number", file=file,
+                    hint=f"type a number in the cell, or empty it ({empty})")
 
 
 def _out_of_range(cell, file: str, message: str, hint: str) -> DataError:  # type: ignore[no-untyped-def]
@@ -196,7 +318,7 @@ def typed_targets(workbook, months: list[Month | None], config: Config, file: st
                 lines.append(f"{month}: the workbook's {_shown(value)} is used (the config says {_shown(ours)})")
         tolerance = named_cells(workbook, f"tol_{kpi.id}")
         if tolerance:
-            value = _number(tolerance[0], file, f"the tolerance of '{kpi.id}'") or 0.0  # empty: no margin
+            value = _number(tolerance[0], file, f"the tolerance of '{kpi.id}'", "no margin") or 0.0
             wrote = named_cells(workbook, f"wrote_tol_{kpi.id}")
             written = _number(wrote[0], file, "the record") if wrote else kpi.tolerance
             if not _same(value, kpi.tolerance):
@@ -244,6 +366,11 @@ def read_typed(path: Path, config: Config | None = None) -> TypedValues | None:
     if "months" not in workbook.defined_names:
         return None
     months = header_months(workbook, str(path))
+    unsaved = unsaved_formulas(formulas, workbook)
+    if unsaved:  # its value would be carried as empty: a target or a month's figure lost without a word
+        more = f" (and {counted(len(unsaved) - 1, 'more cell')} like it)" if len(unsaved) > 1 else ""
+        raise DataError(f"{unsaved[0].said()}{more}: rebuilt, the cell would come back empty; the workbook is "
+                        "left untouched", file=str(path), hint=f"{UNSAVED_HINT}; then run the command again")
     typed = TypedValues()
     for name in workbook.defined_names:
         if name.startswith("in_"):
@@ -310,13 +437,18 @@ class PreparedTemplate:
     mode: int | None  # the replaced workbook's permissions, kept
 
     def write(self) -> None:
-        path = self.outcome.path
-        if self.outcome.backup is not None:
-            shutil.copy2(path, self.outcome.backup)
-        with atomic_path(path) as temporary:
-            temporary.write_bytes(self.content)
-            if self.mode is not None:
-                os.chmod(temporary, self.mode)  # the workbook keeps its permissions
+        path, backup = self.outcome.path, self.outcome.backup
+        if backup is not None:
+            shutil.copy2(path, backup)
+        try:
+            with atomic_path(path) as temporary:
+                temporary.write_bytes(self.content)
+                if self.mode is not None:
+                    os.chmod(temporary, self.mode)  # the workbook keeps its permissions
+        except BaseException:
+            if backup is not None:  # the old workbook stays where it was: its copy would only confuse
+                backup.unlink(missing_ok=True)
+            raise
 
 
 def prepare_template(config: Config, path: Path, period: list[Month], values: Values, *,
@@ -368,6 +500,12 @@ def prepare_template(config: Config, path: Path, period: list[Month], values: Va
                                   merged_tolerances, file_name=path.name, stamp=stamp)
     if typed is not None:
         _refuse_or_back_up(config, path, typed, workbook, update, outcome)
+    elif force and path.exists():
+        replaced = _replaced(config, path, workbook)
+        if replaced:  # --force replaces it all the same, but never without a copy and a word
+            outcome.not_carried.append(f"--force replaced what the previous workbook held in {len(replaced)} "
+                                       f"places:{_listed(replaced)}")
+            outcome.backup = _backup_path(path)
     buffer = io.BytesIO()  # built in memory, then written in one go: a failed write (disk full) leaves
     reason = None  # no half-open zip behind to complain when it is garbage-collected
     try:
@@ -408,12 +546,16 @@ def _refuse_or_back_up(config: Config, path: Path, typed: TypedValues, workbook,
     """Without --update, refuse to replace a workbook the new one differs from; with it, refuse to drop
     sheets a person added, and keep a copy of the old workbook before dropping anything else."""
     old = load_workbook(io.BytesIO(path.read_bytes()))  # formulas kept: a typed formula is a difference
-    ours = set(workbook.sheetnames)
-    sheets = [title for title in old.sheetnames if title not in ours]
+    renamed = _renamed_sheets(old, workbook)
+    if renamed:  # rebuilt, it would lose the name; and it is no sheet of a person's own, as --force would have it
+        title, ours_was = next(iter(renamed.items()))
+        raise KpiReportError(f"sheet '{title}' is kpireport's '{ours_was}' renamed (its defined names point there); "
+                             "it is left untouched", file=str(path),
+                             hint=f"rename it back to '{ours_was}' (double-click its tab), then run the command again")
+    sheets = _own_sheets(old, workbook)
     rows = _added_rows(config, old, workbook) + _typed_over_formulas(old)
     if not update:
-        found = [f"sheet '{title}' (not written by kpireport)" for title in sheets]
-        found += _differences(old, workbook, str(path)) + rows
+        found = _losses(config, old, workbook, str(path))
         if found:
             raise KpiReportError(
                 f"this workbook differs from the one kpireport would write, in {len(found)} places; it is "
@@ -426,14 +568,66 @@ def _refuse_or_back_up(config: Config, path: Path, typed: TypedValues, workbook,
             "--update cannot copy them into the new workbook faithfully (charts, images, formulas pointing "
             "at the old layout), so it is left untouched", file=str(path),
             hint="move those sheets to a workbook of their own (right-click the tab > Move or copy), then run "
-                 "--update again; or --force to replace it without them")
+                 "--update again; or --force to replace it without them (a copy of it is kept)")
     outcome.not_carried += [f"typed formula in input {formula}: only its last computed value is carried"
                             for formula in typed.formulas]
     outcome.not_carried += [f"typed targets of KPI '{kpi}' (no longer in the config)" for kpi in typed.dropped_targets]
     outcome.not_carried += rows
     if outcome.not_carried:  # copied when it is written
-        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        outcome.backup = path.with_name(f"{path.stem}.bak-{stamp}{path.suffix or '.xlsx'}")
+        outcome.backup = _backup_path(path)
+
+
+def _backup_path(path: Path) -> Path:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return path.with_name(f"{path.stem}.bak-{stamp}{path.suffix or '.xlsx'}")
+
+
+def _own_sheets(old, new) -> list[str]:  # type: ignore[no-untyped-def]
+    """The sheets of `old` that kpireport does not write."""
+    return [title for title in old.sheetnames if title not in set(new.sheetnames)]
+
+
+def _renamed_sheets(old, new) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """A sheet of `old` that kpireport wrote under another title (its defined names point at it) ->
+    that title."""
+    renamed = {}
+    own = set(_own_sheets(old, new))
+    for name, defined in old.defined_names.items():
+        if name not in new.defined_names:
+            continue
+        try:
+            before, after = next(iter(defined.destinations))[0], next(iter(new.defined_names[name].destinations))[0]
+        except (StopIteration, TokenizerError, ValueError):  # a broken name: reported where it is read
+            continue
+        if before in own and after not in old.sheetnames:
+            renamed.setdefault(before, after)
+    return renamed
+
+
+def _losses(config: Config, old, new, file: str) -> list[str]:  # type: ignore[no-untyped-def]
+    """What replacing `old` by `new` would lose: sheets, rows and cells kpireport did not write."""
+    renamed = _renamed_sheets(old, new)
+    return ([f"sheet '{title}' (kpireport's '{renamed[title]}' renamed)" if title in renamed
+             else f"sheet '{title}' (not written by kpireport)" for title in _own_sheets(old, new)]
+            + _differences(old, new, file) + _added_rows(config, old, new) + _typed_over_formulas(old))
+
+
+def _replaced(config: Config, path: Path, new) -> list[str]:  # type: ignore[no-untyped-def]
+    """What --force replaces in the file at `path`: what a person typed or added, or the whole file
+    when it cannot be read as a kpireport template."""
+    try:
+        typed = read_typed(path, config)
+        old = load_workbook(io.BytesIO(path.read_bytes())) if typed is not None else None
+    except KpiReportError as exc:
+        return [f"the whole file, which cannot be read as a kpireport template ({exc.message})"]
+    except Exception as exc:  # whatever the file is, --force replaces it: kept in a copy first
+        return [f"the whole file, which cannot be read as a kpireport template ({exc.__class__.__name__})"]
+    if old is None:
+        return ["the whole file (not a kpireport template)"]
+    try:
+        return _losses(config, old, new, str(path))
+    except KpiReportError as exc:
+        return [f"the whole workbook, whose cells cannot be read ({exc.message})"]
 
 
 def _differences(old, new, file: str) -> list[str]:  # type: ignore[no-untyped-def]

@@ -4,6 +4,7 @@ bit of it back; nothing is replaced or dropped silently."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shlex
@@ -224,6 +225,7 @@ def test_sheets_and_rows_a_person_added_are_never_dropped_silently(tmp_path: Pat
     inputs.cell(inputs.max_row + 2, 1, "Call with the agency: figures late")
     cell(book, "in_opened", FEB).value = "=200+40"  # a typed formula: the new workbook keeps its value only
     book.save(workbook)
+    recalculate(workbook, tmp_path / "saved").replace(workbook)  # saved by a spreadsheet: with the formula's value
     plain = run("template", config, "-o", workbook, "--year", "2026")
     assert plain.exit_code == 2
     assert "Call with the agency" in plain.output
@@ -362,3 +364,185 @@ def test_a_percent_kpi_whose_config_targets_over_100_percent_takes_such_targets(
     book.save(workbook)
     computed = rows_of(run("compute", config, "--data", workbook, "--format", "json"))
     assert computed[("open_rate", "2026-03")]["target"] == 4
+
+
+def shift_month_columns(path: Path, sheet: str, month: Month, by: int) -> None:
+    """As LibreOffice deletes `month`'s column (by=-1) or inserts one for it before the next month's
+    (by=1) on one sheet: the cells move, and each defined name on that sheet shrinks over the column or
+    grows with it, or moves with the cells (the hidden record, on a sheet of its own, stays as it was)."""
+    from openpyxl.utils import get_column_letter, quote_sheetname
+    from openpyxl.utils.cell import range_boundaries
+
+    book = load_workbook(path)
+    found = month if by < 0 else month + 1
+    column = next(c for c in book[sheet][4] if isinstance(c.value, dt.date) and Month.of(c.value) == found).column
+    if by < 0:
+        book[sheet].delete_cols(column)
+    else:
+        book[sheet].insert_cols(column)
+    for defined in book.defined_names.values():
+        title, reference = next(iter(defined.destinations))
+        if title != sheet:
+            continue
+        low, row, high, last_row = range_boundaries(reference.replace("$", ""))
+        high += by if high >= column else 0
+        low += by if low > column or (by > 0 and low == column) else 0
+        span = f"${get_column_letter(low)}${row}" + (f":${get_column_letter(high)}${last_row}" if high > low else "")
+        defined.attr_text = f"{quote_sheetname(title)}!{span}"
+    if by > 0:  # a person typing the month back into the header of the column put back
+        book[sheet].cell(4, column, month.first_day)
+    book.save(path)
+
+
+@pytest.mark.parametrize("sheet", ["Inputs", "KPIs"])
+def test_a_month_column_deleted_on_one_sheet_stops_the_reading_until_it_is_put_back(tmp_path: Path,
+                                                                                      sheet: str) -> None:
+    config, workbook = project(tmp_path)
+    book = load_workbook(workbook)
+    cell(book, "target_open_rate", APR).value = 0.2  # the config says 0.25
+    cell(book, "in_opened", APR).value = 270  # the export says 260
+    book.save(workbook)
+    shift_month_columns(workbook, sheet, MAR, -1)
+    before = workbook.read_bytes()
+    for command in (["compute", config, "--data", workbook], ["template", config, "-o", workbook, "--update"]):
+        result = run(*command)
+        assert result.exit_code == 2, result.output
+        assert f"{sheet}: no column for 2026-03 (deleted?)" in result.output
+        assert "insert a column where 2026-03 was and type 2026-03-01 in its month header" in result.output
+        assert "Traceback" not in result.output
+    assert workbook.read_bytes() == before  # never rebuilt from a shifted read
+    assert not list(tmp_path.glob("*.bak-*"))
+
+    shift_month_columns(workbook, sheet, MAR, 1)  # the column put back, its month typed in the header
+    rows = rows_of(run("compute", config, "--data", workbook, "--format", "json"))
+    assert rows[("open_rate", "2026-04")]["target"] == pytest.approx(0.2)  # April's, not March's
+    # the target cell put back is empty: no target that month (warned), until retyped
+    assert rows[("open_rate", "2026-03")]["target"] == (pytest.approx(0.25) if sheet == "Inputs" else None)
+    assert rows[("open_rate", "2026-04")]["value"] == pytest.approx(0.27)
+    updated = run("template", config, "-o", workbook, "--year", "2026", "--update")
+    assert updated.exit_code == 0, updated.output
+    assert cell(load_workbook(workbook), "target_open_rate", APR).value == pytest.approx(0.2)
+
+
+def test_a_column_inserted_among_the_months_is_named_not_read_as_a_month(tmp_path: Path) -> None:
+    config, workbook = project(tmp_path)
+    shift_month_columns(workbook, "Inputs", MAR, 1)
+    book = load_workbook(workbook)
+    inserted = next(c for c in book["Inputs"][4] if isinstance(c.value, dt.date) and Month.of(c.value) == MAR)
+    inserted.value = "Q1 total"  # the column a person added, with a header of their own
+    book.save(workbook)
+    result = run("compute", config, "--data", workbook)
+    assert result.exit_code == 2
+    assert f"Inputs: column {inserted.column_letter} holds no month (an inserted column?)" in result.output
+    assert "move what it holds elsewhere and delete it" in result.output
+
+
+def test_a_formula_without_a_saved_value_is_said_and_never_emptied(tmp_path: Path) -> None:
+    """A script (openpyxl) writes formulas without computing them: the file holds no value for them."""
+    config, workbook = project(tmp_path)
+    book = load_workbook(workbook)
+    typed = cell(book, "in_opened", MAR)
+    typed.value = "=200+50"  # the export says 236
+    target = cell(book, "target_open_rate", APR)
+    target.value = "=0.2+0.01"
+    book.save(workbook)
+    computed = run("compute", config, "--data", workbook, "--format", "json")
+    rows = rows_of(computed)
+    assert rows[("open_rate", "2026-03")]["value"] is None  # neither the export's 236 nor a guess
+    assert f"Inputs!{typed.coordinate}: the formula '=200+50' has no saved value: 'opened' has no value for " \
+           f"2026-03, over the 236 of {tmp_path / 'emails.csv'}" in computed.stderr
+    assert f"KPIs!{target.coordinate}: the formula '=0.2+0.01' has no saved value: 'open_rate' has no target " \
+           "for 2026-04 until then" in computed.stderr
+    assert "open the workbook in Excel or LibreOffice and save it" in computed.stderr
+
+    before = workbook.read_bytes()
+    updated = run("template", config, "-o", workbook, "--year", "2026", "--update")
+    assert updated.exit_code == 2
+    assert f"Inputs!{typed.coordinate}: the formula '=200+50' has no saved value (and 1 more cell like it): " \
+           "rebuilt, the cell would come back empty; the workbook is left untouched" in updated.output
+    assert workbook.read_bytes() == before
+    assert not list(tmp_path.glob("*.bak-*"))
+
+    recalculate(workbook, tmp_path / "saved").replace(workbook)  # opened and saved in a spreadsheet
+    rows = rows_of(run("compute", config, "--data", workbook, "--format", "json"))
+    assert rows[("open_rate", "2026-03")]["value"] == pytest.approx(0.25)
+    assert rows[("open_rate", "2026-04")]["target"] == pytest.approx(0.21)
+    updated = run("template", config, "-o", workbook, "--year", "2026", "--update")
+    assert updated.exit_code == 0, updated.output
+    after = load_workbook(workbook)
+    assert cell(after, "in_opened", MAR).value == 250
+    assert cell(after, "target_open_rate", APR).value == pytest.approx(0.21)
+
+
+def test_a_no_value_mark_typed_over_an_export_means_no_value_as_in_the_workbook(tmp_path: Path) -> None:
+    config, workbook = project(tmp_path)
+    book = load_workbook(workbook)
+    marked = cell(book, "in_opened", MAR)
+    marked.value = "n/a"  # the export says 236
+    cell(book, "in_delivered", APR).value = "—"
+    cell(book, "in_opened", MAY).value = "-"  # no export for May: nothing to override, nothing to say
+    cell(book, "in_opened", FEB).value = None  # an emptied cell still means "use the export"
+    book.save(workbook)
+    computed = run("compute", config, "--data", workbook, "--format", "json")
+    rows = rows_of(computed)
+    assert rows[("open_rate", "2026-03")]["value"] is None
+    assert rows[("open_rate", "2026-04")]["value"] is None
+    assert rows[("open_rate", "2026-02")]["value"] == pytest.approx(0.24)
+    assert f"Inputs!{marked.coordinate}: 'n/a' means no value: 'opened' has no value for 2026-03, over the 236 " \
+           f"of {tmp_path / 'emails.csv'}" in computed.stderr
+    assert "'delivered' has no value for 2026-04, over the 1000" in computed.stderr
+    assert "2026-05" not in computed.stderr
+    assert "empty the cell to use the export's value instead" in computed.stderr
+
+    # the LibreOffice-recalculated workbook agrees: no value in those months
+    shown = kpi_values(recalculate(workbook, tmp_path / "lo"), "open_rate")
+    assert {shown[MAR], shown[APR]} <= {"", None}
+    updated = run("template", config, "-o", workbook, "--year", "2026", "--update")
+    assert updated.exit_code == 0, updated.output
+    assert cell(load_workbook(workbook), "in_opened", MAR).value == "n/a"  # kept: the export is not written back
+    assert rows_of(run("compute", config, "--data", workbook, "--format", "json")) == rows
+
+
+def test_a_renamed_sheet_is_recognised_and_force_keeps_a_copy_of_what_it_replaces(tmp_path: Path) -> None:
+    config, workbook = project(tmp_path)
+    assert run("template", config, "-o", workbook, "--year", "2026", "--force").exit_code == 0
+    assert not list(tmp_path.glob("*.bak-*"))  # nothing typed, nothing to keep
+    type_like_a_person(workbook)
+    book = load_workbook(workbook)
+    book["Inputs"].title = "Figures"
+    for defined in book.defined_names.values():  # as a spreadsheet renames a sheet: its names follow
+        defined.attr_text = defined.attr_text.replace("'Inputs'!", "'Figures'!")
+    book.save(workbook)
+    assert rows_of(run("compute", config, "--data", workbook, "--format", "json"))  # read by its names
+    before = workbook.read_bytes()
+    for extra in ([], ["--update"]):
+        result = run("template", config, "-o", workbook, "--year", "2026", *extra)
+        assert result.exit_code == 2
+        assert "sheet 'Figures' is kpireport's 'Inputs' renamed (its defined names point there); it is left " \
+               "untouched" in result.output
+        assert "rename it back to 'Inputs'" in result.output
+        assert workbook.read_bytes() == before
+
+    forced = run("template", config, "-o", workbook, "--year", "2026", "--force")
+    assert forced.exit_code == 0, forced.output
+    backups = list(tmp_path.glob("kpi-template.bak-*.xlsx"))
+    assert len(backups) == 1
+    assert backups[0].read_bytes() == before
+    assert f"kept the previous workbook as {backups[0]}" in forced.output
+    assert "--force replaced what the previous workbook held in" in forced.output
+    assert "sheet 'Figures' (kpireport's 'Inputs' renamed)" in forced.output
+    assert "(in_opened 2026-01: 262, would be 250.0)" in forced.output
+
+
+def test_a_tolerance_that_is_no_number_is_named_by_its_cell_with_a_tolerances_hint(tmp_path: Path) -> None:
+    config, workbook = project(tmp_path)
+    book = load_workbook(workbook)
+    tolerance = cell(book, "tol_open_rate")
+    tolerance.value = "10%"  # text, not the percentage the cell's format would make of 0.1
+    book.save(workbook)
+    result = run("compute", config, "--data", workbook)
+    assert result.exit_code == 2
+    assert f"error: {workbook}: KPIs!{tolerance.coordinate}: the tolerance of 'open_rate': '10%' is not a number" \
+           in result.output
+    assert "or empty it (no margin)" in result.output
+    assert "no target" not in result.output
