@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from openpyxl import load_workbook
+from openpyxl.comments import Comment
 from openpyxl.formula.tokenizer import TokenizerError
 from openpyxl.utils.exceptions import InvalidFileException
 
@@ -553,7 +554,6 @@ def _refuse_or_back_up(config: Config, path: Path, typed: TypedValues, workbook,
                              "it is left untouched", file=str(path),
                              hint=f"rename it back to '{ours_was}' (double-click its tab), then run the command again")
     sheets = _own_sheets(old, workbook)
-    rows = _added_rows(config, old, workbook) + _typed_over_formulas(old)
     if not update:
         found = _losses(config, old, workbook, str(path))
         if found:
@@ -569,6 +569,7 @@ def _refuse_or_back_up(config: Config, path: Path, typed: TypedValues, workbook,
             "at the old layout), so it is left untouched", file=str(path),
             hint="move those sheets to a workbook of their own (right-click the tab > Move or copy), then run "
                  "--update again; or --force to replace it without them (a copy of it is kept)")
+    rows = _added_rows(config, old, workbook) + _typed_over_formulas(old) + _carry_comments(old, workbook, str(path))
     outcome.not_carried += [f"typed formula in input {formula}: only its last computed value is carried"
                             for formula in typed.formulas]
     outcome.not_carried += [f"typed targets of KPI '{kpi}' (no longer in the config)" for kpi in typed.dropped_targets]
@@ -605,11 +606,13 @@ def _renamed_sheets(old, new) -> dict[str, str]:  # type: ignore[no-untyped-def]
 
 
 def _losses(config: Config, old, new, file: str) -> list[str]:  # type: ignore[no-untyped-def]
-    """What replacing `old` by `new` would lose: sheets, rows and cells kpireport did not write."""
+    """What replacing `old` by `new` would lose: sheets, rows and cells kpireport did not write, comments
+    it cannot place (those it can are put on `new`)."""
     renamed = _renamed_sheets(old, new)
     return ([f"sheet '{title}' (kpireport's '{renamed[title]}' renamed)" if title in renamed
              else f"sheet '{title}' (not written by kpireport)" for title in _own_sheets(old, new)]
-            + _differences(old, new, file) + _added_rows(config, old, new) + _typed_over_formulas(old))
+            + _differences(old, new, file) + _added_rows(config, old, new) + _typed_over_formulas(old)
+            + _carry_comments(old, new, file))
 
 
 def _replaced(config: Config, path: Path, new) -> list[str]:  # type: ignore[no-untyped-def]
@@ -657,6 +660,29 @@ def _differences(old, new, file: str) -> list[str]:  # type: ignore[no-untyped-d
                 found.append(f"{cell.parent.title}!{cell.coordinate} ({what}: {cell.value!r}, would be "
                              f"{'empty' if _blank(value) else repr(value)})")
     return found
+
+
+def _carry_comments(old, new, file: str) -> list[str]:  # type: ignore[no-untyped-def]
+    """Put each comment people left on a cell kpireport names (an input's month, a note, a target, a
+    KPI's value) on the same cell of `new`, found by name and month, as `template` rebuilds it; return
+    the comments on other cells, which have no place there (said, and kept in the backup)."""
+    old_months = header_months(old, file)
+    new_months = [Month.of(c.value) if isinstance(c.value, dt.date) else None for c in named_cells(new, "months")]
+    placed = set()
+    for name in list(old.defined_names):
+        if name.startswith("wrote_") or name not in new.defined_names:
+            continue
+        cells, replacing = named_cells(old, name), named_cells(new, name)
+        where = ({None: replacing[0]} if len(cells) == len(replacing) == 1  # a tolerance, a single note
+                 else dict(zip(new_months, replacing, strict=False)))
+        months = [None] if len(cells) == 1 else old_months
+        for month, cell in zip(months, cells, strict=False):
+            if cell.comment is not None and where.get(month) is not None:
+                where[month].comment = Comment(cell.comment.text, cell.comment.author)
+                placed.add((cell.parent.title, cell.coordinate))
+    return [f"{sheet.title}!{cell.coordinate} (a comment: {clipped(cell.comment.text.strip(), 40)!r}, on a cell "
+            "kpireport rebuilds)" for sheet in old.worksheets for row in sheet.iter_rows() for cell in row
+            if cell.comment is not None and (sheet.title, cell.coordinate) not in placed]
 
 
 def _typed_over_formulas(old) -> list[str]:  # type: ignore[no-untyped-def]

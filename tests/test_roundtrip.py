@@ -546,3 +546,37 @@ def test_a_tolerance_that_is_no_number_is_named_by_its_cell_with_a_tolerances_hi
            in result.output
     assert "or empty it (no margin)" in result.output
     assert "no target" not in result.output
+
+
+def test_comments_people_leave_on_the_cells_follow_them_through_template_and_update(tmp_path: Path) -> None:
+    """A LibreOffice comment on an input cell vanished after --update, and after a plain `template`,
+    which promises to replace a workbook only when nothing would be lost."""
+    from openpyxl.comments import Comment
+
+    config, workbook = project(tmp_path)
+    book = load_workbook(workbook)
+    cell(book, "in_opened", FEB).comment = Comment("Campaign resent on the 14th", "Claire")
+    cell(book, "target_opens", MAR).comment = Comment("Agreed with Marc", "Claire")
+    book.save(workbook)
+    plain = run("template", config, "-o", workbook, "--year", "2026")  # comments on kpireport's cells: kept
+    assert plain.exit_code == 0, plain.output
+    rebuilt = load_workbook(workbook)
+    assert cell(rebuilt, "in_opened", FEB).comment.text == "Campaign resent on the 14th"
+    assert cell(rebuilt, "target_opens", MAR).comment.text == "Agreed with Marc"
+    assert cell(rebuilt, "in_opened", JAN).comment is None
+    rebuilt["Inputs"]["A1"].comment = Comment("Ask IT about the export", "Claire")  # a cell kpireport rebuilds
+    rebuilt.save(workbook)
+    before = workbook.read_bytes()
+    refused = run("template", config, "-o", workbook, "--year", "2026")
+    assert refused.exit_code == 2
+    assert "Inputs!A1 (a comment: 'Ask IT about the export'" in refused.output
+    assert workbook.read_bytes() == before
+    updated = run("template", config, "-o", workbook, "--year", "2026", "--update")
+    assert updated.exit_code == 0, updated.output
+    assert "Inputs!A1 (a comment" in updated.output
+    backups = sorted(tmp_path.glob("kpi-template.bak-*.xlsx"))
+    assert len(backups) == 1
+    assert load_workbook(backups[0])["Inputs"]["A1"].comment.text == "Ask IT about the export"
+    after = load_workbook(workbook)
+    assert cell(after, "in_opened", FEB).comment.text == "Campaign resent on the 14th"
+    assert cell(after, "target_opens", MAR).comment.text == "Agreed with Marc"
