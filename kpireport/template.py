@@ -26,7 +26,6 @@ from .config import Config
 from .engine import Notes, RowCounts
 from .errors import DataError, KpiReportError, clipped, counted
 from .files import atomic_path, safe_name
-from .locale import text
 from .months import Month, month_range
 from .tables import TEMPLATE_PART_BYTES, check_workbook, is_ole, xml_error_in
 from .workbook import Targets, Tolerances, Values, build_workbook, percent_bounded, sheet_months
@@ -569,7 +568,7 @@ def _refuse_or_back_up(config: Config, path: Path, typed: TypedValues, workbook,
             "at the old layout), so it is left untouched", file=str(path),
             hint="move those sheets to a workbook of their own (right-click the tab > Move or copy), then run "
                  "--update again; or --force to replace it without them (a copy of it is kept)")
-    rows = _added_rows(config, old, workbook) + _typed_over_formulas(old) + _carry_comments(old, workbook, str(path))
+    rows = _own_cells(old, workbook) + _typed_over_formulas(old) + _carry_comments(old, workbook, str(path))
     outcome.not_carried += [f"typed formula in input {formula}: only its last computed value is carried"
                             for formula in typed.formulas]
     outcome.not_carried += [f"typed targets of KPI '{kpi}' (no longer in the config)" for kpi in typed.dropped_targets]
@@ -611,7 +610,7 @@ def _losses(config: Config, old, new, file: str) -> list[str]:  # type: ignore[n
     renamed = _renamed_sheets(old, new)
     return ([f"sheet '{title}' (kpireport's '{renamed[title]}' renamed)" if title in renamed
              else f"sheet '{title}' (not written by kpireport)" for title in _own_sheets(old, new)]
-            + _differences(old, new, file) + _added_rows(config, old, new) + _typed_over_formulas(old)
+            + _differences(old, new, file) + _own_cells(old, new) + _typed_over_formulas(old)
             + _carry_comments(old, new, file))
 
 
@@ -693,27 +692,42 @@ def _typed_over_formulas(old) -> list[str]:  # type: ignore[no-untyped-def]
             if not _blank(cell.value) and not (isinstance(cell.value, str) and cell.value.startswith("="))]
 
 
-def _added_rows(config: Config, old, new) -> list[str]:  # type: ignore[no-untyped-def]
-    """Rows of the inputs and KPI sheets that kpireport did not write (a person's own lines)."""
-    from .workbook import BLOCK_ROWS, HEADER_ROW
+def _own_cells(old, new) -> list[str]:  # type: ignore[no-untyped-def]
+    """What a person wrote where the rebuilt workbook has nothing: a row of their own, a line beside the
+    inputs or on the dashboard. Cells of no defined name (those are compared by _differences), nor in
+    the rows of an input or KPI gone from the config, holding a value the rebuilt sheet holds nowhere."""
+    from .workbook import BLOCK_ROWS
 
-    covered: dict[str, set[int]] = {}
+    named, dropped_rows = set(), set()
     for name in list(old.defined_names):
-        for cell in named_cells(old, name):
+        for cell in named_cells(old, name):  # a KPI's name covers its block: value, target, attainment…
             spread = len(BLOCK_ROWS) if name.startswith("kpi_") else 1
-            covered.setdefault(cell.parent.title, set()).update(range(cell.row, cell.row + spread))
+            named.update((cell.parent.title, cell.row + offset, cell.column) for offset in range(spread))
+            if name not in new.defined_names:  # an input or KPI gone from the config: its label, unit… too
+                dropped_rows.update((cell.parent.title, cell.row + offset) for offset in range(spread))
     found = []
-    for title in (text("sheet.inputs", config.locale), text("sheet.kpis", config.locale)):
-        if title not in old.sheetnames or title not in new.sheetnames:
-            continue
-        known = {str(v) for row in new[title].iter_rows(values_only=True) for v in row if v is not None}
-        for row in old[title].iter_rows(min_row=HEADER_ROW + 1):
-            filled = [cell for cell in row if not _blank(cell.value)]
-            if filled and filled[0].row not in covered.get(title, ()) and \
-                    any(str(cell.value) not in known for cell in filled):
-                found.append(f"{title}!row {filled[0].row} ({filled[0].coordinate}: {filled[0].value!r}, a row "
-                             "kpireport did not write)")
+    for title in old.sheetnames:
+        if title not in new.sheetnames:
+            continue  # a sheet of a person's own: _own_sheets
+        known = {_as_read(v) for row in new[title].iter_rows(values_only=True) for v in row if v is not None}
+        found += [f"{title}!{cell.coordinate} ({clipped(cell.value, 40)!r}, which kpireport did not write)"
+                  for row in old[title].iter_rows() for cell in row
+                  if not _blank(cell.value) and not (isinstance(cell.value, str) and cell.value.startswith("="))
+                  and (title, cell.row, cell.column) not in named and (title, cell.row) not in dropped_rows
+                  and _as_read(cell.value) not in known
+                  and new[title].cell(cell.row, cell.column).value is None
+                  and cell.protection.locked]  # unlocked and unnamed: the dashboard's month, which a rebuild resets
     return found
+
+
+def _as_read(value: object) -> str:
+    """A cell's value as it reads back from a saved file: a date cell comes back a datetime at midnight,
+    a whole float an int."""
+    if isinstance(value, dt.datetime) and value.time() == dt.time():
+        value = value.date()
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value)
 
 
 def _blank(value: object) -> bool:

@@ -234,7 +234,7 @@ def test_sheets_and_rows_a_person_added_are_never_dropped_silently(tmp_path: Pat
     backups = sorted(tmp_path.glob("kpi-template.bak-*.xlsx"))
     assert len(backups) == 1
     assert f"kept the previous workbook as {backups[0]}" in updated.output
-    assert "not carried over: Inputs!row" in updated.output
+    assert "'Call with the agency: figures late', which kpireport did not write" in updated.output
     assert "typed formula in input opened 2026-02 (=200+40)" in updated.output
     kept = load_workbook(backups[0])
     assert any(c.value == "Call with the agency: figures late" for row in kept["Inputs"].iter_rows() for c in row)
@@ -580,3 +580,27 @@ def test_comments_people_leave_on_the_cells_follow_them_through_template_and_upd
     after = load_workbook(workbook)
     assert cell(after, "in_opened", FEB).comment.text == "Campaign resent on the 14th"
     assert cell(after, "target_opens", MAR).comment.text == "Agreed with Marc"
+
+
+def test_text_written_outside_the_cells_to_fill_is_never_dropped_without_a_word(tmp_path: Path) -> None:
+    """After unprotecting a sheet, a line beside the inputs and one on the dashboard were dropped by
+    `template` and `--update` alike, exit 0, no copy kept."""
+    config, workbook = project(tmp_path)
+    book = load_workbook(workbook)
+    inputs = book["Inputs"]
+    free = inputs.cell(cell(book, "in_opened", JAN).row, inputs.max_column + 2, "ask Karim for March")
+    book["Dashboard"]["H30"] = "Q2 review on 12 May"
+    book.save(workbook)
+    before = workbook.read_bytes()
+    refused = run("template", config, "-o", workbook, "--year", "2026")
+    assert refused.exit_code == 2
+    for where in (f"Inputs!{free.coordinate}", "Dashboard!H30"):
+        assert where in refused.output
+    assert workbook.read_bytes() == before
+    updated = run("template", config, "-o", workbook, "--year", "2026", "--update")
+    assert updated.exit_code == 0, updated.output
+    assert "'Q2 review on 12 May', which kpireport did not write" in updated.output
+    backup = load_workbook(next(tmp_path.glob("kpi-template.bak-*.xlsx")))
+    assert backup["Dashboard"]["H30"].value == "Q2 review on 12 May"
+    # rebuilt untouched from the same data, a workbook is simply written again: nothing to say
+    assert run("template", config, "-o", workbook, "--year", "2026").exit_code == 0
