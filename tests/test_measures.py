@@ -364,7 +364,8 @@ def test_a_bad_cell_counts_only_in_the_rows_a_measure_keeps(tmp_path: Path) -> N
     assert (caught.value.line, caught.value.column) == (won + 2, "Amount")
     assert caught.value.message == "'12k' is not a number"
     skipped = load_data(load_config(config), skip_bad_rows=True)
-    assert any("the row is skipped" in w for w in skipped.warnings)
+    assert f"{tmp_path / 'deals.csv'}:{won + 2}:Amount: '12k' is not a number; the row is left out of the measures " \
+           "that read this cell: revenue (the others count it)\n  hint: write a number" in "\n".join(skipped.warnings)
     rows[won]["Amount"] = ""
     write_csv(tmp_path / "deals.csv", rows)
     assert skipped.values["revenue"] == load_data(load_config(config)).values["revenue"]
