@@ -1,7 +1,8 @@
 """What every source reader shares: a source's cells read as numbers and dates, and each cell that
 cannot be read located as file:row:column with its fix, then raised, or (--skip-bad-rows) warned
-about and its row left out. Tables and filled templates (sources.py) and rows with measures
-(row_sources.py) read their cells, and report the bad ones, through this one base.
+about and its row left out (of the measures that read the cell only, in a rows source). Tables and
+filled templates (sources.py) and rows with measures (row_sources.py) read their cells, and report the
+bad ones, through this one base.
 """
 
 from __future__ import annotations
