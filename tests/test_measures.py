@@ -504,6 +504,32 @@ def test_skip_bad_rows_from_the_command_line(tmp_path: Path) -> None:
     assert f"k_deals_lost,{closed},{lost_then}," in computed.stdout
 
 
+def test_amounts_written_as_text_without_any_filter(tmp_path: Path) -> None:
+    """No filter and no column read as text: the table of forms once began empty (a ShapeError)."""
+    (tmp_path / "orders.csv").write_text("Date,Amount\n2026-03-02,1 200\n2026-03-05,300\n", encoding="utf-8")
+    config = project(tmp_path, "orders.csv", "      sales: {date: Date, value: Amount, aggregate: sum}\n",
+                     {"sales": "sum"})
+    assert load_data(load_config(config)).values["sales"] == {Month(2026, 3): 1500.0}
+
+
+def test_a_percentage_leaves_its_row_out_of_the_measures_of_no_rate_only(tmp_path: Path) -> None:
+    """'12 %' is 0.12 to the mean discount (a rate) and a mistake to the discount amounts: skipped, the row
+    is left out of the amounts alone."""
+    (tmp_path / "orders.csv").write_text("Date,Discount\n2026-03-02,0.5\n2026-03-05,12 %\n2026-03-09,0.1\n",
+                                         encoding="utf-8")
+    measures = ("      discount_rate: {date: Date, value: Discount, aggregate: mean}\n"
+                "      discounts: {date: Date, value: Discount, aggregate: sum}\n")
+    config = project(tmp_path, "orders.csv", measures, {"discount_rate": "mean", "discounts": "sum"})
+    config.write_text(config.read_text().replace("discount_rate: {aggregate: mean}",
+                                                 "discount_rate: {aggregate: mean, format: percent}"))
+    data = load_data(load_config(config), skip_bad_rows=True)
+    assert data.values["discount_rate"][Month(2026, 3)] == pytest.approx((0.5 + 0.12 + 0.1) / 3)
+    assert data.values["discounts"][Month(2026, 3)] == pytest.approx(0.5 + 0.1)
+    assert [w.split("\n")[0] for w in data.warnings if "left out" in w] == [
+        f"{tmp_path / 'orders.csv'}:3:Discount: '12 %' is a percentage where a count is expected (input "
+        "'discounts'); the row is left out of the measures that read this cell: discounts (the others count it)"]
+
+
 def test_a_bad_date_on_a_kept_row_is_located(tmp_path: Path) -> None:
     rows = deals(count=30)
     won = next(i for i, r in enumerate(rows) if r["Stage"] == "won")
