@@ -1,7 +1,8 @@
 """What every source reader shares: a source's cells read as numbers and dates, and each cell that
 cannot be read located as file:row:column with its fix, then raised, or (--skip-bad-rows) warned
-about and its row left out. Tables and filled templates (sources.py) and rows with measures
-(row_sources.py) read their cells, and report the bad ones, through this one base.
+about and its row left out (of the measures that read the cell only, in a rows source). Tables and
+filled templates (sources.py) and rows with measures (row_sources.py) read their cells, and report the
+bad ones, through this one base.
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ from .cells import (
     numbers,
 )
 from .config import Config, Source
-from .errors import DataError, KpiReportError, clipped
+from .errors import DataError, KpiReportError, clipped, listed
 from .tables import Table
 
 SKIPPED_SHOWN = 20  # skipped rows listed one by one per file; past that, one line counts the rest
 ROW = "\x00row"  # the row-number column added to each table (tables.py strips NUL from headers)
+MEASURES = "\x00measures"  # a rows source's bad cells: the measures each leaves its row out of
 
 
 class CellReader:
@@ -99,20 +101,36 @@ class CellReader:
         problems = [p for p in problems if len(p)]
         if not problems:
             return None
-        every = pl.concat(problems)
-        first_per_row = every.unique(ROW, keep="first", maintain_order=True).sort(ROW)
-        count = len(first_per_row)
-        if not self.skip_bad_rows:
-            bad = _explained(first_per_row.row(0, named=True), self.source.date_format)
-            more = f"; {count - 1} more rows like it" if count > 1 else ""
-            raise DataError(bad.message, file=self.file, line=bad.row, column=bad.column,
-                            hint=f"{bad.hint}{more} (--skip-bad-rows reports and skips such rows)")
-        for record in first_per_row.head(SKIPPED_SHOWN).iter_rows(named=True):
-            bad = _explained(record, self.source.date_format)
-            self.warn(f"{bad.message}; the row is skipped", bad.row, bad.column, bad.hint)
-        if count > SKIPPED_SHOWN:
-            self.warn(f"{count - SKIPPED_SHOWN} more bad rows skipped (in all {count})")
+        first_per_row = pl.concat(problems).unique(ROW, keep="first", maintain_order=True).sort(ROW)
+        self.stop_at_first(first_per_row)
+        self.warn_left_out(first_per_row)
         return ~frame[ROW].is_in(first_per_row[ROW].implode())
+
+    def stop_at_first(self, bad_cells: pl.DataFrame) -> None:
+        """Unless skipping bad rows, raise for the first of `bad_cells` (in the file's order)."""
+        if self.skip_bad_rows:
+            return
+        bad = _explained(bad_cells.row(0, named=True), self.source.date_format)
+        count = bad_cells[ROW].n_unique()
+        more = f"; {count - 1} more rows like it" if count > 1 else ""
+        skips = ("reports such rows and leaves each out of the measures that read its bad cell"
+                 if MEASURES in bad_cells.columns else "reports and skips such rows")
+        raise DataError(bad.message, file=self.file, line=bad.row, column=bad.column,
+                        hint=f"{bad.hint}{more} (--skip-bad-rows {skips})")
+
+    def warn_left_out(self, bad_cells: pl.DataFrame) -> None:
+        """Warn about each of `bad_cells` (the first few, then a count): its row is skipped, or, with a
+        MEASURES column (a rows source), left out of those measures only."""
+        per_measure = MEASURES in bad_cells.columns
+        for record in bad_cells.head(SKIPPED_SHOWN).iter_rows(named=True):
+            bad = _explained(record, self.source.date_format)
+            left_out = (f"the row is left out of the measures that read this cell: {listed(record[MEASURES])} "
+                        "(the others count it)" if per_measure else "the row is skipped")
+            self.warn(f"{bad.message}; {left_out}", bad.row, bad.column, bad.hint)
+        count = len(bad_cells)
+        if count > SKIPPED_SHOWN:
+            what = "bad cells left out of the measures that read them" if per_measure else "bad rows skipped"
+            self.warn(f"{count - SKIPPED_SHOWN} more {what} (in all {count})")
 
 
 @dataclass(frozen=True)

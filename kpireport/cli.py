@@ -80,7 +80,8 @@ def _month(ctx: click.Context, param: click.Parameter, value: str | None):  # ty
 
 _skip_bad_rows = click.option(
     "--skip-bad-rows", is_flag=True,
-    help="Report each data row that cannot be read (bad date or number) as a warning and go on without it.")
+    help="Report each data row that cannot be read (bad date or number) as a warning and go on without it "
+         "(a rows source: without it in the measures that read its bad cell).")
 
 
 def _warn(lines: list[str]) -> None:

@@ -16,7 +16,7 @@ from typing import Protocol
 import polars as pl
 
 from . import rows, sql
-from .cell_reader import ROW, CellReader
+from .cell_reader import MEASURES, ROW, CellReader
 from .cells import is_missing
 from .database import Result
 from .errors import DataError, did_you_mean, listed
@@ -25,6 +25,8 @@ from .partial_month import last_day_if_partial, partial_from
 from .rows import day_of, number_of, text_of
 from .tables import Table, read_table, scan_parquet
 
+# the typed forms of a source's rows, its columns, those read as numbers, and the measures to run over them
+Rows = tuple[pl.LazyFrame, list[str], frozenset[str], tuple[Measure, ...]]
 HINTED_ROWS = 1_000_000  # rows whose values a misspelt filter value is compared with, for its did-you-mean
 
 
@@ -34,10 +36,9 @@ class RowSourceReader(CellReader):
     def measured(self) -> tuple[dict[str, pl.DataFrame], dt.date | None]:
         """Each measure's months (input -> rows of month, value, rows counted), and the last day of a
         partial last month (None: complete)."""
-        measures = self.source.measures
         if self.source.database is not None or self.source.spark is not None:
             return self.queried()
-        lazy, columns, numbers = self.scanned() or self.read_rows()
+        lazy, columns, numbers, measures = self.scanned() or self.read_rows()
         results, dated = rows.measure_months(lazy, measures, columns, numbers)
         self.warn_unmatched_filters(lazy, numbers, results)
         return results, last_day_if_partial(dated)
@@ -112,9 +113,10 @@ class RowSourceReader(CellReader):
         results = {m.input: rows.finished(m, results[m.input], covered) for m in measures}
         return results, partial_from(first, last, count, months, set(weekdays or ()))
 
-    def scanned(self) -> tuple[pl.LazyFrame, list[str], frozenset[str]] | None:
+    def scanned(self) -> Rows | None:
         """A Parquet file of typed columns, scanned where it lies (it may not fit in memory): the
-        typed forms, its columns, the columns read as numbers. None for any other file."""
+        typed forms, its columns, the columns read as numbers, its measures (no cell is bad). None for
+        any other file."""
         scan = scan_parquet(self.source.path) if self.source.sheet is None else None
         if scan is None:
             return None
@@ -127,10 +129,11 @@ class RowSourceReader(CellReader):
             self.warnings.append(f"{self.file} has no rows (only a header): it gives no value")
         found = rows.forms(self.source.measures, columns, {c for c, t in schema.items() if t.is_numeric()})
         typed = rows.typed_scan(scan, found, self.source.time_zone)
-        return None if typed is None else (typed, columns, found.number)
+        return None if typed is None else (typed, columns, found.number, self.source.measures)
 
-    def read_rows(self) -> tuple[pl.LazyFrame, list[str], frozenset[str]]:
-        """Any table read whole, its cells read into the typed forms (bad ones reported)."""
+    def read_rows(self) -> Rows:
+        """Any table read whole, its cells read into the typed forms (bad ones reported), and the measures
+        (those that leave rows out for a bad cell they read with a hidden condition, see _RowCells.left_out)."""
         source = self.source
         table = read_table(source.path, sheet=source.sheet, header=source.measures[0].date_columns()[0],
                            comma_thousands=self.config.locale == "en")
@@ -143,10 +146,16 @@ class RowSourceReader(CellReader):
             self.warnings.append(f"{self.file} has no rows (only a header): it gives no value")
         cells = _RowCells(self, frame, table)
         typed = cells.typed()
-        kept_rows = self.settle(frame, cells.problems)
-        if kept_rows is not None:  # --skip-bad-rows: a row with a bad cell counts nowhere
-            typed = typed.filter(kept_rows)
-        return typed.lazy(), cells.columns, cells.forms.number
+        bad_cells, left_out = cells.left_out(typed)
+        measures = source.measures
+        if len(bad_cells):
+            self.stop_at_first(bad_cells)
+            self.warn_left_out(bad_cells)
+            # --skip-bad-rows: a row is left out of the measures that read its bad cell only, in a hidden
+            # column each; the other measures count it (a lost deal's odd amount and the deals lost)
+            typed = typed.with_columns(pl.Series(rows.left_out_of(i), out) for i, out in left_out.items())
+            measures = tuple(rows.leaving_out(m) if m.input in left_out else m for m in measures)
+        return typed.lazy(), cells.columns, cells.forms.number, measures
 
     def check_measure_columns(self, measure: Measure, names: list[str]) -> None:
         """Every column a measure names is in the file, or an error with the closest one."""
@@ -166,9 +175,9 @@ class RowSourceReader(CellReader):
 
 class _RowCells:
     """A rows table's cells in the typed forms its measures read (rows.py): each column read once as
-    text, numbers or dates, its bad cells gathered in `problems` — for a filter's comparisons, on the
-    rows that the text filters (`stage: won`) of a measure reading it let through; else only on the rows
-    that a measure reading it keeps."""
+    text, numbers or dates, its bad cells kept to be settled per measure (`left_out`): a measure reads a
+    cell on the rows it keeps, or for a filter's comparison on the rows its text filters (`stage: won`)
+    let through."""
 
     def __init__(self, reader: RowSourceReader, frame: pl.DataFrame, table: Table) -> None:
         self.reader, self.frame, self.table = reader, frame, table
@@ -176,30 +185,16 @@ class _RowCells:
         self.columns = [c for c in frame.columns if c != ROW]
         self.numeric = {c for c in self.columns if frame[c].dtype.is_numeric()}
         self.forms = rows.forms(self.measures, self.columns, self.numeric)
-        self.problems: list[pl.DataFrame] = []
+        self.formats = {i: spec.format for i, spec in reader.config.inputs.items()}
+        self.bad: dict[tuple[str, str], pl.DataFrame] = {}  # (form, column): its bad cells (ROW, text, column, kind)
 
     def typed(self) -> pl.DataFrame:
         """The row number, the file's order and every form read, as one frame for the plans."""
         typed: dict[str, pl.Series] = {text_of(c): self.text(c) for c in self.forms.text}
         typed |= {number_of(c): self.frame[c].cast(pl.Float64) for c in self.forms.number if c in self.numeric}
-        # text filters first (text is never a bad cell): a lost deal's odd amount does not stop a
-        # measure of won deals that compares amounts
-        texts = pl.DataFrame(typed, height=len(self.frame))
-        text_kept = {m.input: texts.select(rows.kept(_text_filters(m), self.forms.number)).to_series()
-                     for m in self.measures}
-        for form, column in sorted(self.forms.checked):
-            among = pl.select(pl.any_horizontal(pl.lit(text_kept[m.input]) for m in self.measures
-                                                if (form, column) in _all_reads(m, self.columns))).to_series()
-            typed[_FORMS[form](column)] = self.read(form, column, among, self.measures[0].input)
-        filters = pl.DataFrame(typed, height=len(self.frame))
-        keeps = {m.input: filters.select(rows.kept(m, self.forms.number)).to_series() for m in self.measures}
-        for measure in self.measures:
-            for form, column in rows.reads(measure, self.columns):
-                if _FORMS[form](column) in typed:
-                    continue
-                among = pl.select(pl.any_horizontal(pl.lit(keeps[m.input]) for m in self.measures
-                                                    if (form, column) in rows.reads(m, self.columns))).to_series()
-                typed[_FORMS[form](column)] = self.read(form, column, among, measure.input)
+        read = [("number", c) for c in sorted(self.forms.number - self.numeric)]
+        for form, column in read + [("day", c) for c in sorted(self.forms.day)]:
+            typed[_FORMS[form](column)] = self.read(form, column)
         return pl.DataFrame({ROW: self.frame[ROW], rows.ORDER: pl.int_range(len(self.frame), eager=True),
                              **typed})
 
@@ -208,25 +203,71 @@ class _RowCells:
         cells = self.frame[column].cast(pl.String).str.strip_chars()
         return pl.select(pl.when(~is_missing(self.frame[column]) & (cells != "")).then(cells)).to_series()
 
-    def read(self, form: str, column: str, among: pl.Series, input_id: str) -> pl.Series:
-        """A column as numbers or dates; its cells that are not, among the rows `among`, are problems."""
+    def read(self, form: str, column: str) -> pl.Series:
+        """A column as numbers or dates; its cells that are not go to `bad`."""
         if form == "number":
-            values, bad = self.reader.values(self.frame, self.frame[column], "sum", self.table, input_id,
-                                             checked=among)
-            self.problems.append(bad)
+            values, bad = self.reader.values(self.frame, self.frame[column], "sum", self.table,
+                                             self.percent_checked(column))
+            if len(bad):
+                self.bad[form, column] = bad
             return values
         texts = self.frame[column]
         written = texts.unique()
         parsed = self.reader.read_dates(written, self.frame.select(ROW, column), column)
         lookup = pl.DataFrame({column: written, "day": parsed.values, "bad": parsed.bad})
         found = self.frame.select(column).join(lookup, on=column, how="left", nulls_equal=True, maintain_order="left")
-        bad = found["bad"].fill_null(False) & among
+        bad = found["bad"].fill_null(False)
         if bad.any():
-            self.problems.append(self.frame.filter(bad).select(
-                ROW, pl.col(column).cast(pl.String).alias("text"), column=pl.lit(column), kind=pl.lit("date")))
+            self.bad[form, column] = self.frame.filter(bad).select(
+                ROW, pl.col(column).cast(pl.String).alias("text"), column=pl.lit(column), kind=pl.lit("date"))
         return found["day"]
 
+    def percent_checked(self, column: str) -> str:
+        """The input whose format says whether a percentage (`150 %`) in a number column is a bad cell:
+        the first reading it that is no rate (a measure of a rate reads `12 %` as 0.12, see `left_out`)."""
+        readers = [m.input for m in self.measures if ("number", column) in _all_reads(m, self.columns)]
+        return next((i for i in readers if self.formats[i] != "percent"), readers[0])
 
+    def left_out(self, typed: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, pl.Series]]:
+        """The bad cells some measure reads, in the file's order, each with the measures that read it on its
+        row (MEASURES); and for each of those measures, its rows to leave out. A cell is read on the rows a
+        measure keeps, or, for its filter's comparisons, on those its text filters let through (the
+        comparison of a bad cell keeps no row: a lost deal's odd amount does not stop big won deals).
+        Bad cells are rare: nothing is done per measure unless some are found."""
+        if not self.bad:
+            return pl.DataFrame(), {}
+        numbers, first_row = self.forms.number, self.frame[ROW][0]
+        positions = {pair: cells[ROW] - first_row for pair, cells in self.bad.items()}
+        readers: dict[tuple[str, str], dict[str, pl.Series]] = {pair: {} for pair in self.bad}
+        left_out: dict[str, pl.Series] = {}
+        for measure in self.measures:
+            compared = set(rows.compares(measure)) & set(self.bad)
+            valued = set(rows.reads(measure, self.columns)) & set(self.bad) - compared
+            if not compared and not valued:
+                continue
+            out = pl.repeat(False, len(typed), eager=True)  # the rows the measure leaves out
+            for pairs, scope in ((compared, _text_filters(measure)), (valued, measure)):
+                for pair in pairs:  # the filter on the bad cells' rows only
+                    reads_it = typed[positions[pair]].with_columns(rows.kept(scope, numbers).alias(KEPT))[KEPT]
+                    if self.formats[measure.input] == "percent":  # a rate reads `12 %` as 0.12
+                        reads_it &= ~self.bad[pair]["kind"].str.starts_with("percent:")
+                    readers[pair][measure.input] = reads_it
+                    out = out.scatter(positions[pair].filter(reads_it), True)
+            if out.any():
+                left_out[measure.input] = out
+        measured = [cells.with_columns(pl.concat_list(pl.when(pl.lit(reads_it)).then(pl.lit(input_id))
+                                                      for input_id, reads_it in readers[pair].items())
+                                       .list.drop_nulls().alias(MEASURES))
+                    for pair, cells in self.bad.items() if readers[pair]]
+        if not measured:
+            return pl.DataFrame(), {}
+        place = {column: index for index, column in enumerate(self.columns)}
+        bad_cells = (pl.concat(measured).filter(pl.col(MEASURES).list.len() > 0)
+                     .sort(ROW, pl.col("column").replace_strict(place)))
+        return bad_cells, left_out
+
+
+KEPT = "\x00kept"  # whether a measure keeps the row (no column of a file: tables.py strips NUL from headers)
 _FORMS = {"text": text_of, "number": number_of, "day": day_of}
 
 

@@ -14,7 +14,7 @@ filters aside).
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import polars as pl
 
@@ -26,6 +26,8 @@ MONTH, VALUE, ROWS = "month", "value", "rows"  # the columns of a measure's mont
 DAY = "day"  # a day's partial results, before they are added up into months
 ORDER = "\x00order"  # the row's place in the file: `last` breaks a tie between rows of one day with it
 COMPARED = ("gt", "ge", "lt", "le")
+# a hidden condition, never in a config: not the rows a bad cell leaves out of the measure (--skip-bad-rows)
+LEFT_OUT = "left out"
 
 
 def text_of(column: str) -> str:
@@ -40,6 +42,17 @@ def day_of(column: str) -> str:
     return f"{column}\x00day"
 
 
+def left_out_of(input_id: str) -> str:
+    """The hidden column of the rows left out of input_id's measure: a bad cell it reads there."""
+    return f"{input_id}\x00left out"
+
+
+def leaving_out(measure: Measure) -> Measure:
+    """The measure without the rows its hidden column `left_out_of` holds true: a bad cell it reads
+    leaves a row out of it alone, the other measures still count the row."""
+    return replace(measure, filter=(*measure.filter, Condition(left_out_of(measure.input), LEFT_OUT, True)))
+
+
 def key_of(column: str) -> str:
     """A typed column of whole numbers as it is: a distinct count counts them, as it would their text."""
     return f"{column}\x00key"
@@ -47,24 +60,20 @@ def key_of(column: str) -> str:
 
 @dataclass(frozen=True)
 class Forms:
-    """Which typed forms of which columns some measures read; `checked`: the forms whose bad cells
-    matter on every row (the filters'), the others only on the rows a measure keeps."""
+    """Which typed forms of which columns some measures read."""
 
     text: frozenset[str]
     number: frozenset[str]
     day: frozenset[str]
-    checked: frozenset[tuple[str, str]]  # (form, column)
     ordered: bool  # whether a measure needs the rows' order (ORDER): `last` does, to break ties
 
 
 def forms(measures: tuple[Measure, ...] | list[Measure], columns: list[str], numeric: set[str]) -> Forms:
     """The forms `measures` read, in a file of these `columns`, the `numeric` ones holding numbers."""
     found: dict[str, set[str]] = {"text": set(), "number": set(), "day": set()}
-    checked: set[tuple[str, str]] = set()
     for measure in measures:
         for form, column in compares(measure):
             found[form].add(column)
-            checked.add((form, column))
         for condition in measure.filter:
             column = condition.column
             if condition.op not in COMPARED:
@@ -73,7 +82,7 @@ def forms(measures: tuple[Measure, ...] | list[Measure], columns: list[str], num
                     found["number"].add(column)
         for form, column in reads(measure, columns):
             found[form].add(column)
-    return Forms(frozenset(found["text"]), frozenset(found["number"]), frozenset(found["day"]), frozenset(checked),
+    return Forms(frozenset(found["text"]), frozenset(found["number"]), frozenset(found["day"]),
                  any(measure.aggregate == "last" for measure in measures))
 
 
@@ -139,6 +148,8 @@ def kept(measure: Measure, numbers: frozenset[str]) -> pl.Expr:
 
 def _condition(condition: Condition, as_number: bool) -> pl.Expr:
     op, wanted, column = condition.op, condition.value, condition.column
+    if op == LEFT_OUT:
+        return ~pl.col(column)
     text = pl.col(text_of(column))
     if op == "empty":
         return text.is_null() == wanted

@@ -8,7 +8,7 @@ no rows has no value (not 0); the same input and month from two files is an erro
 except a filled template's: what a person typed wins over the exports, with a warning when they
 disagree; and two owners' workbooks (team.py) holding a shared input: the same value twice is one
 value. Every problem is located as file:row:column with a fix; `skip_bad_rows` turns a bad row into
-a warning instead.
+a warning instead (in a rows source, leaving it out of the measures that read its bad cell only).
 """
 
 from __future__ import annotations

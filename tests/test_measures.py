@@ -55,14 +55,21 @@ def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
 
 
 def write_xlsx(path: Path, rows: list[dict[str, str]]) -> Path:
-    """As a spreadsheet holds them: real dates, numbers, empty cells."""
+    """As a spreadsheet holds them: real dates, numbers, empty cells; text typed over a date or an amount
+    ('à définir') as text."""
     workbook = Workbook()
     sheet = workbook.active
     sheet.append(list(rows[0]))
+    typed = {"Created": dt.date.fromisoformat, "Closed": dt.date.fromisoformat, "Amount": float, "Deal ID": int}
+
+    def cell(column: str, text: str) -> object:
+        try:
+            return typed[column](text) if column in typed and text else text or None
+        except ValueError:
+            return text
+
     for row in rows:
-        sheet.append([dt.date.fromisoformat(v) if k in ("Created", "Closed") and v
-                      else float(v) if k == "Amount" and v else int(v) if k == "Deal ID" else v or None
-                      for k, v in row.items()])
+        sheet.append([cell(k, v) for k, v in row.items()])
     workbook.save(path)
     return path
 
@@ -364,10 +371,163 @@ def test_a_bad_cell_counts_only_in_the_rows_a_measure_keeps(tmp_path: Path) -> N
     assert (caught.value.line, caught.value.column) == (won + 2, "Amount")
     assert caught.value.message == "'12k' is not a number"
     skipped = load_data(load_config(config), skip_bad_rows=True)
-    assert any("the row is skipped" in w for w in skipped.warnings)
+    assert f"{tmp_path / 'deals.csv'}:{won + 2}:Amount: '12k' is not a number; the row is left out of the measures " \
+           "that read this cell: revenue (the others count it)\n  hint: write a number" in "\n".join(skipped.warnings)
     rows[won]["Amount"] = ""
     write_csv(tmp_path / "deals.csv", rows)
     assert skipped.values["revenue"] == load_data(load_config(config)).values["revenue"]
+
+
+SKIP_MEASURES = """\
+      deals_lost: {date: Closed, aggregate: count, filter: {Stage: lost}}
+      opps_created: {date: Created, aggregate: count}
+      won_value: {date: Closed, value: Amount, aggregate: sum, filter: {Stage: won}}
+      big_won: {date: Closed, aggregate: count, filter: {Stage: won, Amount: {ge: 10000}}}
+      open_deals: {snapshot: {start: Created, end: Closed}, aggregate: count}
+      open_pipeline: {snapshot: {start: Created, end: Closed}, value: Amount, aggregate: sum}
+"""
+SKIP_INPUTS = {"deals_lost": "sum", "opps_created": "sum", "won_value": "sum", "big_won": "sum",
+               "open_deals": "last", "open_pipeline": "last"}
+
+
+def skip_truth(rows: list[dict[str, str]], left_out: dict[str, set[int]]) -> dict[str, dict[Month, float]]:
+    """SKIP_MEASURES by plain loops, each over the rows but those `left_out` of it (by index): a bad cell
+    it still read would fail here (float('à définir')). The months covered are those of every date of the
+    file that reads as one, whatever the measures leave out."""
+    def readable(text: str) -> Month | None:
+        try:
+            return month_of(text)
+        except ValueError:
+            return None
+
+    dated = [m for r in rows for c in ("Created", "Closed") if r[c] and (m := readable(r[c]))]
+    covered = _months(min(dated), max(dated))
+    truth: dict[str, dict[Month, float]] = defaultdict(dict)
+
+    def of(name: str, keep=lambda r: True) -> list[dict[str, str]]:  # type: ignore[no-untyped-def]
+        return [r for i, r in enumerate(rows) if i not in left_out.get(name, set()) and keep(r)]
+
+    def by_month(name: str, column: str, value=lambda r: 1.0, zero: bool = True, keep=lambda r: True) -> None:  # type: ignore[no-untyped-def]
+        sums: dict[Month, float] = defaultdict(float)
+        for row in of(name, keep):
+            if row[column] and value(row) is not None:
+                sums[month_of(row[column])] += value(row)
+        truth[name] = {m: sums[m] for m in covered if m in sums or zero}
+
+    by_month("deals_lost", "Closed", keep=lambda r: r["Stage"] == "lost")
+    by_month("opps_created", "Created")
+    by_month("won_value", "Closed", lambda r: float(r["Amount"]) if r["Amount"] else None, zero=False,
+             keep=lambda r: r["Stage"] == "won")
+    by_month("big_won", "Closed", keep=lambda r: r["Stage"] == "won" and r["Amount"] and float(r["Amount"]) >= 10000)
+    def open_at(end: dt.date, name: str) -> list[dict[str, str]]:  # created by then, not closed by then
+        return [r for r in of(name) if dt.date.fromisoformat(r["Created"]) <= end
+                and (not r["Closed"] or dt.date.fromisoformat(r["Closed"]) > end)]
+
+    for month in covered:
+        end = (month + 1).first_day - dt.timedelta(days=1)
+        if open_at(end, "open_deals"):
+            truth["open_deals"][month] = float(len(open_at(end, "open_deals")))
+        amounts = [float(r["Amount"]) for r in open_at(end, "open_pipeline") if r["Amount"]]
+        if amounts:
+            truth["open_pipeline"][month] = sum(amounts)
+    return truth
+
+
+def bad_deals() -> tuple[list[dict[str, str]], list[dict[str, str]], int, int]:
+    """The deals as exported, with a lost deal's amount 'à définir' and a big won deal's close 'bientôt';
+    the same deals as they should be; the two deals' indexes."""
+    clean = deals()
+    lost = next(i for i, r in enumerate(clean) if r["Stage"] == "lost" and r["Closed"])
+    won = next(i for i, r in enumerate(clean) if r["Stage"] == "won" and r["Amount"] and float(r["Amount"]) >= 10000)
+    rows = [dict(r) for r in clean]
+    rows[lost]["Amount"], rows[won]["Closed"] = "à définir", "bientôt"
+    return rows, clean, lost, won
+
+
+@pytest.mark.parametrize("writer", [write_csv, write_xlsx])
+def test_skip_bad_rows_leaves_a_row_out_of_the_measures_reading_its_bad_cell_only(tmp_path: Path, writer) -> None:  # type: ignore[no-untyped-def]
+    """A user's deals_lost of 2025-06 was 21, not 22: a lost deal's amount 'à définir' dropped it from every
+    measure. The lost deal's amount is read by the open pipeline only (won deals' amounts and big won
+    deals' comparisons never read a lost deal's); the won deal's close date by every measure of won
+    deals and both snapshots (a bad end date must not count the deal as still open). The deals lost and
+    created count both deals."""
+    rows, clean, lost, won = bad_deals()
+    suffix = {write_csv: "csv", write_xlsx: "xlsx"}[writer]
+    path = writer(tmp_path / f"deals.{suffix}", rows)
+    config = project(tmp_path, path.name, SKIP_MEASURES, SKIP_INPUTS)
+    with pytest.raises(DataError) as caught:  # without --skip-bad-rows: the first bad cell a measure reads
+        load_data(load_config(config))
+    first = min(lost, won)
+    assert (caught.value.line, caught.value.column) == (first + 2, "Amount" if first == lost else "Closed")
+    assert "; 1 more rows like it (--skip-bad-rows reports such rows and leaves each out of the measures that " \
+           "read its bad cell)" in str(caught.value)
+
+    data = load_data(load_config(config), skip_bad_rows=True)
+    left_out = {"open_pipeline": {lost, won}, "won_value": {won}, "big_won": {won}, "open_deals": {won}}
+    assert_same(data.values, skip_truth(rows, left_out), SKIP_INPUTS)
+    closed = month_of(rows[lost]["Closed"])  # the deal with the bad amount is among the deals lost
+    assert data.values["deals_lost"][closed] == sum(1 for r in clean if r["Stage"] == "lost" and r["Closed"]
+                                                    and month_of(r["Closed"]) == closed)
+    for name in ("deals_lost", "opps_created"):  # as if the cells were right
+        assert data.values[name] == skip_truth(clean, {})[name]
+    warned = [w for w in data.warnings if "left out" in w]
+    assert warned == sorted([
+        f"{path}:{lost + 2}:Amount: 'à définir' is not a number; the row is left out of the measures that read "
+        "this cell: open_pipeline (the others count it)\n  hint: write a number, e.g. 1234.5, 1 234,5, 12,5 % or "
+        "1 200 €; leave it empty (or n/a) for no value",
+        f"{path}:{won + 2}:Closed: 'bientôt' is not a date; the row is left out of the measures that read this "
+        "cell: won_value, big_won, open_deals, open_pipeline (the others count it)\n  hint: write dates as "
+        "YYYY-MM-DD, DD/MM/YYYY or YYYY-MM (a time of day may follow)",
+    ], key=lambda w: int(w.split(":")[1]))
+
+    writer(path, clean)  # without the bad cells: every measure counts both deals
+    assert_same(load_data(load_config(config)).values, skip_truth(clean, {}), SKIP_INPUTS)
+
+
+def test_skip_bad_rows_from_the_command_line(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from kpireport.cli import cli
+
+    rows, _, lost, won = bad_deals()
+    write_csv(tmp_path / "deals.csv", rows)
+    config = str(project(tmp_path, "deals.csv", SKIP_MEASURES, SKIP_INPUTS))
+    stopped = CliRunner().invoke(cli, ["validate", config])
+    assert stopped.exit_code == 2
+    assert stopped.stderr.startswith(f"error: {tmp_path / 'deals.csv'}:{min(lost, won) + 2}:")
+    computed = CliRunner().invoke(cli, ["compute", config, "--skip-bad-rows", "--format", "csv"])
+    assert computed.exit_code == 0, computed.output
+    assert f"warning: {tmp_path / 'deals.csv'}:{lost + 2}:Amount: 'à définir' is not a number; the row is left out " \
+           "of the measures that read this cell: open_pipeline (the others count it)\n" in computed.stderr
+    closed = month_of(rows[lost]["Closed"])
+    lost_then = sum(1 for r in rows if r["Stage"] == "lost" and r["Closed"] and month_of(r["Closed"]) == closed)
+    assert f"k_deals_lost,{closed},{lost_then}," in computed.stdout
+
+
+def test_amounts_written_as_text_without_any_filter(tmp_path: Path) -> None:
+    """No filter and no column read as text: the table of forms once began empty (a ShapeError)."""
+    (tmp_path / "orders.csv").write_text("Date,Amount\n2026-03-02,1 200\n2026-03-05,300\n", encoding="utf-8")
+    config = project(tmp_path, "orders.csv", "      sales: {date: Date, value: Amount, aggregate: sum}\n",
+                     {"sales": "sum"})
+    assert load_data(load_config(config)).values["sales"] == {Month(2026, 3): 1500.0}
+
+
+def test_a_percentage_leaves_its_row_out_of_the_measures_of_no_rate_only(tmp_path: Path) -> None:
+    """'12 %' is 0.12 to the mean discount (a rate) and a mistake to the discount amounts: skipped, the row
+    is left out of the amounts alone."""
+    (tmp_path / "orders.csv").write_text("Date,Discount\n2026-03-02,0.5\n2026-03-05,12 %\n2026-03-09,0.1\n",
+                                         encoding="utf-8")
+    measures = ("      discount_rate: {date: Date, value: Discount, aggregate: mean}\n"
+                "      discounts: {date: Date, value: Discount, aggregate: sum}\n")
+    config = project(tmp_path, "orders.csv", measures, {"discount_rate": "mean", "discounts": "sum"})
+    config.write_text(config.read_text().replace("discount_rate: {aggregate: mean}",
+                                                 "discount_rate: {aggregate: mean, format: percent}"))
+    data = load_data(load_config(config), skip_bad_rows=True)
+    assert data.values["discount_rate"][Month(2026, 3)] == pytest.approx((0.5 + 0.12 + 0.1) / 3)
+    assert data.values["discounts"][Month(2026, 3)] == pytest.approx(0.5 + 0.1)
+    assert [w.split("\n")[0] for w in data.warnings if "left out" in w] == [
+        f"{tmp_path / 'orders.csv'}:3:Discount: '12 %' is a percentage where a count is expected (input "
+        "'discounts'); the row is left out of the measures that read this cell: discounts (the others count it)"]
 
 
 def test_a_bad_date_on_a_kept_row_is_located(tmp_path: Path) -> None:
