@@ -697,6 +697,11 @@ class _SourceReader(CellReader):
         value = cell.value
         problem = None
         if isinstance(value, int | float) and not isinstance(value, bool):
+            input_format = self.config.inputs[input_id].format
+            if "%" in (cell.number_format or "") and input_format != "percent":
+                # typed as "12%", a spreadsheet stores 0.12 and shows it as a percentage: not a count of 0.12
+                problem, hint = percent_problem(f"{value * 100:g} %", input_format)
+                return self.refuse_cell(cell, f"{input_id} for {month}: {problem}", hint)
             if math.isfinite(value):
                 return float(value)
             problem = f"'{clipped(value)}' is not a finite number"

@@ -604,3 +604,19 @@ def test_text_written_outside_the_cells_to_fill_is_never_dropped_without_a_word(
     assert backup["Dashboard"]["H30"].value == "Q2 review on 12 May"
     # rebuilt untouched from the same data, a workbook is simply written again: nothing to say
     assert run("template", config, "-o", workbook, "--year", "2026").exit_code == 0
+
+
+def test_a_percentage_typed_in_a_count_cell_by_a_spreadsheet_is_refused_naming_its_cell(tmp_path: Path) -> None:
+    """'12%' typed in LibreOffice into a count cell is stored as 0.12 with a percent format: it was read
+    as 0.12 opens (an open rate of 0.00001), with no word when no export had that month."""
+    config, workbook = project(tmp_path)
+    book = load_workbook(workbook)
+    typed = cell(book, "in_opened", MAY)
+    typed.value, typed.number_format = 0.12, "0%"  # what the spreadsheet saves
+    rate = cell(book, "in_days", MAY)  # a mean of days: a figure as it is, in its own format
+    rate.value = 12.5
+    book.save(workbook)
+    result = run("compute", config, "--data", workbook)
+    assert result.exit_code == 2
+    assert f"Inputs!{typed.coordinate}: opened for 2026-05: '12 %' is a percentage where a count is expected" \
+        in result.output
