@@ -273,7 +273,7 @@ def _template_written(outcome: TemplateOutcome, kpis: int, inputs: int, period: 
     _warn([f"not carried over: {line}" for line in outcome.not_carried] + outcome.moved)
     if outcome.backup:
         click.echo(f"kept the previous workbook as {outcome.backup} (something of it was not carried over)")
-    carried = f", {outcome.carried} typed values, notes and targets carried over" if update else ""
+    carried = f", {outcome.carried} values, notes and targets of the workbook carried over" if update else ""
     click.echo(f"wrote {outcome.path} — {kpis} KPIs, {inputs} inputs, "
                f"{period[0]} to {period[-1]}, {outcome.filled} input cells filled{carried}")
 

@@ -482,7 +482,7 @@ def test_template_writes_the_workbook_and_refuses_to_overwrite_typed_values(tmp_
     updated = run("template", EXAMPLE / "kpireport.yaml", "-o", output, "--update", "--from", "2025-07",
                   "--months", "18")
     assert updated.exit_code == 0, updated.output
-    assert "165 typed values, notes and targets carried over" in updated.output
+    assert "165 values, notes and targets of the workbook carried over" in updated.output
     shorter = run("template", EXAMPLE / "kpireport.yaml", "-o", output, "--update", "--from", "2025-07")
     assert "warning: not carried over: input 'emails_opened': 2026-07, 2026-08, 2026-09, 2026-10 outside the new " \
            "period" in shorter.output
