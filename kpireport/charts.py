@@ -34,12 +34,14 @@ class TrendPoint:
 
 @dataclass(frozen=True)
 class ProjectedPoint:
-    """A coming month as projected (projection.MonthForecast's fields): its value and 80 % interval."""
+    """A coming month as projected (projection.MonthForecast's fields): its value and 80 % interval,
+    and its target (its share of the year's), which the target line runs on to."""
 
     month: Month
     value: float
     low: float
     high: float
+    target: float | None = None
 
 
 def nice_ticks(low: float, high: float, count: int = 3) -> list[float]:
@@ -82,8 +84,8 @@ def trend_svg(points: Sequence[TrendPoint], *, status: str, value_label: Callabl
         return ""
     if points[-1].value is None:  # a continuation needs a point to start from
         projected = ()
-    known += [v for p in projected for v in (p.low, p.high, p.value) if math.isfinite(v)]
     projected = [p for p in projected if math.isfinite(p.value) and math.isfinite(p.low) and math.isfinite(p.high)]
+    known += [v for p in projected for v in (p.low, p.high, p.value, p.target) if v is not None]
     low, high = min(known), max(known)
     if low >= 0 and low < 0.5 * high:
         low = 0.0  # counts and amounts start from zero when that does not flatten them
@@ -134,7 +136,7 @@ def trend_svg(points: Sequence[TrendPoint], *, status: str, value_label: Callabl
         for index, (x, point) in enumerate(zip(future_xs, projected, strict=True)):
             if (index + 1) % 3 == 0:  # every third month, on from the review's
                 parts.append(month_tick(x, point.month))
-    for run in _segments(xs, [p.target for p in points]):
+    for run in _segments(xs + future_xs, [p.target for p in [*points, *projected]]):
         coords = " ".join(f"{x:.1f},{y_of(v):.1f}" for x, v in run)
         parts.append(f'<polyline points="{coords}" fill="none" stroke="{TARGET_COLOUR}" stroke-width="1.2" '
                      'stroke-dasharray="4 3"/>')

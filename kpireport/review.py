@@ -245,7 +245,9 @@ class _Paths:
 
             self.projector = Projector.of(self.results)  # type: ignore[assignment]
         coming = self.projector.path(kpi_id, self.month)  # type: ignore[attr-defined]
-        return [ProjectedPoint(p.month, p.value, p.low, p.high) for p in coming]
+        targets = engine.targets_of(self.results, kpi_id, [p.month for p in coming])
+        return [ProjectedPoint(p.month, p.value, p.low, p.high, target)
+                for p, target in zip(coming, targets, strict=True)]
 
 
 def _partial(last: dt.date | None, locale: str) -> str | None:

@@ -39,7 +39,7 @@ from kpireport.cli import cli
 from kpireport.config import load_config
 from kpireport.errors import KpiReportError
 from kpireport.locale import format_axis, format_values, text
-from kpireport.months import Month
+from kpireport.months import Month, month_range
 from kpireport.pdf import local_only_fetcher
 from kpireport.presets import write_project
 from kpireport.review import build_view, plan_jobs, render_html, safe_name
@@ -913,10 +913,27 @@ def test_a_chart_runs_on_to_december_as_projected_only_with_a_yearly_target(with
             path = coming.path(kpi_id, MONTH)
             assert [p.month for p in path] == [Month(2026, 11), Month(2026, 12)]
             assert all(p.low <= p.value <= p.high for p in path)
+            # the target line runs on to December beside the projection: 13 months, then 2
+            (target_line,) = re.findall(r'<polyline points="([^"]+)" fill="none" stroke="#[0-9A-Fa-f]+" '
+                                        r'stroke-width="1.2" stroke-dasharray="4 3"', svg)
+            assert len(target_line.split()) == 13 + 2
         else:
             assert 'class="projection"' not in svg
             assert 'class="band"' not in svg
     assert text("review.chart_projection", locale) in unescape(html)
+
+
+def test_the_months_to_december_take_the_targets_compute_splits_from_the_year(with_yearly_targets) -> None:
+    _, _, results, _, _ = with_yearly_targets
+    year = month_range(Month(2026, 1), Month(2026, 12))
+    for kpi_id in YEARLY:
+        targets = engine.targets_of(results, kpi_id, year)
+        known = [results.kpi(kpi_id).at(m).target for m in year[:10]]  # type: ignore[union-attr]
+        assert targets[:10] == known  # the months compute has: the same
+        assert all(t is not None for t in targets)
+    revenue = engine.targets_of(results, "revenue", year)
+    assert sum(revenue) == pytest.approx(4_000_000)  # a sum's shares add up to the year's, December included
+    assert engine.targets_of(results, "win_rate", year[10:]) == [0.35, 0.35]  # a rate's target is the year's
 
 
 def test_a_projection_is_drawn_within_the_chart_and_around_its_band() -> None:
