@@ -372,17 +372,6 @@ def _reaches_column(value: pl.Expr, bound: pl.Expr, up: pl.Expr) -> pl.Expr:
     return pl.when(up).then(value >= bound).otherwise(value <= bound) | close
 
 
-def targets_of(results: Results, kpi_id: str, months: list[Month]) -> list[float | None]:
-    """The KPI's targets for `months`, which may lie beyond the results' (a chart's months to December):
-    a yearly or quarterly target split as `compute` splits it, from the same data."""
-    kpi = results.config.kpis[kpi_id]
-    period = kpi.target.period
-    if period is None:
-        return [kpi.target.for_month(month) for month in months]
-    series = _Evaluator(results.config, results.inputs, {}).kpi(kpi_id)
-    return list(map(_split_targets(results.config, kpi, period, series), months))
-
-
 def _split_targets(config: Config, kpi: Kpi, period: PeriodTarget, series: Series):  # type: ignore[no-untyped-def]
     """Each month's target from a yearly or quarterly one (a month typed in the workbook keeps its own)."""
     sum_like = is_sum_like(kpi.formula.tree, config.kpis, config.inputs)
@@ -416,3 +405,14 @@ def _outlook(config: Config, kpi: Kpi, period: PeriodTarget, target_of, projecto
         "quarter_target": quarter_target,
         "quarter_end": None if quarter_target is None else projector.quarter(kpi.id, month, quarter_target),
     }
+
+
+def targets_of(results: Results, kpi_id: str, months: list[Month]) -> list[float | None]:
+    """The KPI's targets for `months`, which may lie beyond the results' (a chart's months to December):
+    a yearly or quarterly target split as `compute` splits it, from the same data."""
+    kpi = results.config.kpis[kpi_id]
+    period = kpi.target.period
+    if period is None:
+        return [kpi.target.for_month(month) for month in months]
+    series = _Evaluator(results.config, results.inputs, {}).kpi(kpi_id)
+    return list(map(_split_targets(results.config, kpi, period, series), months))
