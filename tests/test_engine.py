@@ -361,3 +361,16 @@ def test_a_target_per_month_is_each_month_s_and_none_in_a_month_it_does_not_list
     targets = {m: kpi.at(m).target for m in (Month(2026, 1), Month(2026, 2), Month(2026, 3))}  # type: ignore[union-attr]
     assert targets == {Month(2026, 1): 90, Month(2026, 2): 120, Month(2026, 3): None}
     assert kpi.at(Month(2026, 3)).status == Status.NO_TARGET  # type: ignore[union-attr]
+
+
+def test_months_asked_for_out_of_order_and_apart_are_each_what_the_whole_range_gives(results) -> None:
+    """compute() of a few months (a library caller's list) picks each month's value, the month before
+    and the year before from the same evaluation as a range does."""
+    config, data_ = results.config, results.inputs
+    chosen = [Month(2026, 1), Month(2025, 3), Month(2025, 7)]
+    picked = compute(config, data_, chosen)
+    for kpi_result in picked.kpis:
+        whole = results.kpi(kpi_result.kpi.id)
+        assert [row.month for row in kpi_result.months] == chosen
+        for row in kpi_result.months:
+            assert row == whole.at(row.month), (kpi_result.kpi.id, row.month)
