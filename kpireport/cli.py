@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, TextIO
 
 import click
 
-from .errors import KpiReportError, counted
+from .errors import KpiReportError, counted, listed
 
 if TYPE_CHECKING:
     from .months import Month
+    from .sources import MonthlyData
     from .template import TemplateOutcome
 
 EXIT_BAD_INPUT = 2
@@ -242,7 +243,7 @@ def template(config: Path, output: Path, year: int | None, start, count: int,  #
         raise click.UsageError("--publish writes one template without names for anyone: give it without --per")
     settings = load_config(config)
     values: dict = {}
-    partial: dict = {}
+    held_back: list = []
     rows: dict = {}
     typed: dict = {}
     last = None
@@ -250,12 +251,13 @@ def template(config: Path, output: Path, year: int | None, start, count: int,  #
         # per-owner workbooks made for an earlier config or period are read as they are: this rebuilds them
         data = load_data(settings, data_files, skip_bad_rows=skip_bad_rows, check_stamps=False)
         _warn(data.warnings)
-        values, partial, rows = data.values, data.partial, data.rows
+        values, rows = data.values, data.rows
+        held_back = data.held_back(until=_current_month())  # the dashboard opens on the month a review would be of
         # what a filled template read as data holds besides its values goes into the new one too
         typed = {"notes": data.notes, "targets": data.targets, "tolerances": data.tolerances}
         last = max((m for series in values.values() for m in series), default=None)
     period = template_period(year, start, count, last)
-    options = {"update": update, "force": force, "partial": partial, "rows": rows, **typed}
+    options = {"update": update, "force": force, "held_back": held_back, "rows": rows, **typed}
     if per == "owner":
         from .team import write_per_owner
 
@@ -310,10 +312,7 @@ def _progress(documents: Iterable[tuple[Path, list[str]]], jobs: list, *, done: 
 def _review_month(config: Path, data_files: tuple[Path, ...], month, skip_bad_rows: bool):  # type: ignore[no-untyped-def]
     """The config, its data and the month to review (by default the last complete month with data),
     for report and send."""
-    import datetime as dt
-
     from .config import load_config
-    from .months import Month
     from .sources import load_data, with_workbook_targets
 
     settings = load_config(config)
@@ -321,17 +320,31 @@ def _review_month(config: Path, data_files: tuple[Path, ...], month, skip_bad_ro
     _warn(data.warnings)
     settings = with_workbook_targets(settings, data)  # a target typed in the template wins
     if month is None:
-        current = Month.of(dt.date.today())  # data after it were warned about (sources._warn_ahead): never the default
+        current = _current_month()  # data after it were warned about (sources._warn_ahead): never the default
         month = data.last_complete_month(until=current)
-        skipped = sorted(m for m in data.partial if (month is None or m > month) and m <= current)
-        if skipped:
-            _warn([f"{m} is partial (data up to {data.partial[m]}): not reviewed by default; "
-                   f"give --month {m} to review it anyway" for m in skipped])
+        _warn([f"{m} {_why_held_back(data, m)}: not reviewed by default; give --month {m} to review it anyway"
+               for m in data.held_back(until=current) if m <= current])
     if month is None:
         what = "complete month of data" if data.partial else "data"
         raise KpiReportError(f"there is no {what} to review", file=str(config),
                              hint="add data files under 'sources:', give --data FILE, or --month YYYY-MM")
     return settings, data, month
+
+
+def _current_month() -> Month:
+    import datetime as dt
+
+    from .months import Month
+
+    return Month.of(dt.date.today())
+
+
+def _why_held_back(data: MonthlyData, month: Month) -> str:
+    """Why `month` is not the default review's month: its data stop early, or a file has not reached it yet."""
+    if month in data.partial:
+        return f"is partial (data up to {data.partial[month]})"
+    return (f"has data in {listed(data.files_with(month))} but not yet in {listed(data.behind(month))} "
+            "(whose KPIs would show no data)")
 
 
 @cli.command()

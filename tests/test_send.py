@@ -160,6 +160,23 @@ def test_a_rerun_after_the_pdf_changed_says_so_and_sends_nothing(tmp_path: Path,
     assert len(mailbox.messages) == 1
 
 
+def test_a_month_the_daily_export_has_not_reached_yet_is_not_sent_by_default(tmp_path: Path, server) -> None:
+    """The CRM export had November, the daily one stopped on 31 October: three owners got a "0 on target, 0 off
+    target" mail with all their KPIs without data. The default stays October, and says why."""
+    from .test_review import crm_ahead
+
+    mailbox, port = server
+    path = project(tmp_path, port)
+    crm, daily = crm_ahead(path)
+    result = run("send", path, "--output-dir", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert f"2026-11 has data in {crm} but not yet in {daily}" in result.output
+    assert "give --month 2026-11 to review it anyway" in result.output
+    files = sorted(part.get_filename() for _, message in mailbox.messages for part in message.iter_attachments())
+    assert files == sorted(f"review-2026-10-{owner}.pdf" for owner in load_config(path).owners)
+    assert all("octobre 2026" in message["Subject"] for _, message in mailbox.messages)
+
+
 def test_a_refused_recipient_is_reported_and_the_others_still_go(tmp_path: Path, server) -> None:
     mailbox, port = server
     path = project(tmp_path, port)
