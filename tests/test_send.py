@@ -343,6 +343,22 @@ def test_recipients_get_the_whole_review_and_owners_theirs_in_one_send(tmp_path:
     assert len(mailbox.messages) == count  # exactly once: the rerun sends nothing
 
 
+def test_an_owners_cc_gets_a_copy_of_the_owners_review_with_per_all_too(tmp_path: Path, server) -> None:
+    """With --per all the owner's review is the whole review: the cc addresses got nothing."""
+    mailbox, port = server
+    path = project(tmp_path, port, recipients=["Dana Leroy <dana@example.com>"])
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    document["owners"]["email"]["cc"] = ["assistant@example.com", "DANA@example.com"]
+    path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    result = run("send", path, "--month", MONTH, "--per", "all", "--output-dir", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    got = sorted((address.lower(), part.get_filename()) for recipients, message in mailbox.messages
+                 for address in recipients for part in message.iter_attachments())
+    addresses = [owner.email for owner in load_config(path).owners.values()] + ["assistant@example.com",
+                                                                                "dana@example.com"]
+    assert got == sorted((address, f"review-{MONTH}.pdf") for address in addresses)  # Dana once: cc and reader
+
+
 @pytest.mark.parametrize(("recipients", "key"), [
     (["not an address"], "recipients.0.email"),
     (["Dana <dana@example.com>", "x@y\r\nBcc: spy@evil.example"], "recipients.1.email"),
