@@ -15,6 +15,7 @@ import click
 from .errors import KpiReportError, counted, listed
 
 if TYPE_CHECKING:
+    from .config import Config
     from .months import Month
     from .sources import MonthlyData
     from .template import TemplateOutcome
@@ -152,7 +153,7 @@ def validate(config: Path, data_files: tuple[Path, ...], skip_bad_rows: bool) ->
 
     settings = load_config(config)
     data = load_data(settings, data_files, skip_bad_rows=skip_bad_rows)
-    _warn(settings.warnings + data.warnings)
+    _warn(settings.warnings + data.warnings + (_ownerless(settings) if settings.owners else []))
     months = sorted({m for series in data.values.values() for m in series})
     span = f", data from {months[0]} to {months[-1]}" if months else ", no data yet"
     span += "".join(f" ({m} partial: data up to {day})" for m, day in sorted(data.partial.items()))
@@ -331,6 +332,12 @@ def _review_month(config: Path, data_files: tuple[Path, ...], month, skip_bad_ro
     return settings, data, month
 
 
+def _ownerless(settings: Config) -> list[str]:
+    """The KPIs a per-owner review (report --per owner, send) leaves out: nobody's, so in nobody's document."""
+    return [f"{kpi.id} has no owner: it is in no per-owner review (give it 'owner:')"
+            for kpi in settings.kpis.values() if kpi.owner is None]
+
+
 def _current_month() -> Month:
     import datetime as dt
 
@@ -377,8 +384,7 @@ def report(config: Path, data_files: tuple[Path, ...], month, output: Path | Non
         click.echo(f"wrote {html_path}")
     jobs = plan_jobs(settings, output, per)
     if per == "owner":
-        _warn([f"{kpi.id} has no owner: it is in no per-owner review (give it 'owner:')"
-               for kpi in settings.kpis.values() if kpi.owner is None])
+        _warn(_ownerless(settings))
     documents = write_reviews(results, month, output, per=per, template_dir=template_dir,
                               notes=data.review_notes(settings.locale))
     refused: list[str] = []
@@ -433,6 +439,8 @@ def send(config: Path, data_files: tuple[Path, ...], month, per: str, to: tuple[
                 raise KpiReportError(f"{option} {address!r}: not an e-mail address",
                                      hint="give a bare address, e.g. claire@example.com")
     settings, data, month = _review_month(config, data_files, month, skip_bad_rows)
+    if per == "owner":
+        _warn(_ownerless(settings))
     output_dir = output_dir or settings.output
     credentials = None if dry_run else credentials_from_environment()
     logs: list[SendLog] = []

@@ -359,6 +359,33 @@ def test_an_owners_cc_gets_a_copy_of_the_owners_review_with_per_all_too(tmp_path
     assert got == sorted((address, f"review-{MONTH}.pdf") for address in addresses)  # Dana once: cc and reader
 
 
+def test_a_kpi_without_owner_is_named_since_no_owner_gets_it(tmp_path: Path, server) -> None:
+    """It was in nobody's mail and send said nothing (report --per owner warned)."""
+    mailbox, port = server
+    path = project(tmp_path, port)
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    del document["kpis"]["visits"]["owner"]
+    path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    warning = "warning: visits has no owner: it is in no per-owner review (give it 'owner:')"
+    for command in (("validate", path), ("send", path, "--month", MONTH, "--output-dir", tmp_path / "out")):
+        result = run(*command)
+        assert result.exit_code == 0, result.output
+        assert result.output.count(warning) == 1, result.output
+    texts = [pdf_text(part.get_content()) for _, message in mailbox.messages for part in message.iter_attachments()]
+    assert len(texts) == 5  # Karim still owns bounce_rate
+    assert not any("Visites (sessions)" in text for text in texts)
+    whole = run("send", path, "--month", MONTH, "--per", "all", "--to", "boss@example.com", "--output-dir",
+                tmp_path / "whole")
+    assert whole.exit_code == 0, whole.output
+    assert warning not in whole.output  # the whole review holds it
+    assert "Visites (sessions)" in pdf_text(next(mailbox.messages[-1][1].iter_attachments()).get_content())
+    del document["owners"]
+    for kpi in document["kpis"].values():
+        kpi.pop("owner", None)
+    path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    assert "no owner" not in run("validate", path).output  # a config without owners has no per-owner review
+
+
 @pytest.mark.parametrize(("recipients", "key"), [
     (["not an address"], "recipients.0.email"),
     (["Dana <dana@example.com>", "x@y\r\nBcc: spy@evil.example"], "recipients.1.email"),
