@@ -431,7 +431,7 @@ def send(config: Path, data_files: tuple[Path, ...], month, per: str, to: tuple[
 
     from .config import is_address
     from .delivery import LOG_NAME, SendLog, connect, credentials_from_environment, deliver, send_lock
-    from .mail import prepare, write_eml
+    from .mail import prepare, write_emls
 
     for option, addresses in (("--to", to), ("--only", only)):
         for address in addresses:
@@ -464,8 +464,8 @@ def send(config: Path, data_files: tuple[Path, ...], month, per: str, to: tuple[
                                          dict.fromkeys(m.recipient.address for m in messages)))
             messages = [m for m in messages if m.recipient.address.lower() in wanted]
         if dry_run:
-            for outgoing in messages:
-                click.echo(f"wrote {write_eml(outgoing, dry_run)} (to {outgoing.recipient.address})")
+            for outgoing, path in write_emls(messages, dry_run):
+                click.echo(f"wrote {path} (to {outgoing.recipient.address})")
             return
         log = logs[0]
         counts = {"sent": 0, "skipped": 0, "failed": 0, "unknown": 0}

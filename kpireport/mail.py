@@ -98,7 +98,7 @@ def prepare(config: Config, values: MonthlyValues, month: Month, *, per: str, to
                                   "(user and password go in KPIREPORT_SMTP_USER / KPIREPORT_SMTP_PASSWORD)")
     output = output_dir / f"review-{month}.pdf"
     jobs = plan_jobs(config, output, "owner" if per == "owner" else None)
-    chosen = [Recipient(address, address) for address in to]
+    chosen = _once([Recipient(address, address) for address in to])  # --to twice: one message each
     readers = [Recipient(reader.name, reader.email) for reader in config.recipients]
     if per == "owner":
         if not chosen:
@@ -153,12 +153,16 @@ def recipients_of(config: Config, owner_ids: list[str]) -> list[Recipient]:
                   for oid in owner_ids])
 
 
-def write_eml(outgoing: Outgoing, folder: Path) -> Path:
-    """--dry-run: the message as an .eml file, which any mail program opens."""
-    from .files import atomic_path
-    from .review import safe_name
+def write_emls(messages: list[Outgoing], folder: Path) -> Iterator[tuple[Outgoing, Path]]:
+    """--dry-run: each message as an .eml file, which any mail program opens, named after its month, recipient and
+    document; numbered where two addresses read alike in a file name (jean.dupont@ and jean-dupont@)."""
+    from .files import atomic_path, paths_beside
 
-    path = folder / f"{outgoing.month}-{safe_name(outgoing.recipient.address)}-{safe_name(outgoing.document.stem)}.eml"
-    with atomic_path(path) as temporary:
-        temporary.write_bytes(outgoing.message.as_bytes())
-    return path
+    if not messages:
+        return
+    paths = paths_beside(folder / f"{messages[0].month}.eml",
+                         [f"{outgoing.recipient.address} {outgoing.document.stem}" for outgoing in messages])
+    for outgoing, path in zip(messages, paths.values(), strict=True):
+        with atomic_path(path) as temporary:
+            temporary.write_bytes(outgoing.message.as_bytes())
+        yield outgoing, path

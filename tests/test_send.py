@@ -234,6 +234,38 @@ def test_dry_run_writes_eml_files_and_sends_nothing(tmp_path: Path, server) -> N
     assert not (tmp_path / "out" / LOG_NAME).exists()
 
 
+def test_dry_run_files_of_look_alike_addresses_do_not_overwrite_each_other(tmp_path: Path, server) -> None:
+    """jean.dupont@, jean-dupont@ and jean_dupont@ made one file name: three "wrote" lines, one file left."""
+    mailbox, port = server
+    alike = ["jean.dupont@example.com", "jean-dupont@example.com", "jean_dupont@example.com"]
+    path = project(tmp_path, port, recipients=alike)
+    result = run("send", path, "--month", MONTH, "--dry-run", tmp_path / "eml", "--to", alike[0], "--to",
+                 alike[0].upper(), "--output-dir", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    # one message per owner's document: the same address given twice (in another case) is one recipient
+    assert len(list((tmp_path / "eml").glob("*.eml"))) == result.output.count("wrote ") == 5
+    result = run("send", path, "--month", MONTH, "--dry-run", tmp_path / "eml2", "--output-dir", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    files = sorted((tmp_path / "eml2").glob("*.eml"))
+    written = [line for line in result.output.splitlines() if line.startswith("wrote ")]
+    assert len(files) == len(written) == 5 + 3  # the owners' reviews, and the whole review to each of the three
+    received = {}
+    for file in files:
+        message = email.message_from_bytes(file.read_bytes(), policy=policy.default)
+        received[message["To"].addresses[0].addr_spec, next(message.iter_attachments()).get_filename()] = file.name
+        assert f"wrote {file} (to {message['To'].addresses[0].addr_spec})" in written
+    assert {(address, f"review-{MONTH}.pdf") for address in alike} <= set(received)
+    assert mailbox.messages == []
+
+
+def test_file_names_alike_are_numbered_on_until_free() -> None:
+    """A key reading like a numbered one ('a 3') sent the numbering into an endless loop."""
+    from kpireport.files import paths_beside
+
+    paths = paths_beside(Path("out/m.eml"), ["a", "a 3", "A", "a.", "a 2"])
+    assert [path.name for path in paths.values()] == ["m-a.eml", "m-a-3.eml", "m-a-2.eml", "m-a-4.eml", "m-a-2-2.eml"]
+
+
 def test_starttls_is_required_unless_written_off(tmp_path: Path, server) -> None:
     mailbox, port = server  # this server offers no STARTTLS
     path = project(tmp_path, port, security="starttls")
