@@ -404,7 +404,8 @@ def report(config: Path, data_files: tuple[Path, ...], month, output: Path | Non
 @click.option("--to", "to", multiple=True, metavar="ADDR",
               help="Send every message to this address instead of the owners (to try it). Repeatable.")
 @click.option("--dry-run", "dry_run", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
-              help="Write each message as an .eml file into DIR instead of sending it.")
+              help="Write each message a real run would send as an .eml file into DIR instead of sending it "
+                   "(the send log is read, not written: with --resend, every message).")
 @click.option("--resend", is_flag=True, help="Send again what the send log says was already delivered.")
 @click.option("--only", "only", multiple=True, metavar="ADDR",
               help="Only the messages to this recipient (e.g. with --resend, one whose delivery is unknown). "
@@ -431,7 +432,8 @@ def send(config: Path, data_files: tuple[Path, ...], month, per: str, to: tuple[
 
     from .config import is_address
     from .delivery import LOG_NAME, SendLog, connect, credentials_from_environment, deliver, send_lock
-    from .mail import prepare, write_emls
+    from .dryrun import EmlFolder, ReadOnlyLog
+    from .mail import prepare
 
     for option, addresses in (("--to", to), ("--only", only)):
         for address in addresses:
@@ -463,20 +465,28 @@ def send(config: Path, data_files: tuple[Path, ...], month, per: str, to: tuple[
                                      file=str(config), hint="the recipients are: " + ", ".join(
                                          dict.fromkeys(m.recipient.address for m in messages)))
             messages = [m for m in messages if m.recipient.address.lower() in wanted]
-        if dry_run:
-            for outgoing, path in write_emls(messages, dry_run):
-                click.echo(f"wrote {path} (to {outgoing.recipient.address})")
-            return
-        log = logs[0]
+        if dry_run:  # the same batch, the log deciding alike: files for what a real run would send
+            log = ReadOnlyLog(output_dir / LOG_NAME)
+            _warn(log.warnings)
+            opener = folder = EmlFolder(messages, dry_run)
+        else:
+            log, opener = logs[0], partial(connect, settings.smtp, credentials)
         counts = {"sent": 0, "skipped": 0, "failed": 0, "unknown": 0}
-        for status, outgoing, detail in deliver(messages, log, partial(connect, settings.smtp, credentials),
-                                                resend=resend):
+        for status, outgoing, detail in deliver(messages, log, opener, resend=resend):  # type: ignore[arg-type]
             counts[status] += 1
+            if dry_run and status == "sent":
+                click.echo(f"wrote {folder.path(outgoing)} (to {outgoing.recipient.address})")
+                continue
             line = f"{status}: {outgoing.document.name} to {outgoing.recipient.address}"
             if status == "unknown":
                 detail += (f"; check with the recipient, then: kpireport send {config} --month {month} --resend "
                            f"--only {outgoing.recipient.address}")
             click.echo(f"{line} — {detail}" if detail else line, err=status in ("failed", "unknown"))
+    if dry_run:
+        click.echo(f"dry run: {counts['sent']} written, nothing sent; {counts['skipped']} already sent, "
+                   f"{counts['unknown']} unknown (log: {log.path})" if log.entries else
+                   f"dry run: {counts['sent']} written, nothing sent")
+        return
     click.echo(f"{counts['sent']} sent, {counts['skipped']} already sent, {counts['failed']} failed, "
                f"{counts['unknown']} unknown (log: {log.path})")
     if counts["failed"]:

@@ -151,18 +151,3 @@ def recipients_of(config: Config, owner_ids: list[str]) -> list[Recipient]:
             key="owners", hint="add 'email:' to these owners, or send to chosen addresses with --to ADDR")
     return _once([Recipient(config.owners[oid].name, config.owners[oid].email)  # type: ignore[arg-type]
                   for oid in owner_ids])
-
-
-def write_emls(messages: list[Outgoing], folder: Path) -> Iterator[tuple[Outgoing, Path]]:
-    """--dry-run: each message as an .eml file, which any mail program opens, named after its month, recipient and
-    document; numbered where two addresses read alike in a file name (jean.dupont@ and jean-dupont@)."""
-    from .files import atomic_path, paths_beside
-
-    if not messages:
-        return
-    paths = paths_beside(folder / f"{messages[0].month}.eml",
-                         [f"{outgoing.recipient.address} {outgoing.document.stem}" for outgoing in messages])
-    for outgoing, path in zip(messages, paths.values(), strict=True):
-        with atomic_path(path) as temporary:
-            temporary.write_bytes(outgoing.message.as_bytes())
-        yield outgoing, path

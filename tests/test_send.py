@@ -258,6 +258,30 @@ def test_dry_run_files_of_look_alike_addresses_do_not_overwrite_each_other(tmp_p
     assert mailbox.messages == []
 
 
+def test_a_dry_run_after_a_partial_send_writes_only_what_a_real_run_would_send(tmp_path: Path, server) -> None:
+    """It wrote every message, as if the send log were empty: not what the next real run would do."""
+    mailbox, port = server
+    path = project(tmp_path, port)
+    out = tmp_path / "out"
+    mailbox.refused.add("karim.benali@example.com")
+    assert run("send", path, "--month", MONTH, "--output-dir", out).exit_code == 1  # 4 sent, Karim's failed
+    log = (out / LOG_NAME).read_bytes()
+    dry = run("send", path, "--month", MONTH, "--output-dir", out, "--dry-run", tmp_path / "eml")
+    assert dry.exit_code == 0, dry.output
+    assert dry.output.count("skipped: ") == 4
+    assert f"dry run: 1 written, nothing sent; 4 already sent, 0 unknown (log: {out / LOG_NAME})" in dry.output
+    (written,) = (tmp_path / "eml").glob("*.eml")
+    planned = email.message_from_bytes(written.read_bytes(), policy=policy.default)
+    assert (out / LOG_NAME).read_bytes() == log  # read, not written
+    assert len(mailbox.messages) == 4
+    mailbox.refused.clear()
+    assert run("send", path, "--month", MONTH, "--output-dir", out).exit_code == 0
+    assert [message["Message-ID"] for _, message in mailbox.messages[4:]] == [planned["Message-ID"]]
+    everything = run("send", path, "--month", MONTH, "--output-dir", out, "--dry-run", tmp_path / "all", "--resend")
+    assert everything.exit_code == 0, everything.output
+    assert len(list((tmp_path / "all").glob("*.eml"))) == 5
+
+
 def test_file_names_alike_are_numbered_on_until_free() -> None:
     """A key reading like a numbered one ('a 3') sent the numbering into an endless loop."""
     from kpireport.files import paths_beside
