@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING, TextIO
 
 import click
 
-from .errors import KpiReportError, counted
+from .errors import KpiReportError, counted, listed
 
 if TYPE_CHECKING:
+    from .config import Config
     from .months import Month
+    from .sources import MonthlyData
     from .template import TemplateOutcome
 
 EXIT_BAD_INPUT = 2
@@ -151,7 +153,7 @@ def validate(config: Path, data_files: tuple[Path, ...], skip_bad_rows: bool) ->
 
     settings = load_config(config)
     data = load_data(settings, data_files, skip_bad_rows=skip_bad_rows)
-    _warn(settings.warnings + data.warnings)
+    _warn(settings.warnings + data.warnings + (_ownerless(settings) if settings.owners else []))
     months = sorted({m for series in data.values.values() for m in series})
     span = f", data from {months[0]} to {months[-1]}" if months else ", no data yet"
     span += "".join(f" ({m} partial: data up to {day})" for m, day in sorted(data.partial.items()))
@@ -242,7 +244,7 @@ def template(config: Path, output: Path, year: int | None, start, count: int,  #
         raise click.UsageError("--publish writes one template without names for anyone: give it without --per")
     settings = load_config(config)
     values: dict = {}
-    partial: dict = {}
+    held_back: list = []
     rows: dict = {}
     typed: dict = {}
     last = None
@@ -250,12 +252,13 @@ def template(config: Path, output: Path, year: int | None, start, count: int,  #
         # per-owner workbooks made for an earlier config or period are read as they are: this rebuilds them
         data = load_data(settings, data_files, skip_bad_rows=skip_bad_rows, check_stamps=False)
         _warn(data.warnings)
-        values, partial, rows = data.values, data.partial, data.rows
+        values, rows = data.values, data.rows
+        held_back = data.held_back(until=_current_month())  # the dashboard opens on the month a review would be of
         # what a filled template read as data holds besides its values goes into the new one too
         typed = {"notes": data.notes, "targets": data.targets, "tolerances": data.tolerances}
         last = max((m for series in values.values() for m in series), default=None)
     period = template_period(year, start, count, last)
-    options = {"update": update, "force": force, "partial": partial, "rows": rows, **typed}
+    options = {"update": update, "force": force, "held_back": held_back, "rows": rows, **typed}
     if per == "owner":
         from .team import write_per_owner
 
@@ -310,10 +313,7 @@ def _progress(documents: Iterable[tuple[Path, list[str]]], jobs: list, *, done: 
 def _review_month(config: Path, data_files: tuple[Path, ...], month, skip_bad_rows: bool):  # type: ignore[no-untyped-def]
     """The config, its data and the month to review (by default the last complete month with data),
     for report and send."""
-    import datetime as dt
-
     from .config import load_config
-    from .months import Month
     from .sources import load_data, with_workbook_targets
 
     settings = load_config(config)
@@ -321,17 +321,37 @@ def _review_month(config: Path, data_files: tuple[Path, ...], month, skip_bad_ro
     _warn(data.warnings)
     settings = with_workbook_targets(settings, data)  # a target typed in the template wins
     if month is None:
-        current = Month.of(dt.date.today())  # data after it were warned about (sources._warn_ahead): never the default
+        current = _current_month()  # data after it were warned about (sources._warn_ahead): never the default
         month = data.last_complete_month(until=current)
-        skipped = sorted(m for m in data.partial if (month is None or m > month) and m <= current)
-        if skipped:
-            _warn([f"{m} is partial (data up to {data.partial[m]}): not reviewed by default; "
-                   f"give --month {m} to review it anyway" for m in skipped])
+        _warn([f"{m} {_why_held_back(data, m)}: not reviewed by default; give --month {m} to review it anyway"
+               for m in data.held_back(until=current) if m <= current])
     if month is None:
         what = "complete month of data" if data.partial else "data"
         raise KpiReportError(f"there is no {what} to review", file=str(config),
                              hint="add data files under 'sources:', give --data FILE, or --month YYYY-MM")
     return settings, data, month
+
+
+def _ownerless(settings: Config) -> list[str]:
+    """The KPIs a per-owner review (report --per owner, send) leaves out: nobody's, so in nobody's document."""
+    return [f"{kpi.id} has no owner: it is in no per-owner review (give it 'owner:')"
+            for kpi in settings.kpis.values() if kpi.owner is None]
+
+
+def _current_month() -> Month:
+    import datetime as dt
+
+    from .months import Month
+
+    return Month.of(dt.date.today())
+
+
+def _why_held_back(data: MonthlyData, month: Month) -> str:
+    """Why `month` is not the default review's month: its data stop early, or a file has not reached it yet."""
+    if month in data.partial:
+        return f"is partial (data up to {data.partial[month]})"
+    return (f"has data in {listed(data.files_with(month))} but not yet in {listed(data.behind(month))} "
+            "(whose KPIs would show no data)")
 
 
 @cli.command()
@@ -364,8 +384,7 @@ def report(config: Path, data_files: tuple[Path, ...], month, output: Path | Non
         click.echo(f"wrote {html_path}")
     jobs = plan_jobs(settings, output, per)
     if per == "owner":
-        _warn([f"{kpi.id} has no owner: it is in no per-owner review (give it 'owner:')"
-               for kpi in settings.kpis.values() if kpi.owner is None])
+        _warn(_ownerless(settings))
     documents = write_reviews(results, month, output, per=per, template_dir=template_dir,
                               notes=data.review_notes(settings.locale))
     refused: list[str] = []
@@ -385,7 +404,8 @@ def report(config: Path, data_files: tuple[Path, ...], month, output: Path | Non
 @click.option("--to", "to", multiple=True, metavar="ADDR",
               help="Send every message to this address instead of the owners (to try it). Repeatable.")
 @click.option("--dry-run", "dry_run", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
-              help="Write each message as an .eml file into DIR instead of sending it.")
+              help="Write each message a real run would send as an .eml file into DIR instead of sending it "
+                   "(the send log is read, not written: with --resend, every message).")
 @click.option("--resend", is_flag=True, help="Send again what the send log says was already delivered.")
 @click.option("--only", "only", multiple=True, metavar="ADDR",
               help="Only the messages to this recipient (e.g. with --resend, one whose delivery is unknown). "
@@ -412,7 +432,8 @@ def send(config: Path, data_files: tuple[Path, ...], month, per: str, to: tuple[
 
     from .config import is_address
     from .delivery import LOG_NAME, SendLog, connect, credentials_from_environment, deliver, send_lock
-    from .mail import prepare, write_eml
+    from .dryrun import EmlFolder, ReadOnlyLog
+    from .mail import prepare
 
     for option, addresses in (("--to", to), ("--only", only)):
         for address in addresses:
@@ -420,6 +441,8 @@ def send(config: Path, data_files: tuple[Path, ...], month, per: str, to: tuple[
                 raise KpiReportError(f"{option} {address!r}: not an e-mail address",
                                      hint="give a bare address, e.g. claire@example.com")
     settings, data, month = _review_month(config, data_files, month, skip_bad_rows)
+    if per == "owner":
+        _warn(_ownerless(settings))
     output_dir = output_dir or settings.output
     credentials = None if dry_run else credentials_from_environment()
     logs: list[SendLog] = []
@@ -442,20 +465,28 @@ def send(config: Path, data_files: tuple[Path, ...], month, per: str, to: tuple[
                                      file=str(config), hint="the recipients are: " + ", ".join(
                                          dict.fromkeys(m.recipient.address for m in messages)))
             messages = [m for m in messages if m.recipient.address.lower() in wanted]
-        if dry_run:
-            for outgoing in messages:
-                click.echo(f"wrote {write_eml(outgoing, dry_run)} (to {outgoing.recipient.address})")
-            return
-        log = logs[0]
+        if dry_run:  # the same batch, the log deciding alike: files for what a real run would send
+            log = ReadOnlyLog(output_dir / LOG_NAME)
+            _warn(log.warnings)
+            opener = folder = EmlFolder(messages, dry_run)
+        else:
+            log, opener = logs[0], partial(connect, settings.smtp, credentials)
         counts = {"sent": 0, "skipped": 0, "failed": 0, "unknown": 0}
-        for status, outgoing, detail in deliver(messages, log, partial(connect, settings.smtp, credentials),
-                                                resend=resend):
+        for status, outgoing, detail in deliver(messages, log, opener, resend=resend):  # type: ignore[arg-type]
             counts[status] += 1
+            if dry_run and status == "sent":
+                click.echo(f"wrote {folder.path(outgoing)} (to {outgoing.recipient.address})")
+                continue
             line = f"{status}: {outgoing.document.name} to {outgoing.recipient.address}"
             if status == "unknown":
                 detail += (f"; check with the recipient, then: kpireport send {config} --month {month} --resend "
                            f"--only {outgoing.recipient.address}")
             click.echo(f"{line} — {detail}" if detail else line, err=status in ("failed", "unknown"))
+    if dry_run:
+        click.echo(f"dry run: {counts['sent']} written, nothing sent; {counts['skipped']} already sent, "
+                   f"{counts['unknown']} unknown (log: {log.path})" if log.entries else
+                   f"dry run: {counts['sent']} written, nothing sent")
+        return
     click.echo(f"{counts['sent']} sent, {counts['skipped']} already sent, {counts['failed']} failed, "
                f"{counts['unknown']} unknown (log: {log.path})")
     if counts["failed"]:

@@ -66,9 +66,12 @@ def paths_beside(output: Path, keys: list[str]) -> dict[str, Path]:
     """One file per key beside `output`: `<stem>-<key as a safe name><suffix>`. "Ventes" and "ventes"
     would share a name: the second is numbered."""
     slugs: dict[str, str] = {}
+    taken: set[str] = set()
     for key in keys:
         slug = base = safe_name(key)
-        while slug in slugs.values():
-            slug = f"{base}-{sum(1 for s in slugs.values() if s.startswith(base)) + 1}"
+        number = 2
+        while slug in taken:  # counted on until free: a key may itself read like a numbered one ('ventes 2')
+            slug, number = f"{base}-{number}", number + 1
         slugs[key] = slug
+        taken.add(slug)
     return {key: output.with_name(f"{output.stem}-{slug}{output.suffix}") for key, slug in slugs.items()}

@@ -85,7 +85,8 @@ def prepare(config: Config, values: MonthlyValues, month: Month, *, per: str, to
             progress: Callable[[Iterator[tuple[Path, list[str]]], list[ReviewJob]], Iterable[object]] | None = None,
             ) -> list[Outgoing]:
     """Render the month's review(s) into `output_dir` and compose a message for each recipient:
-    per owner, each owner gets the PDF of their KPIs; `all`, every owner gets the whole review.
+    per owner, each owner gets the PDF of their KPIs; `all`, every owner gets the whole review (and their `cc:`
+    a copy, either way).
     `to` sends everything to these addresses instead (to try it out). `before_writing` is called once
     the recipients are known good, before anything is written (send takes its lock there);
     `progress(documents, jobs)` passes the documents through as they are written (send's bar)."""
@@ -97,19 +98,17 @@ def prepare(config: Config, values: MonthlyValues, month: Month, *, per: str, to
                                   "(user and password go in KPIREPORT_SMTP_USER / KPIREPORT_SMTP_PASSWORD)")
     output = output_dir / f"review-{month}.pdf"
     jobs = plan_jobs(config, output, "owner" if per == "owner" else None)
-    chosen = [Recipient(address, address) for address in to]
+    chosen = _once([Recipient(address, address) for address in to])  # --to twice: one message each
     readers = [Recipient(reader.name, reader.email) for reader in config.recipients]
     if per == "owner":
         if not chosen:
             recipients_of(config, [job.key for job in jobs])  # type: ignore[misc]  # all missing addresses at once
-        audiences = {job.path: chosen or _once(recipients_of(config, [job.key])  # type: ignore[list-item]
-                                               + [Recipient(a, a) for a in config.owners[job.key].cc])  # type: ignore[index]
-                     for job in jobs}
+        audiences = {job.path: chosen or _once(_with_cc(config, [job.key])) for job in jobs}  # type: ignore[list-item]
         if readers and not chosen:  # the whole review too, for `recipients:`: in the same send
             whole = ReviewJob(output, None, None)
             jobs, audiences[whole.path] = [*jobs, whole], readers
     else:
-        everyone = chosen or _once(recipients_of(config, list(config.owners)) + readers)
+        everyone = chosen or _once(_with_cc(config, list(config.owners)) + readers)  # each owner's review is the whole
         audiences = {job.path: everyone for job in jobs}
     if not any(audiences.values()):
         raise KpiReportError("nobody to send the review to", file=str(config.path), key="owners",
@@ -137,6 +136,12 @@ def _once(recipients: list[Recipient]) -> list[Recipient]:
     return list(unique.values())
 
 
+def _with_cc(config: Config, owner_ids: list[str]) -> list[Recipient]:
+    """The owners' addresses, then their `cc:`: the copies go wherever the owner's review goes."""
+    return recipients_of(config, owner_ids) + [Recipient(address, address) for owner_id in owner_ids
+                                               for address in config.owners[owner_id].cc]
+
+
 def recipients_of(config: Config, owner_ids: list[str]) -> list[Recipient]:
     """The owners' addresses; owners without one are an error listed in full, before anything is sent."""
     missing = [oid for oid in owner_ids if not config.owners[oid].email]
@@ -146,14 +151,3 @@ def recipients_of(config: Config, owner_ids: list[str]) -> list[Recipient]:
             key="owners", hint="add 'email:' to these owners, or send to chosen addresses with --to ADDR")
     return _once([Recipient(config.owners[oid].name, config.owners[oid].email)  # type: ignore[arg-type]
                   for oid in owner_ids])
-
-
-def write_eml(outgoing: Outgoing, folder: Path) -> Path:
-    """--dry-run: the message as an .eml file, which any mail program opens."""
-    from .files import atomic_path
-    from .review import safe_name
-
-    path = folder / f"{outgoing.month}-{safe_name(outgoing.recipient.address)}-{safe_name(outgoing.document.stem)}.eml"
-    with atomic_path(path) as temporary:
-        temporary.write_bytes(outgoing.message.as_bytes())
-    return path

@@ -105,9 +105,40 @@ class MonthlyData:
         self.partial[month] = min(last, self.partial.get(month, last))
 
     def last_complete_month(self, until: Month | None = None) -> Month | None:
-        """The latest month with data that is not partial (nor after `until`): what a review is of by default."""
-        months = {m for series in self.values.values() for m in series}
-        return max((m for m in months if m not in self.partial and (until is None or m <= until)), default=None)
+        """What a review is of by default: the latest month with data that is not partial, not after `until`, and
+        that no file still delivering lacks (see `behind`)."""
+        months = sorted((m for m in self.months() if m not in self.partial and (until is None or m <= until)),
+                        reverse=True)
+        return next((month for month in months if not self.behind(month)), None)
+
+    def held_back(self, until: Month | None = None) -> list[Month]:
+        """The months with data after the one a review is of by default: partial, a file behind, or after `until`."""
+        default = self.last_complete_month(until)
+        return [m for m in self.months() if default is None or m > default]
+
+    def behind(self, month: Month) -> list[str]:
+        """The files that have not reached `month` yet: a value in the month before, none in it, for an input no other
+        file gives in it (a monthly export already has it, the daily one not yet: a review of it would show the daily
+        file's KPIs without data). A file that stopped earlier no longer delivers: it holds nothing back."""
+        before, now = self._inputs_by_file(month - 1), self._inputs_by_file(month)
+        return sorted(file for file, inputs in before.items()
+                      if file not in now and any(month not in self.values[input_id] for input_id in inputs))
+
+    def files_with(self, month: Month) -> list[str]:
+        """The files giving a value for `month`."""
+        return sorted(self._inputs_by_file(month))
+
+    def months(self) -> list[Month]:
+        """Every month with a value, in order."""
+        return sorted({m for series in self.values.values() for m in series})
+
+    def _inputs_by_file(self, month: Month) -> dict[str, set[str]]:
+        """file -> the inputs it gives a value for `month` (a value a template's cell took away is not one)."""
+        files: dict[str, set[str]] = {}
+        for (input_id, at), file in self.origin.items():
+            if at == month and month in self.values.get(input_id, {}):
+                files.setdefault(file, set()).add(input_id)
+        return files
 
     def add(self, input_id: str, month: Month, value: float, origin: str, typed: bool = False) -> None:
         if not math.isfinite(value):  # every cell is finite, but two 1e308 add up to inf: never a KPI "on"

@@ -452,7 +452,7 @@ class PreparedTemplate:
 
 
 def prepare_template(config: Config, path: Path, period: list[Month], values: Values, *,
-                     update: bool = False, force: bool = False, partial: Collection[Month] = (),
+                     update: bool = False, force: bool = False, held_back: Collection[Month] = (),
                      rows: RowCounts | None = None, notes: Notes | None = None,
                      targets: Targets | None = None, tolerances: Tolerances | None = None,
                      publish: bool = False, stamp: Stamp | None = None) -> PreparedTemplate:
@@ -496,7 +496,7 @@ def prepare_template(config: Config, path: Path, period: list[Month], values: Va
 
         workbook = published_workbook(config, period, path.name)
     else:
-        workbook = build_workbook(config, period, merged, merged_notes, partial, rows, merged_targets,
+        workbook = build_workbook(config, period, merged, merged_notes, held_back, rows, merged_targets,
                                   merged_tolerances, file_name=path.name, stamp=stamp)
     if typed is not None:
         _refuse_or_back_up(config, path, typed, workbook, update, outcome)

@@ -151,14 +151,15 @@ def sheet_months(config: Config, period: list[Month]) -> list[Month]:
 
 @collector_paused()
 def build_workbook(config: Config, period: list[Month], values: Values,
-                   notes: Notes | None = None, partial: Collection[Month] = (),
+                   notes: Notes | None = None, held_back: Collection[Month] = (),
                    rows: RowCounts | None = None, targets: Targets | None = None,
                    tolerances: Tolerances | None = None, file_name: str = "kpi-template.xlsx",
                    published: bool = False, stamp: Stamp | None = None) -> TemplateWorkbook:
     """The template for `period`, input cells filled with `values` (empty mapping: a blank template)
     and mean inputs' row counts with `rows`; the dashboard opens on the last month with values that
-    is not `partial` (its data stop early). `targets` and `tolerances` typed in an earlier workbook
-    fill their cells instead of the config's; the hidden record keeps the config's. `published`: the
+    is not `held_back` (MonthlyData.held_back: partial, not reached by a file, or ahead: the month a
+    review is of by default). `targets` and `tolerances` typed in an earlier workbook fill their
+    cells instead of the config's; the hidden record keeps the config's. `published`: the
     start sheet speaks to someone with only a spreadsheet (see publish.py). `stamp` marks one owner's
     workbook (see team.py)."""
     layout = Layout(sheet_months(config, period), period)
@@ -175,7 +176,7 @@ def build_workbook(config: Config, period: list[Month], values: Values,
     _KpiSheet(config, layout, kpis, _Refs(layout, inputs.title), results, shares).write(targets or {},
                                                                                        tolerances or {})
     chart_data = workbook.create_sheet("chart_data")
-    _Dashboard(config, layout, dashboard, kpis, values, chart_data, partial).write()
+    _Dashboard(config, layout, dashboard, kpis, values, chart_data, held_back).write()
     _StartSheet(config, layout, start, file_name, published, stamp).write()
     if stamp is not None:
         stamp.mark(workbook)
@@ -679,16 +680,16 @@ class _Dashboard:
     TABLE_ROW = 10
 
     def __init__(self, config: Config, layout: Layout, sheet: Worksheet, kpis: Worksheet,
-                 values: Values, chart_data: Worksheet, partial: Collection[Month]) -> None:
+                 values: Values, chart_data: Worksheet, held_back: Collection[Month]) -> None:
         self.config, self.layout, self.sheet, self.kpis, self.values = config, layout, sheet, kpis, values
-        self.chart_data, self.partial = chart_data, partial
+        self.chart_data, self.held_back = chart_data, held_back
 
     def shown_month(self) -> Month:
-        """The last complete month of the period with any input value, else the last partial one,
-        else the first month."""
+        """The last month of the period with any input value that is not held back (the month a review is of by
+        default), else the last held back one, else the first month."""
         period = set(self.layout.period)
         filled = {m for series in self.values.values() for m in series if m in period}
-        return max(filled - set(self.partial), default=max(filled, default=self.layout.period[0]))
+        return max(filled - set(self.held_back), default=max(filled, default=self.layout.period[0]))
 
     def write(self) -> None:
         config, sheet, locale = self.config, self.sheet, self.config.locale

@@ -60,6 +60,32 @@ def test_only_kpis_beyond_the_tolerance_are_listed_off_target(tmp_path: Path, lo
     assert items == ["Leads", "Cost"]
 
 
+@pytest.mark.parametrize(("locale", "mark", "line"), [
+    ("fr", "octobre 2026 (données partielles)",
+     "Données partielles au 20 octobre : les chiffres du mois sont incomplets."),
+    ("en", "October 2026 (partial data)", "Partial data, up to October 20: this month's figures are incomplete."),
+])
+def test_a_partial_month_says_so_in_the_subject_and_at_the_top_of_the_body(tmp_path: Path, locale: str, mark: str,
+                                                                           line: str) -> None:
+    """Only the PDF's cover said the data stopped on the 20th: a reader of the mail took the month for complete."""
+    path = tmp_path / "kpireport.yaml"
+    path.write_text(CONFIG.format(locale=locale), encoding="utf-8")
+    config = load_config(path)
+    document = tmp_path / "review-2026-10.pdf"
+    document.write_bytes(b"%PDF-1.7 stand-in")
+    messages = {}
+    for partial in ({MONTH: dt.date(2026, 10, 20)}, {}):
+        view = build_view(config, engine.compute(config, VALUES, [MONTH], partial=partial), MONTH)
+        messages[bool(partial)] = compose(config, view, Recipient("Boss", "boss@example.com"), document, MONTH,
+                                          sender="kpi@example.com").message
+    assert mark in messages[True]["Subject"]
+    body = messages[True].get_body(("plain",)).get_content()
+    assert body.split("\n")[2] == line  # under the greeting
+    complete = messages[False]
+    assert mark not in complete["Subject"]
+    assert line not in complete.get_body(("plain",)).get_content()
+
+
 def _compose(tmp_path: Path, recipient: Recipient = Recipient("Boss", "boss@example.com"),  # noqa: B008
              **options) -> EmailMessage:  # type: ignore[no-untyped-def]
     path = tmp_path / "kpireport.yaml"

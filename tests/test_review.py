@@ -511,6 +511,38 @@ def test_a_month_whose_daily_data_stop_on_the_28th_is_partial_and_not_reviewed_b
     assert "Données partielles au 28 octobre" in pdf_text(tmp_path / "october.pdf")
 
 
+def crm_ahead(config: Path) -> tuple[Path, Path]:
+    """The example's monthly CRM export gets November (October's rows again) while the daily export still stops on
+    31 October; its two data files."""
+    data = config.parent / "data"
+    crm = data / "crm-monthly.csv"
+    october = [line for line in crm.read_text(encoding="utf-8").splitlines() if line.startswith("2026-10,")]
+    with crm.open("a", encoding="utf-8") as export:
+        export.write("".join(f"2026-11,{line.split(',', 1)[1]}\n" for line in october))
+    return crm, data / "daily-web-email.csv"
+
+
+def test_a_month_one_file_has_and_another_still_delivering_lacks_is_not_reviewed_by_default(tmp_path: Path) -> None:
+    """The CRM export already had November, the daily one not yet: the default review was of November, with the web
+    and e-mail KPIs "no data" and a summary saying nothing was wrong."""
+    path, _ = example_copy(tmp_path)
+    crm, daily = crm_ahead(path)
+    result = run("report", path, "-o", tmp_path / "review.pdf")
+    assert result.exit_code == 0, result.output
+    assert f"warning: 2026-11 has data in {crm} but not yet in {daily} (whose KPIs would show no data): not " \
+           "reviewed by default; give --month 2026-11 to review it anyway" in result.output
+    assert any("Octobre 2026" in line for line in pdf_text(tmp_path / "review.pdf").splitlines()[:8])  # the cover
+    assert run("template", path, "-o", tmp_path / "kpi.xlsx").exit_code == 0  # the dashboard opens on it too
+    assert Month.of(load_workbook(tmp_path / "kpi.xlsx")["Tableau de bord"]["B3"].value) == Month(2026, 10)
+    # a file that stopped long ago no longer delivers: it holds nothing back
+    stopped = _daily_export_cut(tmp_path / "stopped", lambda day: day <= dt.date(2026, 8, 31))
+    crm_ahead(stopped)
+    result = run("report", stopped, "-o", tmp_path / "stopped.pdf")
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.output
+    assert any("Novembre 2026" in line for line in pdf_text(tmp_path / "stopped.pdf").splitlines()[:8])
+
+
 def test_a_value_dated_after_this_month_is_warned_about_and_never_the_month_reviewed_by_default(
         tmp_path: Path) -> None:
     """One figure typed in a month ahead (or a wrong year in an export) made it the review's month: a

@@ -160,6 +160,40 @@ def test_a_rerun_after_the_pdf_changed_says_so_and_sends_nothing(tmp_path: Path,
     assert len(mailbox.messages) == 1
 
 
+def test_a_month_the_daily_export_has_not_reached_yet_is_not_sent_by_default(tmp_path: Path, server) -> None:
+    """The CRM export had November, the daily one stopped on 31 October: three owners got a "0 on target, 0 off
+    target" mail with all their KPIs without data. The default stays October, and says why."""
+    from .test_review import crm_ahead
+
+    mailbox, port = server
+    path = project(tmp_path, port)
+    crm, daily = crm_ahead(path)
+    result = run("send", path, "--output-dir", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert f"2026-11 has data in {crm} but not yet in {daily}" in result.output
+    assert "give --month 2026-11 to review it anyway" in result.output
+    files = sorted(part.get_filename() for _, message in mailbox.messages for part in message.iter_attachments())
+    assert files == sorted(f"review-2026-10-{owner}.pdf" for owner in load_config(path).owners)
+    assert all("octobre 2026" in message["Subject"] for _, message in mailbox.messages)
+
+
+def test_a_partial_month_sent_on_purpose_says_so_in_every_mail(tmp_path: Path, server) -> None:
+    mailbox, port = server
+    path = project(tmp_path, port)
+    daily = path.parent / "data" / "daily-web-email.csv"
+    header, *rows = daily.read_text(encoding="utf-8").splitlines(keepends=True)
+    daily.write_text(header + "".join(row for row in rows if row < "2026-10-21"), encoding="utf-8")
+    result = run("send", path, "--month", MONTH, "--output-dir", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert len(mailbox.messages) == 5
+    for _, message in mailbox.messages:
+        # spaces aside: Python's e-mail package may drop one where it folds between two encoded words (CPython
+        # gh-144156), here after "2026"
+        assert "octobre2026(donnéespartielles)" in message["Subject"].replace(" ", "")
+        body = message.get_body(("plain",)).get_content()
+        assert body.splitlines()[2] == "Données partielles au 20 octobre : les chiffres du mois sont incomplets."
+
+
 def test_a_refused_recipient_is_reported_and_the_others_still_go(tmp_path: Path, server) -> None:
     mailbox, port = server
     path = project(tmp_path, port)
@@ -198,6 +232,62 @@ def test_dry_run_writes_eml_files_and_sends_nothing(tmp_path: Path, server) -> N
     assert next(message.iter_attachments()).get_content_type() == "application/pdf"
     assert mailbox.messages == []
     assert not (tmp_path / "out" / LOG_NAME).exists()
+
+
+def test_dry_run_files_of_look_alike_addresses_do_not_overwrite_each_other(tmp_path: Path, server) -> None:
+    """jean.dupont@, jean-dupont@ and jean_dupont@ made one file name: three "wrote" lines, one file left."""
+    mailbox, port = server
+    alike = ["jean.dupont@example.com", "jean-dupont@example.com", "jean_dupont@example.com"]
+    path = project(tmp_path, port, recipients=alike)
+    result = run("send", path, "--month", MONTH, "--dry-run", tmp_path / "eml", "--to", alike[0], "--to",
+                 alike[0].upper(), "--output-dir", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    # one message per owner's document: the same address given twice (in another case) is one recipient
+    assert len(list((tmp_path / "eml").glob("*.eml"))) == result.output.count("wrote ") == 5
+    result = run("send", path, "--month", MONTH, "--dry-run", tmp_path / "eml2", "--output-dir", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    files = sorted((tmp_path / "eml2").glob("*.eml"))
+    written = [line for line in result.output.splitlines() if line.startswith("wrote ")]
+    assert len(files) == len(written) == 5 + 3  # the owners' reviews, and the whole review to each of the three
+    received = {}
+    for file in files:
+        message = email.message_from_bytes(file.read_bytes(), policy=policy.default)
+        received[message["To"].addresses[0].addr_spec, next(message.iter_attachments()).get_filename()] = file.name
+        assert f"wrote {file} (to {message['To'].addresses[0].addr_spec})" in written
+    assert {(address, f"review-{MONTH}.pdf") for address in alike} <= set(received)
+    assert mailbox.messages == []
+
+
+def test_a_dry_run_after_a_partial_send_writes_only_what_a_real_run_would_send(tmp_path: Path, server) -> None:
+    """It wrote every message, as if the send log were empty: not what the next real run would do."""
+    mailbox, port = server
+    path = project(tmp_path, port)
+    out = tmp_path / "out"
+    mailbox.refused.add("karim.benali@example.com")
+    assert run("send", path, "--month", MONTH, "--output-dir", out).exit_code == 1  # 4 sent, Karim's failed
+    log = (out / LOG_NAME).read_bytes()
+    dry = run("send", path, "--month", MONTH, "--output-dir", out, "--dry-run", tmp_path / "eml")
+    assert dry.exit_code == 0, dry.output
+    assert dry.output.count("skipped: ") == 4
+    assert f"dry run: 1 written, nothing sent; 4 already sent, 0 unknown (log: {out / LOG_NAME})" in dry.output
+    (written,) = (tmp_path / "eml").glob("*.eml")
+    planned = email.message_from_bytes(written.read_bytes(), policy=policy.default)
+    assert (out / LOG_NAME).read_bytes() == log  # read, not written
+    assert len(mailbox.messages) == 4
+    mailbox.refused.clear()
+    assert run("send", path, "--month", MONTH, "--output-dir", out).exit_code == 0
+    assert [message["Message-ID"] for _, message in mailbox.messages[4:]] == [planned["Message-ID"]]
+    everything = run("send", path, "--month", MONTH, "--output-dir", out, "--dry-run", tmp_path / "all", "--resend")
+    assert everything.exit_code == 0, everything.output
+    assert len(list((tmp_path / "all").glob("*.eml"))) == 5
+
+
+def test_file_names_alike_are_numbered_on_until_free() -> None:
+    """A key reading like a numbered one ('a 3') sent the numbering into an endless loop."""
+    from kpireport.files import paths_beside
+
+    paths = paths_beside(Path("out/m.eml"), ["a", "a 3", "A", "a.", "a 2"])
+    assert [path.name for path in paths.values()] == ["m-a.eml", "m-a-3.eml", "m-a-2.eml", "m-a-4.eml", "m-a-2-2.eml"]
 
 
 def test_starttls_is_required_unless_written_off(tmp_path: Path, server) -> None:
@@ -307,6 +397,49 @@ def test_recipients_get_the_whole_review_and_owners_theirs_in_one_send(tmp_path:
     count = len(mailbox.messages)
     assert run("send", path, "--month", MONTH, "--output-dir", out).exit_code == 0
     assert len(mailbox.messages) == count  # exactly once: the rerun sends nothing
+
+
+def test_an_owners_cc_gets_a_copy_of_the_owners_review_with_per_all_too(tmp_path: Path, server) -> None:
+    """With --per all the owner's review is the whole review: the cc addresses got nothing."""
+    mailbox, port = server
+    path = project(tmp_path, port, recipients=["Dana Leroy <dana@example.com>"])
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    document["owners"]["email"]["cc"] = ["assistant@example.com", "DANA@example.com"]
+    path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    result = run("send", path, "--month", MONTH, "--per", "all", "--output-dir", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    got = sorted((address.lower(), part.get_filename()) for recipients, message in mailbox.messages
+                 for address in recipients for part in message.iter_attachments())
+    addresses = [owner.email for owner in load_config(path).owners.values()] + ["assistant@example.com",
+                                                                                "dana@example.com"]
+    assert got == sorted((address, f"review-{MONTH}.pdf") for address in addresses)  # Dana once: cc and reader
+
+
+def test_a_kpi_without_owner_is_named_since_no_owner_gets_it(tmp_path: Path, server) -> None:
+    """It was in nobody's mail and send said nothing (report --per owner warned)."""
+    mailbox, port = server
+    path = project(tmp_path, port)
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    del document["kpis"]["visits"]["owner"]
+    path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    warning = "warning: visits has no owner: it is in no per-owner review (give it 'owner:')"
+    for command in (("validate", path), ("send", path, "--month", MONTH, "--output-dir", tmp_path / "out")):
+        result = run(*command)
+        assert result.exit_code == 0, result.output
+        assert result.output.count(warning) == 1, result.output
+    texts = [pdf_text(part.get_content()) for _, message in mailbox.messages for part in message.iter_attachments()]
+    assert len(texts) == 5  # Karim still owns bounce_rate
+    assert not any("Visites (sessions)" in text for text in texts)
+    whole = run("send", path, "--month", MONTH, "--per", "all", "--to", "boss@example.com", "--output-dir",
+                tmp_path / "whole")
+    assert whole.exit_code == 0, whole.output
+    assert warning not in whole.output  # the whole review holds it
+    assert "Visites (sessions)" in pdf_text(next(mailbox.messages[-1][1].iter_attachments()).get_content())
+    del document["owners"]
+    for kpi in document["kpis"].values():
+        kpi.pop("owner", None)
+    path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    assert "no owner" not in run("validate", path).output  # a config without owners has no per-owner review
 
 
 @pytest.mark.parametrize(("recipients", "key"), [

@@ -19,7 +19,7 @@ from kpireport.errors import DataError
 from kpireport.export import to_csv
 from kpireport.months import Month
 from kpireport.presets import write_project
-from kpireport.sources import load_data, parse_date, parse_number, sources_with
+from kpireport.sources import MonthlyData, load_data, parse_date, parse_number, sources_with
 from kpireport.template import named_cells, write_template
 from kpireport.workbook import template_period
 
@@ -83,6 +83,31 @@ def test_the_old_names_still_parse_one_text() -> None:
 
 
 # --- aggregation to months --------------------------------------------------------------------------
+
+
+def test_the_default_month_waits_for_every_file_still_delivering() -> None:
+    """A file with a value in the month before and none in the month is behind, unless another file gives its inputs
+    that month (a workbook pre-filled from the export); a file that stopped earlier holds nothing back."""
+    data = MonthlyData()
+    sep, oct_, nov, dec = (Month(2026, m) for m in (9, 10, 11, 12))
+    for month in (sep, oct_, nov):
+        data.add("revenue", month, 1.0, "crm.csv")
+    for month in (sep, oct_):
+        data.add("visits", month, 1.0, "daily.csv")
+    data.add("opens", oct_, 1.0, "old.csv")  # stopped after October, like daily.csv
+    assert data.behind(nov) == ["daily.csv", "old.csv"]
+    assert data.last_complete_month() == oct_
+    assert data.held_back() == [nov]
+    data.add("visits", nov, 1.0, "workbook.xlsx")  # visits for November, from another file
+    data.add("opens", nov, 1.0, "workbook.xlsx")
+    assert data.behind(nov) == []
+    assert data.last_complete_month() == nov
+    for input_id in ("revenue", "visits", "opens"):
+        data.add(input_id, dec, 1.0, "crm.csv")
+    data.add("extra", oct_, 1.0, "stopped.csv")  # nothing since October: no longer delivering by December
+    assert data.last_complete_month() == dec
+    assert data.last_complete_month(until=oct_) == oct_
+    assert data.held_back(until=oct_) == [nov, dec]
 
 
 def test_daily_wide_rows_roll_up_with_each_aggregate(tmp_path: Path) -> None:
