@@ -9,8 +9,10 @@ import hashlib
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.policy import EmailPolicy
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
 
@@ -38,6 +40,25 @@ class Outgoing:
     message: EmailMessage
 
 
+class _SubjectsWhole(EmailPolicy):
+    """The default policy, but a non-ASCII Subject is folded by email.header's encoder: Python 3.11's
+    own folding drops the space where it wraps between two encoded words, one subject in five or so
+    ("octobre 2026(données partielles)"). The older encoder keeps every space, lines within 78."""
+
+    def fold(self, name: str, value: str) -> str:
+        if name.lower() != "subject" or self.utf8 or str(value).isascii():
+            return super().fold(name, value)
+        return f"{name}: {Header(str(value), 'utf-8', header_name=name).encode(linesep=self.linesep)}{self.linesep}"
+
+    def fold_binary(self, name: str, value: str) -> bytes:
+        if name.lower() != "subject" or self.utf8 or str(value).isascii():
+            return super().fold_binary(name, value)
+        return self.fold(name, value).encode("ascii")
+
+
+_POLICY = _SubjectsWhole()
+
+
 def compose(config: Config, view: ReviewView, recipient: Recipient, document: Path, month: Month, *,
             sender: str, reply_to: str | None = None, template_dir: Path | None = None, now=None) -> Outgoing:  # type: ignore[no-untyped-def]
     """The message for `recipient` carrying `document` (the review PDF of `view`)."""
@@ -50,7 +71,7 @@ def compose(config: Config, view: ReviewView, recipient: Recipient, document: Pa
     with template_errors(template_dir):
         subject = templates.get_template(f"mail/{config.locale}/subject.txt").render(values)
         body = templates.get_template(f"mail/{config.locale}/body.txt").render(values)
-    message = EmailMessage()
+    message = EmailMessage(policy=_POLICY)
     message["Subject"] = re.sub(r"\s+", " ", subject).strip()  # one line: no header can be injected
     message["From"] = sender
     # the name as an RFC 5322 phrase, quoted or encoded whole: `Zoë <boss@evil.example>` stays a name

@@ -164,3 +164,23 @@ def test_the_message_id_is_the_same_for_the_same_review_recipient_and_month(tmp_
     assert first.endswith("@reviews.example.org>")
     assert len({first, message_id("other@example.com"), message_id(pdf=b"%PDF two"),
                 message_id(month=Month(2026, 9))}) == 4
+
+
+@pytest.mark.parametrize("month", ["octobre 2026", "novembre 2026", "décembre 2026", "février 2027", "août 2026"])
+def test_a_subject_comes_back_with_every_space_however_it_folds(month: str) -> None:
+    """Python 3.11 folded "octobre 2026 (données partielles)" into "octobre 2026(données partielles)",
+    one subject in five: the message's policy folds non-ASCII subjects with email.header's encoder."""
+    from email import message_from_bytes, policy
+
+    from kpireport.mail import _POLICY
+
+    for mark in ("(données partielles)", "", "(partial data)"):
+        for name in ("Karim Benali", "Zoë Ångström", "Équipe ventes Île-de-France", "A" * 70):
+            subject = f"Revue mensuelle marketing & ventes — {month} {mark} — {name} : 1 atteint, 1 hors cible"
+            message = EmailMessage(policy=_POLICY)
+            message["Subject"] = subject
+            message.set_content("x")
+            for wire in (message.as_bytes(), message.as_bytes(policy=message.policy.clone(linesep="\r\n"))):
+                head = wire.split(b"\n\n")[0].split(b"\r\n\r\n")[0]
+                assert message_from_bytes(wire, policy=policy.default)["Subject"] == subject
+                assert all(len(line.rstrip(b"\r")) <= 78 for line in head.split(b"\n"))
