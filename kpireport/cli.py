@@ -5,6 +5,7 @@ Heavy modules are imported inside the commands so that `kpireport --help` answer
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -24,6 +25,7 @@ EXIT_BAD_INPUT = 2
 
 
 EXIT_INTERNAL_ERROR = 1
+EXIT_READER_GONE = 141  # 128 + SIGPIPE, as `yes | head` ends
 
 
 class _Group(click.Group):
@@ -41,12 +43,23 @@ class _Group(click.Group):
             click.echo(_redacted(f"error: {exc}"), err=True)
             ctx.exit(EXIT_BAD_INPUT)
         except Exception as exc:
+            if _reader_gone(exc):
+                # `kpireport compute … | head`: the reader has what it wanted; end as a Unix tool does on
+                # SIGPIPE, quietly (stdout pointed at /dev/null: Python's last flush would fail again)
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                ctx.exit(EXIT_READER_GONE)
             if ctx.meta.get("kpireport.verbose"):
                 raise
             click.echo(_redacted(f"internal error: {exc.__class__.__name__}: {exc}\n"
                                  "  this is a bug in kpireport: run the same command with --verbose to see the "
                                  "traceback, and please report it"), err=True)
             ctx.exit(EXIT_INTERNAL_ERROR)
+
+
+def _reader_gone(exc: Exception) -> bool:
+    """A write to a pipe whose reader closed it (`| head`): Python's BrokenPipeError, or polars' own
+    OSError, which carries no errno, only "Broken pipe (os error 32)" in its message."""
+    return isinstance(exc, BrokenPipeError) or (isinstance(exc, OSError) and "Broken pipe" in str(exc))
 
 
 def main() -> None:

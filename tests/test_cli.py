@@ -586,3 +586,21 @@ def test_report_per_owner_in_a_log_is_one_line_per_file(tmp_path: Path) -> None:
     files = sorted(tmp_path.glob("review-*.pdf"))
     assert len(files) > 2
     assert sorted(result.stdout.splitlines()) == [f"wrote {path}" for path in files]
+
+
+@pytest.mark.parametrize("output_format", ["csv", "json"])
+def test_a_reader_that_stops_early_ends_the_command_quietly_as_unix_tools_do(tmp_path: Path, monkeypatch,
+                                                                              output_format: str) -> None:
+    """`kpireport compute … | head` printed "internal error: BrokenPipeError … this is a bug"."""
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    from bench_scale import write_project  # 100 KPIs over ten years: megabytes, more than a pipe holds
+
+    config = write_project(tmp_path, 100)
+    process = subprocess.Popen([sys.executable, "-m", "kpireport", "compute", str(config), "--format", output_format],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None
+    assert process.stderr is not None
+    assert process.stdout.readline()  # what `head -1` reads, then it goes
+    process.stdout.close()
+    assert process.wait(timeout=60) == 141  # 128 + SIGPIPE, as `yes | head` ends
+    assert process.stderr.read() == b""
