@@ -6,7 +6,8 @@ Heavy modules are imported inside the commands so that `kpireport --help` answer
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -15,6 +16,7 @@ import click
 from .errors import KpiReportError, counted
 
 if TYPE_CHECKING:
+    from .delivery import SendLog
     from .months import Month
     from .template import TemplateOutcome
 
@@ -405,13 +407,14 @@ def send(config: Path, data_files: tuple[Path, ...], month, per: str, to: tuple[
     KPIREPORT_SMTP_USER and KPIREPORT_SMTP_PASSWORD. Each message is recorded in send-log.jsonl in
     the project's output folder: a rerun sends only what was not delivered, and never a message whose
     delivery is unknown (the connection was lost after it went out) unless given --resend.
-    Exit code 1 when a message failed or may not have been delivered.
+    Exit code 1 when a message failed or may not have been delivered; 130 (Ctrl-C) or 143 (SIGTERM)
+    when stopped, after saying what was sent.
     """
     from contextlib import ExitStack
     from functools import partial
 
     from .config import is_address
-    from .delivery import LOG_NAME, SendLog, connect, credentials_from_environment, deliver, send_lock
+    from .delivery import LOG_NAME, SendLog, connect, credentials_from_environment, deliver, interruptible, send_lock
     from .mail import prepare, write_eml
 
     for option, addresses in (("--to", to), ("--only", only)):
@@ -423,6 +426,7 @@ def send(config: Path, data_files: tuple[Path, ...], month, per: str, to: tuple[
     output_dir = output_dir or settings.output
     credentials = None if dry_run else credentials_from_environment()
     logs: list[SendLog] = []
+    to_send = 0  # the messages this run is to send, once known
 
     def start() -> None:  # once the recipients are known, before any PDF is written
         stack.enter_context(send_lock(output_dir))  # one send at a time per send log
@@ -430,6 +434,8 @@ def send(config: Path, data_files: tuple[Path, ...], month, per: str, to: tuple[
         _warn(logs[0].warnings)
 
     with ExitStack() as stack:
+        stack.enter_context(_reported_if_interrupted(logs, lambda: to_send))
+        stack.enter_context(interruptible())  # from here SIGTERM stops the send as Ctrl-C does
         messages = prepare(settings, data.values, month, per=per, to=list(to), output_dir=output_dir,
                            template_dir=template_dir, notes=data.review_notes(settings.locale),
                            partial=data.partial, rows=data.rows, before_writing=None if dry_run else start,
@@ -448,6 +454,7 @@ def send(config: Path, data_files: tuple[Path, ...], month, per: str, to: tuple[
             return
         log = logs[0]
         counts = {"sent": 0, "skipped": 0, "failed": 0, "unknown": 0}
+        to_send = sum(resend or log.delivered(outgoing) is None for outgoing in messages)
         for status, outgoing, detail in deliver(messages, log, partial(connect, settings.smtp, credentials),
                                                 resend=resend):
             counts[status] += 1
@@ -461,8 +468,30 @@ def send(config: Path, data_files: tuple[Path, ...], month, per: str, to: tuple[
     if counts["failed"]:
         click.echo("run the same command again to send what failed: what was delivered is not sent twice", err=True)
     if counts["unknown"]:
-        click.echo("the reply to a message that went out whole was lost, so it may have been delivered: a rerun "
-                   "does not send it again (SMTP cannot tell); check with the recipient, then --resend --only ADDR",
-                   err=True)
+        click.echo(UNKNOWN_ADVICE, err=True)
     if counts["failed"] or counts["unknown"]:
         sys.exit(1)
+
+
+UNKNOWN_ADVICE = ("the reply to a message that went out whole was lost or not waited for, so it may have been "
+                  "delivered: a rerun does not send it again (SMTP cannot tell); check with the recipient, then "
+                  "--resend --only ADDR")
+
+
+@contextmanager
+def _reported_if_interrupted(logs: list[SendLog], to_send: Callable[[], int]) -> Iterator[None]:
+    """A send stopped by Ctrl-C or SIGTERM says what this run's log lines say went out, and what did not,
+    then exits with 128 + the signal's number (130, 143), as a shell reports a command it stopped."""
+    import signal
+
+    try:
+        yield
+    except KeyboardInterrupt as stop:
+        statuses = [entry["status"] for log in logs for entry in log.entries[log.loaded:]]
+        sent, unknown = statuses.count("sent"), statuses.count("unknown")
+        told = [f"{sent} sent"] + [f"{unknown} may have been delivered (unknown)"] * bool(unknown)
+        where = f" (log: {logs[0].path})" if statuses else ""
+        click.echo(f"interrupted: {', '.join(told)}, {to_send() - sent - unknown} not sent{where}", err=True)
+        if unknown:
+            click.echo(UNKNOWN_ADVICE, err=True)
+        sys.exit(128 + getattr(stop, "signal_number", signal.SIGINT))

@@ -6,8 +6,9 @@ sends only what the log lacks; `resend` sends anyway. One `send` at a time: the 
 A failure before the end of DATA (dropped connection, timeout, 4xx reply) is retried with backoff on
 a new connection; a permanent refusal (5xx) is reported for that recipient and the others still go.
 A reply lost after the whole message went out is ambiguous: the server may have stored it, so it is
-logged `unknown` and never sent again without `resend`. The password is given to smtplib only: it is
-never printed, logged or written.
+logged `unknown` and never sent again without `resend`; so is a message whose send is stopped (Ctrl-C,
+SIGTERM: see `interruptible`) while it waits for that reply. The password is given to smtplib only: it
+is never printed, logged or written.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ import fcntl
 import json
 import os
 import re
+import signal
 import smtplib
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -51,6 +54,61 @@ def credentials_from_environment() -> Credentials | None:
         raise KpiReportError(f"set both {USER_VARIABLE} and {PASSWORD_VARIABLE}, or neither",
                              hint="the SMTP login is read from the environment only, never from the config")
     return Credentials(user, password) if user and password else None  # type: ignore[arg-type]  # pragma: no mutate
+
+
+# --- Ctrl-C and SIGTERM ----------------------------------------------------------------------------------
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) or SIGTERM during a send, raised where the send was, like Ctrl-C's KeyboardInterrupt."""
+
+    def __init__(self, signal_number: int) -> None:
+        super().__init__(signal.Signals(signal_number).name)
+        self.signal_number = signal_number
+
+
+class _Signals:
+    held = 0  # inside `_settling`: a signal waits for the end of the block
+    pending: int | None = None
+
+
+def _on_signal(signal_number: int, _frame: object) -> None:
+    if _Signals.held:
+        _Signals.pending = signal_number
+    else:
+        raise Interrupted(signal_number)
+
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[None]:
+    """SIGTERM stops a send as Ctrl-C does, by an exception (`Interrupted`) where it was: a message whose
+    data went out is then logged `unknown` instead of dying unrecorded (and being sent again by the next
+    run). A signal the caller ignores (nohup) stays ignored; only the main thread can catch signals."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)
+                if signal.getsignal(number) is not signal.SIG_IGN}
+    for number in previous:
+        signal.signal(number, _on_signal)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)  # None: not set from Python
+
+
+@contextlib.contextmanager
+def _settling() -> Iterator[None]:
+    """Recording a message's outcome is not cut short: a signal meanwhile is raised once it is written."""
+    _Signals.held += 1
+    try:
+        yield
+    finally:
+        _Signals.held -= 1
+        if not _Signals.held and _Signals.pending is not None:
+            number, _Signals.pending = _Signals.pending, None
+            raise Interrupted(number)
 
 
 # --- the send log ----------------------------------------------------------------------------------------
@@ -102,6 +160,7 @@ class SendLog:
                                      line=number, hint=_REPAIR)
             self._newline = last
             self.entries.append(entry)
+        self.loaded = len(self.entries)  # the records of earlier runs: those after them are this run's
 
     def delivered(self, outgoing: Outgoing) -> dict | None:
         """The latest record of this message (month, recipient, document), if any."""
@@ -229,6 +288,7 @@ class Connection:
         self.client = client
         self.where = where
         self.timeout = timeout
+        self.went_out = False  # the current message's final "." was sent, and no refusal came back
 
     def no_answer(self) -> NoAnswerError:
         return NoAnswerError(f"the server at {self.where} did not answer within {self.timeout:g} s")
@@ -238,6 +298,7 @@ class Connection:
         safe to retry, from a lost reply after it. The envelope goes to the recipient's address, never
         to one read back from a header."""
         client = self.client
+        self.went_out = False
         message = outgoing.message
         sender = parseaddr(str(message["From"]))[1]
         options: tuple[str, ...] = ()
@@ -261,7 +322,9 @@ class Connection:
             code, reply = client.getreply()
             if code != 354:  # pragma: no mutate (> alike: no server answers 2xx or 3xx but 354)
                 raise smtplib.SMTPDataError(code, reply)
-            client.send(data + b".\r\n")
+            client.send(data)  # stopped before its final ".", the message is not stored
+            self.went_out = True  # from here on the server may store it
+            client.send(b".\r\n")
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             if _timed_out(exc):
                 raise self.no_answer() from None
@@ -274,6 +337,7 @@ class Connection:
                     else f"the connection to {self.where} was lost")
             raise DeliveryUnknownError(f"{lost} after the message was sent") from None
         if code != 250:  # pragma: no mutate (> alike: no server answers under 250)
+            self.went_out = False  # refused: not stored
             raise smtplib.SMTPDataError(code, reply)
 
     def quit(self) -> None:
@@ -330,12 +394,15 @@ class _Session:
         self.opener = opener
         self.connection: Connection | None = None
         self.opening = False  # pragma: no mutate (set before each use): the last failure was while opening
+        self.attempt: Connection | None = None  # the current attempt's, kept when dropped
 
     def send(self, outgoing: Outgoing) -> None:
+        self.attempt = None
         if self.connection is None:
             self.opening = True
             self.connection = self.opener()
         self.opening = False
+        self.attempt = self.connection
         self.connection.send(outgoing)
 
     def drop(self) -> None:
@@ -374,27 +441,42 @@ def deliver(batch: Iterable[Outgoing], log: SendLog, opener: Callable[[], Connec
             if unreachable is not None:
                 yield "failed", outgoing, f"not tried: {unreachable}"
                 continue
-            for attempt in range(1, attempts + 1):  # pragma: no mutate (the last attempt breaks out anyway)
-                try:
-                    session.send(outgoing)
-                except DeliveryUnknownError as exc:
-                    session.drop()
-                    log.record(outgoing, "unknown", str(exc))
-                    yield "unknown", outgoing, f"{exc}: it may have been delivered"
-                    break
-                except (smtplib.SMTPException, OSError) as exc:
-                    session.drop()
-                    if _is_transient(exc) and attempt < attempts:  # pragma: no mutate (attempt <= attempts)
-                        time.sleep(backoff * 2 ** (attempt - 1))
-                        continue
-                    tries = f" after {attempt} tries" if attempt > 1 else ""  # pragma: no mutate (> 1 is != 1)
-                    if session.opening:  # no connection (or no secure one): the next message would fare the same
-                        unreachable = _reason(exc)
-                    yield "failed", outgoing, f"{_reason(exc)}{tries}"
-                    break
-                else:
-                    log.record(outgoing)
-                    yield "sent", outgoing, ""
-                    break
-    finally:
+            recorded = len(log.entries)
+            try:
+                for attempt in range(1, attempts + 1):  # pragma: no mutate (the last attempt breaks out anyway)
+                    try:
+                        session.send(outgoing)
+                    except DeliveryUnknownError as exc:
+                        session.drop()
+                        with _settling():
+                            log.record(outgoing, "unknown", str(exc))
+                        yield "unknown", outgoing, f"{exc}: it may have been delivered"
+                        break
+                    except (smtplib.SMTPException, OSError) as exc:
+                        session.drop()
+                        if _is_transient(exc) and attempt < attempts:  # pragma: no mutate (attempt <= attempts)
+                            time.sleep(backoff * 2 ** (attempt - 1))
+                            continue
+                        tries = f" after {attempt} tries" if attempt > 1 else ""  # pragma: no mutate (> 1 is != 1)
+                        if session.opening:  # no connection (or no secure one): the next message would fare the same
+                            unreachable = _reason(exc)
+                        yield "failed", outgoing, f"{_reason(exc)}{tries}"
+                        break
+                    else:
+                        with _settling():
+                            log.record(outgoing)
+                        yield "sent", outgoing, ""
+                        break
+            except KeyboardInterrupt:  # Ctrl-C, or SIGTERM under `interruptible`
+                stopped = session.attempt
+                if stopped is not None and stopped.went_out and len(log.entries) == recorded:  # outcome unrecorded
+                    reason = f"interrupted while waiting for the reply from {stopped.where} after the message was sent"
+                    with _settling():
+                        log.record(outgoing, "unknown", reason)
+                    yield "unknown", outgoing, f"{reason}: it may have been delivered"
+                raise
+    except BaseException:  # stopped: no QUIT, whose reply may take `timeout` seconds from a server still busy
+        session.drop()
+        raise
+    else:
         session.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import email
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -106,6 +107,75 @@ def test_a_retry_carries_the_same_message_id(tmp_path: Path, server) -> None:
     ids = {message["Message-ID"] for _, message in mailbox.messages}
     assert len(mailbox.messages) == 2
     assert len(ids) == 1
+
+
+# --- stopped by Ctrl-C or SIGTERM ---------------------------------------------------------------------
+
+
+def started_send(path: Path, cwd: Path) -> subprocess.Popen:  # type: ignore[type-arg]
+    """`kpireport send` in a process of its own, as cron or systemd would run it and stop it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KPIREPORT_SMTP")}
+    return subprocess.Popen([sys.executable, "-m", "kpireport", "send", str(path), "--month", str(MONTH)],
+                            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def stopped(process: subprocess.Popen, seen, signal_number: int) -> tuple[int, str]:  # type: ignore[type-arg,no-untyped-def]
+    """Send the signal once the server has seen `seen()` happen; the send's exit code and output."""
+    try:
+        deadline = time.monotonic() + 120
+        while not seen():
+            assert process.poll() is None, process.communicate()[0]
+            assert time.monotonic() < deadline, "the send never got that far"
+            time.sleep(0.05)
+        time.sleep(0.3)  # the client is now waiting for the server's reply
+        process.send_signal(signal_number)
+        output = process.communicate(timeout=30)[0]
+        return process.returncode, output
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_send_stopped_while_waiting_for_the_reply_logs_it_unknown_and_never_sends_it_twice(
+        tmp_path: Path, server, signal_number: int) -> None:
+    """Ctrl-C, or SIGTERM (cron's timeout, systemctl stop), after the second message went out whole and
+    before its reply: the server stored it, so it is logged `unknown`, and the rerun does not send it."""
+    mailbox, port = server
+    path = project(tmp_path, port)
+    mailbox.delay, mailbox.slow_after = 60, 1  # the first message is answered at once, the second only after 60 s
+    code, output = stopped(started_send(path, tmp_path), lambda: len(mailbox.messages) == 2, signal_number)
+    assert code == 128 + signal_number, output
+    assert "interrupted: 1 sent, 1 may have been delivered (unknown), 3 not sent" in output
+    second = mailbox.raw[1][1][0]
+    assert f"to {second} — interrupted while waiting for the reply from 127.0.0.1:{port} after the message was " \
+           "sent: it may have been delivered" in output
+    log = path.parent / "output" / LOG_NAME
+    assert [r["status"] for r in records(log)] == ["sent", "unknown"]
+    assert "Traceback" not in output
+    assert "Aborted!" not in output
+    mailbox.delay = 0
+    rerun = run("send", path, "--month", MONTH)
+    assert rerun.exit_code == 1, rerun.output  # the unknown one is reported again
+    assert "3 sent, 1 already sent, 0 failed, 1 unknown" in rerun.output
+    delivered = sorted(address for _, (address,), _ in mailbox.raw)
+    assert len(delivered) == len(set(delivered)) == 5  # every owner exactly one copy
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_send_stopped_before_the_message_went_out_has_sent_nothing_and_logs_nothing(
+        tmp_path: Path, server, signal_number: int) -> None:
+    mailbox, port = server
+    path = project(tmp_path, port)
+    mailbox.rcpt_delay = 60  # the first message waits for its RCPT reply: its data never goes
+    code, output = stopped(started_send(path, tmp_path), lambda: len(mailbox.rcpt) == 1, signal_number)
+    assert code == 128 + signal_number, output
+    assert "interrupted: 0 sent, 5 not sent" in output
+    assert not (path.parent / "output" / LOG_NAME).exists()
+    mailbox.rcpt_delay = 0
+    assert "5 sent, 0 already sent" in run("send", path, "--month", MONTH).output
+    assert len(mailbox.messages) == 5
 
 
 # --- timeouts -----------------------------------------------------------------------------------------
