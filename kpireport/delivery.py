@@ -163,10 +163,13 @@ class SendLog:
         self.loaded = len(self.entries)  # the records of earlier runs: those after them are this run's
 
     def delivered(self, outgoing: Outgoing) -> dict | None:
-        """The latest record of this message (month, recipient, document), if any."""
-        key = (str(outgoing.month), outgoing.recipient.address.lower(), outgoing.document.name)
-        return next((e for e in reversed(self.entries)
-                     if (e["month"], e["recipient"].lower(), e["document"]) == key), None)
+        """The latest record of this message, if any: the same month and recipient, and the same PDF
+        whatever its name (an owner renamed in the config renames the file only), else the same document
+        name (its PDF changed since)."""
+        month, address = str(outgoing.month), outgoing.recipient.address.lower()
+        theirs = [e for e in reversed(self.entries) if (e["month"], e["recipient"].lower()) == (month, address)]
+        return (next((e for e in theirs if e.get("sha256") == outgoing.digest), None)
+                or next((e for e in theirs if e["document"] == outgoing.document.name), None))
 
     def record(self, outgoing: Outgoing, status: str = "sent", reason: str | None = None) -> None:
         entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "status": status, "month": str(outgoing.month),
@@ -434,9 +437,13 @@ def deliver(batch: Iterable[Outgoing], log: SendLog, opener: Callable[[], Connec
                                             f"{previous.get('time', '?')}: it may have been delivered")
                 continue
             if previous is not None:
-                changed = " (the PDF has changed since: --resend sends it again)" \
-                    if previous.get("sha256") != outgoing.digest else ""
-                yield "skipped", outgoing, f"already sent on {previous.get('time', '?')}{changed}"
+                if previous.get("sha256") != outgoing.digest:
+                    how = " (the PDF has changed since: --resend sends it again)"
+                elif previous["document"] != outgoing.document.name:
+                    how = f" as {previous['document']}"
+                else:
+                    how = ""
+                yield "skipped", outgoing, f"already sent on {previous.get('time', '?')}{how}"
                 continue
             if unreachable is not None:
                 yield "failed", outgoing, f"not tried: {unreachable}"

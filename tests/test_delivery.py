@@ -183,9 +183,26 @@ def test_a_changed_pdf_is_skipped_with_a_notice_and_sent_with_resend(tmp_path: P
     assert len(mailbox.messages) == 1
     assert send(port, [outgoing("boss@example.com", digest="b" * 64)], log, resend=True)[0][0] == "sent"
     assert len(mailbox.messages) == 2
-    # another month, recipient or document is not the same message
+    # another month, recipient or document (with another PDF) is not the same message
     assert send(port, [outgoing("BOSS@example.com", digest="b" * 64)], log)[0][0] == "skipped"  # case-blind
-    assert send(port, [outgoing("boss@example.com", document="review-2026-10-sales.pdf")], log)[0][0] == "sent"
+    assert send(port, [outgoing("boss@example.com", digest="c" * 64, document="review-2026-10-sales.pdf")],
+                log)[0][0] == "sent"
+
+
+def test_the_same_pdf_under_another_name_is_already_sent(tmp_path: Path, server) -> None:
+    """An owner's id renamed in the config renames their PDF, not its content: the recipient has it."""
+    mailbox, port = server
+    log = tmp_path / LOG_NAME
+    assert send(port, [outgoing("boss@example.com", document="review-2026-10-email.pdf")], log)[0][0] == "sent"
+    renamed = send(port, [outgoing("boss@example.com", document="review-2026-10-emailing.pdf"),
+                          outgoing("other@example.com", document="review-2026-10-emailing.pdf")], log)
+    assert [(status, address) for status, address, _ in renamed] == [("skipped", "boss@example.com"),
+                                                                     ("sent", "other@example.com")]
+    assert renamed[0][2].startswith("already sent on ")
+    assert renamed[0][2].endswith(" as review-2026-10-email.pdf")
+    assert send(port, [outgoing("boss@example.com", digest="b" * 64, document="review-2026-10-emailing.pdf")],
+                log)[0][0] == "sent"  # another PDF under the new name is a new message
+    assert len(mailbox.messages) == 3
 
 
 # --- a reply lost after the message went out ------------------------------------------------------------

@@ -178,6 +178,25 @@ def test_a_send_stopped_before_the_message_went_out_has_sent_nothing_and_logs_no
     assert len(mailbox.messages) == 5
 
 
+def test_an_owner_renamed_in_the_config_does_not_get_the_same_review_again(tmp_path: Path, server) -> None:
+    mailbox, port = server
+    path = project(tmp_path, port)
+    assert run("send", path, "--month", MONTH).exit_code == 0
+
+    def rename(document: dict) -> None:
+        document["owners"] = {("web" if oid == "website" else oid): owner for oid, owner in document["owners"].items()}
+        for kpi in document["kpis"].values():
+            kpi["owner"] = "web" if kpi.get("owner") == "website" else kpi.get("owner")
+
+    edit(path, rename)
+    again = run("send", path, "--month", MONTH)
+    assert again.exit_code == 0, again.output
+    assert "0 sent, 5 already sent" in again.output
+    assert "skipped: review-2026-10-web.pdf to " in again.output
+    assert " as review-2026-10-website.pdf" in again.output
+    assert len(mailbox.messages) == 5
+
+
 # --- timeouts -----------------------------------------------------------------------------------------
 
 

@@ -180,6 +180,18 @@ def test_the_latest_record_of_the_same_message_counts(tmp_path: Path) -> None:
     assert log.delivered(outgoing("nobody@example.com")) is None
 
 
+def test_the_same_pdf_is_found_whatever_its_name_before_the_same_name(tmp_path: Path) -> None:
+    path = tmp_path / LOG_NAME
+    path.write_bytes(line(document="review-2026-10-email.pdf", sha256="a" * 64, time="first")
+                     + line(document="review-2026-10-emailing.pdf", sha256="b" * 64, time="second"))
+    log = SendLog(path)
+    assert log.delivered(outgoing(document="review-2026-10-emailing.pdf"))["time"] == "first"  # its content: a…
+    assert log.delivered(outgoing(document="review-2026-10-emailing.pdf", digest="c" * 64))["time"] == "second"
+    assert log.delivered(outgoing(document="review-2026-10-other.pdf", digest="c" * 64)) is None
+    assert log.delivered(outgoing("other@example.com")) is None
+    assert log.delivered(outgoing(month=Month(2026, 9))) is None
+
+
 def test_a_record_that_cannot_be_written_is_an_error_naming_the_message(tmp_path: Path) -> None:
     (tmp_path / "blocked").write_text("a file where the log's folder should be")
     log = SendLog(tmp_path / "blocked" / LOG_NAME)
