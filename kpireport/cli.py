@@ -456,7 +456,7 @@ def send(config: Path, data_files: tuple[Path, ...], month, per: str, to: tuple[
         counts = {"sent": 0, "skipped": 0, "failed": 0, "unknown": 0}
         to_send = sum(resend or log.delivered(outgoing) is None for outgoing in messages)
         for status, outgoing, detail in deliver(messages, log, partial(connect, settings.smtp, credentials),
-                                                resend=resend):
+                                                resend=resend, partial=data.partial.get(month)):
             counts[status] += 1
             line = f"{status}: {outgoing.document.name} to {outgoing.recipient.address}"
             if status == "unknown":

@@ -14,7 +14,9 @@ is never printed, logged or written.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import fcntl
+import functools
 import json
 import os
 import re
@@ -171,10 +173,14 @@ class SendLog:
         return (next((e for e in theirs if e.get("sha256") == outgoing.digest), None)
                 or next((e for e in theirs if e["document"] == outgoing.document.name), None))
 
-    def record(self, outgoing: Outgoing, status: str = "sent", reason: str | None = None) -> None:
+    def record(self, outgoing: Outgoing, status: str = "sent", reason: str | None = None,
+               partial: dt.date | None = None) -> None:
+        """Append the message's record; `partial`: the month's data stopped that day (no key: complete)."""
         entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "status": status, "month": str(outgoing.month),
                  "recipient": outgoing.recipient.address, "document": outgoing.document.name,
                  "sha256": outgoing.digest, "message_id": outgoing.message["Message-ID"]}
+        if partial:
+            entry["partial"] = partial.isoformat()
         if reason:
             entry["reason"] = reason
         line = json.dumps(entry, ensure_ascii=False) + "\n"
@@ -423,15 +429,23 @@ class _Session:
 
 def deliver(batch: Iterable[Outgoing], log: SendLog, opener: Callable[[], Connection],
             *, resend: bool = False,  # pragma: no mutate (a "/" there: every caller names them anyway)
-            attempts: int = 3, backoff: float = 1.0) -> Iterator[tuple[str, Outgoing, str]]:
+            partial: dt.date | None = None, attempts: int = 3, backoff: float = 1.0,
+            ) -> Iterator[tuple[str, Outgoing, str]]:
     """Send each message not yet in the log; yields (`sent` | `skipped` | `failed` | `unknown`, message,
     detail). `unknown`: the message may have been delivered (its reply was lost after the data went
-    out): it is logged so, never retried, and a rerun reports it again instead of sending it."""
+    out): it is logged so, never retried, and a rerun reports it again instead of sending it.
+    `partial`: the batch's month has data up to that day only (logged); a review sent while its month
+    was partial is sent again, once, when the month is complete."""
     session = _Session(opener)
+    record = functools.partial(log.record, partial=partial)
     unreachable: str | None = None  # the server could not be reached (or refused us): the rest is not tried
     try:
         for outgoing in batch:
             previous = None if resend else log.delivered(outgoing)
+            completed = ""
+            if previous is not None and previous.get("partial") and partial is None:  # a new review, not a copy
+                completed = f"the month was partial when last sent (data up to {previous['partial']})"
+                previous = None
             if previous is not None and previous.get("status") == "unknown":  # pragma: no mutate (sent, unknown)
                 yield "unknown", outgoing, (f"{previous.get('reason', 'the reply was lost')} on "
                                             f"{previous.get('time', '?')}: it may have been delivered")
@@ -456,7 +470,7 @@ def deliver(batch: Iterable[Outgoing], log: SendLog, opener: Callable[[], Connec
                     except DeliveryUnknownError as exc:
                         session.drop()
                         with _settling():
-                            log.record(outgoing, "unknown", str(exc))
+                            record(outgoing, "unknown", str(exc))
                         yield "unknown", outgoing, f"{exc}: it may have been delivered"
                         break
                     except (smtplib.SMTPException, OSError) as exc:
@@ -471,15 +485,15 @@ def deliver(batch: Iterable[Outgoing], log: SendLog, opener: Callable[[], Connec
                         break
                     else:
                         with _settling():
-                            log.record(outgoing)
-                        yield "sent", outgoing, ""
+                            record(outgoing)
+                        yield "sent", outgoing, completed
                         break
             except KeyboardInterrupt:  # Ctrl-C, or SIGTERM under `interruptible`
                 stopped = session.attempt
                 if stopped is not None and stopped.went_out and len(log.entries) == recorded:  # outcome unrecorded
                     reason = f"interrupted while waiting for the reply from {stopped.where} after the message was sent"
                     with _settling():
-                        log.record(outgoing, "unknown", reason)
+                        record(outgoing, "unknown", reason)
                     yield "unknown", outgoing, f"{reason}: it may have been delivered"
                 raise
     except BaseException:  # stopped: no QUIT, whose reply may take `timeout` seconds from a server still busy

@@ -5,6 +5,7 @@ that a PDF changed since it was sent. Hand-made messages: no review is rendered,
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import ssl
 from email.message import EmailMessage
@@ -203,6 +204,22 @@ def test_the_same_pdf_under_another_name_is_already_sent(tmp_path: Path, server)
     assert send(port, [outgoing("boss@example.com", digest="b" * 64, document="review-2026-10-emailing.pdf")],
                 log)[0][0] == "sent"  # another PDF under the new name is a new message
     assert len(mailbox.messages) == 3
+
+
+def test_a_month_sent_partial_is_sent_again_once_complete(tmp_path: Path, server) -> None:
+    """Sent with data to 20 November, the review is replaced by the complete one, once, without --resend."""
+    mailbox, port = server
+    log = tmp_path / LOG_NAME
+    assert send(port, [outgoing("boss@example.com")], log, partial=dt.date(2026, 11, 20))[0][0] == "sent"
+    assert json.loads(log.read_text())["partial"] == "2026-11-20"
+    still = send(port, [outgoing("boss@example.com", digest="b" * 64)], log, partial=dt.date(2026, 11, 25))
+    assert still[0][0] == "skipped"  # more days, still partial: the PDF changed, the reader decides
+    assert still[0][2].endswith(CHANGED)
+    complete = send(port, [outgoing("boss@example.com", digest="c" * 64)], log)
+    assert complete == [("sent", "boss@example.com", "the month was partial when last sent (data up to 2026-11-20)")]
+    assert "partial" not in json.loads(log.read_text().splitlines()[-1])  # no flag: complete
+    assert send(port, [outgoing("boss@example.com", digest="c" * 64)], log)[0][0] == "skipped"
+    assert len(mailbox.messages) == 2
 
 
 # --- a reply lost after the message went out ------------------------------------------------------------

@@ -197,6 +197,36 @@ def test_an_owner_renamed_in_the_config_does_not_get_the_same_review_again(tmp_p
     assert len(mailbox.messages) == 5
 
 
+def add_november(project_dir: Path, last_day: int) -> None:
+    """November's data to `last_day`: October's days again, and its CRM month (once)."""
+    daily = project_dir / "data" / "daily-web-email.csv"
+    lines = daily.read_text(encoding="utf-8").splitlines()
+    october = [text for text in lines if text.startswith("2026-10-")]
+    days = [f"2026-11-{day:02d}{october[day - 1][len('2026-10-01'):]}" for day in range(1, last_day + 1)]
+    daily.write_text("\n".join([text for text in lines if not text.startswith("2026-11-")] + days) + "\n",
+                     encoding="utf-8")
+    crm = project_dir / "data" / "crm-monthly.csv"
+    text = crm.read_text(encoding="utf-8")
+    if "\n2026-11," not in text:
+        crm.write_text(text + "".join(f"2026-11{row[len('2026-10'):]}\n" for row in text.splitlines()
+                                      if row.startswith("2026-10,")), encoding="utf-8")
+
+
+def test_a_month_sent_while_partial_is_replaced_by_the_complete_review(tmp_path: Path, server) -> None:
+    mailbox, port = server
+    path = project(tmp_path, port)
+    add_november(path.parent, 20)
+    assert "5 sent" in run("send", path, "--month", "2026-11").output
+    add_november(path.parent, 30)
+    complete = run("send", path, "--month", "2026-11")
+    assert complete.exit_code == 0, complete.output
+    assert "5 sent, 0 already sent" in complete.output
+    assert complete.output.count("— the month was partial when last sent (data up to 2026-11-20)") == 5
+    settled = run("send", path, "--month", "2026-11")
+    assert "0 sent, 5 already sent" in settled.output
+    assert len(mailbox.messages) == 10
+
+
 # --- timeouts -----------------------------------------------------------------------------------------
 
 
