@@ -414,7 +414,16 @@ def send(config: Path, data_files: tuple[Path, ...], month, per: str, to: tuple[
     from functools import partial
 
     from .config import is_address
-    from .delivery import LOG_NAME, SendLog, connect, credentials_from_environment, deliver, interruptible, send_lock
+    from .delivery import (
+        LOG_NAME,
+        SendLog,
+        connect,
+        credentials_from_environment,
+        deliver,
+        interruptible,
+        outstanding,
+        send_lock,
+    )
     from .mail import prepare, write_eml
 
     for option, addresses in (("--to", to), ("--only", only)):
@@ -453,24 +462,35 @@ def send(config: Path, data_files: tuple[Path, ...], month, per: str, to: tuple[
                 click.echo(f"wrote {write_eml(outgoing, dry_run)} (to {outgoing.recipient.address})")
             return
         log = logs[0]
-        counts = {"sent": 0, "skipped": 0, "failed": 0, "unknown": 0}
-        to_send = sum(resend or log.delivered(outgoing) is None for outgoing in messages)
+        counts = {"sent": 0, "skipped": 0, "failed": 0, "refused": 0, "unknown": 0}
+        options = {"resend": resend, "partial": data.partial.get(month)}
+        to_send = outstanding(messages, log, **options)
         for status, outgoing, detail in deliver(messages, log, partial(connect, settings.smtp, credentials),
-                                                resend=resend, partial=data.partial.get(month)):
+                                                **options):
             counts[status] += 1
-            line = f"{status}: {outgoing.document.name} to {outgoing.recipient.address}"
+            shown = "failed" if status == "refused" else status  # refused for good: said in the advice below
+            line = f"{shown}: {outgoing.document.name} to {outgoing.recipient.address}"
             if status == "unknown":
                 detail += (f"; check with the recipient, then: kpireport send {config} --month {month} --resend "
                            f"--only {outgoing.recipient.address}")
-            click.echo(f"{line} — {detail}" if detail else line, err=status in ("failed", "unknown"))
-    click.echo(f"{counts['sent']} sent, {counts['skipped']} already sent, {counts['failed']} failed, "
-               f"{counts['unknown']} unknown (log: {log.path})")
+            click.echo(f"{line} — {detail}" if detail else line, err=shown in ("failed", "unknown"))
+    click.echo(f"{counts['sent']} sent, {counts['skipped']} already sent, {counts['failed'] + counts['refused']} "
+               f"failed, {counts['unknown']} unknown{_log_named(log)}")
     if counts["failed"]:
         click.echo("run the same command again to send what failed: what was delivered is not sent twice", err=True)
+    if counts["refused"]:
+        click.echo(f"the server refused {counted(counts['refused'], 'message')} for good (5xx): fix what its reply "
+                   "names (the address in the config, the sender, the content), then run the same command again; "
+                   "before that, a rerun is refused again", err=True)
     if counts["unknown"]:
         click.echo(UNKNOWN_ADVICE, err=True)
-    if counts["failed"] or counts["unknown"]:
+    if counts["failed"] or counts["refused"] or counts["unknown"]:
         sys.exit(1)
+
+
+def _log_named(log: SendLog) -> str:
+    """Where the send log is, for a summary: only once it holds a record (a run that reached no server wrote none)."""
+    return f" (log: {log.path})" if log.entries else ""
 
 
 UNKNOWN_ADVICE = ("the reply to a message that went out whole was lost or not waited for, so it may have been "
@@ -490,7 +510,7 @@ def _reported_if_interrupted(logs: list[SendLog], to_send: Callable[[], int]) ->
         statuses = [entry["status"] for log in logs for entry in log.entries[log.loaded:]]
         sent, unknown = statuses.count("sent"), statuses.count("unknown")
         told = [f"{sent} sent"] + [f"{unknown} may have been delivered (unknown)"] * bool(unknown)
-        where = f" (log: {logs[0].path})" if statuses else ""
+        where = _log_named(logs[0]) if logs else ""
         click.echo(f"interrupted: {', '.join(told)}, {to_send() - sent - unknown} not sent{where}", err=True)
         if unknown:
             click.echo(UNKNOWN_ADVICE, err=True)

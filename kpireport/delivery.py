@@ -252,6 +252,10 @@ class NoAnswerError(OSError):
     """The server did not answer within the timeout (before the message was complete: retried)."""
 
 
+class NoConnectionError(OSError):
+    """The server could not be reached (refused, no route, unknown host): retried; the message names it."""
+
+
 class DeliveryUnknownError(Exception):
     """The whole message went out but its reply was lost: the server may have stored it."""
 
@@ -271,9 +275,15 @@ def _is_transient(exc: Exception) -> bool:
     return isinstance(exc, OSError)  # a dropped connection, a timeout, a refused connection
 
 
+def _is_refusal(exc: Exception) -> bool:
+    """The server refused this message for good (5xx to its sender, recipient or content): sending it
+    again is refused again until what the reply names is fixed."""
+    return isinstance(exc, smtplib.SMTPRecipientsRefused | smtplib.SMTPResponseException) and not _is_transient(exc)
+
+
 def _reason(exc: Exception) -> str:
     """What went wrong, from the server's reply: never from our own request (which held the password)."""
-    if isinstance(exc, NoAnswerError | smtplib.SMTPNotSupportedError) and str(exc):
+    if isinstance(exc, NoAnswerError | NoConnectionError | smtplib.SMTPNotSupportedError) and str(exc):
         return str(exc)
     if isinstance(exc, ssl.SSLCertVerificationError):
         return (f"the server's certificate is not trusted ({exc.verify_message}): if your company has its own "
@@ -373,7 +383,7 @@ def connect(settings: Smtp, credentials: Credentials | None, timeout: float | No
         if settings.security == "starttls":  # pragma: no mutate (>= alike: ssl, starttls and none only)
             if not client.has_extn("starttls"):
                 raise KpiReportError(
-                    f"{where} does not offer STARTTLS: nothing was sent", key="smtp.security",
+                    f"{where} does not offer STARTTLS", key="smtp.security",
                     hint="use the server's TLS port with 'security: ssl', or write 'security: none' to send "
                          "unencrypted (a trusted local relay only)")
             client.starttls(context=context)
@@ -392,6 +402,8 @@ def connect(settings: Smtp, credentials: Credentials | None, timeout: float | No
             client.close()
         if isinstance(exc, smtplib.SMTPServerDisconnected | OSError) and _timed_out(exc):
             raise NoAnswerError(f"the server at {where} did not answer within {timeout:g} s") from None
+        if isinstance(exc, OSError) and not isinstance(exc, smtplib.SMTPException | ssl.SSLError) and exc.strerror:
+            raise NoConnectionError(f"cannot connect to {where}: {exc.strerror}") from None  # refused, no route…
         raise
     return Connection(client, where, timeout)
 
@@ -427,13 +439,28 @@ class _Session:
             self.drop()
 
 
+def _standing(log: SendLog, outgoing: Outgoing, partial: dt.date | None) -> tuple[dict | None, str]:
+    """The record that stands for this message (None: it is to be sent), and why it goes again if so."""
+    previous = log.delivered(outgoing)
+    if previous is not None and previous.get("partial") and partial is None:  # the complete review: a new one
+        return None, f"the month was partial when last sent (data up to {previous['partial']})"
+    return previous, ""
+
+
+def outstanding(batch: Iterable[Outgoing], log: SendLog, *, resend: bool = False,
+                partial: dt.date | None = None) -> int:
+    """How many messages of the batch `deliver` is to send (the same options)."""
+    return sum(resend or _standing(log, outgoing, partial)[0] is None for outgoing in batch)
+
+
 def deliver(batch: Iterable[Outgoing], log: SendLog, opener: Callable[[], Connection],
             *, resend: bool = False,  # pragma: no mutate (a "/" there: every caller names them anyway)
             partial: dt.date | None = None, attempts: int = 3, backoff: float = 1.0,
             ) -> Iterator[tuple[str, Outgoing, str]]:
-    """Send each message not yet in the log; yields (`sent` | `skipped` | `failed` | `unknown`, message,
-    detail). `unknown`: the message may have been delivered (its reply was lost after the data went
-    out): it is logged so, never retried, and a rerun reports it again instead of sending it.
+    """Send each message not yet in the log; yields (`sent` | `skipped` | `failed` | `refused` | `unknown`,
+    message, detail). `refused`: a 5xx reply to this message, which a rerun would get again. `unknown`:
+    the message may have been delivered (its reply was lost after the data went out): it is logged so,
+    never retried, and a rerun reports it again instead of sending it.
     `partial`: the batch's month has data up to that day only (logged); a review sent while its month
     was partial is sent again, once, when the month is complete."""
     session = _Session(opener)
@@ -441,11 +468,7 @@ def deliver(batch: Iterable[Outgoing], log: SendLog, opener: Callable[[], Connec
     unreachable: str | None = None  # the server could not be reached (or refused us): the rest is not tried
     try:
         for outgoing in batch:
-            previous = None if resend else log.delivered(outgoing)
-            completed = ""
-            if previous is not None and previous.get("partial") and partial is None:  # a new review, not a copy
-                completed = f"the month was partial when last sent (data up to {previous['partial']})"
-                previous = None
+            previous, completed = (None, "") if resend else _standing(log, outgoing, partial)
             if previous is not None and previous.get("status") == "unknown":  # pragma: no mutate (sent, unknown)
                 yield "unknown", outgoing, (f"{previous.get('reason', 'the reply was lost')} on "
                                             f"{previous.get('time', '?')}: it may have been delivered")
@@ -473,6 +496,14 @@ def deliver(batch: Iterable[Outgoing], log: SendLog, opener: Callable[[], Connec
                             record(outgoing, "unknown", str(exc))
                         yield "unknown", outgoing, f"{exc}: it may have been delivered"
                         break
+                    except KpiReportError as exc:  # the server refuses the config's security or login
+                        session.drop()
+                        if len(log.entries) == log.loaded:  # a config problem, said as one (exit 2)
+                            raise KpiReportError(f"{exc.message}: nothing was sent", file=exc.file, key=exc.key,
+                                                 hint=exc.hint) from None
+                        unreachable = exc.message  # on a reconnection: what went is said, the rest fails
+                        yield "failed", outgoing, unreachable
+                        break
                     except (smtplib.SMTPException, OSError) as exc:
                         session.drop()
                         if _is_transient(exc) and attempt < attempts:  # pragma: no mutate (attempt <= attempts)
@@ -481,7 +512,8 @@ def deliver(batch: Iterable[Outgoing], log: SendLog, opener: Callable[[], Connec
                         tries = f" after {attempt} tries" if attempt > 1 else ""  # pragma: no mutate (> 1 is != 1)
                         if session.opening:  # no connection (or no secure one): the next message would fare the same
                             unreachable = _reason(exc)
-                        yield "failed", outgoing, f"{_reason(exc)}{tries}"
+                        refused = _is_refusal(exc) and not session.opening  # 554 at the greeting: us, not it
+                        yield "refused" if refused else "failed", outgoing, f"{_reason(exc)}{tries}"
                         break
                     else:
                         with _settling():

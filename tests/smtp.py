@@ -41,6 +41,8 @@ class Mailbox:
         self.data: list[list[str]] = []  # the recipients of every DATA the server was sent
         self.encrypted: list[bool] = []  # per DATA: was TLS on in that session
         self.sessions: list[object] = []  # per DATA: its session (held, so that each stays distinct)
+        self.logins_allowed: int | None = None  # later logins are refused (given `authenticator=authenticate`)
+        self.logins = 0
 
     async def handle_MAIL(self, server, session, envelope, address, options):  # noqa: N802 (aiosmtpd's name)
         if self.mail_reply is not None:
@@ -79,6 +81,13 @@ class Mailbox:
         if self.delay and len(self.messages) > self.slow_after:
             await asyncio.sleep(self.delay)
         return "250 OK"
+
+    def authenticate(self, server, session, envelope, mechanism, auth_data) -> AuthResult:  # type: ignore[no-untyped-def]
+        """check_login, refusing every login past `logins_allowed` (a server that turns us away mid-batch)."""
+        self.logins += 1
+        if self.logins_allowed is not None and self.logins > self.logins_allowed:
+            return AuthResult(success=False, handled=False)
+        return check_login(server, session, envelope, mechanism, auth_data)
 
     def connections(self) -> int:
         """How many SMTP sessions the messages came over."""

@@ -21,7 +21,7 @@ import yaml
 
 from kpireport.delivery import LOCK_NAME, LOG_NAME
 
-from .smtp import Mailbox, silent_server, smtp_server
+from .smtp import PASSWORD, Mailbox, silent_server, smtp_server
 from .test_send import MONTH, project, run
 
 ONE = ("--per", "all", "--to", "boss@example.com")  # one message: a single PDF to render, fast
@@ -225,6 +225,30 @@ def test_a_month_sent_while_partial_is_replaced_by_the_complete_review(tmp_path:
     settled = run("send", path, "--month", "2026-11")
     assert "0 sent, 5 already sent" in settled.output
     assert len(mailbox.messages) == 10
+
+
+def test_a_login_refused_mid_batch_says_what_was_sent_and_what_was_not(tmp_path: Path) -> None:
+    mailbox = Mailbox()
+    mailbox.logins_allowed = 1  # the reconnection after a dropped connection is turned away
+    mailbox.accept_only = 1  # after one message, each RCPT drops the connection
+    login = {"KPIREPORT_SMTP_USER": "claire", "KPIREPORT_SMTP_PASSWORD": PASSWORD}
+    with smtp_server(mailbox, authenticator=mailbox.authenticate) as port:
+        result = run("send", project(tmp_path, port), "--month", MONTH, env=login)
+    assert result.exit_code == 1, result.output  # a failed delivery, not a bad config (2)
+    assert "nothing was sent" not in result.output
+    assert "the SMTP server refused the login of claire: 535 " in result.output
+    assert result.output.count("— not tried: the SMTP server refused the login") == 3
+    assert "1 sent, 0 already sent, 4 failed, 0 unknown (log: " in result.output
+    assert len(mailbox.messages) == 1
+
+
+def test_no_log_is_named_when_none_was_written(tmp_path: Path) -> None:
+    with silent_server() as port:
+        path = project(tmp_path, port)
+        edit(path, lambda d: d["smtp"].update(timeout=0.2))
+        result = run("send", path, "--month", MONTH, *ONE)
+    assert "0 sent, 0 already sent, 1 failed, 0 unknown\n" in result.output
+    assert "log:" not in result.output
 
 
 # --- timeouts -----------------------------------------------------------------------------------------
