@@ -392,6 +392,9 @@ def report(config: Path, data_files: tuple[Path, ...], month, output: Path | Non
 @click.option("--only", "only", multiple=True, metavar="ADDR",
               help="Only the messages to this recipient (e.g. with --resend, one whose delivery is unknown). "
                    "Repeatable.")
+@click.option("--mark-delivered", "mark_delivered", multiple=True, metavar="ADDR",
+              help="Record the month's messages to this address whose delivery is unknown as delivered, without "
+                   "sending anything (the recipient confirmed they arrived). Repeatable.")
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where the PDFs and the send log (send-log.jsonl) are written "
                    "(default: the config's `output:`, else output/ beside the config).")
@@ -399,8 +402,8 @@ def report(config: Path, data_files: tuple[Path, ...], month, output: Path | Non
               help="A folder of templates overriding the built-in ones (e.g. mail/fr/body.txt).")
 @_skip_bad_rows
 def send(config: Path, data_files: tuple[Path, ...], month, per: str, to: tuple[str, ...],  # type: ignore[no-untyped-def]
-         dry_run: Path | None, resend: bool, only: tuple[str, ...], output_dir: Path | None,
-         template_dir: Path | None, skip_bad_rows: bool) -> None:
+         dry_run: Path | None, resend: bool, only: tuple[str, ...], mark_delivered: tuple[str, ...],
+         output_dir: Path | None, template_dir: Path | None, skip_bad_rows: bool) -> None:
     """E-mail the month's review PDFs to their owners, each once where SMTP allows it.
 
     SMTP settings come from the config's `smtp:` section; the login from the environment variables
@@ -426,13 +429,20 @@ def send(config: Path, data_files: tuple[Path, ...], month, per: str, to: tuple[
     )
     from .mail import prepare, write_eml
 
-    for option, addresses in (("--to", to), ("--only", only)):
+    for option, addresses in (("--to", to), ("--only", only), ("--mark-delivered", mark_delivered)):
         for address in addresses:
             if not is_address(address):
                 raise KpiReportError(f"{option} {address!r}: not an e-mail address",
                                      hint="give a bare address, e.g. claire@example.com")
     settings, data, month = _review_month(config, data_files, month, skip_bad_rows)
     output_dir = output_dir or settings.output
+    if mark_delivered:
+        if dry_run or resend or to or only:
+            raise KpiReportError("--mark-delivered records deliveries and sends nothing: it goes without --dry-run, "
+                                 "--resend, --to or --only",
+                                 hint=f"kpireport send {config} --month {month} --mark-delivered ADDR")
+        _mark_delivered(mark_delivered, output_dir, month)
+        return
     credentials = None if dry_run else credentials_from_environment()
     logs: list[SendLog] = []
     to_send = 0  # the messages this run is to send, once known
@@ -472,7 +482,8 @@ def send(config: Path, data_files: tuple[Path, ...], month, per: str, to: tuple[
             line = f"{shown}: {outgoing.document.name} to {outgoing.recipient.address}"
             if status == "unknown":
                 detail += (f"; check with the recipient, then: kpireport send {config} --month {month} --resend "
-                           f"--only {outgoing.recipient.address}")
+                           f"--only {outgoing.recipient.address} (not received) or --mark-delivered "
+                           f"{outgoing.recipient.address} (received)")
             click.echo(f"{line} — {detail}" if detail else line, err=shown in ("failed", "unknown"))
     click.echo(f"{counts['sent']} sent, {counts['skipped']} already sent, {counts['failed'] + counts['refused']} "
                f"failed, {counts['unknown']} unknown{_log_named(log)}")
@@ -488,6 +499,27 @@ def send(config: Path, data_files: tuple[Path, ...], month, per: str, to: tuple[
         sys.exit(1)
 
 
+def _mark_delivered(addresses: tuple[str, ...], output_dir: Path, month: Month) -> None:
+    """send --mark-delivered: each message of the month to these addresses logged `unknown` becomes `sent`,
+    with nothing sent; an address without one is an error before anything is written."""
+    from .delivery import LOG_NAME, SendLog, send_lock
+
+    with send_lock(output_dir):
+        log = SendLog(output_dir / LOG_NAME)
+        _warn(log.warnings)
+        unknown = {address: log.unknown(str(month), address) for address in addresses}
+        nothing = [address for address, entries in unknown.items() if not entries]
+        if nothing:
+            raise KpiReportError(f"--mark-delivered {', '.join(nothing)}: no message of {month} to this address is "
+                                 "unknown", file=str(log.path),
+                                 hint="only a message logged `unknown` (its reply was lost) can be marked delivered; "
+                                      "a send lists them as 'unknown: …'")
+        for entry in (entry for entries in unknown.values() for entry in entries):
+            log.mark_delivered(entry)
+            click.echo(f"marked delivered: {entry['document']} to {entry['recipient']} (unknown since "
+                       f"{entry.get('time', '?')}); nothing was sent")
+
+
 def _log_named(log: SendLog) -> str:
     """Where the send log is, for a summary: only once it holds a record (a run that reached no server wrote none)."""
     return f" (log: {log.path})" if log.entries else ""
@@ -495,7 +527,7 @@ def _log_named(log: SendLog) -> str:
 
 UNKNOWN_ADVICE = ("the reply to a message that went out whole was lost or not waited for, so it may have been "
                   "delivered: a rerun does not send it again (SMTP cannot tell); check with the recipient, then "
-                  "--resend --only ADDR")
+                  "--resend --only ADDR if it did not arrive, or --mark-delivered ADDR if it did")
 
 
 @contextmanager

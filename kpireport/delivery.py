@@ -183,6 +183,22 @@ class SendLog:
             entry["partial"] = partial.isoformat()
         if reason:
             entry["reason"] = reason
+        self._append(entry)
+
+    def unknown(self, month: str, address: str) -> list[dict]:
+        """The records of `month` to `address` still `unknown` (the latest of their document)."""
+        latest: dict[str, dict] = {}
+        for entry in self.entries:
+            if (entry["month"], entry["recipient"].lower()) == (month, address.lower()):
+                latest[entry["document"]] = entry
+        return [entry for entry in latest.values() if entry.get("status") == "unknown"]
+
+    def mark_delivered(self, unknown: dict) -> None:
+        """Record an `unknown` message as `sent` without sending it: its recipient says it arrived."""
+        self._append({**unknown, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "status": "sent",
+                      "reason": f"marked delivered by hand (unknown since {unknown.get('time', '?')})"})
+
+    def _append(self, entry: dict) -> None:
         line = json.dumps(entry, ensure_ascii=False) + "\n"
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -194,8 +210,8 @@ class SendLog:
                 handle.flush()
                 os.fsync(handle.fileno())  # a crash right after sending must not send it twice
         except OSError as exc:
-            raise KpiReportError(f"cannot write the send log: {exc.strerror} ({status}: {outgoing.document.name} "
-                                 f"to {outgoing.recipient.address})", file=str(self.path),
+            raise KpiReportError(f"cannot write the send log: {exc.strerror} ({entry['status']}: "
+                                 f"{entry['document']} to {entry['recipient']})", file=str(self.path),
                                  hint="free some space or fix the permissions; that message may be sent again "
                                       "by the next run") from None
         self._newline = False

@@ -82,6 +82,29 @@ def test_a_message_stored_then_unanswered_is_unknown_never_resent_blindly(tmp_pa
     assert len(mailbox.messages) == 6
 
 
+def test_a_message_the_recipient_received_is_marked_delivered_without_sending_it(tmp_path: Path, server) -> None:
+    mailbox, port = server
+    path = project(tmp_path, port)
+    out = ("--output-dir", tmp_path / "out")
+    mailbox.drop_after_storing = 1
+    first = run("send", path, "--month", MONTH, *ONE, *out)
+    assert first.exit_code == 1, first.output
+    assert "--mark-delivered boss@example.com (received)" in first.output
+    nothing = run("send", path, "--month", MONTH, *out, "--mark-delivered", "claire@example.com")
+    assert nothing.exit_code == 2, nothing.output
+    assert "--mark-delivered claire@example.com: no message of 2026-10 to this address is unknown" in nothing.output
+    marked = run("send", path, "--month", MONTH, *out, "--mark-delivered", "BOSS@example.com")
+    assert marked.exit_code == 0, marked.output
+    assert "marked delivered: review-2026-10.pdf to boss@example.com (unknown since " in marked.output
+    assert [r["status"] for r in records(tmp_path / "out" / LOG_NAME)] == ["unknown", "sent"]
+    settled = run("send", path, "--month", MONTH, *ONE, *out)
+    assert settled.exit_code == 0, settled.output
+    assert "0 sent, 1 already sent, 0 failed, 0 unknown" in settled.output
+    assert len(mailbox.messages) == 1
+    again = run("send", path, "--month", MONTH, *out, "--mark-delivered", "boss@example.com")
+    assert again.exit_code == 2  # nothing unknown any more
+
+
 def test_only_names_a_recipient_of_this_send(tmp_path: Path, server) -> None:
     mailbox, port = server
     path = project(tmp_path, port)
