@@ -445,7 +445,7 @@ def send(config: Path, data_files: tuple[Path, ...], month, per: str, to: tuple[
         return
     credentials = None if dry_run else credentials_from_environment()
     logs: list[SendLog] = []
-    to_send = 0  # the messages this run is to send, once known
+    to_send: int | None = None  # the messages this run is to send, once known
 
     def start() -> None:  # once the recipients are known, before any PDF is written
         stack.enter_context(send_lock(output_dir))  # one send at a time per send log
@@ -531,7 +531,7 @@ UNKNOWN_ADVICE = ("the reply to a message that went out whole was lost or not wa
 
 
 @contextmanager
-def _reported_if_interrupted(logs: list[SendLog], to_send: Callable[[], int]) -> Iterator[None]:
+def _reported_if_interrupted(logs: list[SendLog], to_send: Callable[[], int | None]) -> Iterator[None]:
     """A send stopped by Ctrl-C or SIGTERM says what this run's log lines say went out, and what did not,
     then exits with 128 + the signal's number (130, 143), as a shell reports a command it stopped."""
     import signal
@@ -540,10 +540,14 @@ def _reported_if_interrupted(logs: list[SendLog], to_send: Callable[[], int]) ->
         yield
     except KeyboardInterrupt as stop:
         statuses = [entry["status"] for log in logs for entry in log.entries[log.loaded:]]
-        sent, unknown = statuses.count("sent"), statuses.count("unknown")
-        told = [f"{sent} sent"] + [f"{unknown} may have been delivered (unknown)"] * bool(unknown)
+        sent, unknown, tried = statuses.count("sent"), statuses.count("unknown"), to_send()
+        if tried is None:  # stopped while rendering the PDFs: no message was tried
+            told = ["nothing was sent"]
+        else:
+            told = [f"{sent} sent", *[f"{unknown} may have been delivered (unknown)"] * bool(unknown),
+                    f"{tried - sent - unknown} not sent"]
         where = _log_named(logs[0]) if logs else ""
-        click.echo(f"interrupted: {', '.join(told)}, {to_send() - sent - unknown} not sent{where}", err=True)
+        click.echo(f"interrupted: {', '.join(told)}{where}", err=True)
         if unknown:
             click.echo(UNKNOWN_ADVICE, err=True)
         sys.exit(128 + getattr(stop, "signal_number", signal.SIGINT))
