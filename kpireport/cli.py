@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -17,6 +18,7 @@ from .errors import KpiReportError, counted, listed
 
 if TYPE_CHECKING:
     from .config import Config
+    from .delivery import SendLog
     from .months import Month
     from .sources import MonthlyData
     from .template import TemplateOutcome
@@ -423,6 +425,9 @@ def report(config: Path, data_files: tuple[Path, ...], month, output: Path | Non
 @click.option("--only", "only", multiple=True, metavar="ADDR",
               help="Only the messages to this recipient (e.g. with --resend, one whose delivery is unknown). "
                    "Repeatable.")
+@click.option("--mark-delivered", "mark_delivered", multiple=True, metavar="ADDR",
+              help="Record the month's messages to this address whose delivery is unknown as delivered, without "
+                   "sending anything (the recipient confirmed they arrived). Repeatable.")
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where the PDFs and the send log (send-log.jsonl) are written "
                    "(default: the config's `output:`, else output/ beside the config).")
@@ -430,25 +435,35 @@ def report(config: Path, data_files: tuple[Path, ...], month, output: Path | Non
               help="A folder of templates overriding the built-in ones (e.g. mail/fr/body.txt).")
 @_skip_bad_rows
 def send(config: Path, data_files: tuple[Path, ...], month, per: str, to: tuple[str, ...],  # type: ignore[no-untyped-def]
-         dry_run: Path | None, resend: bool, only: tuple[str, ...], output_dir: Path | None,
-         template_dir: Path | None, skip_bad_rows: bool) -> None:
+         dry_run: Path | None, resend: bool, only: tuple[str, ...], mark_delivered: tuple[str, ...],
+         output_dir: Path | None, template_dir: Path | None, skip_bad_rows: bool) -> None:
     """E-mail the month's review PDFs to their owners, each once where SMTP allows it.
 
     SMTP settings come from the config's `smtp:` section; the login from the environment variables
     KPIREPORT_SMTP_USER and KPIREPORT_SMTP_PASSWORD. Each message is recorded in send-log.jsonl in
     the project's output folder: a rerun sends only what was not delivered, and never a message whose
     delivery is unknown (the connection was lost after it went out) unless given --resend.
-    Exit code 1 when a message failed or may not have been delivered.
+    Exit code 1 when a message failed or may not have been delivered; 130 (Ctrl-C) or 143 (SIGTERM)
+    when stopped, after saying what was sent.
     """
     from contextlib import ExitStack
     from functools import partial
 
     from .config import is_address
-    from .delivery import LOG_NAME, SendLog, connect, credentials_from_environment, deliver, send_lock
+    from .delivery import (
+        LOG_NAME,
+        SendLog,
+        connect,
+        credentials_from_environment,
+        deliver,
+        interruptible,
+        outstanding,
+        send_lock,
+    )
     from .dryrun import EmlFolder, ReadOnlyLog
     from .mail import prepare
 
-    for option, addresses in (("--to", to), ("--only", only)):
+    for option, addresses in (("--to", to), ("--only", only), ("--mark-delivered", mark_delivered)):
         for address in addresses:
             if not is_address(address):
                 raise KpiReportError(f"{option} {address!r}: not an e-mail address",
@@ -457,8 +472,16 @@ def send(config: Path, data_files: tuple[Path, ...], month, per: str, to: tuple[
     if per == "owner":
         _warn(_ownerless(settings))
     output_dir = output_dir or settings.output
+    if mark_delivered:
+        if dry_run or resend or to or only:
+            raise KpiReportError("--mark-delivered records deliveries and sends nothing: it goes without --dry-run, "
+                                 "--resend, --to or --only",
+                                 hint=f"kpireport send {config} --month {month} --mark-delivered ADDR")
+        _mark_delivered(mark_delivered, output_dir, month)
+        return
     credentials = None if dry_run else credentials_from_environment()
     logs: list[SendLog] = []
+    to_send: int | None = None  # the messages this run is to send, once known
 
     def start() -> None:  # once the recipients are known, before any PDF is written
         stack.enter_context(send_lock(output_dir))  # one send at a time per send log
@@ -466,6 +489,8 @@ def send(config: Path, data_files: tuple[Path, ...], month, per: str, to: tuple[
         _warn(logs[0].warnings)
 
     with ExitStack() as stack:
+        stack.enter_context(_reported_if_interrupted(logs, lambda: to_send))
+        stack.enter_context(interruptible())  # from here SIGTERM stops the send as Ctrl-C does
         messages = prepare(settings, data.values, month, per=per, to=list(to), output_dir=output_dir,
                            template_dir=template_dir, notes=data.review_notes(settings.locale),
                            partial=data.partial, rows=data.rows, before_writing=None if dry_run else start,
@@ -478,35 +503,95 @@ def send(config: Path, data_files: tuple[Path, ...], month, per: str, to: tuple[
                                      file=str(config), hint="the recipients are: " + ", ".join(
                                          dict.fromkeys(m.recipient.address for m in messages)))
             messages = [m for m in messages if m.recipient.address.lower() in wanted]
+        options = {"resend": resend, "partial": data.partial.get(month)}
         if dry_run:  # the same batch, the log deciding alike: files for what a real run would send
             log = ReadOnlyLog(output_dir / LOG_NAME)
             _warn(log.warnings)
             opener = folder = EmlFolder(messages, dry_run)
         else:
             log, opener = logs[0], partial(connect, settings.smtp, credentials)
-        counts = {"sent": 0, "skipped": 0, "failed": 0, "unknown": 0}
-        for status, outgoing, detail in deliver(messages, log, opener, resend=resend):  # type: ignore[arg-type]
+            to_send = outstanding(messages, log, **options)
+        counts = {"sent": 0, "skipped": 0, "failed": 0, "refused": 0, "unknown": 0}
+        for status, outgoing, detail in deliver(messages, log, opener, **options):  # type: ignore[arg-type]
             counts[status] += 1
             if dry_run and status == "sent":
                 click.echo(f"wrote {folder.path(outgoing)} (to {outgoing.recipient.address})")
                 continue
-            line = f"{status}: {outgoing.document.name} to {outgoing.recipient.address}"
+            shown = "failed" if status == "refused" else status  # refused for good: said in the advice below
+            line = f"{shown}: {outgoing.document.name} to {outgoing.recipient.address}"
             if status == "unknown":
                 detail += (f"; check with the recipient, then: kpireport send {config} --month {month} --resend "
-                           f"--only {outgoing.recipient.address}")
-            click.echo(f"{line} — {detail}" if detail else line, err=status in ("failed", "unknown"))
+                           f"--only {outgoing.recipient.address} (not received) or --mark-delivered "
+                           f"{outgoing.recipient.address} (received)")
+            click.echo(f"{line} — {detail}" if detail else line, err=shown in ("failed", "unknown"))
     if dry_run:
         click.echo(f"dry run: {counts['sent']} written, nothing sent; {counts['skipped']} already sent, "
                    f"{counts['unknown']} unknown (log: {log.path})" if log.entries else
                    f"dry run: {counts['sent']} written, nothing sent")
         return
-    click.echo(f"{counts['sent']} sent, {counts['skipped']} already sent, {counts['failed']} failed, "
-               f"{counts['unknown']} unknown (log: {log.path})")
+    click.echo(f"{counts['sent']} sent, {counts['skipped']} already sent, {counts['failed'] + counts['refused']} "
+               f"failed, {counts['unknown']} unknown{_log_named(log)}")
     if counts["failed"]:
         click.echo("run the same command again to send what failed: what was delivered is not sent twice", err=True)
+    if counts["refused"]:
+        click.echo(f"the server refused {counted(counts['refused'], 'message')} for good (5xx): fix what its reply "
+                   "names (the address in the config, the sender, the content), then run the same command again; "
+                   "before that, a rerun is refused again", err=True)
     if counts["unknown"]:
-        click.echo("the reply to a message that went out whole was lost, so it may have been delivered: a rerun "
-                   "does not send it again (SMTP cannot tell); check with the recipient, then --resend --only ADDR",
-                   err=True)
-    if counts["failed"] or counts["unknown"]:
+        click.echo(UNKNOWN_ADVICE, err=True)
+    if counts["failed"] or counts["refused"] or counts["unknown"]:
         sys.exit(1)
+
+
+def _mark_delivered(addresses: tuple[str, ...], output_dir: Path, month: Month) -> None:
+    """send --mark-delivered: each message of the month to these addresses logged `unknown` becomes `sent`,
+    with nothing sent; an address without one is an error before anything is written."""
+    from .delivery import LOG_NAME, SendLog, send_lock
+
+    with send_lock(output_dir):
+        log = SendLog(output_dir / LOG_NAME)
+        _warn(log.warnings)
+        unknown = {address: log.unknown(str(month), address) for address in addresses}
+        nothing = [address for address, entries in unknown.items() if not entries]
+        if nothing:
+            raise KpiReportError(f"--mark-delivered {', '.join(nothing)}: no message of {month} to this address is "
+                                 "unknown", file=str(log.path),
+                                 hint="only a message logged `unknown` (its reply was lost) can be marked delivered; "
+                                      "a send lists them as 'unknown: …'")
+        for entry in (entry for entries in unknown.values() for entry in entries):
+            log.mark_delivered(entry)
+            click.echo(f"marked delivered: {entry['document']} to {entry['recipient']} (unknown since "
+                       f"{entry.get('time', '?')}); nothing was sent")
+
+
+def _log_named(log: SendLog) -> str:
+    """Where the send log is, for a summary: only once it holds a record (a run that reached no server wrote none)."""
+    return f" (log: {log.path})" if log.entries else ""
+
+
+UNKNOWN_ADVICE = ("the reply to a message that went out whole was lost or not waited for, so it may have been "
+                  "delivered: a rerun does not send it again (SMTP cannot tell); check with the recipient, then "
+                  "--resend --only ADDR if it did not arrive, or --mark-delivered ADDR if it did")
+
+
+@contextmanager
+def _reported_if_interrupted(logs: list[SendLog], to_send: Callable[[], int | None]) -> Iterator[None]:
+    """A send stopped by Ctrl-C or SIGTERM says what this run's log lines say went out, and what did not,
+    then exits with 128 + the signal's number (130, 143), as a shell reports a command it stopped."""
+    import signal
+
+    try:
+        yield
+    except KeyboardInterrupt as stop:
+        statuses = [entry["status"] for log in logs for entry in log.entries[log.loaded:]]
+        sent, unknown, tried = statuses.count("sent"), statuses.count("unknown"), to_send()
+        if tried is None:  # stopped while rendering the PDFs: no message was tried
+            told = ["nothing was sent"]
+        else:
+            told = [f"{sent} sent", *[f"{unknown} may have been delivered (unknown)"] * bool(unknown),
+                    f"{tried - sent - unknown} not sent"]
+        where = _log_named(logs[0]) if logs else ""
+        click.echo(f"interrupted: {', '.join(told)}{where}", err=True)
+        if unknown:
+            click.echo(UNKNOWN_ADVICE, err=True)
+        sys.exit(128 + getattr(stop, "signal_number", signal.SIGINT))

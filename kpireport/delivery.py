@@ -6,19 +6,24 @@ sends only what the log lacks; `resend` sends anyway. One `send` at a time: the 
 A failure before the end of DATA (dropped connection, timeout, 4xx reply) is retried with backoff on
 a new connection; a permanent refusal (5xx) is reported for that recipient and the others still go.
 A reply lost after the whole message went out is ambiguous: the server may have stored it, so it is
-logged `unknown` and never sent again without `resend`. The password is given to smtplib only: it is
-never printed, logged or written.
+logged `unknown` and never sent again without `resend`; so is a message whose send is stopped (Ctrl-C,
+SIGTERM: see `interruptible`) while it waits for that reply. The password is given to smtplib only: it
+is never printed, logged or written.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import fcntl
+import functools
 import json
 import os
 import re
+import signal
 import smtplib
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -51,6 +56,61 @@ def credentials_from_environment() -> Credentials | None:
         raise KpiReportError(f"set both {USER_VARIABLE} and {PASSWORD_VARIABLE}, or neither",
                              hint="the SMTP login is read from the environment only, never from the config")
     return Credentials(user, password) if user and password else None  # type: ignore[arg-type]  # pragma: no mutate
+
+
+# --- Ctrl-C and SIGTERM ----------------------------------------------------------------------------------
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) or SIGTERM during a send, raised where the send was, like Ctrl-C's KeyboardInterrupt."""
+
+    def __init__(self, signal_number: int) -> None:
+        super().__init__(signal.Signals(signal_number).name)
+        self.signal_number = signal_number
+
+
+class _Signals:
+    held = 0  # inside `_settling`: a signal waits for the end of the block
+    pending: int | None = None
+
+
+def _on_signal(signal_number: int, _frame: object) -> None:
+    if _Signals.held:
+        _Signals.pending = signal_number
+    else:
+        raise Interrupted(signal_number)
+
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[None]:
+    """SIGTERM stops a send as Ctrl-C does, by an exception (`Interrupted`) where it was: a message whose
+    data went out is then logged `unknown` instead of dying unrecorded (and being sent again by the next
+    run). A signal the caller ignores (nohup) stays ignored; only the main thread can catch signals."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)
+                if signal.getsignal(number) is not signal.SIG_IGN}
+    for number in previous:
+        signal.signal(number, _on_signal)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)  # None: not set from Python
+
+
+@contextlib.contextmanager
+def _settling() -> Iterator[None]:
+    """Recording a message's outcome is not cut short: a signal meanwhile is raised once it is written."""
+    _Signals.held += 1
+    try:
+        yield
+    finally:
+        _Signals.held -= 1
+        if not _Signals.held and _Signals.pending is not None:
+            number, _Signals.pending = _Signals.pending, None
+            raise Interrupted(number)
 
 
 # --- the send log ----------------------------------------------------------------------------------------
@@ -102,19 +162,43 @@ class SendLog:
                                      line=number, hint=_REPAIR)
             self._newline = last
             self.entries.append(entry)
+        self.loaded = len(self.entries)  # the records of earlier runs: those after them are this run's
 
     def delivered(self, outgoing: Outgoing) -> dict | None:
-        """The latest record of this message (month, recipient, document), if any."""
-        key = (str(outgoing.month), outgoing.recipient.address.lower(), outgoing.document.name)
-        return next((e for e in reversed(self.entries)
-                     if (e["month"], e["recipient"].lower(), e["document"]) == key), None)
+        """The latest record of this message, if any: the same month and recipient, and the same PDF
+        whatever its name (an owner renamed in the config renames the file only), else the same document
+        name (its PDF changed since)."""
+        month, address = str(outgoing.month), outgoing.recipient.address.lower()
+        theirs = [e for e in reversed(self.entries) if (e["month"], e["recipient"].lower()) == (month, address)]
+        return (next((e for e in theirs if e.get("sha256") == outgoing.digest), None)
+                or next((e for e in theirs if e["document"] == outgoing.document.name), None))
 
-    def record(self, outgoing: Outgoing, status: str = "sent", reason: str | None = None) -> None:
+    def record(self, outgoing: Outgoing, status: str = "sent", reason: str | None = None,
+               partial: dt.date | None = None) -> None:
+        """Append the message's record; `partial`: the month's data stopped that day (no key: complete)."""
         entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "status": status, "month": str(outgoing.month),
                  "recipient": outgoing.recipient.address, "document": outgoing.document.name,
                  "sha256": outgoing.digest, "message_id": outgoing.message["Message-ID"]}
+        if partial:
+            entry["partial"] = partial.isoformat()
         if reason:
             entry["reason"] = reason
+        self._append(entry)
+
+    def unknown(self, month: str, address: str) -> list[dict]:
+        """The records of `month` to `address` still `unknown` (the latest of their document)."""
+        latest: dict[str, dict] = {}
+        for entry in self.entries:
+            if (entry["month"], entry["recipient"].lower()) == (month, address.lower()):
+                latest[entry["document"]] = entry
+        return [entry for entry in latest.values() if entry.get("status") == "unknown"]
+
+    def mark_delivered(self, unknown: dict) -> None:
+        """Record an `unknown` message as `sent` without sending it: its recipient says it arrived."""
+        self._append({**unknown, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "status": "sent",
+                      "reason": f"marked delivered by hand (unknown since {unknown.get('time', '?')})"})
+
+    def _append(self, entry: dict) -> None:
         line = json.dumps(entry, ensure_ascii=False) + "\n"
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -126,8 +210,8 @@ class SendLog:
                 handle.flush()
                 os.fsync(handle.fileno())  # a crash right after sending must not send it twice
         except OSError as exc:
-            raise KpiReportError(f"cannot write the send log: {exc.strerror} ({status}: {outgoing.document.name} "
-                                 f"to {outgoing.recipient.address})", file=str(self.path),
+            raise KpiReportError(f"cannot write the send log: {exc.strerror} ({entry['status']}: "
+                                 f"{entry['document']} to {entry['recipient']})", file=str(self.path),
                                  hint="free some space or fix the permissions; that message may be sent again "
                                       "by the next run") from None
         self._newline = False
@@ -184,6 +268,10 @@ class NoAnswerError(OSError):
     """The server did not answer within the timeout (before the message was complete: retried)."""
 
 
+class NoConnectionError(OSError):
+    """The server could not be reached (refused, no route, unknown host): retried; the message names it."""
+
+
 class DeliveryUnknownError(Exception):
     """The whole message went out but its reply was lost: the server may have stored it."""
 
@@ -203,9 +291,15 @@ def _is_transient(exc: Exception) -> bool:
     return isinstance(exc, OSError)  # a dropped connection, a timeout, a refused connection
 
 
+def _is_refusal(exc: Exception) -> bool:
+    """The server refused this message for good (5xx to its sender, recipient or content): sending it
+    again is refused again until what the reply names is fixed."""
+    return isinstance(exc, smtplib.SMTPRecipientsRefused | smtplib.SMTPResponseException) and not _is_transient(exc)
+
+
 def _reason(exc: Exception) -> str:
     """What went wrong, from the server's reply: never from our own request (which held the password)."""
-    if isinstance(exc, NoAnswerError | smtplib.SMTPNotSupportedError) and str(exc):
+    if isinstance(exc, NoAnswerError | NoConnectionError | smtplib.SMTPNotSupportedError) and str(exc):
         return str(exc)
     if isinstance(exc, ssl.SSLCertVerificationError):
         return (f"the server's certificate is not trusted ({exc.verify_message}): if your company has its own "
@@ -229,6 +323,7 @@ class Connection:
         self.client = client
         self.where = where
         self.timeout = timeout
+        self.went_out = False  # the current message's final "." was sent, and no refusal came back
 
     def no_answer(self) -> NoAnswerError:
         return NoAnswerError(f"the server at {self.where} did not answer within {self.timeout:g} s")
@@ -238,6 +333,7 @@ class Connection:
         safe to retry, from a lost reply after it. The envelope goes to the recipient's address, never
         to one read back from a header."""
         client = self.client
+        self.went_out = False
         message = outgoing.message
         sender = parseaddr(str(message["From"]))[1]
         options: tuple[str, ...] = ()
@@ -261,7 +357,9 @@ class Connection:
             code, reply = client.getreply()
             if code != 354:  # pragma: no mutate (> alike: no server answers 2xx or 3xx but 354)
                 raise smtplib.SMTPDataError(code, reply)
-            client.send(data + b".\r\n")
+            client.send(data)  # stopped before its final ".", the message is not stored
+            self.went_out = True  # from here on the server may store it
+            client.send(b".\r\n")
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             if _timed_out(exc):
                 raise self.no_answer() from None
@@ -274,6 +372,7 @@ class Connection:
                     else f"the connection to {self.where} was lost")
             raise DeliveryUnknownError(f"{lost} after the message was sent") from None
         if code != 250:  # pragma: no mutate (> alike: no server answers under 250)
+            self.went_out = False  # refused: not stored
             raise smtplib.SMTPDataError(code, reply)
 
     def quit(self) -> None:
@@ -300,7 +399,7 @@ def connect(settings: Smtp, credentials: Credentials | None, timeout: float | No
         if settings.security == "starttls":  # pragma: no mutate (>= alike: ssl, starttls and none only)
             if not client.has_extn("starttls"):
                 raise KpiReportError(
-                    f"{where} does not offer STARTTLS: nothing was sent", key="smtp.security",
+                    f"{where} does not offer STARTTLS", key="smtp.security",
                     hint="use the server's TLS port with 'security: ssl', or write 'security: none' to send "
                          "unencrypted (a trusted local relay only)")
             client.starttls(context=context)
@@ -319,6 +418,8 @@ def connect(settings: Smtp, credentials: Credentials | None, timeout: float | No
             client.close()
         if isinstance(exc, smtplib.SMTPServerDisconnected | OSError) and _timed_out(exc):
             raise NoAnswerError(f"the server at {where} did not answer within {timeout:g} s") from None
+        if isinstance(exc, OSError) and not isinstance(exc, smtplib.SMTPException | ssl.SSLError) and exc.strerror:
+            raise NoConnectionError(f"cannot connect to {where}: {exc.strerror}") from None  # refused, no route…
         raise
     return Connection(client, where, timeout)
 
@@ -330,12 +431,15 @@ class _Session:
         self.opener = opener
         self.connection: Connection | None = None
         self.opening = False  # pragma: no mutate (set before each use): the last failure was while opening
+        self.attempt: Connection | None = None  # the current attempt's, kept when dropped
 
     def send(self, outgoing: Outgoing) -> None:
+        self.attempt = None
         if self.connection is None:
             self.opening = True
             self.connection = self.opener()
         self.opening = False
+        self.attempt = self.connection
         self.connection.send(outgoing)
 
     def drop(self) -> None:
@@ -351,50 +455,97 @@ class _Session:
             self.drop()
 
 
+def _standing(log: SendLog, outgoing: Outgoing, partial: dt.date | None) -> tuple[dict | None, str]:
+    """The record that stands for this message (None: it is to be sent), and why it goes again if so."""
+    previous = log.delivered(outgoing)
+    if previous is not None and previous.get("partial") and partial is None:  # the complete review: a new one
+        return None, f"the month was partial when last sent (data up to {previous['partial']})"
+    return previous, ""
+
+
+def outstanding(batch: Iterable[Outgoing], log: SendLog, *, resend: bool = False,
+                partial: dt.date | None = None) -> int:
+    """How many messages of the batch `deliver` is to send (the same options)."""
+    return sum(resend or _standing(log, outgoing, partial)[0] is None for outgoing in batch)
+
+
 def deliver(batch: Iterable[Outgoing], log: SendLog, opener: Callable[[], Connection],
             *, resend: bool = False,  # pragma: no mutate (a "/" there: every caller names them anyway)
-            attempts: int = 3, backoff: float = 1.0) -> Iterator[tuple[str, Outgoing, str]]:
-    """Send each message not yet in the log; yields (`sent` | `skipped` | `failed` | `unknown`, message,
-    detail). `unknown`: the message may have been delivered (its reply was lost after the data went
-    out): it is logged so, never retried, and a rerun reports it again instead of sending it."""
+            partial: dt.date | None = None, attempts: int = 3, backoff: float = 1.0,
+            ) -> Iterator[tuple[str, Outgoing, str]]:
+    """Send each message not yet in the log; yields (`sent` | `skipped` | `failed` | `refused` | `unknown`,
+    message, detail). `refused`: a 5xx reply to this message, which a rerun would get again. `unknown`:
+    the message may have been delivered (its reply was lost after the data went out): it is logged so,
+    never retried, and a rerun reports it again instead of sending it.
+    `partial`: the batch's month has data up to that day only (logged); a review sent while its month
+    was partial is sent again, once, when the month is complete."""
     session = _Session(opener)
+    record = functools.partial(log.record, partial=partial)
     unreachable: str | None = None  # the server could not be reached (or refused us): the rest is not tried
     try:
         for outgoing in batch:
-            previous = None if resend else log.delivered(outgoing)
+            previous, completed = (None, "") if resend else _standing(log, outgoing, partial)
             if previous is not None and previous.get("status") == "unknown":  # pragma: no mutate (sent, unknown)
                 yield "unknown", outgoing, (f"{previous.get('reason', 'the reply was lost')} on "
                                             f"{previous.get('time', '?')}: it may have been delivered")
                 continue
             if previous is not None:
-                changed = " (the PDF has changed since: --resend sends it again)" \
-                    if previous.get("sha256") != outgoing.digest else ""
-                yield "skipped", outgoing, f"already sent on {previous.get('time', '?')}{changed}"
+                if previous.get("sha256") != outgoing.digest:
+                    how = " (the PDF has changed since: --resend sends it again)"
+                elif previous["document"] != outgoing.document.name:
+                    how = f" as {previous['document']}"
+                else:
+                    how = ""
+                yield "skipped", outgoing, f"already sent on {previous.get('time', '?')}{how}"
                 continue
             if unreachable is not None:
                 yield "failed", outgoing, f"not tried: {unreachable}"
                 continue
-            for attempt in range(1, attempts + 1):  # pragma: no mutate (the last attempt breaks out anyway)
-                try:
-                    session.send(outgoing)
-                except DeliveryUnknownError as exc:
-                    session.drop()
-                    log.record(outgoing, "unknown", str(exc))
-                    yield "unknown", outgoing, f"{exc}: it may have been delivered"
-                    break
-                except (smtplib.SMTPException, OSError) as exc:
-                    session.drop()
-                    if _is_transient(exc) and attempt < attempts:  # pragma: no mutate (attempt <= attempts)
-                        time.sleep(backoff * 2 ** (attempt - 1))
-                        continue
-                    tries = f" after {attempt} tries" if attempt > 1 else ""  # pragma: no mutate (> 1 is != 1)
-                    if session.opening:  # no connection (or no secure one): the next message would fare the same
-                        unreachable = _reason(exc)
-                    yield "failed", outgoing, f"{_reason(exc)}{tries}"
-                    break
-                else:
-                    log.record(outgoing)
-                    yield "sent", outgoing, ""
-                    break
-    finally:
+            recorded = len(log.entries)
+            try:
+                for attempt in range(1, attempts + 1):  # pragma: no mutate (the last attempt breaks out anyway)
+                    try:
+                        session.send(outgoing)
+                    except DeliveryUnknownError as exc:
+                        session.drop()
+                        with _settling():
+                            record(outgoing, "unknown", str(exc))
+                        yield "unknown", outgoing, f"{exc}: it may have been delivered"
+                        break
+                    except KpiReportError as exc:  # the server refuses the config's security or login
+                        session.drop()
+                        if len(log.entries) == log.loaded:  # a config problem, said as one (exit 2)
+                            raise KpiReportError(f"{exc.message}: nothing was sent", file=exc.file, key=exc.key,
+                                                 hint=exc.hint) from None
+                        unreachable = exc.message  # on a reconnection: what went is said, the rest fails
+                        yield "failed", outgoing, unreachable
+                        break
+                    except (smtplib.SMTPException, OSError) as exc:
+                        session.drop()
+                        if _is_transient(exc) and attempt < attempts:  # pragma: no mutate (attempt <= attempts)
+                            time.sleep(backoff * 2 ** (attempt - 1))
+                            continue
+                        tries = f" after {attempt} tries" if attempt > 1 else ""  # pragma: no mutate (> 1 is != 1)
+                        if session.opening:  # no connection (or no secure one): the next message would fare the same
+                            unreachable = _reason(exc)
+                        refused = _is_refusal(exc) and not session.opening  # 554 at the greeting: us, not it
+                        yield "refused" if refused else "failed", outgoing, f"{_reason(exc)}{tries}"
+                        break
+                    else:
+                        with _settling():
+                            record(outgoing)
+                        yield "sent", outgoing, completed
+                        break
+            except KeyboardInterrupt:  # Ctrl-C, or SIGTERM under `interruptible`
+                stopped = session.attempt
+                if stopped is not None and stopped.went_out and len(log.entries) == recorded:  # outcome unrecorded
+                    reason = f"interrupted while waiting for the reply from {stopped.where} after the message was sent"
+                    with _settling():
+                        record(outgoing, "unknown", reason)
+                    yield "unknown", outgoing, f"{reason}: it may have been delivered"
+                raise
+    except BaseException:  # stopped: no QUIT, whose reply may take `timeout` seconds from a server still busy
+        session.drop()
+        raise
+    else:
         session.close()

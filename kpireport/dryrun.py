@@ -24,6 +24,8 @@ class EmlFolder:
     an .eml file, which any mail program opens, named after its month, recipient and document;
     numbered where two addresses read alike in a file name (jean.dupont@ and jean-dupont@)."""
 
+    went_out = False  # nothing goes out: an interrupted dry run has no message of unknown delivery
+
     def __init__(self, messages: list[Outgoing], folder: Path) -> None:
         keys = {_key(outgoing): f"{outgoing.recipient.address} {outgoing.document.stem}" for outgoing in messages}
         # every message named, sent or not: a file's name does not depend on what the log skips

@@ -31,6 +31,8 @@ class Mailbox:
         self.accept_only: int | None = None  # drop the connection at every RCPT beyond this many messages
         self.drop_after_storing = 0  # store this many more messages, each then dropping the connection unanswered
         self.delay = 0.0  # seconds before the reply to the end of DATA (a slow server)
+        self.slow_after = 0  # the delay starts once this many messages were stored (the first ones answered at once)
+        self.rcpt_delay = 0.0  # seconds before the reply to RCPT (before the message goes out)
         self.data_reply: str | None = None  # a refusal at the end of DATA (after the recipients were accepted)
         self.mail_reply: str | None = None  # a refusal of the sender (MAIL FROM)
         self.rcpt_reply = "250 OK"  # the reply to an accepted recipient (251: "will forward" is a yes too)
@@ -39,6 +41,8 @@ class Mailbox:
         self.data: list[list[str]] = []  # the recipients of every DATA the server was sent
         self.encrypted: list[bool] = []  # per DATA: was TLS on in that session
         self.sessions: list[object] = []  # per DATA: its session (held, so that each stays distinct)
+        self.logins_allowed: int | None = None  # later logins are refused (given `authenticator=authenticate`)
+        self.logins = 0
 
     async def handle_MAIL(self, server, session, envelope, address, options):  # noqa: N802 (aiosmtpd's name)
         if self.mail_reply is not None:
@@ -49,6 +53,8 @@ class Mailbox:
 
     async def handle_RCPT(self, server, session, envelope, address, options):  # noqa: N802 (aiosmtpd's name)
         self.rcpt.append(address)
+        if self.rcpt_delay:
+            await asyncio.sleep(self.rcpt_delay)
         if self.accept_only is not None and len(self.messages) >= self.accept_only:
             server.transport.close()  # the connection drops before the message was sent
             return "421 4.3.0 closing"
@@ -72,9 +78,16 @@ class Mailbox:
             self.drop_after_storing -= 1
             server.transport.close()  # stored, but the client never hears so
             return "421 4.3.0 closing"
-        if self.delay:
+        if self.delay and len(self.messages) > self.slow_after:
             await asyncio.sleep(self.delay)
         return "250 OK"
+
+    def authenticate(self, server, session, envelope, mechanism, auth_data) -> AuthResult:  # type: ignore[no-untyped-def]
+        """check_login, refusing every login past `logins_allowed` (a server that turns us away mid-batch)."""
+        self.logins += 1
+        if self.logins_allowed is not None and self.logins > self.logins_allowed:
+            return AuthResult(success=False, handled=False)
+        return check_login(server, session, envelope, mechanism, auth_data)
 
     def connections(self) -> int:
         """How many SMTP sessions the messages came over."""

@@ -5,6 +5,7 @@ that a PDF changed since it was sent. Hand-made messages: no review is rendered,
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import ssl
 from email.message import EmailMessage
@@ -69,7 +70,7 @@ def test_a_permanent_refusal_of_a_recipient_is_not_retried(tmp_path: Path, serve
     mailbox.refusal = reply
     log = tmp_path / LOG_NAME
     outcome = send(port, [outgoing("gone@example.com"), outgoing("here@example.com")], log)
-    assert outcome == [("failed", "gone@example.com", reply), ("sent", "here@example.com", "")]
+    assert outcome == [("refused", "gone@example.com", reply), ("sent", "here@example.com", "")]
     assert mailbox.rcpt == ["gone@example.com", "here@example.com"]  # asked once, never again
     assert logged(log) == ["here@example.com"]
 
@@ -91,7 +92,7 @@ def test_a_refusal_after_the_recipient_was_accepted_is_a_failure_never_logged(tm
     mailbox, port = server
     mailbox.data_reply = reply
     log = tmp_path / LOG_NAME
-    assert send(port, [outgoing("boss@example.com")], log) == [("failed", "boss@example.com", reply)]
+    assert send(port, [outgoing("boss@example.com")], log) == [("refused", "boss@example.com", reply)]
     assert mailbox.data == [["boss@example.com"]]  # one DATA: a permanent refusal is not retried
     assert mailbox.messages == []
     assert logged(log) == []
@@ -183,9 +184,42 @@ def test_a_changed_pdf_is_skipped_with_a_notice_and_sent_with_resend(tmp_path: P
     assert len(mailbox.messages) == 1
     assert send(port, [outgoing("boss@example.com", digest="b" * 64)], log, resend=True)[0][0] == "sent"
     assert len(mailbox.messages) == 2
-    # another month, recipient or document is not the same message
+    # another month, recipient or document (with another PDF) is not the same message
     assert send(port, [outgoing("BOSS@example.com", digest="b" * 64)], log)[0][0] == "skipped"  # case-blind
-    assert send(port, [outgoing("boss@example.com", document="review-2026-10-sales.pdf")], log)[0][0] == "sent"
+    assert send(port, [outgoing("boss@example.com", digest="c" * 64, document="review-2026-10-sales.pdf")],
+                log)[0][0] == "sent"
+
+
+def test_the_same_pdf_under_another_name_is_already_sent(tmp_path: Path, server) -> None:
+    """An owner's id renamed in the config renames their PDF, not its content: the recipient has it."""
+    mailbox, port = server
+    log = tmp_path / LOG_NAME
+    assert send(port, [outgoing("boss@example.com", document="review-2026-10-email.pdf")], log)[0][0] == "sent"
+    renamed = send(port, [outgoing("boss@example.com", document="review-2026-10-emailing.pdf"),
+                          outgoing("other@example.com", document="review-2026-10-emailing.pdf")], log)
+    assert [(status, address) for status, address, _ in renamed] == [("skipped", "boss@example.com"),
+                                                                     ("sent", "other@example.com")]
+    assert renamed[0][2].startswith("already sent on ")
+    assert renamed[0][2].endswith(" as review-2026-10-email.pdf")
+    assert send(port, [outgoing("boss@example.com", digest="b" * 64, document="review-2026-10-emailing.pdf")],
+                log)[0][0] == "sent"  # another PDF under the new name is a new message
+    assert len(mailbox.messages) == 3
+
+
+def test_a_month_sent_partial_is_sent_again_once_complete(tmp_path: Path, server) -> None:
+    """Sent with data to 20 November, the review is replaced by the complete one, once, without --resend."""
+    mailbox, port = server
+    log = tmp_path / LOG_NAME
+    assert send(port, [outgoing("boss@example.com")], log, partial=dt.date(2026, 11, 20))[0][0] == "sent"
+    assert json.loads(log.read_text())["partial"] == "2026-11-20"
+    still = send(port, [outgoing("boss@example.com", digest="b" * 64)], log, partial=dt.date(2026, 11, 25))
+    assert still[0][0] == "skipped"  # more days, still partial: the PDF changed, the reader decides
+    assert still[0][2].endswith(CHANGED)
+    complete = send(port, [outgoing("boss@example.com", digest="c" * 64)], log)
+    assert complete == [("sent", "boss@example.com", "the month was partial when last sent (data up to 2026-11-20)")]
+    assert "partial" not in json.loads(log.read_text().splitlines()[-1])  # no flag: complete
+    assert send(port, [outgoing("boss@example.com", digest="c" * 64)], log)[0][0] == "skipped"
+    assert len(mailbox.messages) == 2
 
 
 # --- a reply lost after the message went out ------------------------------------------------------------
@@ -245,8 +279,9 @@ def test_a_refused_connection_is_retried_with_growing_waits(tmp_path: Path, monk
     outcome = [(status, detail) for status, _, detail in
                deliver([outgoing("a@example.com"), outgoing("b@example.com"), outgoing("c@example.com")],
                        SendLog(tmp_path / LOG_NAME), opener, attempts=4, backoff=0.5)]
-    assert outcome == [("failed", "Connection refused after 4 tries"), ("failed", "not tried: Connection refused"),
-                       ("failed", "not tried: Connection refused")]
+    refused = f"cannot connect to 127.0.0.1:{port}: Connection refused"
+    assert outcome == [("failed", f"{refused} after 4 tries"), ("failed", f"not tried: {refused}"),
+                       ("failed", f"not tried: {refused}")]
     assert waits == [0.5, 1.0, 2.0]
 
 
@@ -312,7 +347,7 @@ def test_a_refused_sender_is_reported_and_a_busy_one_retried(tmp_path: Path, ser
     mailbox, port = server
     mailbox.mail_reply = "553 5.7.1 sender not allowed"
     assert send(port, [outgoing("a@example.com")], tmp_path / LOG_NAME) == [
-        ("failed", "a@example.com", "553 5.7.1 sender not allowed")]
+        ("refused", "a@example.com", "553 5.7.1 sender not allowed")]
     mailbox.mail_reply = "451 4.7.1 greylisted"
     assert send(port, [outgoing("a@example.com")], tmp_path / LOG_NAME) == [
         ("failed", "a@example.com", "451 4.7.1 greylisted after 3 tries")]
@@ -360,9 +395,36 @@ def test_a_refused_data_command_sends_no_data(tmp_path: Path, server) -> None:
     mailbox, port = server
     mailbox.forget_recipients = True
     outcome = send(port, [outgoing("a@example.com"), outgoing("b@example.com")], tmp_path / LOG_NAME)
-    assert [(status, detail.split()[0]) for status, _, detail in outcome] == [("failed", "503"), ("failed", "503")]
+    assert [(status, detail.split()[0]) for status, _, detail in outcome] == [("refused", "503"), ("refused", "503")]
     assert mailbox.data == []
     assert mailbox.rcpt == ["a@example.com", "b@example.com"]  # each asked once, and the connection kept
+
+
+def test_a_login_refused_on_a_reconnection_fails_the_rest_after_what_was_sent(tmp_path: Path) -> None:
+    """The first connection logs in and sends; a 450 drops it; the server then refuses the login: the
+    messages left fail (the rest not tried) instead of an error saying nothing was sent."""
+    mailbox = Mailbox()
+    mailbox.logins_allowed = 1
+    mailbox.refused.add("b@example.com")
+    mailbox.refusal = "450 4.2.1 try again later"
+    log = tmp_path / LOG_NAME
+    with smtp_server(mailbox, authenticator=mailbox.authenticate) as port:
+        outcome = send(port, [outgoing("a@example.com"), outgoing("b@example.com"), outgoing("c@example.com")], log,
+                       credentials=Credentials("claire", PASSWORD))
+    (refused,) = {detail for status, _, detail in outcome if status == "failed" and "not tried" not in detail}
+    assert refused.startswith("the SMTP server refused the login of claire: 535 ")
+    assert outcome == [("sent", "a@example.com", ""), ("failed", "b@example.com", refused),
+                       ("failed", "c@example.com", f"not tried: {refused}")]
+    assert logged(log) == ["a@example.com"]
+
+
+def test_a_login_refused_before_anything_was_sent_is_an_error_saying_so(tmp_path: Path) -> None:
+    mailbox = Mailbox()
+    mailbox.logins_allowed = 0
+    with smtp_server(mailbox, authenticator=mailbox.authenticate) as port, pytest.raises(KpiReportError) as caught:
+        send(port, [outgoing("a@example.com")], tmp_path / LOG_NAME, credentials=Credentials("claire", PASSWORD))
+    assert caught.value.message.endswith(": nothing was sent")
+    assert caught.value.hint.startswith("check KPIREPORT_SMTP_USER")
 
 
 def test_a_login_on_a_server_without_auth_is_a_clear_error() -> None:

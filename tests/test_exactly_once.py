@@ -9,6 +9,7 @@ from __future__ import annotations
 import email
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -20,7 +21,7 @@ import yaml
 
 from kpireport.delivery import LOCK_NAME, LOG_NAME
 
-from .smtp import Mailbox, silent_server, smtp_server
+from .smtp import PASSWORD, Mailbox, silent_server, smtp_server
 from .test_send import MONTH, project, run
 
 ONE = ("--per", "all", "--to", "boss@example.com")  # one message: a single PDF to render, fast
@@ -81,6 +82,29 @@ def test_a_message_stored_then_unanswered_is_unknown_never_resent_blindly(tmp_pa
     assert len(mailbox.messages) == 6
 
 
+def test_a_message_the_recipient_received_is_marked_delivered_without_sending_it(tmp_path: Path, server) -> None:
+    mailbox, port = server
+    path = project(tmp_path, port)
+    out = ("--output-dir", tmp_path / "out")
+    mailbox.drop_after_storing = 1
+    first = run("send", path, "--month", MONTH, *ONE, *out)
+    assert first.exit_code == 1, first.output
+    assert "--mark-delivered boss@example.com (received)" in first.output
+    nothing = run("send", path, "--month", MONTH, *out, "--mark-delivered", "claire@example.com")
+    assert nothing.exit_code == 2, nothing.output
+    assert "--mark-delivered claire@example.com: no message of 2026-10 to this address is unknown" in nothing.output
+    marked = run("send", path, "--month", MONTH, *out, "--mark-delivered", "BOSS@example.com")
+    assert marked.exit_code == 0, marked.output
+    assert "marked delivered: review-2026-10.pdf to boss@example.com (unknown since " in marked.output
+    assert [r["status"] for r in records(tmp_path / "out" / LOG_NAME)] == ["unknown", "sent"]
+    settled = run("send", path, "--month", MONTH, *ONE, *out)
+    assert settled.exit_code == 0, settled.output
+    assert "0 sent, 1 already sent, 0 failed, 0 unknown" in settled.output
+    assert len(mailbox.messages) == 1
+    again = run("send", path, "--month", MONTH, *out, "--mark-delivered", "boss@example.com")
+    assert again.exit_code == 2  # nothing unknown any more
+
+
 def test_only_names_a_recipient_of_this_send(tmp_path: Path, server) -> None:
     mailbox, port = server
     path = project(tmp_path, port)
@@ -106,6 +130,148 @@ def test_a_retry_carries_the_same_message_id(tmp_path: Path, server) -> None:
     ids = {message["Message-ID"] for _, message in mailbox.messages}
     assert len(mailbox.messages) == 2
     assert len(ids) == 1
+
+
+# --- stopped by Ctrl-C or SIGTERM ---------------------------------------------------------------------
+
+
+def started_send(path: Path, cwd: Path) -> subprocess.Popen:  # type: ignore[type-arg]
+    """`kpireport send` in a process of its own, as cron or systemd would run it and stop it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KPIREPORT_SMTP")}
+    return subprocess.Popen([sys.executable, "-m", "kpireport", "send", str(path), "--month", str(MONTH)],
+                            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def stopped(process: subprocess.Popen, seen, signal_number: int) -> tuple[int, str]:  # type: ignore[type-arg,no-untyped-def]
+    """Send the signal once the server has seen `seen()` happen; the send's exit code and output."""
+    try:
+        deadline = time.monotonic() + 120
+        while not seen():
+            assert process.poll() is None, process.communicate()[0]
+            assert time.monotonic() < deadline, "the send never got that far"
+            time.sleep(0.05)
+        time.sleep(0.3)  # the client is now waiting for the server's reply
+        process.send_signal(signal_number)
+        output = process.communicate(timeout=30)[0]
+        return process.returncode, output
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_send_stopped_while_waiting_for_the_reply_logs_it_unknown_and_never_sends_it_twice(
+        tmp_path: Path, server, signal_number: int) -> None:
+    """Ctrl-C, or SIGTERM (cron's timeout, systemctl stop), after the second message went out whole and
+    before its reply: the server stored it, so it is logged `unknown`, and the rerun does not send it."""
+    mailbox, port = server
+    path = project(tmp_path, port)
+    mailbox.delay, mailbox.slow_after = 60, 1  # the first message is answered at once, the second only after 60 s
+    code, output = stopped(started_send(path, tmp_path), lambda: len(mailbox.messages) == 2, signal_number)
+    assert code == 128 + signal_number, output
+    assert "interrupted: 1 sent, 1 may have been delivered (unknown), 3 not sent" in output
+    second = mailbox.raw[1][1][0]
+    assert f"to {second} — interrupted while waiting for the reply from 127.0.0.1:{port} after the message was " \
+           "sent: it may have been delivered" in output
+    log = path.parent / "output" / LOG_NAME
+    assert [r["status"] for r in records(log)] == ["sent", "unknown"]
+    assert "Traceback" not in output
+    assert "Aborted!" not in output
+    mailbox.delay = 0
+    rerun = run("send", path, "--month", MONTH)
+    assert rerun.exit_code == 1, rerun.output  # the unknown one is reported again
+    assert "3 sent, 1 already sent, 0 failed, 1 unknown" in rerun.output
+    delivered = sorted(address for _, (address,), _ in mailbox.raw)
+    assert len(delivered) == len(set(delivered)) == 5  # every owner exactly one copy
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_send_stopped_before_the_message_went_out_has_sent_nothing_and_logs_nothing(
+        tmp_path: Path, server, signal_number: int) -> None:
+    mailbox, port = server
+    path = project(tmp_path, port)
+    mailbox.rcpt_delay = 60  # the first message waits for its RCPT reply: its data never goes
+    code, output = stopped(started_send(path, tmp_path), lambda: len(mailbox.rcpt) == 1, signal_number)
+    assert code == 128 + signal_number, output
+    assert "interrupted: 0 sent, 5 not sent" in output
+    assert not (path.parent / "output" / LOG_NAME).exists()
+    mailbox.rcpt_delay = 0
+    assert "5 sent, 0 already sent" in run("send", path, "--month", MONTH).output
+    assert len(mailbox.messages) == 5
+
+
+def test_an_owner_renamed_in_the_config_does_not_get_the_same_review_again(tmp_path: Path, server) -> None:
+    mailbox, port = server
+    path = project(tmp_path, port)
+    assert run("send", path, "--month", MONTH).exit_code == 0
+
+    def rename(document: dict) -> None:
+        document["owners"] = {("web" if oid == "website" else oid): owner for oid, owner in document["owners"].items()}
+        for kpi in document["kpis"].values():
+            kpi["owner"] = "web" if kpi.get("owner") == "website" else kpi.get("owner")
+
+    edit(path, rename)
+    again = run("send", path, "--month", MONTH)
+    assert again.exit_code == 0, again.output
+    assert "0 sent, 5 already sent" in again.output
+    assert "skipped: review-2026-10-web.pdf to " in again.output
+    assert " as review-2026-10-website.pdf" in again.output
+    assert len(mailbox.messages) == 5
+
+
+def add_november(project_dir: Path, last_day: int) -> None:
+    """November's data to `last_day`: October's days again, and its CRM month (once)."""
+    daily = project_dir / "data" / "daily-web-email.csv"
+    lines = daily.read_text(encoding="utf-8").splitlines()
+    october = [text for text in lines if text.startswith("2026-10-")]
+    days = [f"2026-11-{day:02d}{october[day - 1][len('2026-10-01'):]}" for day in range(1, last_day + 1)]
+    daily.write_text("\n".join([text for text in lines if not text.startswith("2026-11-")] + days) + "\n",
+                     encoding="utf-8")
+    crm = project_dir / "data" / "crm-monthly.csv"
+    text = crm.read_text(encoding="utf-8")
+    if "\n2026-11," not in text:
+        crm.write_text(text + "".join(f"2026-11{row[len('2026-10'):]}\n" for row in text.splitlines()
+                                      if row.startswith("2026-10,")), encoding="utf-8")
+
+
+def test_a_month_sent_while_partial_is_replaced_by_the_complete_review(tmp_path: Path, server) -> None:
+    mailbox, port = server
+    path = project(tmp_path, port)
+    add_november(path.parent, 20)
+    assert "5 sent" in run("send", path, "--month", "2026-11").output
+    add_november(path.parent, 30)
+    complete = run("send", path, "--month", "2026-11")
+    assert complete.exit_code == 0, complete.output
+    assert "5 sent, 0 already sent" in complete.output
+    assert complete.output.count("— the month was partial when last sent (data up to 2026-11-20)") == 5
+    settled = run("send", path, "--month", "2026-11")
+    assert "0 sent, 5 already sent" in settled.output
+    assert len(mailbox.messages) == 10
+
+
+def test_a_login_refused_mid_batch_says_what_was_sent_and_what_was_not(tmp_path: Path) -> None:
+    mailbox = Mailbox()
+    mailbox.logins_allowed = 1  # the reconnection after a dropped connection is turned away
+    mailbox.accept_only = 1  # after one message, each RCPT drops the connection
+    login = {"KPIREPORT_SMTP_USER": "claire", "KPIREPORT_SMTP_PASSWORD": PASSWORD}
+    with smtp_server(mailbox, authenticator=mailbox.authenticate) as port:
+        result = run("send", project(tmp_path, port), "--month", MONTH, env=login)
+    assert result.exit_code == 1, result.output  # a failed delivery, not a bad config (2)
+    assert "nothing was sent" not in result.output
+    assert "the SMTP server refused the login of claire: 535 " in result.output
+    assert result.output.count("— not tried: the SMTP server refused the login") == 3
+    assert "1 sent, 0 already sent, 4 failed, 0 unknown (log: " in result.output
+    assert len(mailbox.messages) == 1
+
+
+def test_no_log_is_named_when_none_was_written(tmp_path: Path) -> None:
+    with silent_server() as port:
+        path = project(tmp_path, port)
+        edit(path, lambda d: d["smtp"].update(timeout=0.2))
+        result = run("send", path, "--month", MONTH, *ONE)
+    assert "0 sent, 0 already sent, 1 failed, 0 unknown\n" in result.output
+    assert "log:" not in result.output
 
 
 # --- timeouts -----------------------------------------------------------------------------------------

@@ -201,6 +201,9 @@ def test_a_refused_recipient_is_reported_and_the_others_still_go(tmp_path: Path,
     assert "failed: review-2026-10-website.pdf to karim.benali@example.com — 550 5.1.1 mailbox unavailable" \
         in result.output
     assert "4 sent, 0 already sent, 1 failed" in result.output
+    assert "the server refused 1 message for good (5xx): fix what its reply names (the address in the config" \
+        in result.output
+    assert "run the same command again to send what failed" not in result.output  # it would be refused again
     assert len(mailbox.messages) == 4
 
 

@@ -180,6 +180,33 @@ def test_the_latest_record_of_the_same_message_counts(tmp_path: Path) -> None:
     assert log.delivered(outgoing("nobody@example.com")) is None
 
 
+def test_the_same_pdf_is_found_whatever_its_name_before_the_same_name(tmp_path: Path) -> None:
+    path = tmp_path / LOG_NAME
+    path.write_bytes(line(document="review-2026-10-email.pdf", sha256="a" * 64, time="first")
+                     + line(document="review-2026-10-emailing.pdf", sha256="b" * 64, time="second"))
+    log = SendLog(path)
+    assert log.delivered(outgoing(document="review-2026-10-emailing.pdf"))["time"] == "first"  # its content: a…
+    assert log.delivered(outgoing(document="review-2026-10-emailing.pdf", digest="c" * 64))["time"] == "second"
+    assert log.delivered(outgoing(document="review-2026-10-other.pdf", digest="c" * 64)) is None
+    assert log.delivered(outgoing("other@example.com")) is None
+    assert log.delivered(outgoing(month=Month(2026, 9))) is None
+
+
+def test_an_unknown_message_marked_delivered_counts_as_sent(tmp_path: Path) -> None:
+    path = tmp_path / LOG_NAME
+    path.write_bytes(line(status="unknown", document="a.pdf", sha256="a" * 64, time="t1")
+                     + line(status="unknown", document="b.pdf", time="t2") + line(status="sent", document="b.pdf")
+                     + line(status="unknown", month="2026-09", document="c.pdf"))
+    log = SendLog(path)
+    (unknown,) = log.unknown("2026-10", "BOSS@example.com")  # b.pdf's latest record says sent; c.pdf is September's
+    assert unknown["document"] == "a.pdf"
+    log.mark_delivered(unknown)
+    assert log.unknown("2026-10", "boss@example.com") == []
+    record = SendLog(path).delivered(outgoing(document="a.pdf"))
+    assert (record["status"], record["sha256"], record["reason"]) == ("sent", "a" * 64,
+                                                                      "marked delivered by hand (unknown since t1)")
+
+
 def test_a_record_that_cannot_be_written_is_an_error_naming_the_message(tmp_path: Path) -> None:
     (tmp_path / "blocked").write_text("a file where the log's folder should be")
     log = SendLog(tmp_path / "blocked" / LOG_NAME)
