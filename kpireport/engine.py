@@ -320,7 +320,7 @@ def _compute(config: Config, data: MonthlyValues, months: list[Month], partial: 
 
                 projector = Projector(config, evaluator.data, partial or ())
             outlooks[place] = [_outlook(config, kpi, period, target_of, projector, month) for month in months]
-        for name, setting in (("up", kpi.direction == "up"), ("tolerance", kpi.tolerance),
+        for name, setting in (("up", kpi.direction == "up"), ("tolerance", kpi.tolerance),  # pragma: no mutate (up or down: >= and is alike)  # noqa: E501
                               ("percent", kpi.format == "percent")):  # pragma: no mutate (interned)
             columns[name] += [setting] * len(months)
     numbers = {name: pl.Series(name, cells, dtype=pl.Boolean if name in ("up", "percent") else pl.Float64)
@@ -351,7 +351,7 @@ def _derived(frame: pl.DataFrame) -> pl.DataFrame:
         return pl.when(pl.col("percent")).then((value - before) * 100)
 
     ratio = value / target  # attainment_of: the ratio, or 2 - it when the target's sign flips the good side
-    attainment = pl.when(target != 0).then(pl.when(up == (target > 0)).then(ratio).otherwise(2 - ratio))  # pragma: no mutate (a target of 0 has none)  # noqa: E501
+    attainment = pl.when(target != 0).then(pl.when(up == (target > 0)).then(ratio).otherwise(2 - ratio))
     status = (pl.when(value.is_null()).then(pl.lit(Status.NO_DATA.value))
               .when(target.is_null()).then(pl.lit(Status.NO_TARGET.value))
               .when(_reaches_column(value, target, up)).then(pl.lit(Status.ON.value))

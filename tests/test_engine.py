@@ -132,6 +132,8 @@ _ROW = st.tuples(_NUMBER, _NUMBER, _NUMBER, st.sampled_from(["up", "down"]),
 
 @given(st.lists(_ROW, max_size=30))
 @example([(value, target, target, way, tolerance, True) for value, target, way, tolerance, _ in BAND_EDGES])
+@example([(value, None, target, way, 0.1, False) for value, target in [(-0.1, -0.05), (0.01, -0.05), (-0.5, -0.4)]
+          for way in ("up", "down")])  # targets between -1 and 0
 @example([(value, before, None, "up", 0.1, True)
           for value, before in [(1.0, 0.0), (1.0, -0.0), (0.0, -0.0), (0.27, 0.25)]])
 def test_the_columns_of_every_row_at_once_are_status_attainment_and_changes_row_by_row(rows) -> None:
