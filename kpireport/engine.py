@@ -56,7 +56,7 @@ def status_of(value: float | None, target: float | None, direction: str, toleran
 def _reaches(value: float, bound: float, up: bool) -> bool:
     """`value` at or beyond `bound` on the good side. A value equal to the edge up to float noise is
     on it, as spreadsheets compare (0.3 + 10 % is 0.32999999999999996: 0.33 is within the band)."""
-    return (value >= bound if up else value <= bound) or math.isclose(value, bound, rel_tol=1e-12)  # pragma: no mutate (equal: isclose holds)  # noqa: E501
+    return (value >= bound if up else value <= bound) or math.isclose(value, bound, rel_tol=1e-12)
 
 
 def attainment_of(value: float | None, target: float | None, direction: str) -> float | None:
@@ -139,7 +139,7 @@ class ResultTable:
                      for at, (month, *row) in enumerate(zip(self.months, *cells, strict=True)))  # pragma: no mutate (same lengths)  # noqa: E501
 
 
-@dataclass(frozen=True, eq=False)  # pragma: no mutate (never compared)
+@dataclass(frozen=True, eq=False)
 class KpiResult:
     kpi: Kpi
     table: ResultTable = field(repr=False)  # pragma: no mutate (repr only)
@@ -211,8 +211,8 @@ def already_year_to_date(config: Config, kpi_id: str) -> bool:
     """Whether the KPI's formula is itself a year to date (`ytd()` in it, or in a KPI it uses): it has
     no other. A mean of its monthly values since January, shown as "since January" beside it, was a
     second, different year-to-date figure."""
-    return any((isinstance(node, Call) and node.function == "ytd")  # pragma: no mutate (ytd sorts last of a formula's functions)  # noqa: E501
-               or (isinstance(node, Name) and node.kind == "kpi" and already_year_to_date(config, node.name))  # pragma: no mutate (kpi or input here)  # noqa: E501
+    return any((isinstance(node, Call) and node.function == "ytd")
+               or (isinstance(node, Name) and node.kind == "kpi" and already_year_to_date(config, node.name))
                for node in walk(config.kpis[kpi_id].formula.tree))
 
 
@@ -240,8 +240,8 @@ class _Evaluator:
 
             def kpi(index: int) -> float | None:
                 value = values.get(index, values)  # the dict itself: not computed yet
-                if value is values:  # pragma: no mutate (a sentinel)
-                    value = values[index] = formula[0](index)  # pragma: no mutate (a list of one)
+                if value is values:
+                    value = values[index] = formula[0](index)
                 return value  # type: ignore[return-value]
 
             self.kpis[kpi_id] = kpi
@@ -274,7 +274,7 @@ class _Evaluator:
         return mean
 
 
-def compute(config: Config, data: MonthlyValues, months: list[Month] | None = None, *,  # pragma: no mutate (keywords either way)  # noqa: E501
+def compute(config: Config, data: MonthlyValues, months: list[Month] | None = None, *,
             partial: Mapping[Month, dt.date] | None = None, rows: RowCounts | None = None) -> Results:
     """Every KPI of the config for `months` (default: every month from the first to the last data);
     `partial` says which months' data stop before their end, `rows` how many rows each mean input's
@@ -320,8 +320,8 @@ def _compute(config: Config, data: MonthlyValues, months: list[Month], partial: 
 
                 projector = Projector(config, evaluator.data, partial or ())
             outlooks[place] = [_outlook(config, kpi, period, target_of, projector, month) for month in months]
-        for name, setting in (("up", kpi.direction == "up"), ("tolerance", kpi.tolerance),  # pragma: no mutate (up or down: >= and is alike)  # noqa: E501
-                              ("percent", kpi.format == "percent")):  # pragma: no mutate (interned)
+        for name, setting in (("up", kpi.direction == "up"), ("tolerance", kpi.tolerance),
+                              ("percent", kpi.format == "percent")):
             columns[name] += [setting] * len(months)
     numbers = {name: pl.Series(name, cells, dtype=pl.Boolean if name in ("up", "percent") else pl.Float64)
                for name, cells in columns.items()}
@@ -332,7 +332,7 @@ def _compute(config: Config, data: MonthlyValues, months: list[Month], partial: 
 
 def _picker(places: list[int]) -> Callable[[list[float | None]], list[float | None]]:
     """What picks `places` from a list: a slice when they follow one another (C speed)."""
-    first = places[0] if places else 0  # pragma: no mutate (no place: no slice either)
+    first = places[0] if places else 0
     if places == list(range(first, first + len(places))):
         return lambda values: values[first:first + len(places)]
     return lambda values: [values[at] for at in places]
@@ -367,9 +367,9 @@ def _derived(frame: pl.DataFrame) -> pl.DataFrame:
 def _reaches_column(value: pl.Expr, bound: pl.Expr, up: pl.Expr) -> pl.Expr:
     """_reaches for every row: math.isclose(value, bound, rel_tol=1e-12) spelt out as CPython does it."""
     difference = (value - bound).abs()
-    close = (value == bound) | (value.is_finite() & bound.is_finite()  # pragma: no mutate (equal: value >= bound holds too)  # noqa: E501
-                                & ((difference <= (bound * 1e-12).abs()) | (difference <= (value * 1e-12).abs())))  # pragma: no mutate (isclose's two tolerances: less than a float's step apart)  # noqa: E501
-    return pl.when(up).then(value >= bound).otherwise(value <= bound) | close  # pragma: no mutate (equal: close holds)
+    close = (value == bound) | (value.is_finite() & bound.is_finite()
+                                & ((difference <= (bound * 1e-12).abs()) | (difference <= (value * 1e-12).abs())))
+    return pl.when(up).then(value >= bound).otherwise(value <= bound) | close
 
 
 def _split_targets(config: Config, kpi: Kpi, period: PeriodTarget, series: Series):  # type: ignore[no-untyped-def]
@@ -393,9 +393,9 @@ def _outlook(config: Config, kpi: Kpi, period: PeriodTarget, target_of, projecto
     sum_like = is_sum_like(kpi.formula.tree, config.kpis, config.inputs)
     year_months = [month.january + i for i in range(12)]
     targets = year_targets(kpi.target, sum_like, month, {m: target_of(m) for m in year_months})
-    quarter = [m for m in year_months if (m.month - 1) // 3 == (month.month - 1) // 3]  # pragma: no mutate (small ints: is alike)  # noqa: E501
-    if period.period == "quarter" or not sum_like:  # pragma: no mutate (year or quarter)
-        quarter_target = period.value(month) if period.period == "quarter" else targets.year  # pragma: no mutate (year or quarter)  # noqa: E501
+    quarter = [m for m in year_months if (m.month - 1) // 3 == (month.month - 1) // 3]
+    if period.period == "quarter" or not sum_like:
+        quarter_target = period.value(month) if period.period == "quarter" else targets.year
     else:
         shares = [target_of(m) for m in quarter]
         quarter_target = None if None in shares else sum(shares)  # type: ignore[arg-type]
