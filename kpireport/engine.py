@@ -67,8 +67,8 @@ def attainment_of(value: float | None, target: float | None, direction: str) -> 
     target, or with a target of 0 (no share of it)."""
     if value is None or target is None or target == 0:
         return None
-    ratio, up = value / target, direction == "up"  # pragma: no mutate (up or down: is alike)
-    return ratio if up == (target > 0) else 2 - ratio  # pragma: no mutate (booleans: is alike)
+    up = direction == "up"  # pragma: no mutate (up or down: is alike)
+    return value / target if up == (target > 0) else 2 - value / target
 
 
 def change_pts(value: float | None, before: float | None) -> float | None:
