@@ -111,6 +111,13 @@ def test_the_headers_say_who_from_whom_to_when(tmp_path: Path) -> None:
     assert next(message.iter_attachments()).get_content() == b"%PDF-1.7 stand-in"
 
 
+def test_a_recipient_without_a_name_is_addressed_bare_and_any_name_is_kept(tmp_path: Path) -> None:
+    """The name is left out only when it is the address itself (none was given), whatever sorts first."""
+    bare = "".join(["board", "@example.com"])  # equal to the address, another string object
+    assert _compose(tmp_path, Recipient(bare, "board@example.com"))["To"] == "board@example.com"
+    assert _compose(tmp_path, Recipient("marc", "a.marc@example.com"))["To"] == "marc <a.marc@example.com>"
+
+
 def test_a_body_template_ending_in_a_newline_gets_no_second_one(tmp_path: Path) -> None:
     custom = tmp_path / "mine" / "mail" / "en"
     custom.mkdir(parents=True)
