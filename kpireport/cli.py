@@ -172,6 +172,9 @@ def validate(config: Path, data_files: tuple[Path, ...], skip_bad_rows: bool) ->
     months = sorted({m for series in data.values.values() for m in series})
     span = f", data from {months[0]} to {months[-1]}" if months else ", no data yet"
     span += "".join(f" ({m} partial: data up to {day})" for m, day in sorted(data.partial.items()))
+    current = _current_month()  # a month some file still delivering has not reached (report and send wait for it)
+    span += "".join(f" ({m}: not yet in {listed(data.behind(m))})" for m in data.held_back(until=current)
+                    if m not in data.partial and m <= current and data.behind(m))
     click.echo(f"{config}: ok — {counted(len(settings.kpis), 'KPI')}, {counted(len(settings.inputs), 'input')}, "
                f"{counted(len(settings.sources), 'source')}{span}")
     click.echo("inputs and where they come from:")

@@ -532,6 +532,7 @@ def test_a_month_one_file_has_and_another_still_delivering_lacks_is_not_reviewed
     assert f"warning: 2026-11 has data in {crm} but not yet in {daily} (whose KPIs would show no data): not " \
            "reviewed by default; give --month 2026-11 to review it anyway" in result.output
     assert any("Octobre 2026" in line for line in pdf_text(tmp_path / "review.pdf").splitlines()[:8])  # the cover
+    assert f"data from 2024-11 to 2026-11 (2026-11: not yet in {daily})" in run("validate", path).output
     assert run("template", path, "-o", tmp_path / "kpi.xlsx").exit_code == 0  # the dashboard opens on it too
     assert Month.of(load_workbook(tmp_path / "kpi.xlsx")["Tableau de bord"]["B3"].value) == Month(2026, 10)
     # a file that stopped long ago no longer delivers: it holds nothing back
