@@ -67,7 +67,7 @@ def compose(config: Config, view: ReviewView, recipient: Recipient, document: Pa
     pdf = document.read_bytes()
     templates = environment(template_dir)
     off = [kpi for section in view.sections for kpi in section.kpis if kpi.status == "off"]
-    values = {"view": view, "recipient": recipient.name, "off": off}
+    values = {"view": view, "recipient": recipient.name, "address": recipient.address, "off": off}
     with template_errors(template_dir):
         subject = templates.get_template(f"mail/{config.locale}/subject.txt").render(values)
         body = templates.get_template(f"mail/{config.locale}/body.txt").render(values)

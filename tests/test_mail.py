@@ -112,10 +112,15 @@ def test_the_headers_say_who_from_whom_to_when(tmp_path: Path) -> None:
 
 
 def test_a_recipient_without_a_name_is_addressed_bare_and_any_name_is_kept(tmp_path: Path) -> None:
-    """The name is left out only when it is the address itself (none was given), whatever sorts first."""
+    """The name is left out only when it is the address itself (none was given), whatever sorts first; the
+    greeting too ("Hello board@example.com," read as a machine's)."""
     bare = "".join(["board", "@example.com"])  # equal to the address, another string object
-    assert _compose(tmp_path, Recipient(bare, "board@example.com"))["To"] == "board@example.com"
-    assert _compose(tmp_path, Recipient("marc", "a.marc@example.com"))["To"] == "marc <a.marc@example.com>"
+    unnamed = _compose(tmp_path, Recipient(bare, "board@example.com"))
+    assert unnamed["To"] == "board@example.com"
+    assert unnamed.get_body(("plain",)).get_content().startswith("Hello,\n")  # not "Hello board@example.com,"
+    named = _compose(tmp_path, Recipient("marc", "a.marc@example.com"))
+    assert named["To"] == "marc <a.marc@example.com>"
+    assert named.get_body(("plain",)).get_content().startswith("Hello marc,\n")
 
 
 def test_a_body_template_ending_in_a_newline_gets_no_second_one(tmp_path: Path) -> None:
