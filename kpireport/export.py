@@ -6,12 +6,15 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Iterator
-from typing import Any, BinaryIO, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 import polars as pl
 
-from .engine import KpiMonth, Results
+from .engine import Results
 from .months import Month
+
+if TYPE_CHECKING:
+    from .projection import Projection
 
 COLUMNS = ("kpi", "month", "value", "target", "status", "attainment", "previous", "change_mom",
            "year_ago", "change_yoy", "ytd", "label", "domain", "owner", "format", "direction", "complete",
@@ -21,9 +24,8 @@ _NUMBERS = ("value", "target", "attainment", "previous", "change_mom", "year_ago
             "change_mom_pts", "change_yoy_pts", "year_target", "ytd_target")
 
 
-def _year_end(row: KpiMonth) -> tuple[float | None, float | None, float | None, str]:
-    """The year's projection as known at the row's month: value, low, high, outlook ('' without a target)."""
-    end = row.year_end
+def _year_end(end: Projection | None) -> tuple[float | None, float | None, float | None, str]:
+    """The year's projection as known at a row's month: value, low, high, outlook ('' without a target)."""
     if end is None:
         return None, None, None, ""
     return end.value, end.low, end.high, end.outlook or ""
@@ -47,7 +49,8 @@ def _rows(results: Results, month: Month | None) -> Iterator[dict[str, Any]]:
                 "label": kpi.label, "domain": kpi.domain, "owner": kpi.owner or "",
                 "format": kpi.format, "direction": kpi.direction,
                 "complete": row.month not in results.partial,  # false: the month's data stop early
-                **dict(zip(("year_end", "year_end_low", "year_end_high", "outlook"), _year_end(row), strict=True)),
+                **dict(zip(("year_end", "year_end_low", "year_end_high", "outlook"), _year_end(row.year_end),
+                           strict=True)),
             }
 
 
@@ -148,15 +151,22 @@ def write_csv(results: Results, out: BinaryIO, month: Month | None = None) -> No
 
 
 def _year_ends(results: Results, shown: list[int]) -> dict[str, list]:  # type: ignore[type-arg]
-    """The columns of the year's target and projection: empty but for KPIs with a yearly target."""
+    """The columns of the year's target and projection, from the engine's outlooks: empty but for
+    KPIs with a yearly or quarterly target (the others' rows are never built for it)."""
     names = ("year_target", "ytd_target", "year_end", "year_end_low", "year_end_high", "outlook")
-    count = len(results.kpis) * len(shown)
-    if not results.table.outlooks:
-        return {name: [""] * count if name == "outlook" else [None] * count for name in names}
-    rows = [result.months[at] for result in results.kpis for at in shown]
-    ends = [_year_end(row) for row in rows]
-    return {"year_target": [row.year_target for row in rows], "ytd_target": [row.ytd_target for row in rows],
-            **{name: [end[place] for end in ends] for place, name in enumerate(names[2:])}}
+    columns: dict[str, list] = {name: [] for name in names}  # type: ignore[type-arg]
+    for place in range(len(results.kpis)):
+        outlooks = results.table.outlooks.get(place)
+        if outlooks is None:
+            for name in names:
+                columns[name] += ["" if name == "outlook" else None] * len(shown)
+            continue
+        for at in shown:
+            fields = outlooks[at]
+            for name, cell in zip(names, (fields["year_target"], fields["ytd_target"],
+                                          *_year_end(fields["year_end"])), strict=True):  # type: ignore[arg-type]
+                columns[name].append(cell)
+    return columns
 
 
 def _line(cells: Iterable[str]) -> str:
