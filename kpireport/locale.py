@@ -557,7 +557,7 @@ def format_month(month_day, locale: Locale, pattern: str = "LLLL yyyy") -> str: 
 def format_signed(value: float, fmt: Format, locale: Locale, currency: str, unit: str | None = None) -> str:
     """A change in a KPI's unit with its sign: `+5 700 €`, `−3`, and for a rate `+1,2 pts`."""
     if fmt == "percent":
-        return format_points(value * 100, locale).replace("-", MINUS)
+        return format_points(value * 100, locale)
     sign = "+" if value > 0 else MINUS if value < 0 else ""
     return sign + format_value(abs(value), fmt, locale, currency, unit)
 
@@ -565,7 +565,7 @@ def format_signed(value: float, fmt: Format, locale: Locale, currency: str, unit
 def format_change(change: float, locale: Locale, *, sign: bool = True) -> str:
     """A relative change, `−14 %`, `+6,4 %`: one decimal under 10 %, where it still says something."""
     decimals = 1 if abs(change) < 0.1 else 0
-    return format_percent(change, locale, decimals, sign=sign).replace("-", MINUS)
+    return format_percent(change, locale, decimals, sign=sign)
 
 
 def movement_sentence(movement, kpi, locale: Locale, currency: str,  # type: ignore[no-untyped-def]

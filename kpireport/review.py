@@ -25,7 +25,6 @@ from .errors import KpiReportError
 from .files import atomic_path, paths_beside
 from .files import safe_name as safe_name  # where it lived first: kept for callers
 from .locale import (
-    MINUS,
     distinct_extra,
     format_attainment,
     format_axis,
@@ -170,7 +169,7 @@ def _change_text(change: float | None, locale: str, points: bool = False) -> str
         return f"= {format_points(0, locale) if points else format_percent(0, locale)}"
     arrow = "▲" if change > 0 else "▼"
     shown = format_points(change, locale) if points else format_percent(change, locale, sign=True)
-    return f"{arrow} {shown.replace('-', MINUS)}"  # the minus sign of the summary's sentences
+    return f"{arrow} {shown}"
 
 
 def _changes(kpi: Kpi, row: engine.KpiMonth, locale: str) -> dict[str, str]:
