@@ -636,7 +636,7 @@ def _differences(old, new, file: str) -> list[str]:  # type: ignore[no-untyped-d
     """The editable cells of `old` whose content `new` would not keep. An input, note or row count
     pre-filled identically is no difference; a target or tolerance emptied by a person is one."""
     old_months = header_months(old, file)
-    new_months = [Month.of(c.value) if isinstance(c.value, dt.date) else None for c in named_cells(new, "months")]
+    new_months = [_month_in(c.value) for c in named_cells(new, "months")]
     found = []
     for name in list(old.defined_names):
         if not name.startswith(EDITABLE):
@@ -666,7 +666,7 @@ def _carry_comments(old, new, file: str) -> list[str]:  # type: ignore[no-untype
     KPI's value) on the same cell of `new`, found by name and month, as `template` rebuilds it; return
     the comments on other cells, which have no place there (said, and kept in the backup)."""
     old_months = header_months(old, file)
-    new_months = [Month.of(c.value) if isinstance(c.value, dt.date) else None for c in named_cells(new, "months")]
+    new_months = [_month_in(c.value) for c in named_cells(new, "months")]
     placed = set()
     for name in list(old.defined_names):
         if name.startswith("wrote_") or name not in new.defined_names:
@@ -709,13 +709,15 @@ def _own_cells(old, new) -> list[str]:  # type: ignore[no-untyped-def]
     for title in old.sheetnames:
         if title not in new.sheetnames:
             continue  # a sheet of a person's own: _own_sheets
-        known = {_as_read(v) for row in new[title].iter_rows(values_only=True) for v in row if v is not None}
+        # what the rebuilt sheet holds, and where (read within its own bounds: `cell()` would add cells)
+        rebuilt = {(c.row, c.column): _as_read(c.value) for row in new[title].iter_rows() for c in row
+                   if c.value is not None}
+        known = set(rebuilt.values())
         found += [f"{title}!{cell.coordinate} ({clipped(cell.value, 40)!r}, which kpireport did not write)"
                   for row in old[title].iter_rows() for cell in row
                   if not _blank(cell.value) and not (isinstance(cell.value, str) and cell.value.startswith("="))
                   and (title, cell.row, cell.column) not in named and (title, cell.row) not in dropped_rows
-                  and _as_read(cell.value) not in known
-                  and new[title].cell(cell.row, cell.column).value is None
+                  and _as_read(cell.value) not in known and (cell.row, cell.column) not in rebuilt
                   and cell.protection.locked]  # unlocked and unnamed: the dashboard's month, which a rebuild resets
     return found
 
